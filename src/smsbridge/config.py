@@ -1,0 +1,91 @@
+"""Settings, read from the environment (prefix ``SMSBRIDGE_``).
+
+Built only by entry points (``create_app`` callers and CLI commands), never at import.
+When the admin key or the secret keys are not configured, :func:`ensure_local_secrets`
+generates them once into a state directory (files mode 0600) and reuses them afterwards,
+so that ``make run`` works on a fresh checkout and survives restarts.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./smsbridge.db"
+
+
+class Settings(BaseSettings):
+    """Every setting of smsbridge; see the configuration reference in ``docs/configuration.md``."""
+
+    model_config = SettingsConfigDict(env_prefix="SMSBRIDGE_", extra="ignore")
+
+    database_url: str = DEFAULT_DATABASE_URL
+    admin_key: SecretStr | None = None
+    secret_keys: SecretStr | None = Field(
+        default=None, description="Comma-separated Fernet keys; the first one encrypts."
+    )
+    public_url: str = "http://127.0.0.1:8000"
+    allow_private_provider_urls: bool = False
+    state_dir: Path = Path(".smsbridge")
+    log_level: str = "INFO"
+
+    @field_validator("public_url")
+    @classmethod
+    def _strip_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    def fernet_keys(self) -> list[str]:
+        """The configured Fernet keys, first (encrypting) key first."""
+        if self.secret_keys is None:
+            return []
+        return [k.strip() for k in self.secret_keys.get_secret_value().split(",") if k.strip()]
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@dataclass(frozen=True)
+class GeneratedSecrets:
+    """Which secrets :func:`ensure_local_secrets` had to take from the state directory."""
+
+    admin_key_file: Path | None
+    secret_keys_file: Path | None
+
+
+def _read_or_create(path: Path, make: Callable[[], str]) -> str:
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    value: str = make()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(value + "\n")
+    return value
+
+
+def ensure_local_secrets(settings: Settings) -> tuple[Settings, GeneratedSecrets]:
+    """Fill a missing admin key / secret keys from ``settings.state_dir``, creating them once."""
+    admin_file: Path | None = None
+    keys_file: Path | None = None
+    updates: dict[str, object] = {}
+    if settings.admin_key is None:
+        admin_file = settings.state_dir / "admin_key"
+        updates["admin_key"] = SecretStr(
+            _read_or_create(admin_file, lambda: "sbk_admin_" + secrets.token_urlsafe(32))
+        )
+    if not settings.fernet_keys():
+        keys_file = settings.state_dir / "secret_keys"
+        updates["secret_keys"] = SecretStr(
+            _read_or_create(keys_file, lambda: Fernet.generate_key().decode())
+        )
+    if not updates:
+        return settings, GeneratedSecrets(None, None)
+    return settings.model_copy(update=updates), GeneratedSecrets(admin_file, keys_file)

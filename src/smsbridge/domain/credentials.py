@@ -1,0 +1,394 @@
+"""Provider credentials: the definition of how to call one HTTP SMS provider.
+
+A credential arrives as a JSON-like *document* (from the API, a CLI file or a preset);
+:func:`parse_credential` checks every field and returns a :class:`Credential` or raises
+:class:`InvalidInput` listing every problem by field. Secrets (bearer token, basic password,
+API key, ``secret`` headers) are plain values here; encrypting them at rest is the service's job.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+from urllib.parse import urlsplit
+
+import jsonpath_rfc9535
+
+from smsbridge.domain.payload import ContentType, PayloadTemplate, UrlTemplate
+from smsbridge.errors import FieldError, InvalidInput
+
+VENDORS = ("custom",)
+METHODS = ("POST", "PUT", "PATCH", "GET")
+RESERVED_HEADERS = frozenset({"authorization", "content-type", "content-length", "host"})
+_HTTP_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_HEADER_VALUE = re.compile(r"^[\t\x20-\x7e\x80-\xff]*$")
+MAX_NAME = 100
+DELIVERY_STATUSES = frozenset({"delivered", "undelivered", "failed", "sent"})
+
+
+class AuthType(StrEnum):
+    BEARER = "bearer"
+    BASIC = "basic"
+    API_KEY = "api_key"
+    NONE = "none"
+
+
+class HeaderType(StrEnum):
+    STATIC = "static"
+    SECRET = "secret"
+
+
+@dataclass(frozen=True)
+class Auth:
+    """How requests authenticate. Secret fields: ``token``, ``password``, ``key``."""
+
+    type: AuthType
+    scheme: str = "Bearer"
+    token: str = ""
+    username: str = ""
+    password: str = ""
+    header: str = ""
+    key: str = ""
+
+
+SECRET_AUTH_FIELDS: dict[AuthType, tuple[str, ...]] = {
+    AuthType.BEARER: ("token",),
+    AuthType.BASIC: ("password",),
+    AuthType.API_KEY: ("key",),
+    AuthType.NONE: (),
+}
+
+
+@dataclass(frozen=True)
+class HeaderParam:
+    label: str
+    type: HeaderType
+    value: str
+
+
+@dataclass(frozen=True)
+class InboundMapping:
+    """Where an inbound (MO) webhook keeps its fields; JSONPath expressions."""
+
+    items_path: str | None = None
+    from_path: str | None = None
+    to_path: str | None = None
+    text_path: str | None = None
+    id_path: str | None = None
+
+
+@dataclass(frozen=True)
+class DeliveryReportMapping:
+    """Where a delivery-report webhook keeps its fields, and how its statuses map to ours."""
+
+    items_path: str | None = None
+    message_id_path: str | None = None
+    status_path: str | None = None
+    error_path: str | None = None
+    status_map: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Credential:
+    """A validated credential; ``payload`` is kept as given, ``template`` is its compiled form."""
+
+    vendor: str
+    name: str
+    provider_app_id: str
+    provider_name: str
+    provider_url: str
+    method: str
+    auth: Auth
+    headers: tuple[HeaderParam, ...]
+    content_type: ContentType
+    payload: Any
+    template: PayloadTemplate = field(compare=False, repr=False)
+    url_template: UrlTemplate = field(compare=False, repr=False)
+    message_id_path: str | None = None
+    inbound: InboundMapping | None = None
+    delivery_reports: DeliveryReportMapping | None = None
+    rate_limit_per_second: float | None = None
+    retry_ambiguous: bool = True
+    timeout_seconds: float = 10.0
+    preset: str | None = None
+
+    @property
+    def is_sandbox(self) -> bool:
+        return self.provider_url.startswith("sandbox://")
+
+    def secret_values(self) -> dict[str, str]:
+        """Every secret keyed by its field path (``auth.token``, ``headers.X-Key``)."""
+        secrets = {
+            f"auth.{name}": getattr(self.auth, name) for name in SECRET_AUTH_FIELDS[self.auth.type]
+        }
+        for header in self.headers:
+            if header.type is HeaderType.SECRET:
+                secrets[f"headers.{header.label}"] = header.value
+        return secrets
+
+
+class _Collector:
+    """Gathers field errors so that one response lists every problem."""
+
+    def __init__(self) -> None:
+        self.errors: list[FieldError] = []
+
+    def add(self, path: str, message: str) -> None:
+        self.errors.append(FieldError(path, message))
+
+    def text(
+        self, doc: Mapping[str, Any], key: str, path: str, *, required: bool, default: str = ""
+    ) -> str:
+        value = doc.get(key)
+        if value is None:
+            if required:
+                self.add(path, "is required")
+            return default
+        if not isinstance(value, str):
+            self.add(path, "must be a string")
+            return default
+        if required and not value.strip():
+            self.add(path, "must not be empty")
+        return value
+
+    def jsonpath(self, doc: Mapping[str, Any], key: str, path: str) -> str | None:
+        value = doc.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            self.add(path, "must be a JSONPath string such as $.id")
+            return None
+        try:
+            jsonpath_rfc9535.compile(value)
+        except jsonpath_rfc9535.JSONPathError as exc:
+            self.add(path, f"not a valid JSONPath expression: {exc}")
+            return None
+        return value
+
+    def mapping(self, doc: Mapping[str, Any], key: str) -> Mapping[str, Any] | None:
+        value = doc.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, Mapping):
+            self.add(key, "must be an object")
+            return None
+        return value
+
+
+def check_provider_url(url: str, allow_private: bool) -> str | None:
+    """The reason ``url`` is refused as a provider URL, or None when it is acceptable."""
+    if url.startswith("sandbox://"):
+        return None if url == "sandbox://default" else "the only sandbox is sandbox://default"
+    try:
+        parts = urlsplit(url.replace("{{appId}}", "app"))
+    except ValueError:
+        return "not a valid URL"
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        return "must be an absolute https:// URL (or sandbox://default)"
+    if parts.scheme == "http" and not allow_private:
+        return (
+            "must use https; plain http is only accepted when "
+            "SMSBRIDGE_ALLOW_PRIVATE_PROVIDER_URLS is true"
+        )
+    if parts.username or parts.password:
+        return "must not embed credentials; use the auth settings instead"
+    return None
+
+
+def parse_credential(doc: Mapping[str, Any], *, allow_private_urls: bool) -> Credential:
+    """Validate a credential document; raise :class:`InvalidInput` naming every bad field."""
+    c = _Collector()
+    vendor = c.text(doc, "vendor", "vendor", required=False, default="custom")
+    if vendor not in VENDORS:
+        c.add("vendor", f"must be one of: {', '.join(VENDORS)}")
+    name = c.text(doc, "name", "name", required=True).strip()
+    if len(name) > MAX_NAME:
+        c.add("name", f"must be at most {MAX_NAME} characters")
+    provider_url = c.text(doc, "provider_url", "provider_url", required=True).strip()
+    url_template: UrlTemplate | None = None
+    if provider_url:
+        problem = check_provider_url(provider_url, allow_private_urls)
+        if problem:
+            c.add("provider_url", problem)
+        else:
+            try:
+                url_template = UrlTemplate.compile(provider_url)
+            except InvalidInput as exc:
+                c.errors.extend(exc.errors)
+    method = c.text(doc, "method", "method", required=False, default="POST").upper()
+    if method not in METHODS:
+        c.add("method", f"must be one of: {', '.join(METHODS)}")
+    content_type_raw = c.text(
+        doc, "content_type", "content_type", required=False, default=ContentType.JSON.value
+    )
+    try:
+        content_type = ContentType(content_type_raw)
+    except ValueError:
+        c.add("content_type", f"must be one of: {', '.join(t.value for t in ContentType)}")
+        content_type = ContentType.JSON
+
+    template: PayloadTemplate | None = None
+    if doc.get("payload") is None:
+        c.add("payload", "is required")
+    else:
+        try:
+            template = PayloadTemplate.compile(doc["payload"], content_type)
+        except InvalidInput as exc:
+            c.errors.extend(exc.errors)
+
+    auth = _parse_auth(c, doc.get("auth"))
+    headers = _parse_headers(c, doc.get("headers"))
+    response = c.mapping(doc, "response") or {}
+    message_id_path = c.jsonpath(response, "message_id_path", "response.message_id_path")
+    inbound = _parse_inbound(c, c.mapping(doc, "inbound"))
+    reports = _parse_reports(c, c.mapping(doc, "delivery_reports"))
+
+    rate = doc.get("rate_limit_per_second")
+    if rate is not None and (
+        isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 < rate <= 100_000
+    ):
+        c.add("rate_limit_per_second", "must be a number greater than 0 and at most 100000")
+        rate = None
+    timeout = doc.get("timeout_seconds", 10.0)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 120:
+        c.add("timeout_seconds", "must be a number of seconds greater than 0 and at most 120")
+        timeout = 10.0
+    retry_ambiguous = doc.get("retry_ambiguous", True)
+    if not isinstance(retry_ambiguous, bool):
+        c.add("retry_ambiguous", "must be true or false")
+        retry_ambiguous = True
+
+    if c.errors or template is None or url_template is None:
+        raise InvalidInput(c.errors or [FieldError("payload", "is invalid")])
+    return Credential(
+        vendor=vendor,
+        name=name,
+        provider_app_id=c.text(doc, "provider_app_id", "provider_app_id", required=False),
+        provider_name=c.text(doc, "provider_name", "provider_name", required=False),
+        provider_url=provider_url,
+        method=method,
+        auth=auth,
+        headers=headers,
+        content_type=content_type,
+        payload=doc["payload"],
+        template=template,
+        url_template=url_template,
+        message_id_path=message_id_path,
+        inbound=inbound,
+        delivery_reports=reports,
+        rate_limit_per_second=float(rate) if rate is not None else None,
+        retry_ambiguous=retry_ambiguous,
+        timeout_seconds=float(timeout),
+        preset=doc.get("preset") if isinstance(doc.get("preset"), str) else None,
+    )
+
+
+def _parse_auth(c: _Collector, raw: object) -> Auth:
+    if raw is None:
+        raw = {"type": "none"}
+    if not isinstance(raw, Mapping):
+        c.add("auth", "must be an object with a type")
+        return Auth(AuthType.NONE)
+    type_raw = raw.get("type")
+    try:
+        auth_type = AuthType(type_raw)
+    except ValueError:
+        c.add("auth.type", f"must be one of: {', '.join(t.value for t in AuthType)}")
+        return Auth(AuthType.NONE)
+    if auth_type is AuthType.BEARER:
+        scheme = c.text(raw, "scheme", "auth.scheme", required=False, default="Bearer") or "Bearer"
+        if not _HTTP_TOKEN.match(scheme):
+            c.add("auth.scheme", "must be a single word such as Bearer or App")
+        token = c.text(raw, "token", "auth.token", required=True)
+        _check_header_value(c, "auth.token", token)
+        return Auth(auth_type, scheme=scheme, token=token)
+    if auth_type is AuthType.BASIC:
+        username = c.text(raw, "username", "auth.username", required=True)
+        if ":" in username:
+            c.add("auth.username", "must not contain ':'")
+        password = c.text(raw, "password", "auth.password", required=True)
+        return Auth(auth_type, username=username, password=password)
+    if auth_type is AuthType.API_KEY:
+        header = c.text(raw, "header", "auth.header", required=True)
+        if header and not _HTTP_TOKEN.match(header):
+            c.add("auth.header", "must be a valid HTTP header name")
+        elif header.lower() in RESERVED_HEADERS - {"authorization"}:
+            c.add("auth.header", f"{header} cannot carry the API key")
+        key = c.text(raw, "key", "auth.key", required=True)
+        _check_header_value(c, "auth.key", key)
+        return Auth(auth_type, header=header, key=key)
+    return Auth(AuthType.NONE)
+
+
+def _check_header_value(c: _Collector, path: str, value: str) -> None:
+    if not _HEADER_VALUE.match(value) or value != value.strip():
+        c.add(path, "must not contain line breaks, control characters or surrounding spaces")
+
+
+def _parse_headers(c: _Collector, raw: object) -> tuple[HeaderParam, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        c.add("headers", "must be a list of {label, type, value}")
+        return ()
+    headers: list[HeaderParam] = []
+    seen: set[str] = set()
+    for index, item in enumerate(raw):
+        path = f"headers[{index}]"
+        if not isinstance(item, Mapping):
+            c.add(path, "must be an object with label, type and value")
+            continue
+        label = c.text(item, "label", f"{path}.label", required=True).strip()
+        if label and not _HTTP_TOKEN.match(label):
+            c.add(f"{path}.label", f"{label!r} is not a valid HTTP header name")
+        elif label.lower() in RESERVED_HEADERS:
+            c.add(f"{path}.label", f"{label} is set by smsbridge and cannot be set here")
+        elif label.lower() in seen:
+            c.add(f"{path}.label", f"duplicate header {label}")
+        seen.add(label.lower())
+        try:
+            header_type = HeaderType(item.get("type", "static"))
+        except ValueError:
+            c.add(f"{path}.type", "must be static or secret")
+            header_type = HeaderType.STATIC
+        value = c.text(item, "value", f"{path}.value", required=True)
+        _check_header_value(c, f"{path}.value", value)
+        headers.append(HeaderParam(label, header_type, value))
+    return tuple(headers)
+
+
+def _parse_inbound(c: _Collector, raw: Mapping[str, Any] | None) -> InboundMapping | None:
+    if raw is None:
+        return None
+    return InboundMapping(
+        **{
+            key: c.jsonpath(raw, key, f"inbound.{key}")
+            for key in ("items_path", "from_path", "to_path", "text_path", "id_path")
+        }
+    )
+
+
+def _parse_reports(c: _Collector, raw: Mapping[str, Any] | None) -> DeliveryReportMapping | None:
+    if raw is None:
+        return None
+    paths = {
+        key: c.jsonpath(raw, key, f"delivery_reports.{key}")
+        for key in ("items_path", "message_id_path", "status_path", "error_path")
+    }
+    status_map_raw = raw.get("status_map") or {}
+    status_map: dict[str, str] = {}
+    if not isinstance(status_map_raw, Mapping):
+        c.add("delivery_reports.status_map", "must map provider statuses to ours")
+    else:
+        for key, value in status_map_raw.items():
+            if value not in DELIVERY_STATUSES:
+                c.add(
+                    f"delivery_reports.status_map.{key}",
+                    f"must be one of: {', '.join(sorted(DELIVERY_STATUSES))}",
+                )
+            else:
+                status_map[str(key)] = value
+    return DeliveryReportMapping(status_map=status_map, **paths)

@@ -1,0 +1,234 @@
+"""Structure-aware rendering of provider payloads.
+
+A payload template is a JSON document (or a flat form) whose *string values* may hold
+placeholders such as ``{{message}}``. It is parsed and compiled once per credential; rendering
+substitutes values inside the parsed structure and then encodes it, so a message containing
+quotes, backslashes, newlines, emoji, ``{{message}}`` or ``}}`` is sent verbatim and can never
+change the structure of the request.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TypeAlias
+from urllib.parse import quote, urlencode
+
+import orjson
+
+from smsbridge.errors import FieldError, InvalidInput
+
+REQUIRED_PLACEHOLDERS = ("toNumber", "fromNumber", "message")
+OPTIONAL_PLACEHOLDERS = ("messageId", "statusCallbackUrl", "appId")
+ALLOWED_PLACEHOLDERS = frozenset(REQUIRED_PLACEHOLDERS + OPTIONAL_PLACEHOLDERS)
+URL_PLACEHOLDERS = frozenset({"appId"})
+
+# Anything between double braces is a placeholder attempt; names are checked separately so a
+# typo such as ``{{ to_number }}`` is reported by name instead of being sent literally.
+_PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
+_NAME = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*$")
+
+
+class ContentType(StrEnum):
+    JSON = "application/json"
+    FORM = "application/x-www-form-urlencoded"
+
+
+@dataclass(frozen=True)
+class Placeholder:
+    name: str
+
+
+@dataclass(frozen=True)
+class TextTemplate:
+    """A string split into literal parts and placeholders."""
+
+    parts: tuple[str | Placeholder, ...]
+
+    def render(self, values: Mapping[str, str]) -> str:
+        if len(self.parts) == 1:
+            only = self.parts[0]
+            return values[only.name] if isinstance(only, Placeholder) else only
+        return "".join(p if isinstance(p, str) else values[p.name] for p in self.parts)
+
+    @property
+    def names(self) -> frozenset[str]:
+        return frozenset(p.name for p in self.parts if isinstance(p, Placeholder))
+
+
+@dataclass(frozen=True)
+class _Array:
+    items: tuple[Compiled, ...]
+
+
+@dataclass(frozen=True)
+class _Object:
+    items: tuple[tuple[str, Compiled], ...]
+
+
+JsonScalar: TypeAlias = str | int | float | bool | None
+Compiled: TypeAlias = TextTemplate | JsonScalar | _Array | _Object
+
+
+def parse_text(
+    text: str, field: str, allowed: frozenset[str]
+) -> tuple[TextTemplate, list[FieldError]]:
+    """Split ``text`` into literals and placeholders, reporting unknown or malformed names."""
+    parts: list[str | Placeholder] = []
+    errors: list[FieldError] = []
+    position = 0
+    for match in _PLACEHOLDER.finditer(text):
+        if match.start() > position:
+            parts.append(text[position : match.start()])
+        name_match = _NAME.match(match.group(1))
+        if name_match is None:
+            errors.append(FieldError(field, f"malformed placeholder {match.group(0)!r}"))
+        elif name_match.group(1) not in allowed:
+            errors.append(
+                FieldError(
+                    field,
+                    f"unknown placeholder {{{{{name_match.group(1)}}}}}; "
+                    f"allowed: {', '.join('{{' + n + '}}' for n in sorted(allowed))}",
+                )
+            )
+        else:
+            parts.append(Placeholder(name_match.group(1)))
+        position = match.end()
+    if position < len(text) or not parts:
+        parts.append(text[position:])
+    return TextTemplate(tuple(parts)), errors
+
+
+def load_payload(payload: object, field: str = "payload") -> object:
+    """Accept a JSON object, or a string holding one; anything else is a field error."""
+    if isinstance(payload, str):
+        try:
+            payload = json.loads(payload)
+        except json.JSONDecodeError as exc:
+            hint = ""
+            if "{{" in exc.doc[max(0, exc.pos - 2) : exc.pos + 2]:
+                hint = '; placeholders must sit inside quoted strings, e.g. "{{toNumber}}"'
+            raise InvalidInput.one(
+                field,
+                f"not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}{hint}",
+            ) from None
+    if not isinstance(payload, dict):
+        raise InvalidInput.one(field, "must be a JSON object (or a string holding one)")
+    return payload
+
+
+class PayloadTemplate:
+    """A compiled payload: render it with placeholder values to get the exact request body."""
+
+    def __init__(self, compiled: Compiled, content_type: ContentType, names: frozenset[str]):
+        self._compiled = compiled
+        self.content_type = content_type
+        self.placeholders = names
+
+    @classmethod
+    def compile(
+        cls,
+        payload: object,
+        content_type: ContentType,
+        field: str = "payload",
+        required: Sequence[str] = REQUIRED_PLACEHOLDERS,
+    ) -> PayloadTemplate:
+        """Parse and check ``payload``; raise :class:`InvalidInput` listing every problem."""
+        document = load_payload(payload, field)
+        errors: list[FieldError] = []
+        names: set[str] = set()
+        if content_type is ContentType.FORM:
+            assert isinstance(document, dict)
+            for key, value in document.items():
+                if isinstance(value, dict | list):
+                    errors.append(
+                        FieldError(
+                            f"{field}.{key}",
+                            "form payloads must be flat: each field holds a string or number",
+                        )
+                    )
+        compiled = _compile_node(document, field, errors, names)
+        for name in required:
+            if name not in names:
+                errors.append(FieldError(field, f"must contain {{{{{name}}}}}"))
+        if errors:
+            raise InvalidInput(errors)
+        return cls(compiled, content_type, frozenset(names))
+
+    def render_document(self, values: Mapping[str, str]) -> object:
+        return _render_node(self._compiled, values)
+
+    def render(self, values: Mapping[str, str]) -> bytes:
+        """The exact body bytes for these placeholder values."""
+        document = _render_node(self._compiled, values)
+        if self.content_type is ContentType.JSON:
+            return orjson.dumps(document)
+        assert isinstance(document, dict)
+        return urlencode([(k, _form_value(v)) for k, v in document.items()]).encode("ascii")
+
+
+def _form_value(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _compile_node(node: object, field: str, errors: list[FieldError], names: set[str]) -> Compiled:
+    if isinstance(node, str):
+        template, problems = parse_text(node, field, ALLOWED_PLACEHOLDERS)
+        errors.extend(problems)
+        names.update(template.names)
+        return template if template.names else node
+    if isinstance(node, dict):
+        items: list[tuple[str, Compiled]] = []
+        for key, value in node.items():
+            if "{{" in key:
+                errors.append(
+                    FieldError(f"{field}.{key}", "placeholders are only allowed in values")
+                )
+            items.append((key, _compile_node(value, f"{field}.{key}", errors, names)))
+        return _Object(tuple(items))
+    if isinstance(node, list):
+        return _Array(
+            tuple(_compile_node(v, f"{field}[{i}]", errors, names) for i, v in enumerate(node))
+        )
+    if node is None or isinstance(node, bool | int | float):
+        return node
+    errors.append(FieldError(field, f"unsupported value of type {type(node).__name__}"))
+    return None
+
+
+def _render_node(node: Compiled, values: Mapping[str, str]) -> object:
+    if isinstance(node, TextTemplate):
+        return node.render(values)
+    if isinstance(node, _Object):
+        return {k: _render_node(v, values) for k, v in node.items}
+    if isinstance(node, _Array):
+        return [_render_node(v, values) for v in node.items]
+    return node
+
+
+@dataclass(frozen=True)
+class UrlTemplate:
+    """A provider URL that may hold ``{{appId}}`` (e.g. Twilio's account SID in the path)."""
+
+    template: TextTemplate
+
+    @classmethod
+    def compile(cls, url: str, field: str = "provider_url") -> UrlTemplate:
+        template, errors = parse_text(url, field, URL_PLACEHOLDERS)
+        if errors:
+            raise InvalidInput(errors)
+        return cls(template)
+
+    @property
+    def names(self) -> frozenset[str]:
+        return self.template.names
+
+    def render(self, values: Mapping[str, str]) -> str:
+        return self.template.render({k: quote(v, safe="") for k, v in values.items()})

@@ -1,0 +1,107 @@
+"""The one error tree of smsbridge.
+
+Each class docstring is its default message. ``api/`` maps these to HTTP in one place;
+nothing below ``api/`` raises HTTP exceptions. Foreign exceptions are translated once,
+at the boundary where they occur (``raise ProviderUnreachable(...) from exc``).
+
+::
+
+    SmsbridgeError
+    ├── InvalidInput            422  field-level ``errors``
+    ├── NotFound                404
+    ├── Conflict                409
+    ├── AuthenticationRequired  401
+    ├── PermissionDenied        403
+    ├── SecretsUnavailable          a stored secret cannot be decrypted with the configured keys
+    └── DeliveryError               an outbound provider request did not succeed
+        ├── DestinationBlocked      the provider URL resolves to a refused address (SSRF guard)
+        ├── ProviderUnreachable     DNS failure, connection refused/reset before a response
+        ├── ProviderTimeout         no (complete) response in time; the request may have landed
+        └── ProviderRejected        the provider answered with a non-2xx status
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One problem with one input field; ``field`` is a dotted path such as ``auth.token``."""
+
+    field: str
+    message: str
+
+
+class SmsbridgeError(Exception):
+    """Something went wrong in smsbridge."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or (type(self).__doc__ or "").strip())
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0])
+
+
+class InvalidInput(SmsbridgeError):
+    """The input is not valid."""
+
+    def __init__(self, errors: list[FieldError] | FieldError, message: str | None = None) -> None:
+        self.errors = [errors] if isinstance(errors, FieldError) else list(errors)
+        if message is None and len(self.errors) == 1:
+            message = f"{self.errors[0].field}: {self.errors[0].message}"
+        super().__init__(message)
+
+    @classmethod
+    def one(cls, field: str, message: str) -> InvalidInput:
+        return cls(FieldError(field, message))
+
+
+class NotFound(SmsbridgeError):
+    """No such resource."""
+
+
+class Conflict(SmsbridgeError):
+    """The request conflicts with the current state of the resource."""
+
+
+class AuthenticationRequired(SmsbridgeError):
+    """A valid API key is required (Authorization: Bearer <key>)."""
+
+
+class PermissionDenied(SmsbridgeError):
+    """This API key's role does not allow this operation."""
+
+
+class SecretsUnavailable(SmsbridgeError):
+    """A stored secret cannot be decrypted with the configured SMSBRIDGE_SECRET_KEYS."""
+
+
+class DeliveryError(SmsbridgeError):
+    """The provider request did not succeed."""
+
+    transient: bool = True
+
+
+class DestinationBlocked(DeliveryError):
+    """The provider URL resolves to a private, loopback or metadata address, which is refused."""
+
+    transient = False
+
+
+class ProviderUnreachable(DeliveryError):
+    """The provider could not be reached (DNS failure, connection refused or reset)."""
+
+
+class ProviderTimeout(DeliveryError):
+    """The provider did not answer in time; the request may have been received."""
+
+
+class ProviderRejected(DeliveryError):
+    """The provider answered with an error status."""
+
+    def __init__(self, status_code: int, message: str | None = None) -> None:
+        self.status_code = status_code
+        super().__init__(message or f"provider answered HTTP {status_code}")
+        self.transient = status_code == 429 or status_code >= 500

@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy Core tables, repositories, dialect-specific claims, migrations."""
