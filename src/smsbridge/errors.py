@@ -12,6 +12,7 @@ at the boundary where they occur (``raise ProviderUnreachable(...) from exc``).
     ├── Conflict                409
     ├── AuthenticationRequired  401
     ├── PermissionDenied        403
+    ├── ConfigurationError          a setting is not valid (reported at start-up)
     ├── SecretsUnavailable          a stored secret cannot be decrypted with the configured keys
     └── DeliveryError               an outbound provider request did not succeed
         ├── DestinationBlocked      the provider URL resolves to a refused address (SSRF guard)
@@ -51,6 +52,9 @@ class InvalidInput(SmsbridgeError):
         self.errors = [errors] if isinstance(errors, FieldError) else list(errors)
         if message is None and len(self.errors) == 1:
             message = f"{self.errors[0].field}: {self.errors[0].message}"
+        elif message is None and self.errors:
+            fields = ", ".join(dict.fromkeys(e.field for e in self.errors))
+            message = f"{len(self.errors)} problems with the input ({fields})"
         super().__init__(message)
 
     @classmethod
@@ -72,6 +76,10 @@ class AuthenticationRequired(SmsbridgeError):
 
 class PermissionDenied(SmsbridgeError):
     """This API key's role does not allow this operation."""
+
+
+class ConfigurationError(SmsbridgeError):
+    """The configuration is not valid."""
 
 
 class SecretsUnavailable(SmsbridgeError):

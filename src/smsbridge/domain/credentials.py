@@ -38,7 +38,7 @@ class AuthType(StrEnum):
 
 class HeaderType(StrEnum):
     STATIC = "static"
-    SECRET = "secret"
+    SECRET = "secret"  # noqa: S105 (a header kind, not a password)
 
 
 @dataclass(frozen=True)
@@ -114,6 +114,7 @@ class Credential:
     retry_ambiguous: bool = True
     timeout_seconds: float = 10.0
     preset: str | None = None
+    opt_out_error_codes: tuple[str, ...] = ()
 
     @property
     def is_sandbox(self) -> bool:
@@ -261,6 +262,11 @@ def parse_credential(doc: Mapping[str, Any], *, allow_private_urls: bool) -> Cre
         c.add("retry_ambiguous", "must be true or false")
         retry_ambiguous = True
 
+    codes = doc.get("opt_out_error_codes") or []
+    if not isinstance(codes, list) or not all(isinstance(x, str | int) for x in codes):
+        c.add("opt_out_error_codes", "must be a list of provider error codes")
+        codes = []
+
     if c.errors or template is None or url_template is None:
         raise InvalidInput(c.errors or [FieldError("payload", "is invalid")])
     return Credential(
@@ -283,6 +289,7 @@ def parse_credential(doc: Mapping[str, Any], *, allow_private_urls: bool) -> Cre
         retry_ambiguous=retry_ambiguous,
         timeout_seconds=float(timeout),
         preset=doc.get("preset") if isinstance(doc.get("preset"), str) else None,
+        opt_out_error_codes=tuple(str(x) for x in codes),
     )
 
 
@@ -292,9 +299,8 @@ def _parse_auth(c: _Collector, raw: object) -> Auth:
     if not isinstance(raw, Mapping):
         c.add("auth", "must be an object with a type")
         return Auth(AuthType.NONE)
-    type_raw = raw.get("type")
     try:
-        auth_type = AuthType(type_raw)
+        auth_type = AuthType(str(raw.get("type")))
     except ValueError:
         c.add("auth.type", f"must be one of: {', '.join(t.value for t in AuthType)}")
         return Auth(AuthType.NONE)

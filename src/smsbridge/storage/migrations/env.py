@@ -1,4 +1,4 @@
-"""Alembic environment: async engines, URL passed in by :func:`smsbridge.storage.migrate.upgrade`."""
+"""Alembic environment: async engines; the URL comes from smsbridge.storage.migrate."""
 
 from __future__ import annotations
 

@@ -1,0 +1,1 @@
+"""HTTP API: routers, I/O schemas, authentication and the one error handler."""

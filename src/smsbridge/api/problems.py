@@ -1,0 +1,130 @@
+"""The one place where errors become HTTP responses: RFC 9457 ``application/problem+json``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from smsbridge.errors import (
+    AuthenticationRequired,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    SecretsUnavailable,
+    SmsbridgeError,
+)
+
+log = logging.getLogger("smsbridge.api")
+
+PROBLEM_JSON = "application/problem+json"
+
+_STATUS: list[tuple[type[SmsbridgeError], int, str]] = [
+    (InvalidInput, 422, "invalid-input"),
+    (NotFound, 404, "not-found"),
+    (Conflict, 409, "conflict"),
+    (AuthenticationRequired, 401, "unauthenticated"),
+    (PermissionDenied, 403, "forbidden"),
+    (SecretsUnavailable, 500, "secrets-unavailable"),
+]
+
+_TITLES = {
+    400: "Bad request",
+    401: "Unauthenticated",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Payload too large",
+    415: "Unsupported media type",
+    422: "Invalid input",
+    500: "Internal error",
+}
+
+
+def problem(
+    status: int,
+    detail: str,
+    *,
+    slug: str | None = None,
+    errors: list[dict[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    body: dict[str, Any] = {
+        "type": f"urn:smsbridge:problem:{slug}" if slug else "about:blank",
+        "title": _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+        "errors": errors or [],
+    }
+    return Response(orjson.dumps(body), status, headers=headers, media_type=PROBLEM_JSON)
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    parts = [p for p in loc if p not in ("body", "query", "path", "header")]
+    text = ""
+    for part in parts:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif isinstance(part, str) and (
+            part.startswith(("function-", "tagged-union["))
+            or part in ("str", "int", "float", "bool", "dict[str,any]", "list[any]", "SecretHint")
+        ):
+            continue
+        else:
+            text += ("." if text else "") + str(part)
+    return text or (str(loc[0]) if loc else "body")
+
+
+async def _smsbridge_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, SmsbridgeError)
+    for kind, status, slug in _STATUS:
+        if isinstance(exc, kind):
+            errors = (
+                [{"field": e.field, "message": e.message} for e in exc.errors]
+                if isinstance(exc, InvalidInput)
+                else None
+            )
+            headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+            if status >= 500:
+                log.error("request failed: %s", exc.message)
+            return problem(status, exc.message, slug=slug, errors=errors, headers=headers)
+    log.error("unmapped error %s: %s", type(exc).__name__, exc.message)
+    return problem(500, "internal error", slug="internal")
+
+
+async def _validation_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = []
+    seen: set[tuple[str, str]] = set()
+    for error in exc.errors():
+        item = (_field(tuple(error.get("loc", ()))), str(error.get("msg", "invalid")))
+        if item not in seen:
+            seen.add(item)
+            errors.append({"field": item[0], "message": item[1]})
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:3])
+    return problem(422, detail or "invalid request", slug="invalid-input", errors=errors)
+
+
+async def _http_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "Error")
+    return problem(exc.status_code, detail, headers=dict(exc.headers or {}))
+
+
+async def _unexpected(_request: Request, exc: Exception) -> Response:
+    log.exception("unexpected error (%s)", type(exc).__name__)
+    return problem(500, "internal error; see the server log", slug="internal")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(SmsbridgeError, _smsbridge_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,194 @@
+"""Pydantic I/O schemas: they document the API (OpenAPI) and check types at the edge.
+
+Semantic checks (placeholders, header names, URL policy, JSONPath…) live in ``domain/`` so the
+API, the CLI and presets share them; these models only shape the request.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SecretHint(BaseModel):
+    """Where a secret sits: it is set, and these are its last four characters."""
+
+    set: bool
+    last4: str
+
+
+SecretIn = str | SecretHint | None
+
+
+class AuthIn(Strict):
+    type: Literal["bearer", "basic", "api_key", "none"] | None = None
+    scheme: str | None = Field(None, description="bearer: the scheme word, default Bearer")
+    token: SecretIn = Field(None, description="bearer: the token (secret)")
+    username: str | None = Field(None, description="basic: the user name")
+    password: SecretIn = Field(None, description="basic: the password (secret)")
+    header: str | None = Field(None, description="api_key: the header carrying the key")
+    key: SecretIn = Field(None, description="api_key: the key (secret)")
+
+
+class HeaderIn(Strict):
+    label: str
+    type: Literal["static", "secret"] = "static"
+    value: SecretIn = None
+
+
+class ResponseMapping(Strict):
+    message_id_path: str | None = Field(None, examples=["$.messages[0].messageId"])
+
+
+class InboundMappingIO(Strict):
+    items_path: str | None = None
+    from_path: str | None = None
+    to_path: str | None = None
+    text_path: str | None = None
+    id_path: str | None = None
+
+
+class DeliveryReportMappingIO(Strict):
+    items_path: str | None = None
+    message_id_path: str | None = None
+    status_path: str | None = None
+    error_path: str | None = None
+    status_map: dict[str, str] = Field(default_factory=dict)
+
+
+PresetName = Literal["sandbox", "twilio", "infobip", "sinch", "vonage", "plivo", "telnyx"]
+
+
+class CredentialFields(Strict):
+    vendor: Literal["custom"] | None = None
+    name: str | None = Field(None, examples=["acme-infobip"])
+    provider_app_id: str | None = None
+    provider_name: str | None = None
+    provider_url: str | None = Field(None, examples=["https://api.example.com/sms/2/text/advanced"])
+    method: Literal["POST", "PUT", "PATCH", "GET"] | None = None
+    auth: AuthIn | None = None
+    headers: list[HeaderIn] | None = None
+    content_type: Literal["application/json", "application/x-www-form-urlencoded"] | None = None
+    payload: dict[str, Any] | str | None = Field(
+        None, description="must contain {{toNumber}}, {{fromNumber}} and {{message}}"
+    )
+    response: ResponseMapping | None = None
+    inbound: InboundMappingIO | None = None
+    delivery_reports: DeliveryReportMappingIO | None = None
+    rate_limit_per_second: float | None = None
+    retry_ambiguous: bool | None = None
+    timeout_seconds: float | None = None
+    opt_out_error_codes: list[str] | None = None
+
+
+class CredentialCreate(CredentialFields):
+    preset: PresetName | None = None
+
+
+class CredentialPatch(CredentialFields):
+    pass
+
+
+class AuthOut(BaseModel):
+    type: str
+    scheme: str | None = None
+    token: SecretHint | None = None
+    username: str | None = None
+    password: SecretHint | None = None
+    header: str | None = None
+    key: SecretHint | None = None
+
+
+class HeaderOut(BaseModel):
+    label: str
+    type: str
+    value: str | SecretHint
+
+
+class CredentialOut(BaseModel):
+    id: str
+    vendor: str
+    name: str
+    provider_app_id: str
+    provider_name: str
+    provider_url: str
+    method: str
+    auth: AuthOut
+    headers: list[HeaderOut]
+    content_type: str
+    payload: dict[str, Any] | str
+    response: ResponseMapping
+    inbound: InboundMappingIO | None = None
+    delivery_reports: DeliveryReportMappingIO | None = None
+    rate_limit_per_second: float | None
+    retry_ambiguous: bool
+    timeout_seconds: float
+    opt_out_error_codes: list[str]
+    preset: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class CredentialList(BaseModel):
+    items: list[CredentialOut]
+    next_cursor: str | None
+
+
+class PreviewIn(Strict):
+    to: str = Field(examples=["+33612345678"])
+    from_: str | None = Field(None, alias="from", examples=["+15550001111"])
+    message: str = Field(examples=["Hi"])
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class PreviewOut(BaseModel):
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: str
+
+
+class TestIn(PreviewIn):
+    message: str = "smsbridge test message"
+
+
+class TestOut(BaseModel):
+    ok: bool
+    status_code: int | None
+    provider_message_id: str | None = None
+    latency_ms: int
+    error: str | None = None
+
+
+class PresetOut(BaseModel):
+    name: str
+    provider_name: str
+    provider_url: str
+    auth_type: str
+    content_type: str
+    needs: list[str] = Field(description="fields you must still give")
+    document: dict[str, Any]
+
+
+class PresetList(BaseModel):
+    items: list[PresetOut]
+
+
+class Problem(BaseModel):
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[dict[str, str]]
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    database: Literal["ok"]

@@ -1,0 +1,60 @@
+"""``create_app(settings)``: the ASGI application; its lifespan wires and closes the services."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI
+
+from smsbridge import __version__
+from smsbridge.api import credentials
+from smsbridge.api.deps import services
+from smsbridge.api.problems import install_error_handlers, problem
+from smsbridge.api.schemas import Health, Problem
+from smsbridge.config import Settings
+from smsbridge.wiring import Services, build_services
+
+_ERRORS = {
+    status: {"model": Problem, "content": {"application/problem+json": {}}}
+    for status in (401, 403, 404, 409, 422)
+}
+
+
+def create_app(settings: Settings, *, prebuilt: Services | None = None) -> FastAPI:
+    """The application. ``prebuilt`` services (tests) are used as given and not closed."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if prebuilt is not None:
+            app.state.services = prebuilt
+            yield
+            return
+        built = await build_services(settings)
+        app.state.services = built
+        try:
+            yield
+        finally:
+            await built.close()
+
+    app = FastAPI(
+        title="smsbridge",
+        version=__version__,
+        description="Send SMS through any HTTP SMS provider.",
+        lifespan=lifespan,
+        responses=_ERRORS,  # type: ignore[arg-type]
+    )
+    install_error_handlers(app)
+    app.include_router(credentials.router)
+
+    @app.get(
+        "/healthz", response_model=Health, tags=["health"], responses={503: {"model": Problem}}
+    )
+    async def healthz(svc: Services = Depends(services)) -> object:
+        try:
+            await svc.db.ping()
+        except Exception:  # the database is down or unreachable: report, don't crash
+            return problem(503, "database unavailable", slug="unavailable")
+        return {"status": "ok", "database": "ok"}
+
+    return app

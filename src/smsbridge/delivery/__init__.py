@@ -1,0 +1,1 @@
+"""Outbound delivery: HTTP transport, sandbox provider, workers."""

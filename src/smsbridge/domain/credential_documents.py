@@ -1,0 +1,167 @@
+"""Credential documents: splitting secrets out, showing hints, merging partial updates.
+
+The *full* document holds every field including secret values; the *public* document is the
+same without secret values (what is stored in clear); the *view* replaces each secret with
+``{"set": true, "last4": "…"}`` (what the API returns).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+from smsbridge.domain.credentials import SECRET_AUTH_FIELDS, AuthType, Credential, HeaderType
+
+OPTIONAL_KEYS = frozenset(
+    {
+        "provider_app_id",
+        "provider_name",
+        "response",
+        "inbound",
+        "delivery_reports",
+        "rate_limit_per_second",
+        "timeout_seconds",
+        "retry_ambiguous",
+        "headers",
+        "opt_out_error_codes",
+    }
+)
+
+
+def full_document(cred: Credential) -> dict[str, Any]:
+    """The normalized document of a validated credential, secrets included."""
+    auth: dict[str, Any] = {"type": cred.auth.type.value}
+    if cred.auth.type is AuthType.BEARER:
+        auth.update(scheme=cred.auth.scheme, token=cred.auth.token)
+    elif cred.auth.type is AuthType.BASIC:
+        auth.update(username=cred.auth.username, password=cred.auth.password)
+    elif cred.auth.type is AuthType.API_KEY:
+        auth.update(header=cred.auth.header, key=cred.auth.key)
+    document: dict[str, Any] = {
+        "vendor": cred.vendor,
+        "name": cred.name,
+        "provider_app_id": cred.provider_app_id,
+        "provider_name": cred.provider_name,
+        "provider_url": cred.provider_url,
+        "method": cred.method,
+        "auth": auth,
+        "headers": [
+            {"label": h.label, "type": h.type.value, "value": h.value} for h in cred.headers
+        ],
+        "content_type": cred.content_type.value,
+        "payload": copy.deepcopy(cred.payload),
+        "response": {"message_id_path": cred.message_id_path},
+        "rate_limit_per_second": cred.rate_limit_per_second,
+        "retry_ambiguous": cred.retry_ambiguous,
+        "timeout_seconds": cred.timeout_seconds,
+        "opt_out_error_codes": list(cred.opt_out_error_codes),
+        "preset": cred.preset,
+    }
+    if cred.inbound is not None:
+        document["inbound"] = {k: v for k, v in vars(cred.inbound).items() if v is not None}
+    if cred.delivery_reports is not None:
+        reports = {k: v for k, v in vars(cred.delivery_reports).items() if v is not None}
+        reports["status_map"] = dict(cred.delivery_reports.status_map)
+        document["delivery_reports"] = reports
+    return document
+
+
+def split_secrets(document: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """(public document, secrets by path) of a full document."""
+    public = copy.deepcopy(dict(document))
+    secrets: dict[str, str] = {}
+    auth = public.get("auth") or {}
+    for name in SECRET_AUTH_FIELDS[AuthType(auth.get("type", "none"))]:
+        if name in auth:
+            secrets[f"auth.{name}"] = auth.pop(name)
+    for header in public.get("headers") or []:
+        if header.get("type") == HeaderType.SECRET.value and "value" in header:
+            secrets[f"headers.{header['label']}"] = header.pop("value")
+    return public, secrets
+
+
+def join_secrets(public: Mapping[str, Any], secrets: Mapping[str, str]) -> dict[str, Any]:
+    """The full document again: the inverse of :func:`split_secrets`."""
+    document = copy.deepcopy(dict(public))
+    for path, value in secrets.items():
+        section, _, name = path.partition(".")
+        if section == "auth":
+            document["auth"][name] = value
+        else:
+            for header in document.get("headers") or []:
+                if header["label"] == name and header.get("type") == HeaderType.SECRET.value:
+                    header["value"] = value
+    return document
+
+
+def view_document(public: Mapping[str, Any], hints: Mapping[str, str]) -> dict[str, Any]:
+    """The public document with ``{"set": true, "last4": …}`` where each secret sits."""
+    document = copy.deepcopy(dict(public))
+    for path, last4 in hints.items():
+        section, _, name = path.partition(".")
+        hint = {"set": True, "last4": last4}
+        if section == "auth":
+            document["auth"][name] = hint
+        else:
+            for header in document.get("headers") or []:
+                if header["label"] == name and header.get("type") == HeaderType.SECRET.value:
+                    header["value"] = hint
+    return document
+
+
+def last4(secrets: Mapping[str, str]) -> dict[str, str]:
+    return {path: value[-4:] for path, value in secrets.items()}
+
+
+def _is_hint(value: object) -> bool:
+    return value is None or (isinstance(value, Mapping) and "set" in value)
+
+
+def merge_patch(current: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
+    """Apply a partial update to a full document. Omitted secrets keep their value.
+
+    A secret given as ``null`` or as the ``{"set": true, …}`` hint a GET returned counts as
+    omitted, so a client can send back what it read. ``auth`` merges field by field while its
+    type is unchanged; a new type starts from the patch alone. Other keys are replaced;
+    ``null`` removes an optional key.
+    """
+    merged = copy.deepcopy(dict(current))
+    for key, value in patch.items():
+        if key == "auth" and isinstance(value, Mapping):
+            old = merged.get("auth") or {}
+            if value.get("type", old.get("type")) == old.get("type"):
+                auth = dict(old)
+                auth.update({k: v for k, v in value.items() if not _is_hint(v)})
+                merged["auth"] = auth
+            else:
+                merged["auth"] = {k: v for k, v in value.items() if not _is_hint(v)}
+        elif key == "headers" and isinstance(value, list):
+            merged["headers"] = _merge_headers(merged.get("headers") or [], value)
+        elif value is None and key in OPTIONAL_KEYS:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _merge_headers(old: list[Any], new: list[Any]) -> list[Any]:
+    secrets = {
+        str(h.get("label", "")).lower(): h.get("value")
+        for h in old
+        if isinstance(h, Mapping) and h.get("type") == HeaderType.SECRET.value
+    }
+    result = []
+    for header in new:
+        if not isinstance(header, Mapping):
+            result.append(header)
+            continue
+        item = dict(header)
+        label = str(item.get("label", "")).lower()
+        if item.get("type") == HeaderType.SECRET.value and _is_hint(item.get("value")):
+            if label in secrets:
+                item["value"] = secrets[label]
+            else:
+                item.pop("value", None)
+        result.append(item)
+    return result

@@ -1,0 +1,48 @@
+"""Reading provider responses: message ids, and short summaries safe to store and show."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import jsonpath_rfc9535
+import orjson
+
+_MAX_ID = 200
+
+
+def extract_message_id(body: bytes, path: str | None) -> str | None:
+    """The provider's message id at JSONPath ``path`` in a JSON body, if there is one."""
+    if not path or not body:
+        return None
+    try:
+        document = orjson.loads(body)
+        node = jsonpath_rfc9535.find_one(path, document)
+    except (orjson.JSONDecodeError, jsonpath_rfc9535.JSONPathError):
+        return None
+    if node is None or isinstance(node.value, dict | list | bool) or node.value is None:
+        return None
+    return str(node.value)[:_MAX_ID]
+
+
+def summarize_status(status: int) -> str:
+    """A short verdict for an HTTP status; never the provider's body, which may echo secrets."""
+    if status in (401, 403):
+        return f"provider rejected the credentials ({status})"
+    if status == 404:
+        return "provider URL not found (404)"
+    if status == 429:
+        return "provider rate limit reached (429)"
+    if 300 <= status < 400:
+        return f"provider answered with a redirect ({status}); redirects are not followed"
+    if 400 <= status < 500:
+        return f"provider refused the request ({status})"
+    if status >= 500:
+        return f"provider error ({status})"
+    return f"unexpected provider status ({status})"
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every secret value replaced by ``****``."""
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(secret, "****")
+    return text

@@ -1,0 +1,1 @@
+"""Provider presets: how each common vendor wants to be called, and how it calls back."""

@@ -1,0 +1,1 @@
+"""Use cases. Services own the transactions; they take their collaborators in constructors."""

@@ -1,0 +1,204 @@
+"""Credential use cases: create, read, update, delete, preview, test, rotate secrets."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from smsbridge.delivery.gateway import ProviderGateway
+from smsbridge.domain.credential_documents import (
+    full_document,
+    join_secrets,
+    last4,
+    merge_patch,
+    split_secrets,
+    view_document,
+)
+from smsbridge.domain.credentials import Credential, parse_credential
+from smsbridge.domain.ids import new_id
+from smsbridge.domain.phones import normalize_phone
+from smsbridge.domain.request import MessageValues, build_request
+from smsbridge.domain.responses import extract_message_id, redact, summarize_status
+from smsbridge.errors import DeliveryError, InvalidInput, NotFound
+from smsbridge.providers.presets import apply_preset
+from smsbridge.services.pagination import Page, check_limit, decode_cursor, encode_cursor
+from smsbridge.services.secretbox import SecretBox
+from smsbridge.storage import credentials as repo
+from smsbridge.storage.database import Database
+
+DEFAULT_TEST_SENDER = "SMSBridge"
+
+
+@dataclass(frozen=True)
+class CredentialView:
+    """A credential as the API shows it: secrets replaced by hints."""
+
+    id: str
+    document: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class PreviewedRequest:
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: str
+
+
+@dataclass(frozen=True)
+class TestResult:
+    ok: bool
+    status_code: int | None
+    provider_message_id: str | None
+    latency_ms: int
+    error: str | None
+
+
+class CredentialService:
+    def __init__(
+        self,
+        db: Database,
+        box: SecretBox,
+        gateway: ProviderGateway,
+        *,
+        allow_private_urls: bool,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._db = db
+        self._box = box
+        self._gateway = gateway
+        self._allow_private = allow_private_urls
+        self._clock = clock
+
+    def _parse(self, document: Mapping[str, Any]) -> Credential:
+        return parse_credential(document, allow_private_urls=self._allow_private)
+
+    def _view(self, row: repo.CredentialRow) -> CredentialView:
+        return CredentialView(
+            row.id, view_document(row.document, row.secret_hints), row.created_at, row.updated_at
+        )
+
+    def _to_row(
+        self, credential_id: str, cred: Credential, created: datetime, updated: datetime
+    ) -> repo.CredentialRow:
+        public, secrets = split_secrets(full_document(cred))
+        return repo.CredentialRow(
+            id=credential_id,
+            name=cred.name,
+            document=public,
+            secrets=self._box.seal(secrets),
+            secret_hints=last4(secrets),
+            created_at=created,
+            updated_at=updated,
+        )
+
+    async def create(self, document: Mapping[str, Any]) -> CredentialView:
+        cred = self._parse(apply_preset(document))
+        now = self._clock()
+        row = self._to_row(new_id("cred"), cred, now, now)
+        async with self._db.transaction() as conn:
+            await repo.insert_credential(conn, row)
+        return self._view(row)
+
+    async def get(self, credential_id: str) -> CredentialView:
+        async with self._db.read() as conn:
+            row = await repo.get_credential(conn, credential_id)
+        if row is None:
+            raise NotFound(f"no credential {credential_id}")
+        return self._view(row)
+
+    async def list(self, *, limit: int = 50, cursor: str | None = None) -> Page[CredentialView]:
+        limit = check_limit(limit)
+        async with self._db.read() as conn:
+            rows = await repo.list_credentials(conn, limit=limit + 1, after=decode_cursor(cursor))
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return Page(
+            [self._view(r) for r in rows], encode_cursor(rows[-1].id) if more and rows else None
+        )
+
+    async def update(self, credential_id: str, patch: Mapping[str, Any]) -> CredentialView:
+        if "preset" in patch:
+            raise InvalidInput.one("preset", "a preset applies at creation only")
+        async with self._db.transaction() as conn:
+            row = await repo.get_credential(conn, credential_id, for_update=True)
+            if row is None:
+                raise NotFound(f"no credential {credential_id}")
+            current = join_secrets(row.document, self._box.open(row.secrets))
+            cred = self._parse(merge_patch(current, patch))
+            updated = self._to_row(credential_id, cred, row.created_at, self._clock())
+            await repo.update_credential(conn, updated)
+        return self._view(updated)
+
+    async def delete(self, credential_id: str) -> None:
+        async with self._db.transaction() as conn:
+            if await repo.get_credential(conn, credential_id, for_update=True) is None:
+                raise NotFound(f"no credential {credential_id}")
+            await repo.delete_credential(conn, credential_id)
+
+    async def load(self, credential_id: str) -> Credential:
+        """The credential with its secrets, ready to send with."""
+        async with self._db.read() as conn:
+            row = await repo.get_credential(conn, credential_id)
+        if row is None:
+            raise NotFound(f"no credential {credential_id}")
+        return self._parse(join_secrets(row.document, self._box.open(row.secrets)))
+
+    async def preview(
+        self, credential_id: str, *, to: str, sender: str | None, message: str
+    ) -> PreviewedRequest:
+        """The exact request a send would make, secrets masked. No network."""
+        cred = await self.load(credential_id)
+        values = MessageValues(
+            normalize_phone(to, "to"),
+            sender or DEFAULT_TEST_SENDER,
+            message,
+            message_id="msg_preview",
+        )
+        request = build_request(cred, values, masked=True)
+        return PreviewedRequest(
+            method=request.method,
+            url=request.url,
+            headers=dict(request.headers),
+            body=request.body.decode("utf-8"),
+        )
+
+    async def test(
+        self, credential_id: str, *, to: str, sender: str | None, message: str
+    ) -> TestResult:
+        """A real send; the verdict carries no provider body and no secret."""
+        cred = await self.load(credential_id)
+        values = MessageValues(
+            normalize_phone(to, "to"),
+            sender or DEFAULT_TEST_SENDER,
+            message,
+            message_id=new_id("msg"),
+        )
+        secrets = cred.secret_values().values()
+        try:
+            attempt = await self._gateway.send(cred, values)
+        except DeliveryError as exc:
+            return TestResult(False, None, None, 0, redact(exc.message, secrets))
+        response = attempt.response
+        ok = 200 <= response.status < 300
+        return TestResult(
+            ok=ok,
+            status_code=response.status,
+            provider_message_id=extract_message_id(response.body, cred.message_id_path)
+            if ok
+            else None,
+            latency_ms=round(attempt.latency_ms),
+            error=None if ok else summarize_status(response.status),
+        )
+
+    async def rotate_secrets(self) -> int:
+        """Re-encrypt every credential's secrets under the first key; returns the count."""
+        async with self._db.transaction() as conn:
+            rows = await repo.all_secret_tokens(conn)
+            for credential_id, token in rows:
+                await repo.set_secret_token(conn, credential_id, self._box.rotate(token))
+        return len(rows)

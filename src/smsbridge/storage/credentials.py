@@ -1,0 +1,126 @@
+"""Credential rows: the secret-free document, the sealed secrets and their hints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from smsbridge.errors import Conflict, InvalidInput
+from smsbridge.storage.tables import credentials, surface_credentials
+
+
+@dataclass(frozen=True)
+class CredentialRow:
+    id: str
+    name: str
+    document: dict[str, Any]
+    secrets: str
+    secret_hints: dict[str, str]
+    created_at: datetime
+    updated_at: datetime
+
+
+def _row(r: Any) -> CredentialRow:
+    return CredentialRow(
+        id=r.id,
+        name=r.name,
+        document=dict(r.document),
+        secrets=r.secrets,
+        secret_hints=dict(r.secret_hints),
+        created_at=r.created_at,
+        updated_at=r.updated_at,
+    )
+
+
+def _name_taken(name: str) -> InvalidInput:
+    return InvalidInput.one("name", f"a credential named {name!r} already exists")
+
+
+async def name_exists(conn: AsyncConnection, name: str, exclude_id: str | None = None) -> bool:
+    query = select(credentials.c.id).where(credentials.c.name == name)
+    if exclude_id is not None:
+        query = query.where(credentials.c.id != exclude_id)
+    return (await conn.execute(query.limit(1))).first() is not None
+
+
+async def insert_credential(conn: AsyncConnection, row: CredentialRow) -> None:
+    try:
+        async with conn.begin_nested():
+            await conn.execute(insert(credentials).values(**row.__dict__))
+    except IntegrityError as exc:
+        raise _name_taken(row.name) from exc
+
+
+async def update_credential(conn: AsyncConnection, row: CredentialRow) -> None:
+    try:
+        async with conn.begin_nested():
+            await conn.execute(
+                update(credentials)
+                .where(credentials.c.id == row.id)
+                .values(
+                    name=row.name,
+                    document=row.document,
+                    secrets=row.secrets,
+                    secret_hints=row.secret_hints,
+                    updated_at=row.updated_at,
+                )
+            )
+    except IntegrityError as exc:
+        raise _name_taken(row.name) from exc
+
+
+async def get_credential(
+    conn: AsyncConnection, credential_id: str, *, for_update: bool = False
+) -> CredentialRow | None:
+    query = select(credentials).where(credentials.c.id == credential_id)
+    if for_update and conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    found = (await conn.execute(query)).first()
+    return _row(found) if found else None
+
+
+async def list_credentials(
+    conn: AsyncConnection, *, limit: int, after: str | None = None
+) -> list[CredentialRow]:
+    query = select(credentials).order_by(credentials.c.id).limit(limit)
+    if after is not None:
+        query = query.where(credentials.c.id > after)
+    return [_row(r) for r in await conn.execute(query)]
+
+
+async def all_secret_tokens(conn: AsyncConnection) -> list[tuple[str, str]]:
+    rows = await conn.execute(select(credentials.c.id, credentials.c.secrets))
+    return [(r.id, r.secrets) for r in rows]
+
+
+async def set_secret_token(conn: AsyncConnection, credential_id: str, token: str) -> None:
+    await conn.execute(
+        update(credentials).where(credentials.c.id == credential_id).values(secrets=token)
+    )
+
+
+async def usage_count(conn: AsyncConnection, credential_id: str) -> int:
+    """How many surfaces use this credential, as primary or fallback."""
+    query = select(func.count(func.distinct(surface_credentials.c.surface_id))).where(
+        surface_credentials.c.credential_id == credential_id
+    )
+    return int((await conn.execute(query)).scalar_one())
+
+
+async def delete_credential(conn: AsyncConnection, credential_id: str) -> None:
+    users = await usage_count(conn, credential_id)
+    if users:
+        raise Conflict(
+            f"credential is used by {users} surface(s); "
+            "point them at another credential before deleting it"
+        )
+    try:
+        async with conn.begin_nested():
+            await conn.execute(delete(credentials).where(credentials.c.id == credential_id))
+    except IntegrityError as exc:  # a surface started using it meanwhile
+        raise Conflict("credential is used by a surface") from exc
