@@ -92,7 +92,9 @@ class CredentialCreate(CredentialFields):
 
 
 class CredentialPatch(CredentialFields):
-    pass
+    preset: PresetName | None = Field(
+        None, description="read-only after creation; accepted unchanged so a GET can be sent back"
+    )
 
 
 class AuthOut(BaseModel):

@@ -122,12 +122,14 @@ class CredentialService:
         )
 
     async def update(self, credential_id: str, patch: Mapping[str, Any]) -> CredentialView:
-        if "preset" in patch:
-            raise InvalidInput.one("preset", "a preset applies at creation only")
+        patch = dict(patch)
+        preset = patch.pop("preset", None)
         async with self._db.transaction() as conn:
             row = await repo.get_credential(conn, credential_id, for_update=True)
             if row is None:
                 raise NotFound(f"no credential {credential_id}")
+            if preset is not None and preset != row.document.get("preset"):
+                raise InvalidInput.one("preset", "a preset applies at creation only")
             current = join_secrets(row.document, self._box.open(row.secrets))
             cred = self._parse(merge_patch(current, patch))
             updated = self._to_row(credential_id, cred, row.created_at, self._clock())
