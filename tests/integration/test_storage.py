@@ -1,0 +1,115 @@
+"""The storage layer on every dialect: the same tests on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import insert
+
+from smsbridge.domain.ids import new_id
+from smsbridge.errors import Conflict, InvalidInput
+from smsbridge.storage import api_keys as keys_repo
+from smsbridge.storage import credentials as repo
+from smsbridge.storage.database import Database, create_engine
+from smsbridge.storage.tables import surface_credentials, surfaces
+
+T0 = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = Database(create_engine(database_url))
+    yield database
+    await database.dispose()
+
+
+def _row(name: str, at: datetime = T0) -> repo.CredentialRow:
+    return repo.CredentialRow(
+        id=new_id("cred"),
+        name=name,
+        document={"name": name, "payload": {"t": "{{message}}", "é": "😀"}},
+        secrets="sealed",
+        secret_hints={"auth.token": "abcd"},
+        created_at=at,
+        updated_at=at,
+    )
+
+
+async def test_insert_get_roundtrip_keeps_json_and_utc_times(db: Database) -> None:
+    row = _row("one")
+    async with db.transaction() as conn:
+        await repo.insert_credential(conn, row)
+    async with db.read() as conn:
+        got = await repo.get_credential(conn, row.id)
+    assert got == row
+    assert got is not None and got.created_at.tzinfo is not None
+
+
+async def test_unique_name_is_a_field_error_and_the_transaction_survives(db: Database) -> None:
+    async with db.transaction() as conn:
+        await repo.insert_credential(conn, _row("same"))
+        with pytest.raises(InvalidInput) as caught:
+            await repo.insert_credential(conn, _row("same"))
+        assert caught.value.errors[0].field == "name"
+        await repo.insert_credential(conn, _row("other"))
+    async with db.read() as conn:
+        assert len(await repo.list_credentials(conn, limit=10)) == 2
+
+
+async def test_list_pages_in_id_order(db: Database) -> None:
+    rows = [_row(f"c{i}") for i in range(5)]
+    async with db.transaction() as conn:
+        for row in reversed(rows):
+            await repo.insert_credential(conn, row)
+    async with db.read() as conn:
+        first = await repo.list_credentials(conn, limit=3)
+        rest = await repo.list_credentials(conn, limit=3, after=first[-1].id)
+    assert [r.id for r in first + rest] == sorted(r.id for r in rows)
+
+
+async def test_update_changes_fields(db: Database) -> None:
+    row = _row("before")
+    async with db.transaction() as conn:
+        await repo.insert_credential(conn, row)
+        changed = repo.CredentialRow(
+            row.id, "after", {"x": 1}, "sealed2", {}, row.created_at, T0 + timedelta(seconds=1)
+        )
+        await repo.update_credential(conn, changed)
+    async with db.read() as conn:
+        assert await repo.get_credential(conn, row.id) == changed
+
+
+async def test_delete_refused_while_referenced_then_allowed(db: Database) -> None:
+    row = _row("used")
+    async with db.transaction() as conn:
+        await repo.insert_credential(conn, row)
+        await conn.execute(
+            insert(surfaces).values(id="srf_1", name="s", document={}, created_at=T0, updated_at=T0)
+        )
+        await conn.execute(
+            insert(surface_credentials).values(surface_id="srf_1", position=0, credential_id=row.id)
+        )
+    async with db.transaction() as conn:
+        assert await repo.usage_count(conn, row.id) == 1
+        with pytest.raises(Conflict):
+            await repo.delete_credential(conn, row.id)
+    async with db.transaction() as conn:
+        await conn.execute(surfaces.delete().where(surfaces.c.id == "srf_1"))
+    async with db.transaction() as conn:
+        assert await repo.usage_count(conn, row.id) == 0
+        await repo.delete_credential(conn, row.id)
+        assert await repo.get_credential(conn, row.id) is None
+
+
+async def test_api_keys_store_hashes_and_revoke_once(db: Database) -> None:
+    row = keys_repo.ApiKeyRow("key_1", "ops", "admin", "h" * 64, "sbk_admin_ab", T0, None)
+    async with db.transaction() as conn:
+        await keys_repo.insert_key(conn, row)
+        assert await keys_repo.find_by_hash(conn, "h" * 64) == row
+        assert await keys_repo.revoke(conn, "key_1", T0) is True
+        assert await keys_repo.revoke(conn, "key_1", T0) is False
+    async with db.read() as conn:
+        [listed] = await keys_repo.list_keys(conn)
+    assert listed.revoked_at == T0
