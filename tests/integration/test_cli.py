@@ -1,0 +1,175 @@
+"""The ``smsbridge`` command line, run as a real process against a real SQLite file."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.mock_provider import MockProvider
+
+SMSBRIDGE = [sys.executable, "-m", "smsbridge"]
+
+
+def _env(workdir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMSBRIDGE_")}
+    env.update(
+        SMSBRIDGE_DATABASE_URL=f"sqlite+aiosqlite:///{workdir / 'cli.db'}",
+        SMSBRIDGE_ALLOW_PRIVATE_PROVIDER_URLS="true",
+        COLUMNS="200",
+        **extra,
+    )
+    return env
+
+
+def run(workdir: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [*SMSBRIDGE, *args],
+        cwd=workdir,
+        env=_env(workdir),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if ok:
+        assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+def test_keys_create_list_revoke(tmp_path: Path) -> None:
+    created = run(tmp_path, "keys", "create", "--role", "sender", "--name", "crm")
+    key = created.stdout.strip().splitlines()[-1]
+    assert key.startswith("sbk_sender_")
+    key_id = re.search(r"(key_\w+)", created.stdout)
+    assert key_id is not None
+    listed = run(tmp_path, "keys", "list").stdout
+    assert "crm" in listed and "sender" in listed
+    assert key not in listed
+    run(tmp_path, "keys", "revoke", key_id.group(1))
+    again = run(tmp_path, "keys", "revoke", key_id.group(1), ok=False)
+    assert again.returncode == 1
+    assert "no active API key" in again.stderr
+    bad_role = run(tmp_path, "keys", "create", "--role", "root", "--name", "x", ok=False)
+    assert bad_role.returncode == 1
+    assert "role" in bad_role.stderr
+
+
+async def test_credentials_commands(tmp_path: Path, mock_provider: MockProvider) -> None:
+    document = {
+        "name": "from-file",
+        "provider_url": f"{mock_provider.url}/send",
+        "auth": {"type": "bearer", "token": "cli-token-778899"},
+        "payload": {"to": "{{toNumber}}", "from": "{{fromNumber}}", "text": "{{message}}"},
+        "response": {"message_id_path": "$.id"},
+    }
+    path = tmp_path / "cred.json"
+    path.write_text(json.dumps(document))
+    created = run(tmp_path, "credentials", "create", "--from-file", str(path)).stdout
+    match = re.search(r"(cred_\w+)", created)
+    assert match is not None
+    cred_id = match.group(1)
+
+    listed = run(tmp_path, "credentials", "list").stdout
+    assert cred_id in listed and "from-file" in listed
+    shown = json.loads(run(tmp_path, "credentials", "show", cred_id).stdout)
+    assert shown["auth"]["token"] == {"set": True, "last4": "8899"}
+
+    # the CLI runs the blocking subprocess; the mock provider answers from this event loop
+    import asyncio
+
+    tested = await asyncio.to_thread(
+        run, tmp_path, "credentials", "test", cred_id, "--to", "+33612345678"
+    )
+    assert "ok HTTP 200" in tested.stdout
+    assert mock_provider.requests[-1].header("Authorization") == "Bearer cli-token-778899"
+
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({**document, "name": "", "payload": {"to": "{{toNumber}}"}}))
+    refused = run(tmp_path, "credentials", "create", "--from-file", str(bad), ok=False)
+    assert refused.returncode == 1
+    assert "name" in refused.stderr and "payload" in refused.stderr
+
+    run(tmp_path, "credentials", "delete", cred_id)
+    assert cred_id not in run(tmp_path, "credentials", "list").stdout
+    for output in (created, listed, json.dumps(shown), tested.stdout):
+        assert "cli-token-778899" not in output
+
+
+def test_rotate_secrets_command(tmp_path: Path) -> None:
+    path = tmp_path / "cred.json"
+    path.write_text(json.dumps({"name": "sbx", "preset": "sandbox"}))
+    run(tmp_path, "credentials", "create", "--from-file", str(path))
+    assert "1 credential" in run(tmp_path, "keys", "rotate-secrets").stdout
+
+
+def test_help_texts_describe_commands(tmp_path: Path) -> None:
+    top = run(tmp_path, "--help").stdout
+    for command in ("serve", "migrate", "keys", "credentials"):
+        assert command in top
+    assert "--from-file" in run(tmp_path, "credentials", "create", "--help").stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _serve_once(workdir: Path) -> tuple[str, str]:
+    """Start ``serve``, wait for /healthz, return (printed output, admin key printed)."""
+    port = _free_port()
+    process = subprocess.Popen(
+        [*SMSBRIDGE, "serve", "--port", str(port)],
+        cwd=workdir,
+        env={k: v for k, v in _env(workdir).items() if k != "SMSBRIDGE_DATABASE_URL"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or process.poll() is not None:
+                pytest.fail("serve did not become healthy")
+            time.sleep(0.2)
+        key = (workdir / ".smsbridge" / "admin_key").read_text().strip()
+        listed = httpx.get(
+            f"http://127.0.0.1:{port}/api/v1/credentials",
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=5,
+        )
+        assert listed.status_code == 200
+    finally:
+        process.terminate()
+        output, _ = process.communicate(timeout=20)
+    return output, key
+
+
+def test_serve_generates_keys_once_and_reuses_them(tmp_path: Path) -> None:
+    first_output, first_key = _serve_once(tmp_path)
+    state = tmp_path / ".smsbridge"
+    for name in ("admin_key", "secret_keys"):
+        assert stat.S_IMODE((state / name).stat().st_mode) == 0o600
+    assert f"admin key: {first_key}" in first_output
+    assert "/admin" in first_output
+    assert (tmp_path / "smsbridge.db").exists()
+
+    second_output, second_key = _serve_once(tmp_path)
+    assert second_key == first_key
+    assert f"admin key: {first_key}" in second_output
