@@ -55,7 +55,9 @@ async def test_rotate_then_drop_the_old_key(
     finally:
         await only_new.close()
 
-    only_old_again = await build_services(settings.model_copy(update={"secret_keys": SecretStr(Fernet.generate_key().decode())}))
+    only_old_again = await build_services(
+        settings.model_copy(update={"secret_keys": SecretStr(Fernet.generate_key().decode())})
+    )
     try:
         try:
             await only_old_again.credentials.load(made[0]["id"])

@@ -47,7 +47,9 @@ async def test_private_destinations_are_refused_at_connect_time(
 async def test_allowed_when_private_urls_are_enabled(mock_provider: MockProvider) -> None:
     transport = HttpTransport.create(allow_private=True)
     try:
-        response = await transport.send(_request(f"http://127.0.0.1:{mock_provider.port}/x"), timeout=5)
+        response = await transport.send(
+            _request(f"http://127.0.0.1:{mock_provider.port}/x"), timeout=5
+        )
     finally:
         await transport.close()
     assert response.status == 200
