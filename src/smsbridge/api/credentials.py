@@ -18,7 +18,7 @@ from smsbridge.api.schemas import (
     TestIn,
     TestOut,
 )
-from smsbridge.providers.presets import PRESETS, preset_names
+from smsbridge.providers.presets import PRESETS, preset_names, preset_needs
 from smsbridge.services.api_keys import Role
 from smsbridge.services.credentials import CredentialView
 from smsbridge.wiring import Services
@@ -104,23 +104,14 @@ async def list_presets() -> dict[str, Any]:
     items = []
     for name in preset_names():
         preset = PRESETS[name]
-        auth_type = preset["auth"]["type"]
-        needs = {
-            "bearer": ["auth.token"],
-            "basic": ["auth.username", "auth.password"],
-            "api_key": ["auth.key"],
-            "none": [],
-        }[auth_type]
-        if "{{appId}}" in preset["provider_url"]:
-            needs = ["provider_app_id", *needs]
         items.append(
             {
                 "name": name,
                 "provider_name": preset["provider_name"],
                 "provider_url": preset["provider_url"],
-                "auth_type": auth_type,
+                "auth_type": preset["auth"]["type"],
                 "content_type": preset["content_type"],
-                "needs": ["name", *needs],
+                "needs": preset_needs(name),
                 "document": preset,
             }
         )

@@ -44,6 +44,12 @@ class HeaderIn(Strict):
 
 class ResponseMapping(Strict):
     message_id_path: str | None = Field(None, examples=["$.messages[0].messageId"])
+    success_path: str | None = Field(
+        None, description="for providers that answer 2xx to refusals: where the verdict is"
+    )
+    success_values: list[str] | None = Field(
+        None, description="values at success_path that mean accepted, e.g. ['0']"
+    )
 
 
 class InboundMappingIO(Strict):
@@ -59,7 +65,7 @@ class DeliveryReportMappingIO(Strict):
     message_id_path: str | None = None
     status_path: str | None = None
     error_path: str | None = None
-    status_map: dict[str, str] = Field(default_factory=dict)
+    status_map: dict[str, str] | None = None
 
 
 PresetName = Literal["sandbox", "twilio", "infobip", "sinch", "vonage", "plivo", "telnyx"]

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from smsbridge.domain.credentials import SECRET_AUTH_FIELDS, AuthType, Credential, HeaderType
+from smsbridge.domain.request import secret_hint
 
 OPTIONAL_KEYS = frozenset(
     {
@@ -58,6 +59,9 @@ def full_document(cred: Credential) -> dict[str, Any]:
         "opt_out_error_codes": list(cred.opt_out_error_codes),
         "preset": cred.preset,
     }
+    if cred.success_path is not None:
+        document["response"]["success_path"] = cred.success_path
+        document["response"]["success_values"] = list(cred.success_values)
     if cred.inbound is not None:
         document["inbound"] = {k: v for k, v in vars(cred.inbound).items() if v is not None}
     if cred.delivery_reports is not None:
@@ -111,7 +115,7 @@ def view_document(public: Mapping[str, Any], hints: Mapping[str, str]) -> dict[s
 
 
 def last4(secrets: Mapping[str, str]) -> dict[str, str]:
-    return {path: value[-4:] for path, value in secrets.items()}
+    return {path: secret_hint(value) for path, value in secrets.items()}
 
 
 def _is_hint(value: object) -> bool:

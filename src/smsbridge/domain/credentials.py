@@ -108,6 +108,8 @@ class Credential:
     template: PayloadTemplate = field(compare=False, repr=False)
     url_template: UrlTemplate = field(compare=False, repr=False)
     message_id_path: str | None = None
+    success_path: str | None = None
+    success_values: tuple[str, ...] = ()
     inbound: InboundMapping | None = None
     delivery_reports: DeliveryReportMapping | None = None
     rate_limit_per_second: float | None = None
@@ -242,8 +244,21 @@ def parse_credential(doc: Mapping[str, Any], *, allow_private_urls: bool) -> Cre
 
     auth = _parse_auth(c, doc.get("auth"))
     headers = _parse_headers(c, doc.get("headers"))
+    if auth.type is AuthType.API_KEY and auth.header:
+        for index, header in enumerate(headers):
+            if header.label.lower() == auth.header.lower():
+                c.add(f"headers[{index}].label", f"{header.label} already carries the API key")
     response = c.mapping(doc, "response") or {}
     message_id_path = c.jsonpath(response, "message_id_path", "response.message_id_path")
+    success_path = c.jsonpath(response, "success_path", "response.success_path")
+    success_values = response.get("success_values") or []
+    if not isinstance(success_values, list) or not all(
+        isinstance(v, str | int) and not isinstance(v, bool) for v in success_values
+    ):
+        c.add("response.success_values", "must be a list of strings")
+        success_values = []
+    elif success_path and not success_values:
+        c.add("response.success_values", "give the values of success_path meaning accepted")
     inbound = _parse_inbound(c, c.mapping(doc, "inbound"))
     reports = _parse_reports(c, c.mapping(doc, "delivery_reports"))
 
@@ -283,6 +298,8 @@ def parse_credential(doc: Mapping[str, Any], *, allow_private_urls: bool) -> Cre
         template=template,
         url_template=url_template,
         message_id_path=message_id_path,
+        success_path=success_path,
+        success_values=tuple(str(v) for v in success_values),
         inbound=inbound,
         delivery_reports=reports,
         rate_limit_per_second=float(rate) if rate is not None else None,
@@ -318,7 +335,7 @@ def _parse_auth(c: _Collector, raw: object) -> Auth:
         password = c.text(raw, "password", "auth.password", required=True)
         return Auth(auth_type, username=username, password=password)
     if auth_type is AuthType.API_KEY:
-        header = c.text(raw, "header", "auth.header", required=True)
+        header = c.text(raw, "header", "auth.header", required=True).strip()
         if header and not _HTTP_TOKEN.match(header):
             c.add("auth.header", "must be a valid HTTP header name")
         elif header.lower() in RESERVED_HEADERS - {"authorization"}:
@@ -390,7 +407,7 @@ def _parse_reports(c: _Collector, raw: Mapping[str, Any] | None) -> DeliveryRepo
         c.add("delivery_reports.status_map", "must map provider statuses to ours")
     else:
         for key, value in status_map_raw.items():
-            if value not in DELIVERY_STATUSES:
+            if not isinstance(value, str) or value not in DELIVERY_STATUSES:
                 c.add(
                     f"delivery_reports.status_map.{key}",
                     f"must be one of: {', '.join(sorted(DELIVERY_STATUSES))}",

@@ -22,7 +22,15 @@ import orjson
 from smsbridge.errors import FieldError, InvalidInput
 
 REQUIRED_PLACEHOLDERS = ("toNumber", "fromNumber", "message")
-OPTIONAL_PLACEHOLDERS = ("messageId", "statusCallbackUrl", "appId")
+# ``…Digits`` variants give the number without its leading "+", for providers (Vonage)
+# that want E.164 digits only; each satisfies the requirement of its plain form.
+OPTIONAL_PLACEHOLDERS = (
+    "messageId",
+    "statusCallbackUrl",
+    "appId",
+    "toNumberDigits",
+    "fromNumberDigits",
+)
 ALLOWED_PLACEHOLDERS = frozenset(REQUIRED_PLACEHOLDERS + OPTIONAL_PLACEHOLDERS)
 URL_PLACEHOLDERS = frozenset({"appId"})
 
@@ -102,12 +110,22 @@ def parse_text(
     return TextTemplate(tuple(parts)), errors
 
 
+def _reject_constant(name: str) -> object:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+MAX_INT = 2**63 - 1
+MIN_INT = -(2**63)
+
+
 def load_payload(payload: object, field: str = "payload") -> object:
     """Accept a JSON object, or a string holding one; anything else is a field error."""
     if isinstance(payload, str):
         try:
-            payload = json.loads(payload)
-        except json.JSONDecodeError as exc:
+            payload = json.loads(payload, parse_constant=_reject_constant)
+        except ValueError as exc:
+            if not isinstance(exc, json.JSONDecodeError):
+                raise InvalidInput.one(field, str(exc)) from None
             hint = ""
             if "{{" in exc.doc[max(0, exc.pos - 2) : exc.pos + 2]:
                 hint = '; placeholders must sit inside quoted strings, e.g. "{{toNumber}}"'
@@ -152,7 +170,7 @@ class PayloadTemplate:
                     )
         compiled = _compile_node(document, field, errors, names)
         for name in required:
-            if name not in names:
+            if name not in names and f"{name}Digits" not in names:
                 errors.append(FieldError(field, f"must contain {{{{{name}}}}}"))
         if errors:
             raise InvalidInput(errors)
@@ -197,7 +215,15 @@ def _compile_node(node: object, field: str, errors: list[FieldError], names: set
         return _Array(
             tuple(_compile_node(v, f"{field}[{i}]", errors, names) for i, v in enumerate(node))
         )
-    if node is None or isinstance(node, bool | int | float):
+    if node is None or isinstance(node, bool):
+        return node
+    if isinstance(node, int):
+        if not MIN_INT <= node <= MAX_INT:
+            errors.append(FieldError(field, "integers must fit in 64 bits"))
+        return node
+    if isinstance(node, float):
+        if node != node or node in (float("inf"), float("-inf")):
+            errors.append(FieldError(field, "numbers must be finite"))
         return node
     errors.append(FieldError(field, f"unsupported value of type {type(node).__name__}"))
     return None

@@ -25,6 +25,8 @@ class MessageValues:
         return {
             "toNumber": self.to_number,
             "fromNumber": self.from_number,
+            "toNumberDigits": self.to_number.removeprefix("+"),
+            "fromNumberDigits": self.from_number.removeprefix("+"),
             "message": self.message,
             "messageId": self.message_id,
             "statusCallbackUrl": self.status_callback_url,
@@ -40,9 +42,16 @@ class ProviderRequest:
     body: bytes
 
 
+MIN_HINTED_LENGTH = 6
+
+
+def secret_hint(value: str) -> str:
+    """What may be shown of a secret: its last four characters, none for short secrets."""
+    return value[-4:] if len(value) >= MIN_HINTED_LENGTH else ""
+
+
 def mask_secret(value: str) -> str:
-    """What may be shown of a secret: its last four characters."""
-    return "****" + value[-4:] if len(value) >= 4 else "****"
+    return "****" + secret_hint(value)
 
 
 def build_request(
@@ -50,11 +59,12 @@ def build_request(
 ) -> ProviderRequest:
     """The request to send; with ``masked`` every secret is replaced by :func:`mask_secret`."""
     placeholders = values.as_placeholders(credential.provider_app_id)
-    headers: list[tuple[str, str]] = [
-        ("Content-Type", credential.content_type.value),
-        ("Accept", "application/json"),
-        ("User-Agent", USER_AGENT),
-    ]
+    custom = {h.label.lower() for h in credential.headers}
+    headers: list[tuple[str, str]] = [("Content-Type", credential.content_type.value)]
+    if "accept" not in custom:
+        headers.append(("Accept", "application/json"))
+    if "user-agent" not in custom:
+        headers.append(("User-Agent", USER_AGENT))
     auth = credential.auth
     if auth.type is AuthType.BEARER:
         headers.append(("Authorization", f"{auth.scheme} {_maybe(auth.token, masked)}"))

@@ -19,9 +19,27 @@ def extract_message_id(body: bytes, path: str | None) -> str | None:
         node = jsonpath_rfc9535.find_one(path, document)
     except (orjson.JSONDecodeError, jsonpath_rfc9535.JSONPathError):
         return None
-    if node is None or isinstance(node.value, dict | list | bool) or node.value is None:
+    if node is None or isinstance(node.value, dict | list | bool) or node.value in (None, ""):
         return None
     return str(node.value)[:_MAX_ID]
+
+
+def refused_in_body(body: bytes, path: str | None, accepted: tuple[str, ...]) -> str | None:
+    """For providers answering 2xx to refusals (Vonage): the refusal status, or None.
+
+    When ``path`` is set, a 2xx response counts as accepted only if the value found there is
+    one of ``accepted``.
+    """
+    if not path:
+        return None
+    try:
+        node = jsonpath_rfc9535.find_one(path, orjson.loads(body))
+    except (orjson.JSONDecodeError, jsonpath_rfc9535.JSONPathError):
+        return "unreadable"
+    value = None if node is None else node.value
+    if value is not None and str(value) in accepted:
+        return None
+    return str(value)[:40] if value is not None else "missing"
 
 
 def summarize_status(status: int) -> str:

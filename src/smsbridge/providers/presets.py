@@ -156,11 +156,16 @@ PRESETS: dict[str, dict[str, Any]] = {
         "content_type": FORM,
         "payload": {
             "from": "{{fromNumber}}",
-            "to": "{{toNumber}}",
+            "to": "{{toNumberDigits}}",
             "text": "{{message}}",
             "client-ref": "{{messageId}}",
         },
-        "response": {"message_id_path": "$.messages[0]['message-id']"},
+        # Vonage answers HTTP 200 to refusals; messages[0].status "0" alone means accepted.
+        "response": {
+            "message_id_path": "$.messages[0]['message-id']",
+            "success_path": "$.messages[0].status",
+            "success_values": ["0"],
+        },
         "inbound": {
             "from_path": "$.msisdn",
             "to_path": "$.to",
@@ -244,6 +249,27 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 _MERGED_KEYS = ("auth", "response", "inbound", "delivery_reports")
+
+# Fields a preset cannot guess beyond the secrets: Infobip serves each account on its own
+# base URL (https://<id>.api.infobip.com).
+_EXTRA_NEEDS: dict[str, tuple[str, ...]] = {"infobip": ("provider_url",)}
+
+
+def preset_needs(name: str) -> list[str]:
+    """The fields a user must still give to create a working credential from preset ``name``."""
+    preset = PRESETS[name]
+    needs = ["name", *_EXTRA_NEEDS.get(name, ())]
+    if "{{appId}}" in preset["provider_url"]:
+        needs.append("provider_app_id")
+    needs.extend(
+        {
+            "bearer": ["auth.token"],
+            "basic": ["auth.username", "auth.password"],
+            "api_key": ["auth.key"],
+            "none": [],
+        }[preset["auth"]["type"]]
+    )
+    return needs
 
 
 def preset_names() -> list[str]:

@@ -20,7 +20,12 @@ from smsbridge.domain.credentials import Credential, parse_credential
 from smsbridge.domain.ids import new_id
 from smsbridge.domain.phones import normalize_phone
 from smsbridge.domain.request import MessageValues, build_request
-from smsbridge.domain.responses import extract_message_id, redact, summarize_status
+from smsbridge.domain.responses import (
+    extract_message_id,
+    redact,
+    refused_in_body,
+    summarize_status,
+)
 from smsbridge.errors import DeliveryError, InvalidInput, NotFound
 from smsbridge.providers.presets import apply_preset
 from smsbridge.services.pagination import Page, check_limit, decode_cursor, encode_cursor
@@ -187,6 +192,11 @@ class CredentialService:
             return TestResult(False, None, None, 0, redact(exc.message, secrets))
         response = attempt.response
         ok = 200 <= response.status < 300
+        error = None if ok else summarize_status(response.status)
+        if ok and (
+            refusal := refused_in_body(response.body, cred.success_path, cred.success_values)
+        ):
+            ok, error = False, f"provider refused the message (status {refusal})"
         return TestResult(
             ok=ok,
             status_code=response.status,
@@ -194,7 +204,7 @@ class CredentialService:
             if ok
             else None,
             latency_ms=round(attempt.latency_ms),
-            error=None if ok else summarize_status(response.status),
+            error=error,
         )
 
     async def rotate_secrets(self) -> int:

@@ -7,9 +7,11 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Column,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -86,6 +88,9 @@ surfaces = Table(
     Column("id", String(40), primary_key=True),
     Column("name", String(100), nullable=False, unique=True),
     Column("document", JsonDocument, nullable=False),
+    # Unguessable tokens in the surface's webhook URLs.
+    Column("inbound_token", String(64), nullable=True, unique=True),
+    Column("status_token", String(64), nullable=True, unique=True),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
 )
@@ -101,4 +106,76 @@ surface_credentials = Table(
     Column("position", Integer, primary_key=True),
     Column("credential_id", String(40), ForeignKey("credentials.id"), nullable=False),
     Index("ix_surface_credentials_credential_id", "credential_id"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("surface_id", String(40), nullable=False, index=True),
+    Column("campaign_id", String(40), nullable=True, index=True),
+    Column("credential_id", String(40), nullable=True),
+    Column("message_type", String(16), nullable=False),
+    Column("to_number", String(32), nullable=False, index=True),
+    Column("from_number", String(32), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("segments", Integer, nullable=False),
+    Column("encoding", String(8), nullable=False),
+    Column("status", String(16), nullable=False, index=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text, nullable=True),
+    Column("provider_message_id", String(200), nullable=True),
+    Column("send_at", UtcDateTime, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("sent_at", UtcDateTime, nullable=True),
+    Column("delivered_at", UtcDateTime, nullable=True),
+)
+
+# Work to do: one row per message waiting to be (re)tried. A row is claimable when due and
+# not leased (or its lease expired). ``lease_token`` grows at every claim and fences
+# completion: a worker whose lease expired cannot overwrite a newer claim.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("message_id", String(40), ForeignKey("messages.id"), primary_key=True),
+    Column("due_at", UtcDateTime, nullable=False),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_expires_at", UtcDateTime, nullable=True),
+    Column("lease_token", BigInteger, nullable=False, default=0),
+    Index("ix_outbox_due_at", "due_at"),
+)
+
+message_events = Table(
+    "message_events",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("message_id", String(40), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("detail", JsonDocument, nullable=True),
+    Index("ix_message_events_message_id", "message_id", "id"),
+)
+
+# Idempotency-Key records: the first response to (scope, key), kept 24 hours.
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("scope", String(100), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("status_code", Integer, nullable=False),
+    Column("response", JsonDocument, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+# Shared rate limits (GCRA): ``tat`` is the theoretical arrival time, in epoch seconds, of the
+# next request; workers reserve slots by moving it forward in one atomic statement.
+rate_limits = Table(
+    "rate_limits",
+    metadata,
+    Column("credential_id", String(40), primary_key=True),
+    Column("tat", Float, nullable=False),
 )

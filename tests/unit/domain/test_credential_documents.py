@@ -194,7 +194,11 @@ def test_view_of_the_api_example(make_credential: CredentialFactory) -> None:
 
     view = view_document(public, last4(secrets))
 
-    assert view["auth"] == {"type": "bearer", "scheme": "App", "token": {"set": True, "last4": "oken"}}
+    assert view["auth"] == {
+        "type": "bearer",
+        "scheme": "App",
+        "token": {"set": True, "last4": "oken"},
+    }
     assert {k: v for k, v in view.items() if k not in ("auth", "headers")} == {
         k: v for k, v in public.items() if k not in ("auth", "headers")
     }
@@ -210,7 +214,7 @@ def test_view_does_not_change_the_public_document(make_credential: CredentialFac
 
 
 @pytest.mark.parametrize(
-    ("secret", "hint"), [("s3cret", "cret"), ("abcdefgh", "efgh"), ("abc", "abc")]
+    ("secret", "hint"), [("s3cret", "cret"), ("abcdefgh", "efgh"), ("abcde", ""), ("abc", "")]
 )
 def test_last4(secret: str, hint: str) -> None:
     assert last4({"auth.token": secret}) == {"auth.token": hint}
@@ -345,7 +349,10 @@ def test_other_keys_are_replaced_whole(make_credential: CredentialFactory) -> No
 
 def test_merge_leaves_current_and_patch_alone(make_credential: CredentialFactory) -> None:
     current = _full(make_credential)
-    patch = {"auth": {"type": "bearer"}, "headers": [{"label": "X-Signature-Key", "type": "secret"}]}
+    patch = {
+        "auth": {"type": "bearer"},
+        "headers": [{"label": "X-Signature-Key", "type": "secret"}],
+    }
     current_before, patch_before = copy.deepcopy(current), copy.deepcopy(patch)
 
     merge_patch(current, patch)

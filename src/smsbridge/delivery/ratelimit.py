@@ -1,0 +1,89 @@
+"""Per-credential rate limits that hold across every worker process sharing the database.
+
+GCRA with reservations: a worker atomically moves the credential's *theoretical arrival
+time* (``rate_limits.tat``) forward by ``k / rate`` and owns the ``k`` send slots in between.
+Slots of different workers never overlap, so the sum of all workers' sends respects the rate;
+reserving a small window (``k`` ≈ rate x 100 ms) at a time keeps the database writes per
+send low. A reserved slot found stale (its time long past) is dropped rather than used, so
+unused reservations never turn into a burst.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy import case, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from smsbridge.storage.database import Database
+from smsbridge.storage.tables import rate_limits
+
+
+class SharedRateLimiter:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        window: float = 0.1,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._sleep = sleep
+        self._window = window
+        self._slots: dict[str, deque[float]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def acquire(self, key: str, rate: float) -> None:
+        """Wait until this process may make one request under ``rate`` per second for ``key``."""
+        slots = self._slots.setdefault(key, deque())
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            now = self._clock()
+            while slots and slots[0] < now - 1.0 / rate:
+                slots.popleft()  # stale: its moment passed unused; using it now would burst
+            if not slots:
+                slots.extend(await self._reserve(key, rate))
+            slot = slots.popleft()
+        delay = slot - self._clock()
+        if delay > 0:
+            await self._sleep(delay)
+
+    async def _reserve(self, key: str, rate: float) -> list[float]:
+        count = max(1, math.ceil(rate * self._window))
+        now = self._clock()
+        span = count / rate
+        async with self._db.transaction() as conn:
+            insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+            await conn.execute(
+                insert(rate_limits).values(credential_id=key, tat=now).on_conflict_do_nothing()
+            )
+            result = await conn.execute(
+                update(rate_limits)
+                .where(rate_limits.c.credential_id == key)
+                .values(tat=case((rate_limits.c.tat > now, rate_limits.c.tat), else_=now) + span)
+                .returning(rate_limits.c.tat)
+            )
+            end = float(result.scalar_one())
+        start = end - span
+        return [start + i / rate for i in range(count)]
+
+    async def reset(self, key: str) -> None:
+        """Forget a credential's schedule (tests and admin tooling)."""
+        self._slots.pop(key, None)
+        async with self._db.transaction() as conn:
+            await conn.execute(rate_limits.delete().where(rate_limits.c.credential_id == key))
+
+    async def current_tat(self, key: str) -> float | None:
+        async with self._db.read() as conn:
+            found = await conn.execute(
+                select(rate_limits.c.tat).where(rate_limits.c.credential_id == key)
+            )
+            value = found.scalar_one_or_none()
+        return float(value) if value is not None else None

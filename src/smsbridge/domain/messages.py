@@ -1,0 +1,48 @@
+"""Messages: their states, events, and the checks on what may be sent."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from smsbridge.errors import InvalidInput
+
+MAX_BODY = 1600
+
+
+class MessageStatus(StrEnum):
+    SCHEDULED = "scheduled"
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    FAILED = "failed"
+    SUPPRESSED = "suppressed"
+    CANCELLED = "cancelled"
+
+
+PENDING = frozenset({MessageStatus.SCHEDULED, MessageStatus.QUEUED, MessageStatus.SENDING})
+TERMINAL = frozenset(MessageStatus) - PENDING
+
+
+class EventType(StrEnum):
+    QUEUED = "queued"
+    SCHEDULED = "scheduled"
+    ATTEMPT = "attempt"
+    SENT = "sent"
+    RETRY_SCHEDULED = "retry_scheduled"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    RELEASED = "released"
+    SUPPRESSED = "suppressed"
+
+
+def check_body(body: object, field: str = "body") -> str:
+    """The body if it can be sent, else :class:`InvalidInput` naming ``field``."""
+    if not isinstance(body, str) or not body.strip():
+        raise InvalidInput.one(field, "must not be empty")
+    if len(body) > MAX_BODY:
+        raise InvalidInput.one(
+            field, f"is {len(body)} characters long; the limit is {MAX_BODY} (about 10 segments)"
+        )
+    return body

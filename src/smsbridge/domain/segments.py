@@ -1,0 +1,70 @@
+"""SMS segments and encoding (3GPP TS 23.038).
+
+A message that fits the GSM 03.38 default alphabet (plus its extension table, whose
+characters cost two septets: escape + char) is sent as GSM-7: 160 septets in one segment,
+153 per segment when concatenated (the user data header takes 7). Anything else is UCS-2:
+70 UTF-16 code units, 67 per concatenated segment. An escape pair is never split across
+segments, nor is a UTF-16 surrogate pair.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+GSM7_BASIC = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+) - {"\x1b"}
+GSM7_EXTENSION = frozenset("\f^{}\\[~]|€")
+
+GSM7_SINGLE, GSM7_MULTI = 160, 153
+UCS2_SINGLE, UCS2_MULTI = 70, 67
+
+
+class Encoding(StrEnum):
+    GSM7 = "GSM-7"
+    UCS2 = "UCS-2"
+
+
+@dataclass(frozen=True)
+class SegmentCount:
+    encoding: Encoding
+    segments: int
+    units: int
+    """Septets (GSM-7) or UTF-16 code units (UCS-2) of the whole text."""
+    ucs2_characters: tuple[str, ...]
+    """The characters that forced UCS-2, in order of first appearance (empty for GSM-7)."""
+
+
+def _gsm_cost(char: str) -> int:
+    if char in GSM7_BASIC:
+        return 1
+    if char in GSM7_EXTENSION:
+        return 2
+    return 0
+
+
+def count_segments(text: str) -> SegmentCount:
+    forcing = tuple(dict.fromkeys(ch for ch in text if _gsm_cost(ch) == 0))
+    if not forcing:
+        costs = [_gsm_cost(ch) for ch in text]
+        return SegmentCount(Encoding.GSM7, _pack(costs, GSM7_SINGLE, GSM7_MULTI), sum(costs), ())
+    costs = [2 if ord(ch) > 0xFFFF else 1 for ch in text]
+    return SegmentCount(Encoding.UCS2, _pack(costs, UCS2_SINGLE, UCS2_MULTI), sum(costs), forcing)
+
+
+def _pack(costs: list[int], single: int, multi: int) -> int:
+    """Segments needed when units of each cost must stay within one segment."""
+    total = sum(costs)
+    if total == 0:
+        return 1
+    if total <= single:
+        return 1
+    segments, used = 1, 0
+    for cost in costs:
+        if used + cost > multi:
+            segments += 1
+            used = 0
+        used += cost
+    return segments

@@ -1,0 +1,217 @@
+"""Surfaces: channel configurations tying a sender to a credential and its options.
+
+Link tracking, keywords/replies and fallbacks are stored and validated here; what they do
+comes with link tracking, consent and failover.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+from urllib.parse import urlsplit
+
+import phonenumbers
+
+from smsbridge.errors import FieldError, InvalidInput
+
+NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
+_ALPHANUMERIC_SENDER = re.compile(r"^[A-Za-z0-9 ]{1,11}$")
+_SHORT_CODE = re.compile(r"^[0-9]{3,8}$")
+
+DEFAULT_KEYWORDS: dict[str, tuple[str, ...]] = {
+    "opt_out": ("STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"),
+    "opt_in": ("START", "YES", "UNSTOP", "SUBSCRIBE"),
+    "help": ("HELP", "INFO"),
+}
+DEFAULT_REPLIES: dict[str, str] = {
+    "opt_out": "You are unsubscribed and will get no more messages. Reply START to resubscribe.",
+    "opt_in": "You are subscribed again. Reply STOP to unsubscribe.",
+    "help": "Reply STOP to unsubscribe, START to resubscribe.",
+}
+MAX_REPLY = 1600
+
+
+class MessageType(StrEnum):
+    MARKETING = "marketing"
+    TRANSACTIONAL = "transactional"
+
+
+@dataclass(frozen=True)
+class LinkTracking:
+    enabled: bool = False
+    base_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Surface:
+    name: str
+    credential_id: str
+    sender: str
+    message_type: MessageType
+    fallback_credential_ids: tuple[str, ...] = ()
+    link_tracking: LinkTracking = LinkTracking()
+    keywords: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_KEYWORDS))
+    replies: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_REPLIES))
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "credential_id": self.credential_id,
+            "fallback_credential_ids": list(self.fallback_credential_ids),
+            "sender": self.sender,
+            "message_type": self.message_type.value,
+            "link_tracking": {
+                "enabled": self.link_tracking.enabled,
+                "base_url": self.link_tracking.base_url,
+            },
+            "keywords": {k: list(v) for k, v in self.keywords.items()},
+            "replies": dict(self.replies),
+        }
+
+
+def check_sender(sender: str) -> str | None:
+    """Why ``sender`` is not an E.164 number, a short code or an alphanumeric id, or None."""
+    if sender.startswith("+"):
+        try:
+            number = phonenumbers.parse(sender, None)
+        except phonenumbers.NumberParseException:
+            return "not a valid E.164 number"
+        if not phonenumbers.is_possible_number(number):
+            return "not a possible phone number"
+        if phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164) != sender:
+            return "write the number in E.164 form, e.g. +15550001111"
+        return None
+    if _SHORT_CODE.match(sender):
+        return None
+    if _ALPHANUMERIC_SENDER.match(sender) and any(ch.isalpha() for ch in sender):
+        return None
+    return (
+        "must be an E.164 number (+15550001111), a short code (3-8 digits) or an "
+        "alphanumeric sender id (1-11 letters, digits or spaces)"
+    )
+
+
+def parse_surface(doc: Mapping[str, Any]) -> Surface:
+    """Validate a surface document; raise :class:`InvalidInput` naming every bad field."""
+    errors: list[FieldError] = []
+    name = doc.get("name")
+    if not isinstance(name, str) or not NAME_PATTERN.match(name) or len(name) > 100:
+        errors.append(
+            FieldError("name", "must start with a letter and hold only letters, digits, _ . -")
+        )
+    credential_id = doc.get("credential_id")
+    if not isinstance(credential_id, str) or not credential_id:
+        errors.append(FieldError("credential_id", "is required"))
+    fallbacks_raw = doc.get("fallback_credential_ids") or []
+    fallbacks: list[str] = []
+    if not isinstance(fallbacks_raw, list) or not all(isinstance(x, str) for x in fallbacks_raw):
+        errors.append(FieldError("fallback_credential_ids", "must be a list of credential ids"))
+    else:
+        fallbacks = list(fallbacks_raw)
+        if len(set(fallbacks)) != len(fallbacks):
+            errors.append(FieldError("fallback_credential_ids", "lists a credential twice"))
+        if credential_id in fallbacks:
+            errors.append(
+                FieldError("fallback_credential_ids", "must not repeat the primary credential")
+            )
+    sender = doc.get("sender")
+    if not isinstance(sender, str) or not sender.strip():
+        errors.append(FieldError("sender", "is required"))
+        sender = ""
+    elif (problem := check_sender(sender.strip())) is not None:
+        errors.append(FieldError("sender", problem))
+    try:
+        message_type = MessageType(doc.get("message_type", MessageType.TRANSACTIONAL.value))
+    except ValueError:
+        errors.append(FieldError("message_type", "must be marketing or transactional"))
+        message_type = MessageType.TRANSACTIONAL
+    link_tracking = _parse_link_tracking(doc.get("link_tracking"), errors)
+    keywords = _parse_keywords(doc.get("keywords"), errors)
+    replies = _parse_replies(doc.get("replies"), errors)
+    if errors:
+        raise InvalidInput(errors)
+    assert isinstance(name, str)
+    assert isinstance(credential_id, str)
+    return Surface(
+        name=name,
+        credential_id=credential_id,
+        sender=sender.strip(),
+        message_type=message_type,
+        fallback_credential_ids=tuple(fallbacks),
+        link_tracking=link_tracking,
+        keywords=keywords,
+        replies=replies,
+    )
+
+
+def _parse_link_tracking(raw: object, errors: list[FieldError]) -> LinkTracking:
+    if raw is None:
+        return LinkTracking()
+    if not isinstance(raw, Mapping):
+        errors.append(FieldError("link_tracking", "must be an object"))
+        return LinkTracking()
+    enabled = raw.get("enabled", False)
+    if not isinstance(enabled, bool):
+        errors.append(FieldError("link_tracking.enabled", "must be true or false"))
+        enabled = False
+    base_url = raw.get("base_url")
+    if base_url is not None:
+        parts = urlsplit(base_url) if isinstance(base_url, str) else None
+        if (
+            parts is None
+            or parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or parts.query
+            or parts.fragment
+        ):
+            errors.append(FieldError("link_tracking.base_url", "must be an absolute http(s) URL"))
+            base_url = None
+        else:
+            base_url = base_url.rstrip("/")
+    return LinkTracking(enabled, base_url)
+
+
+def _parse_keywords(raw: object, errors: list[FieldError]) -> dict[str, tuple[str, ...]]:
+    keywords = dict(DEFAULT_KEYWORDS)
+    if raw is None:
+        return keywords
+    if not isinstance(raw, Mapping):
+        errors.append(FieldError("keywords", "must be an object of keyword lists"))
+        return keywords
+    seen: dict[str, str] = {}
+    for category, words in raw.items():
+        path = f"keywords.{category}"
+        if category not in DEFAULT_KEYWORDS:
+            errors.append(FieldError(path, "unknown category; use opt_out, opt_in or help"))
+            continue
+        if not isinstance(words, list) or not all(isinstance(w, str) and w.strip() for w in words):
+            errors.append(FieldError(path, "must be a list of non-empty words"))
+            continue
+        normalized = tuple(dict.fromkeys(w.strip().upper() for w in words))
+        for word in normalized:
+            if word in seen and seen[word] != category:
+                errors.append(FieldError(path, f"{word} is also in {seen[word]}"))
+            seen[word] = category
+        keywords[category] = normalized
+    return keywords
+
+
+def _parse_replies(raw: object, errors: list[FieldError]) -> dict[str, str]:
+    replies = dict(DEFAULT_REPLIES)
+    if raw is None:
+        return replies
+    if not isinstance(raw, Mapping):
+        errors.append(FieldError("replies", "must be an object"))
+        return replies
+    for category, text in raw.items():
+        path = f"replies.{category}"
+        if category not in DEFAULT_REPLIES:
+            errors.append(FieldError(path, "unknown category; use opt_out, opt_in or help"))
+        elif not isinstance(text, str) or len(text) > MAX_REPLY:
+            errors.append(FieldError(path, f"must be text of at most {MAX_REPLY} characters"))
+        else:
+            replies[category] = text
+    return replies

@@ -1,0 +1,133 @@
+"""Surface use cases: CRUD with references to existing credentials."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from smsbridge.domain.ids import new_id
+from smsbridge.domain.surfaces import Surface, parse_surface
+from smsbridge.errors import Conflict, FieldError, InvalidInput, NotFound
+from smsbridge.services.pagination import Page, check_limit, decode_cursor, encode_cursor
+from smsbridge.storage import surfaces as repo
+from smsbridge.storage.database import Database
+
+
+@dataclass(frozen=True)
+class SurfaceView:
+    id: str
+    surface: Surface
+    inbound_webhook_url: str
+    status_webhook_url: str
+    created_at: datetime
+    updated_at: datetime
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            **self.surface.document(),
+            "inbound_webhook_url": self.inbound_webhook_url,
+            "status_webhook_url": self.status_webhook_url,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
+
+class SurfaceService:
+    def __init__(self, db: Database, *, public_url: str, clock: Callable[[], datetime]) -> None:
+        self._db = db
+        self._public_url = public_url.rstrip("/")
+        self._clock = clock
+
+    def _view(self, row: repo.SurfaceRow) -> SurfaceView:
+        return SurfaceView(
+            id=row.id,
+            surface=parse_surface(row.document),
+            inbound_webhook_url=f"{self._public_url}/hooks/inbound/{row.inbound_token}",
+            status_webhook_url=f"{self._public_url}/hooks/status/{row.status_token}",
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+    async def _check_credentials(self, conn: Any, surface: Surface) -> list[str]:
+        ids = [surface.credential_id, *surface.fallback_credential_ids]
+        missing = await repo.missing_credentials(conn, ids)
+        errors = []
+        if surface.credential_id in missing:
+            errors.append(FieldError("credential_id", f"no credential {surface.credential_id}"))
+        for index, fallback in enumerate(surface.fallback_credential_ids):
+            if fallback in missing:
+                errors.append(
+                    FieldError(f"fallback_credential_ids[{index}]", f"no credential {fallback}")
+                )
+        if errors:
+            raise InvalidInput(errors)
+        return ids
+
+    async def create(self, document: Mapping[str, Any]) -> SurfaceView:
+        surface = parse_surface(document)
+        now = self._clock()
+        row = repo.SurfaceRow(
+            id=new_id("srf"),
+            name=surface.name,
+            document=surface.document(),
+            inbound_token=secrets.token_urlsafe(24),
+            status_token=secrets.token_urlsafe(24),
+            created_at=now,
+            updated_at=now,
+        )
+        async with self._db.transaction() as conn:
+            ids = await self._check_credentials(conn, surface)
+            await repo.insert_surface(conn, row, ids)
+        return self._view(row)
+
+    async def get(self, surface_id: str) -> SurfaceView:
+        async with self._db.read() as conn:
+            row = await repo.get_surface(conn, surface_id)
+        if row is None:
+            raise NotFound(f"no surface {surface_id}")
+        return self._view(row)
+
+    async def list(self, *, limit: int = 50, cursor: str | None = None) -> Page[SurfaceView]:
+        limit = check_limit(limit)
+        async with self._db.read() as conn:
+            rows = await repo.list_surfaces(conn, limit=limit + 1, after=decode_cursor(cursor))
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return Page(
+            [self._view(r) for r in rows], encode_cursor(rows[-1].id) if more and rows else None
+        )
+
+    async def update(self, surface_id: str, patch: Mapping[str, Any]) -> SurfaceView:
+        async with self._db.transaction() as conn:
+            row = await repo.get_surface(conn, surface_id)
+            if row is None:
+                raise NotFound(f"no surface {surface_id}")
+            document = {**row.document, **{k: v for k, v in patch.items() if v is not None}}
+            surface = parse_surface(document)
+            ids = await self._check_credentials(conn, surface)
+            updated = repo.SurfaceRow(
+                row.id,
+                surface.name,
+                surface.document(),
+                row.inbound_token,
+                row.status_token,
+                row.created_at,
+                self._clock(),
+            )
+            await repo.update_surface(conn, updated, ids)
+        return self._view(updated)
+
+    async def delete(self, surface_id: str) -> None:
+        async with self._db.transaction() as conn:
+            if await repo.get_surface(conn, surface_id) is None:
+                raise NotFound(f"no surface {surface_id}")
+            if await repo.has_pending_messages(conn, surface_id):
+                raise Conflict(
+                    "the surface has scheduled or queued messages; cancel them or let them "
+                    "finish before deleting it"
+                )
+            await repo.delete_surface(conn, surface_id)

@@ -1,0 +1,181 @@
+"""Message rows, their events and outbox entries; idempotency records."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from smsbridge.storage.tables import idempotency_keys, message_events, messages, outbox
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    id: str
+    surface_id: str
+    campaign_id: str | None
+    message_type: str
+    to_number: str
+    from_number: str
+    body: str
+    segments: int
+    encoding: str
+    status: str
+    send_at: datetime | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Event:
+    message_id: str
+    at: datetime
+    type: str
+    detail: dict[str, Any] | None = None
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "message_id": self.message_id,
+            "at": self.at,
+            "type": self.type,
+            "detail": self.detail,
+        }
+
+
+async def insert_messages(
+    conn: AsyncConnection, new: Sequence[NewMessage], *, due: Sequence[datetime | None]
+) -> None:
+    """Insert messages, their first event and (when ``due`` is set) their outbox entries."""
+    await conn.execute(
+        insert(messages),
+        [
+            {
+                **m.__dict__,
+                "credential_id": None,
+                "attempts": 0,
+                "updated_at": m.created_at,
+            }
+            for m in new
+        ],
+    )
+    await conn.execute(
+        insert(message_events),
+        [Event(m.id, m.created_at, m.status).row() for m in new],
+    )
+    entries = [
+        {"message_id": m.id, "due_at": when, "lease_token": 0}
+        for m, when in zip(new, due, strict=True)
+        if when is not None
+    ]
+    if entries:
+        await conn.execute(insert(outbox), entries)
+
+
+async def get_message(conn: AsyncConnection, message_id: str) -> dict[str, Any] | None:
+    found = (await conn.execute(select(messages).where(messages.c.id == message_id))).first()
+    return dict(found._mapping) if found else None
+
+
+async def get_events(conn: AsyncConnection, message_id: str) -> list[dict[str, Any]]:
+    rows = await conn.execute(
+        select(message_events.c.at, message_events.c.type, message_events.c.detail)
+        .where(message_events.c.message_id == message_id)
+        .order_by(message_events.c.id)
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+async def list_messages(
+    conn: AsyncConnection,
+    *,
+    limit: int,
+    after: str | None,
+    campaign_id: str | None = None,
+    status: str | None = None,
+    to_number: str | None = None,
+    surface_id: str | None = None,
+) -> list[dict[str, Any]]:
+    query = select(messages).order_by(messages.c.id.desc()).limit(limit)
+    if after is not None:
+        query = query.where(messages.c.id < after)
+    if campaign_id is not None:
+        query = query.where(messages.c.campaign_id == campaign_id)
+    if status is not None:
+        query = query.where(messages.c.status == status)
+    if to_number is not None:
+        query = query.where(messages.c.to_number == to_number)
+    if surface_id is not None:
+        query = query.where(messages.c.surface_id == surface_id)
+    return [dict(r._mapping) for r in await conn.execute(query)]
+
+
+async def take_unleased_entry(conn: AsyncConnection, message_id: str, now: datetime) -> bool:
+    """Remove the outbox entry if no live lease holds it (a worker is not sending it now)."""
+    result = await conn.execute(
+        delete(outbox).where(
+            outbox.c.message_id == message_id,
+            (outbox.c.lease_owner.is_(None)) | (outbox.c.lease_expires_at < now),
+        )
+    )
+    return bool(result.rowcount)
+
+
+async def set_status(
+    conn: AsyncConnection, message_id: str, status: str, now: datetime, event: Event
+) -> None:
+    await conn.execute(
+        update(messages).where(messages.c.id == message_id).values(status=status, updated_at=now)
+    )
+    await conn.execute(insert(message_events).values(**event.row()))
+
+
+async def find_idempotent(
+    conn: AsyncConnection, scope: str, key: str, since: datetime
+) -> dict[str, Any] | None:
+    found = (
+        await conn.execute(
+            select(idempotency_keys).where(
+                and_(
+                    idempotency_keys.c.scope == scope,
+                    idempotency_keys.c.key == key,
+                    idempotency_keys.c.created_at >= since,
+                )
+            )
+        )
+    ).first()
+    return dict(found._mapping) if found else None
+
+
+async def save_idempotent(
+    conn: AsyncConnection,
+    *,
+    scope: str,
+    key: str,
+    request_hash: str,
+    status_code: int,
+    response: dict[str, Any],
+    now: datetime,
+    expired_before: datetime,
+) -> None:
+    # Only an expired record may be replaced; a live one makes the insert conflict, which
+    # tells a concurrent twin request to answer with the first response instead.
+    await conn.execute(
+        delete(idempotency_keys).where(
+            idempotency_keys.c.scope == scope,
+            idempotency_keys.c.key == key,
+            idempotency_keys.c.created_at < expired_before,
+        )
+    )
+    await conn.execute(
+        insert(idempotency_keys).values(
+            scope=scope,
+            key=key,
+            request_hash=request_hash,
+            status_code=status_code,
+            response=response,
+            created_at=now,
+        )
+    )

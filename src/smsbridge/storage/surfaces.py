@@ -1,0 +1,109 @@
+"""Surface rows and the surface → credential references."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from smsbridge.errors import InvalidInput
+from smsbridge.storage.tables import credentials, messages, surface_credentials, surfaces
+
+PENDING_STATUSES = ("scheduled", "queued", "sending")
+
+
+@dataclass(frozen=True)
+class SurfaceRow:
+    id: str
+    name: str
+    document: dict[str, Any]
+    inbound_token: str
+    status_token: str
+    created_at: datetime
+    updated_at: datetime
+
+
+def _row(r: Any) -> SurfaceRow:
+    return SurfaceRow(
+        r.id, r.name, dict(r.document), r.inbound_token, r.status_token, r.created_at, r.updated_at
+    )
+
+
+async def missing_credentials(conn: AsyncConnection, ids: list[str]) -> list[str]:
+    if not ids:
+        return []
+    found = await conn.execute(select(credentials.c.id).where(credentials.c.id.in_(ids)))
+    present = {r.id for r in found}
+    return [i for i in ids if i not in present]
+
+
+async def _set_references(
+    conn: AsyncConnection, surface_id: str, credential_ids: list[str]
+) -> None:
+    await conn.execute(
+        delete(surface_credentials).where(surface_credentials.c.surface_id == surface_id)
+    )
+    await conn.execute(
+        insert(surface_credentials),
+        [
+            {"surface_id": surface_id, "position": i, "credential_id": c}
+            for i, c in enumerate(credential_ids)
+        ],
+    )
+
+
+def _name_taken(name: str) -> InvalidInput:
+    return InvalidInput.one("name", f"a surface named {name!r} already exists")
+
+
+async def insert_surface(conn: AsyncConnection, row: SurfaceRow, credential_ids: list[str]) -> None:
+    try:
+        async with conn.begin_nested():
+            await conn.execute(insert(surfaces).values(**row.__dict__))
+    except IntegrityError as exc:
+        raise _name_taken(row.name) from exc
+    await _set_references(conn, row.id, credential_ids)
+
+
+async def update_surface(conn: AsyncConnection, row: SurfaceRow, credential_ids: list[str]) -> None:
+    try:
+        async with conn.begin_nested():
+            await conn.execute(
+                update(surfaces)
+                .where(surfaces.c.id == row.id)
+                .values(name=row.name, document=row.document, updated_at=row.updated_at)
+            )
+    except IntegrityError as exc:
+        raise _name_taken(row.name) from exc
+    await _set_references(conn, row.id, credential_ids)
+
+
+async def get_surface(conn: AsyncConnection, surface_id: str) -> SurfaceRow | None:
+    found = (await conn.execute(select(surfaces).where(surfaces.c.id == surface_id))).first()
+    return _row(found) if found else None
+
+
+async def list_surfaces(
+    conn: AsyncConnection, *, limit: int, after: str | None = None
+) -> list[SurfaceRow]:
+    query = select(surfaces).order_by(surfaces.c.id).limit(limit)
+    if after is not None:
+        query = query.where(surfaces.c.id > after)
+    return [_row(r) for r in await conn.execute(query)]
+
+
+async def has_pending_messages(conn: AsyncConnection, surface_id: str) -> bool:
+    query = (
+        select(messages.c.id)
+        .where(messages.c.surface_id == surface_id, messages.c.status.in_(PENDING_STATUSES))
+        .limit(1)
+    )
+    return (await conn.execute(query)).first() is not None
+
+
+async def delete_surface(conn: AsyncConnection, surface_id: str) -> None:
+    await conn.execute(delete(surfaces).where(surfaces.c.id == surface_id))
