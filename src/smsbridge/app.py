@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
 from smsbridge import __version__
-from smsbridge.api import credentials
+from smsbridge.api import credentials, messages, surfaces
 from smsbridge.api.deps import services
 from smsbridge.api.problems import install_error_handlers, problem
 from smsbridge.api.schemas import Health, Problem
@@ -21,21 +22,30 @@ _ERRORS = {
 }
 
 
-def create_app(settings: Settings, *, prebuilt: Services | None = None) -> FastAPI:
-    """The application. ``prebuilt`` services (tests) are used as given and not closed."""
+def create_app(
+    settings: Settings, *, prebuilt: Services | None = None, run_worker: bool = False
+) -> FastAPI:
+    """The application; with ``run_worker`` an in-process delivery worker runs beside it.
+
+    ``prebuilt`` services (tests) are used as given and not closed.
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if prebuilt is not None:
-            app.state.services = prebuilt
-            yield
-            return
-        built = await build_services(settings)
+        built = prebuilt if prebuilt is not None else await build_services(settings)
         app.state.services = built
+        worker_task = None
+        if run_worker:
+            worker = built.new_worker()
+            worker_task = asyncio.create_task(worker.run(), name="delivery-worker")
         try:
             yield
         finally:
-            await built.close()
+            if worker_task is not None:
+                worker.stop()
+                await worker_task
+            if prebuilt is None:
+                await built.close()
 
     app = FastAPI(
         title="smsbridge",
@@ -46,6 +56,8 @@ def create_app(settings: Settings, *, prebuilt: Services | None = None) -> FastA
     )
     install_error_handlers(app)
     app.include_router(credentials.router)
+    app.include_router(surfaces.router)
+    app.include_router(messages.router)
 
     @app.get(
         "/healthz", response_model=Health, tags=["health"], responses={503: {"model": Problem}}

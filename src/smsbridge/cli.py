@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -117,7 +118,65 @@ def serve(
         out.print("  admin key: the value of SMSBRIDGE_ADMIN_KEY")
     if no_worker:
         out.print("  worker:    disabled (--no-worker); run `smsbridge worker` elsewhere")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower())
+    uvicorn.run(
+        create_app(settings, run_worker=not no_worker),
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+    )
+
+
+@app.command()
+def worker(
+    concurrency: int | None = typer.Option(None, help="Parallel sends (default 64)."),
+) -> None:
+    """Run a delivery worker alone (as many as you like, on any host sharing the database)."""
+    settings, _ = _settings()
+    if settings.is_sqlite:
+        _migrate(settings)
+    logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
+
+    async def main(services: Services) -> None:
+        overrides = {"concurrency": concurrency} if concurrency else {}
+        delivery = services.new_worker(**overrides)
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, delivery.stop)
+        out.print(f"worker {delivery.name} running; SIGTERM or Ctrl-C stops it gracefully")
+        await delivery.run()
+
+    _run(main, migrate=False)
+
+
+@app.command()
+def send(
+    text: str = typer.Argument(..., help="The message text."),
+    surface: str = typer.Option(..., "--surface", help="Surface id (srf_…)."),
+    to: str = typer.Option(..., "--to", help="Destination number, E.164 (+33612345678)."),
+    wait: bool = typer.Option(
+        False, "--wait", help="Wait until the message is sent or fails (needs a running worker)."
+    ),
+) -> None:
+    """Send one message through a surface."""
+    from smsbridge.services.messages import SendRequest
+
+    async def main(services: Services) -> dict[str, Any]:
+        _, view = await services.messages.send(SendRequest(surface_id=surface, to=to, body=text))
+        if not wait:
+            return view
+        for _ in range(300):
+            view = await services.messages.get(view["id"])
+            if view["status"] not in ("scheduled", "queued", "sending"):
+                return view
+            await asyncio.sleep(0.1)
+        return view
+
+    view = _run(main)
+    out.print(f"{view['id']} {view['status']} ({view['segments']} segment(s), {view['encoding']})")
+    if view.get("last_error"):
+        out.print(f"  last error: {view['last_error']}")
+    if view["status"] in ("failed", "cancelled"):
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -35,6 +35,13 @@ class Settings(BaseSettings):
     allow_private_provider_urls: bool = False
     state_dir: Path = Path(".smsbridge")
     log_level: str = "INFO"
+    default_region: str | None = Field(
+        default=None, description="ISO country code for numbers written in national format"
+    )
+    worker_concurrency: int = Field(default=64, ge=1, le=2000)
+    worker_batch_size: int = Field(default=200, ge=1, le=5000)
+    worker_lease_seconds: float = Field(default=60.0, ge=5, le=3600)
+    worker_poll_interval: float = Field(default=0.25, gt=0, le=60)
 
     @field_validator("public_url")
     @classmethod

@@ -3,22 +3,37 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 
 from smsbridge.config import Settings
 from smsbridge.delivery.gateway import ProviderGateway
 from smsbridge.delivery.http import HttpTransport
+from smsbridge.delivery.ratelimit import SharedRateLimiter
 from smsbridge.delivery.sandbox import SandboxProvider
+from smsbridge.delivery.worker import Worker, WorkerConfig
 from smsbridge.errors import ConfigurationError
 from smsbridge.services.api_keys import ApiKeyService
 from smsbridge.services.credentials import CredentialService
+from smsbridge.services.messages import MessageService
 from smsbridge.services.secretbox import SecretBox
+from smsbridge.services.surfaces import SurfaceService
 from smsbridge.storage.database import Database, create_engine
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+class _WakeSignal:
+    """Calls its targets; lets services built before the workers wake them later."""
+
+    def __init__(self) -> None:
+        self.targets: list[Callable[[], None]] = []
+
+    def __call__(self) -> None:
+        for target in self.targets:
+            target()
 
 
 @dataclass
@@ -30,6 +45,38 @@ class Services:
     box: SecretBox
     api_keys: ApiKeyService
     credentials: CredentialService
+    surfaces: SurfaceService
+    messages: MessageService
+    limiter: SharedRateLimiter
+    clock: Callable[[], datetime]
+    workers: list[Worker] = field(default_factory=list)
+
+    def new_worker(self, **overrides: object) -> Worker:
+        """A worker on these services; in-process enqueues wake it at once."""
+        settings = self.settings
+        config = WorkerConfig(
+            batch_size=settings.worker_batch_size,
+            concurrency=settings.worker_concurrency,
+            lease=timedelta(seconds=settings.worker_lease_seconds),
+            poll_interval=settings.worker_poll_interval,
+            public_url=settings.public_url,
+        )
+        if overrides:
+            config = replace(config, **overrides)  # type: ignore[arg-type]
+        worker = Worker(
+            db=self.db,
+            credentials=self.credentials,
+            gateway=self.gateway,
+            limiter=self.limiter,
+            clock=self.clock,
+            config=config,
+        )
+        self.workers.append(worker)
+        return worker
+
+    def wake_workers(self) -> None:
+        for worker in self.workers:
+            worker.wake()
 
     async def close(self) -> None:
         await self.transport.close()
@@ -45,7 +92,8 @@ async def build_services(
     db = Database(create_engine(settings.database_url))
     transport = HttpTransport.create(allow_private=settings.allow_private_provider_urls)
     gateway = ProviderGateway(transport, SandboxProvider())
-    return Services(
+    wake = _WakeSignal()
+    services = Services(
         settings=settings,
         db=db,
         transport=transport,
@@ -59,4 +107,15 @@ async def build_services(
             allow_private_urls=settings.allow_private_provider_urls,
             clock=clock,
         ),
+        surfaces=SurfaceService(db, public_url=settings.public_url, clock=clock),
+        messages=MessageService(
+            db,
+            clock=clock,
+            default_region=settings.default_region,
+            on_enqueued=wake,
+        ),
+        limiter=SharedRateLimiter(db),
+        clock=clock,
     )
+    wake.targets.append(services.wake_workers)
+    return services

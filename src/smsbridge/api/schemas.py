@@ -200,3 +200,107 @@ class Problem(BaseModel):
 class Health(BaseModel):
     status: Literal["ok"]
     database: Literal["ok"]
+
+
+class LinkTrackingIO(Strict):
+    enabled: bool = False
+    base_url: str | None = Field(None, examples=["https://go.acme.example"])
+
+
+class KeywordsIO(Strict):
+    opt_out: list[str] | None = None
+    opt_in: list[str] | None = None
+    help: list[str] | None = None
+
+
+class RepliesIO(Strict):
+    opt_out: str | None = None
+    opt_in: str | None = None
+    help: str | None = None
+
+
+class SurfaceFields(Strict):
+    name: str | None = Field(None, examples=["acme-marketing"])
+    credential_id: str | None = None
+    fallback_credential_ids: list[str] | None = None
+    sender: str | None = Field(None, examples=["+15550001111"])
+    message_type: Literal["marketing", "transactional"] | None = None
+    link_tracking: LinkTrackingIO | None = None
+    keywords: KeywordsIO | None = None
+    replies: RepliesIO | None = None
+
+
+class SurfaceOut(BaseModel):
+    id: str
+    name: str
+    credential_id: str
+    fallback_credential_ids: list[str]
+    sender: str
+    message_type: str
+    link_tracking: LinkTrackingIO
+    keywords: dict[str, list[str]]
+    replies: dict[str, str]
+    inbound_webhook_url: str
+    status_webhook_url: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class SurfaceList(BaseModel):
+    items: list[SurfaceOut]
+    next_cursor: str | None
+
+
+class MessageIn(Strict):
+    surface_id: str
+    to: str | None = Field(None, examples=["+33612345678"])
+    profile_id: str | None = Field(None, description="an external_id; profiles come later")
+    body: str = Field(examples=["Hi Ana: https://acme.example/sale"])
+    variables: dict[str, Any] = Field(default_factory=dict)
+    send_at: datetime | None = None
+
+
+class MessageEvent(BaseModel):
+    at: datetime
+    type: str
+    detail: dict[str, Any] | None = None
+
+
+class MessageOut(BaseModel):
+    id: str
+    surface_id: str
+    campaign_id: str | None
+    credential_id: str | None
+    to: str
+    from_: str = Field(alias="from")
+    body: str
+    segments: int
+    encoding: str
+    message_type: str
+    status: Literal[
+        "scheduled",
+        "queued",
+        "sending",
+        "sent",
+        "delivered",
+        "undelivered",
+        "failed",
+        "suppressed",
+        "cancelled",
+    ]
+    provider_message_id: str | None
+    attempts: int
+    last_error: str | None
+    send_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    sent_at: datetime | None
+    delivered_at: datetime | None
+    events: list[MessageEvent] | None = None
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class MessageList(BaseModel):
+    items: list[MessageOut]
+    next_cursor: str | None

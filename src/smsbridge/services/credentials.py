@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -78,6 +78,9 @@ class CredentialService:
         self._gateway = gateway
         self._allow_private = allow_private_urls
         self._clock = clock
+        # Compiled credentials by id, valid while the row's updated_at is unchanged, so the
+        # worker decrypts and compiles a credential once, not once per message.
+        self._compiled: dict[str, tuple[datetime, Credential]] = {}
 
     def _parse(self, document: Mapping[str, Any]) -> Credential:
         return parse_credential(document, allow_private_urls=self._allow_private)
@@ -154,6 +157,19 @@ class CredentialService:
         if row is None:
             raise NotFound(f"no credential {credential_id}")
         return self._parse(join_secrets(row.document, self._box.open(row.secrets)))
+
+    async def load_many(self, credential_ids: Iterable[str]) -> dict[str, Credential]:
+        """Ready-to-send credentials by id (missing ids are left out); cached per version."""
+        wanted = set(credential_ids)
+        if not wanted:
+            return {}
+        async with self._db.read() as conn:
+            versions = await repo.versions(conn, wanted)
+            stale = [i for i, v in versions.items() if self._compiled.get(i, (None,))[0] != v]
+            for row in await repo.get_credentials(conn, stale):
+                credential = self._parse(join_secrets(row.document, self._box.open(row.secrets)))
+                self._compiled[row.id] = (row.updated_at, credential)
+        return {i: self._compiled[i][1] for i in versions if i in self._compiled}
 
     async def preview(
         self, credential_id: str, *, to: str, sender: str | None, message: str

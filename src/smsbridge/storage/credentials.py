@@ -84,6 +84,21 @@ async def get_credential(
     return _row(found) if found else None
 
 
+async def versions(conn: AsyncConnection, ids: set[str]) -> dict[str, datetime]:
+    rows = await conn.execute(
+        select(credentials.c.id, credentials.c.updated_at).where(credentials.c.id.in_(ids))
+    )
+    return {r.id: r.updated_at for r in rows}
+
+
+async def get_credentials(conn: AsyncConnection, ids: list[str]) -> list[CredentialRow]:
+    if not ids:
+        return []
+    return [
+        _row(r) for r in await conn.execute(select(credentials).where(credentials.c.id.in_(ids)))
+    ]
+
+
 async def list_credentials(
     conn: AsyncConnection, *, limit: int, after: str | None = None
 ) -> list[CredentialRow]:

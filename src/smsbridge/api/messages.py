@@ -1,0 +1,96 @@
+"""``/api/v1/messages`` (role sender)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Header, Query
+from fastapi.responses import JSONResponse
+
+from smsbridge.api.deps import require, services
+from smsbridge.api.schemas import MessageIn, MessageList, MessageOut
+from smsbridge.errors import InvalidInput
+from smsbridge.services.api_keys import Principal, Role
+from smsbridge.services.messages import Idempotency, SendRequest
+from smsbridge.wiring import Services
+
+router = APIRouter(prefix="/api/v1", tags=["messages"])
+
+MAX_IDEMPOTENCY_KEY = 255
+
+
+@router.post("/messages", status_code=202, response_model=MessageOut, response_model_by_alias=True)
+async def send_message(
+    body: MessageIn,
+    idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
+    who: Principal = Depends(require(Role.SENDER)),
+    svc: Services = Depends(services),
+) -> JSONResponse:
+    if body.to is None:
+        field = "profile_id" if body.profile_id is not None else "to"
+        message = (
+            "sending to a profile is not available yet; give `to`"
+            if body.profile_id is not None
+            else "give the destination number in `to`"
+        )
+        raise InvalidInput.one(field, message)
+    idempotency = None
+    if idempotency_key is not None:
+        if not idempotency_key.strip() or len(idempotency_key) > MAX_IDEMPOTENCY_KEY:
+            raise InvalidInput.one(
+                "Idempotency-Key", f"must be 1 to {MAX_IDEMPOTENCY_KEY} characters"
+            )
+        idempotency = Idempotency(
+            scope=f"{who.key_id}:POST /api/v1/messages",
+            key=idempotency_key,
+            request=body.model_dump(mode="json"),
+        )
+    status, view = await svc.messages.send(
+        SendRequest(surface_id=body.surface_id, to=body.to, body=body.body, send_at=body.send_at),
+        idempotency=idempotency,
+    )
+    return JSONResponse(
+        MessageOut.model_validate(view).model_dump(mode="json", by_alias=True), status
+    )
+
+
+@router.get("/messages", response_model=MessageList, response_model_by_alias=True)
+async def list_messages(
+    limit: int = Query(50, ge=1, le=500),
+    cursor: str | None = Query(None),
+    campaign_id: str | None = Query(None),
+    status: str | None = Query(None),
+    to: str | None = Query(None),
+    surface_id: str | None = Query(None),
+    _who: Principal = Depends(require(Role.VIEWER)),
+    svc: Services = Depends(services),
+) -> dict[str, Any]:
+    page = await svc.messages.list(
+        limit=limit,
+        cursor=cursor,
+        campaign_id=campaign_id,
+        status=status,
+        to=to,
+        surface_id=surface_id,
+    )
+    return {"items": page.items, "next_cursor": page.next_cursor}
+
+
+@router.get("/messages/{message_id}", response_model=MessageOut, response_model_by_alias=True)
+async def get_message(
+    message_id: str,
+    _who: Principal = Depends(require(Role.VIEWER)),
+    svc: Services = Depends(services),
+) -> dict[str, Any]:
+    return await svc.messages.get(message_id)
+
+
+@router.post(
+    "/messages/{message_id}/cancel", response_model=MessageOut, response_model_by_alias=True
+)
+async def cancel_message(
+    message_id: str,
+    _who: Principal = Depends(require(Role.SENDER)),
+    svc: Services = Depends(services),
+) -> dict[str, Any]:
+    return await svc.messages.cancel(message_id)

@@ -1,0 +1,425 @@
+"""The delivery worker: claim → send → record, with bounded concurrency.
+
+Four cooperating tasks:
+
+* the **claimer** takes batches of due outbox entries under a lease (``storage/claim.py``),
+  whenever fewer than ``max_in_flight`` messages are being handled;
+* **senders** (``concurrency`` of them) wait for the credential's shared rate limit, send
+  through the gateway and turn the outcome into a decision with the retry policy;
+* the **recorder** applies finished attempts in batches, fenced by lease token;
+* the **heartbeat** renews the leases of messages still in hand.
+
+Stopping (SIGTERM/SIGINT or :meth:`Worker.stop`) stops claiming, lets in-flight sends finish
+and be recorded, and releases claimed messages that were not started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import secrets
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from smsbridge.delivery.gateway import ProviderGateway
+from smsbridge.delivery.ratelimit import SharedRateLimiter
+from smsbridge.domain.credentials import Credential
+from smsbridge.domain.messages import EventType, MessageStatus
+from smsbridge.domain.request import MessageValues
+from smsbridge.domain.responses import (
+    extract_message_id,
+    redact,
+    refused_in_body,
+    summarize_status,
+)
+from smsbridge.domain.retry import Outcome, OutcomeKind, RetryPolicy, Verdict, parse_retry_after
+from smsbridge.errors import DeliveryError, DestinationBlocked, ProviderTimeout
+from smsbridge.services.credentials import CredentialService
+from smsbridge.storage.claim import (
+    ClaimedMessage,
+    Completion,
+    claim_batch,
+    complete_batch,
+    release,
+    renew_leases,
+)
+from smsbridge.storage.database import Database
+from smsbridge.storage.messages import Event
+
+log = logging.getLogger("smsbridge.worker")
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    batch_size: int = 200
+    concurrency: int = 64
+    max_in_flight: int = 1000
+    lease: timedelta = timedelta(seconds=60)
+    poll_interval: float = 0.25
+    flush_interval: float = 0.02
+    flush_size: int = 500
+    public_url: str = "http://127.0.0.1:8000"
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+@dataclass
+class _Work:
+    message: ClaimedMessage
+    credential: Credential | None
+
+
+class Worker:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        credentials: CredentialService,
+        gateway: ProviderGateway,
+        limiter: SharedRateLimiter,
+        clock: Callable[[], datetime],
+        config: WorkerConfig = WorkerConfig(),
+        policy: RetryPolicy = RetryPolicy(),
+        rng: random.Random | None = None,
+        name: str | None = None,
+    ) -> None:
+        self._db = db
+        self._credentials = credentials
+        self._gateway = gateway
+        self._limiter = limiter
+        self._clock = clock
+        self._config = config
+        self._policy = policy
+        self._rng = rng or random.Random()
+        self.name = name or worker_name()
+        self._queue: asyncio.Queue[_Work | None] = asyncio.Queue()
+        self._in_hand: dict[str, int] = {}  # message id → lease token, claimed and not recorded
+        self._done: list[Completion] = []
+        self._done_event = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._room = asyncio.Condition()
+        self.sent = 0
+
+    # --- control ---------------------------------------------------------------------------
+
+    def wake(self) -> None:
+        """New work was enqueued in this process: claim now instead of at the next poll."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Work until :meth:`stop`; then finish in-flight sends and release the rest."""
+        log.info("worker %s started", self.name)
+        senders = [asyncio.create_task(self._sender()) for _ in range(self._config.concurrency)]
+        recorder = asyncio.create_task(self._recorder())
+        heartbeat = asyncio.create_task(self._heartbeat())
+        try:
+            await self._claimer()
+        finally:
+            # stop: nothing new is claimed; unstarted work is released, in-flight finishes
+            unstarted: list[tuple[str, int]] = []
+            while not self._queue.empty():
+                work = self._queue.get_nowait()
+                if work is not None:
+                    unstarted.append((work.message.id, work.message.lease_token))
+            for _ in senders:
+                self._queue.put_nowait(None)  # each sender finishes its send, then exits
+            await asyncio.gather(*senders, return_exceptions=True)
+            self._done_event.set()
+            recorder.cancel()
+            await asyncio.gather(recorder, return_exceptions=True)
+            await self._flush()
+            heartbeat.cancel()
+            await asyncio.gather(heartbeat, return_exceptions=True)
+            if unstarted:
+                async with self._db.transaction() as conn:
+                    released = await release(conn, unstarted, self._clock())
+                for message_id, _ in unstarted:
+                    self._in_hand.pop(message_id, None)
+                log.info("worker %s released %d unstarted messages", self.name, len(released))
+            log.info("worker %s stopped after %d sends", self.name, self.sent)
+
+    # --- claiming ---------------------------------------------------------------------------
+
+    async def _claimer(self) -> None:
+        while not self._stopping.is_set():
+            room = self._config.max_in_flight - len(self._in_hand)
+            if room <= 0:
+                async with self._room:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._room.wait(), self._config.poll_interval)
+                continue
+            try:
+                claimed = await self.claim(min(room, self._config.batch_size))
+            except Exception:  # database unavailable: keep the worker alive and retry
+                log.exception("claim failed; retrying")
+                await self._idle(1.0)
+                continue
+            if not claimed:
+                await self._idle(self._config.poll_interval)
+
+    async def claim(self, limit: int) -> int:
+        """Claim up to ``limit`` due messages and queue them for the senders."""
+        now = self._clock()
+        async with self._db.transaction() as conn:
+            batch = await claim_batch(
+                conn, owner=self.name, now=now, lease=self._config.lease, limit=limit
+            )
+        if not batch:
+            return 0
+        for message in batch:
+            self._in_hand[message.id] = message.lease_token
+        ids = {m.credential_id for m in batch if m.credential_id}
+        credentials = await self._credentials.load_many(ids)
+        for message in batch:
+            credential = credentials.get(message.credential_id) if message.credential_id else None
+            self._queue.put_nowait(_Work(message, credential))
+        return len(batch)
+
+    async def _idle(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+        self._wake.clear()
+
+    # --- sending ----------------------------------------------------------------------------
+
+    async def _sender(self) -> None:
+        while True:
+            work = await self._queue.get()
+            if work is None:
+                return
+            try:
+                completion = await self.process(work.message, work.credential)
+            except Exception:
+                log.exception("unexpected error sending %s", work.message.id)
+                completion = self._unexpected(work.message)
+            self._done.append(completion)
+            if len(self._done) >= self._config.flush_size:
+                self._done_event.set()
+
+    def _unexpected(self, message: ClaimedMessage) -> Completion:
+        now = self._clock()
+        delay = self._policy.backoff(message.attempts + 1, self._rng)
+        return Completion(
+            message.id,
+            message.lease_token,
+            MessageStatus.QUEUED,
+            message.attempts,
+            [
+                Event(
+                    message.id,
+                    now,
+                    EventType.RETRY_SCHEDULED,
+                    {"reason": "internal error", "delay": round(delay, 3)},
+                )
+            ],
+            last_error="internal error",
+            retry_at=now + timedelta(seconds=delay),
+        )
+
+    async def process(self, message: ClaimedMessage, credential: Credential | None) -> Completion:
+        """Send one message once and decide what happens next (no database writes)."""
+        attempt = message.attempts + 1
+        started = self._clock()
+        if credential is None:
+            reason = "the surface has no usable credential"
+            return Completion(
+                message.id,
+                message.lease_token,
+                MessageStatus.FAILED,
+                message.attempts,
+                [Event(message.id, started, EventType.FAILED, {"reason": reason})],
+                last_error=reason,
+            )
+        if credential.rate_limit_per_second:
+            await self._limiter.acquire(
+                message.credential_id or "", credential.rate_limit_per_second
+            )
+            started = self._clock()
+        values = MessageValues(
+            to_number=message.to_number,
+            from_number=message.from_number,
+            message=message.body,
+            message_id=message.id,
+            status_callback_url=(
+                f"{self._config.public_url}/hooks/status/{message.status_token}"
+                if message.status_token
+                else ""
+            ),
+        )
+        provider_id: str | None = None
+        status_code: int | None = None
+        try:
+            result = await self._gateway.send(credential, values)
+        except DeliveryError as exc:
+            reason = redact(exc.message, credential.secret_values().values())
+            if isinstance(exc, DestinationBlocked):
+                outcome = Outcome(OutcomeKind.BLOCKED, reason=reason)
+            elif isinstance(exc, ProviderTimeout):
+                outcome = Outcome(OutcomeKind.AMBIGUOUS, reason=reason)
+            else:
+                outcome = Outcome(OutcomeKind.UNREACHABLE, reason=reason)
+            latency = (self._clock() - started).total_seconds() * 1000
+        else:
+            response = result.response
+            status_code = response.status
+            latency = result.latency_ms
+            if 200 <= response.status < 300:
+                refusal = refused_in_body(
+                    response.body, credential.success_path, credential.success_values
+                )
+                if refusal is None:
+                    outcome = Outcome(OutcomeKind.ACCEPTED, status=response.status)
+                    provider_id = extract_message_id(response.body, credential.message_id_path)
+                else:
+                    outcome = Outcome(
+                        OutcomeKind.REJECTED,
+                        status=422,
+                        reason=f"provider refused the message (status {refusal})",
+                    )
+            else:
+                outcome = Outcome(
+                    OutcomeKind.REJECTED,
+                    status=response.status,
+                    retry_after=parse_retry_after(
+                        response.headers.get("retry-after"), self._clock()
+                    ),
+                    reason=summarize_status(response.status),
+                )
+        now = self._clock()
+        attempt_detail: dict[str, object] = {
+            "attempt": attempt,
+            "credential_id": message.credential_id,
+            "latency_ms": round(latency),
+        }
+        if status_code is not None:
+            attempt_detail["status_code"] = status_code
+        if outcome.kind is not OutcomeKind.ACCEPTED:
+            attempt_detail["error"] = outcome.reason
+        events = [Event(message.id, started, EventType.ATTEMPT, attempt_detail)]
+        decision = self._policy.decide(
+            outcome, attempt=attempt, retry_ambiguous=credential.retry_ambiguous, rng=self._rng
+        )
+        if decision.verdict is Verdict.SENT:
+            self.sent += 1
+            detail = {"provider_message_id": provider_id} if provider_id else None
+            events.append(Event(message.id, now, EventType.SENT, detail))
+            return Completion(
+                message.id,
+                message.lease_token,
+                MessageStatus.SENT,
+                attempt,
+                events,
+                credential_id=message.credential_id,
+                provider_message_id=provider_id,
+                sent_at=now,
+            )
+        if decision.verdict is Verdict.RETRY:
+            events.append(
+                Event(
+                    message.id,
+                    now,
+                    EventType.RETRY_SCHEDULED,
+                    {"reason": decision.reason, "delay": round(decision.delay, 3)},
+                )
+            )
+            return Completion(
+                message.id,
+                message.lease_token,
+                MessageStatus.QUEUED,
+                attempt,
+                events,
+                credential_id=message.credential_id,
+                last_error=decision.reason,
+                retry_at=now + timedelta(seconds=decision.delay),
+            )
+        events.append(Event(message.id, now, EventType.FAILED, {"reason": decision.reason}))
+        return Completion(
+            message.id,
+            message.lease_token,
+            MessageStatus.FAILED,
+            attempt,
+            events,
+            credential_id=message.credential_id,
+            last_error=decision.reason,
+        )
+
+    # --- recording --------------------------------------------------------------------------
+
+    async def _recorder(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._done_event.wait(), self._config.flush_interval)
+            self._done_event.clear()
+            await self._flush()
+
+    async def _flush(self) -> None:
+        if not self._done:
+            return
+        batch, self._done = self._done, []
+        try:
+            async with self._db.transaction() as conn:
+                applied = await complete_batch(conn, batch, self._clock())
+        except Exception:
+            log.exception("recording %d results failed; will retry", len(batch))
+            self._done = batch + self._done
+            await asyncio.sleep(0.5)
+            return
+        lost = len(batch) - len(applied)
+        if lost:
+            log.warning("%d results discarded: their lease had passed to another worker", lost)
+        for completion in batch:
+            self._in_hand.pop(completion.message_id, None)
+        async with self._room:
+            self._room.notify_all()
+
+    async def _heartbeat(self) -> None:
+        period = self._config.lease.total_seconds() / 3
+        while True:
+            await asyncio.sleep(period)
+            if not self._in_hand:
+                continue
+            try:
+                async with self._db.transaction() as conn:
+                    await renew_leases(
+                        conn,
+                        owner=self.name,
+                        message_ids=list(self._in_hand),
+                        until=self._clock() + self._config.lease,
+                    )
+            except Exception:
+                log.exception("lease renewal failed")
+
+    async def drain(self, *, timeout: float = 30.0) -> None:
+        """Process until nothing is due (tests and the CLI): claim, send, record, repeat."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        semaphore = asyncio.Semaphore(self._config.concurrency)
+
+        async def one(work: _Work) -> Completion:
+            async with semaphore:
+                return await self.process(work.message, work.credential)
+
+        while loop.time() < deadline:
+            claimed = await self.claim(self._config.batch_size)
+            if not claimed and self._queue.empty():
+                return
+            works = []
+            while not self._queue.empty():
+                work = self._queue.get_nowait()
+                if work is not None:
+                    works.append(work)
+            self._done.extend(await asyncio.gather(*(one(w) for w in works)))
+            await self._flush()
+        raise TimeoutError("drain did not finish in time")
