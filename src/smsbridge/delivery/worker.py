@@ -106,6 +106,7 @@ class Worker:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._room = asyncio.Condition()
+        self._senders_done = False
         self.sent = 0
 
     # --- control ---------------------------------------------------------------------------
@@ -136,8 +137,8 @@ class Worker:
             for _ in senders:
                 self._queue.put_nowait(None)  # each sender finishes its send, then exits
             await asyncio.gather(*senders, return_exceptions=True)
+            self._senders_done = True
             self._done_event.set()
-            recorder.cancel()
             await asyncio.gather(recorder, return_exceptions=True)
             await self._flush()
             heartbeat.cancel()
@@ -358,7 +359,9 @@ class Worker:
     # --- recording --------------------------------------------------------------------------
 
     async def _recorder(self) -> None:
-        while True:
+        # Ends by flag, not by cancellation: Python 3.11's wait_for can swallow a cancel
+        # that races with the event being set.
+        while not self._senders_done:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._done_event.wait(), self._config.flush_interval)
             self._done_event.clear()
