@@ -276,6 +276,8 @@ def test_message_values_as_placeholders() -> None:
     assert VALUES.as_placeholders("app-9") == {
         "toNumber": "+33612345678",
         "fromNumber": "+15550001111",
+        "toNumberDigits": "33612345678",
+        "fromNumberDigits": "15550001111",
         "message": 'Hi "there"\n😀',
         "messageId": "msg_01J",
         "statusCallbackUrl": "https://sms.example.test/dlr/msg_01J",
