@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -17,6 +18,8 @@ class Recorded:
     query: str
     headers: dict[str, str]
     body: bytes
+    at: float = 0.0
+    """time.time() when the request arrived."""
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
@@ -28,6 +31,8 @@ class Reply:
     json: object | None = field(default_factory=lambda: {"id": "prov-1"})
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    close: bool = False
+    """Drop the connection instead of answering (after ``delay``)."""
 
 
 Responder = Callable[[Recorded], Reply | Awaitable[Reply]]
@@ -57,6 +62,7 @@ class MockProvider:
             query=request.query_string,
             headers={k.lower(): v for k, v in request.headers.items()},
             body=await request.read(),
+            at=time.time(),
         )
         self.requests.append(recorded)
         reply = self.responder(recorded)
@@ -65,6 +71,10 @@ class MockProvider:
         assert isinstance(reply, Reply)
         if reply.delay:
             await asyncio.sleep(reply.delay)
+        if reply.close:
+            assert request.transport is not None
+            request.transport.close()
+            return web.Response(status=500)
         if reply.json is None:
             return web.Response(status=reply.status, headers=reply.headers)
         return web.json_response(reply.json, status=reply.status, headers=reply.headers)
@@ -83,3 +93,13 @@ class MockProvider:
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+
+
+def scripted(*replies: Reply) -> Responder:
+    """Answer with ``replies`` in order, then repeat the last one."""
+    remaining = list(replies)
+
+    def respond(_request: Recorded) -> Reply:
+        return remaining.pop(0) if len(remaining) > 1 else remaining[0]
+
+    return respond
