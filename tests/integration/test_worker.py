@@ -380,9 +380,7 @@ async def test_running_worker_is_woken_by_an_enqueue(engine: Engine) -> None:
 async def test_rate_limit_holds_across_two_workers(engine: Engine) -> None:
     await engine.configure(rate_limit_per_second=20)
     ids = [await engine.send(f"r{i}") for i in range(50)]
-    workers = [
-        engine.worker(poll_interval=0.02, batch_size=5, max_in_flight=10) for _ in range(2)
-    ]
+    workers = [engine.worker(poll_interval=0.02, batch_size=5, max_in_flight=10) for _ in range(2)]
     tasks = [asyncio.create_task(w.run()) for w in workers]
     try:
         while len(engine.provider.requests) < 50:
