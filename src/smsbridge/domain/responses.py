@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
 
 import jsonpath_rfc9535
 import orjson
 
 _MAX_ID = 200
+
+
+@lru_cache(maxsize=1024)
+def compiled_path(path: str) -> jsonpath_rfc9535.JSONPathQuery:
+    """A compiled JSONPath query; compiling costs far more than evaluating."""
+    return jsonpath_rfc9535.compile(path)
 
 
 def extract_message_id(body: bytes, path: str | None) -> str | None:
@@ -16,7 +23,7 @@ def extract_message_id(body: bytes, path: str | None) -> str | None:
         return None
     try:
         document = orjson.loads(body)
-        node = jsonpath_rfc9535.find_one(path, document)
+        node = compiled_path(path).find_one(document)
     except (orjson.JSONDecodeError, jsonpath_rfc9535.JSONPathError):
         return None
     if node is None or isinstance(node.value, dict | list | bool) or node.value in (None, ""):
@@ -33,7 +40,7 @@ def refused_in_body(body: bytes, path: str | None, accepted: tuple[str, ...]) ->
     if not path:
         return None
     try:
-        node = jsonpath_rfc9535.find_one(path, orjson.loads(body))
+        node = compiled_path(path).find_one(orjson.loads(body))
     except (orjson.JSONDecodeError, jsonpath_rfc9535.JSONPathError):
         return "unreadable"
     value = None if node is None else node.value

@@ -45,7 +45,21 @@ def _gsm_cost(char: str) -> int:
     return 0
 
 
+GSM7_ALL = GSM7_BASIC | GSM7_EXTENSION
+
+
 def count_segments(text: str) -> SegmentCount:
+    characters = set(text)
+    if characters <= GSM7_BASIC:  # fast path: one septet each, nothing to keep together
+        units = len(text)
+        segments = 1 if units <= GSM7_SINGLE else -(-units // GSM7_MULTI)
+        return SegmentCount(Encoding.GSM7, segments, units, ())
+    if not characters <= GSM7_ALL and (not text or max(text) <= "\uffff"):
+        # UCS-2 without surrogate pairs: one unit each
+        units = len(text)
+        segments = 1 if units <= UCS2_SINGLE else -(-units // UCS2_MULTI)
+        forcing = tuple(dict.fromkeys(ch for ch in text if ch not in GSM7_ALL))
+        return SegmentCount(Encoding.UCS2, segments, units, forcing)
     forcing = tuple(dict.fromkeys(ch for ch in text if _gsm_cost(ch) == 0))
     if not forcing:
         costs = [_gsm_cost(ch) for ch in text]

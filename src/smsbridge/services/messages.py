@@ -19,7 +19,7 @@ from smsbridge.domain.ids import new_id
 from smsbridge.domain.messages import EventType, MessageStatus, check_body
 from smsbridge.domain.phones import normalize_phone
 from smsbridge.domain.segments import count_segments
-from smsbridge.domain.surfaces import parse_surface
+from smsbridge.domain.surfaces import Surface, parse_surface
 from smsbridge.errors import Conflict, InvalidInput, NotFound
 from smsbridge.services.pagination import Page, check_limit, decode_cursor, encode_cursor
 from smsbridge.storage import messages as repo
@@ -94,10 +94,7 @@ class MessageService:
         self._region = default_region
         self._on_enqueued = on_enqueued
 
-    def _prepare(
-        self, request: SendRequest, now: datetime, surface_doc: Mapping[str, Any]
-    ) -> repo.NewMessage:
-        surface = parse_surface(surface_doc)
+    def _prepare(self, request: SendRequest, now: datetime, surface: Surface) -> repo.NewMessage:
         to = normalize_phone(request.to, "to", self._region)
         body = check_body(request.body)
         count = count_segments(body)
@@ -155,7 +152,7 @@ class MessageService:
             surface = await surfaces_repo.get_surface(conn, request.surface_id)
             if surface is None:
                 raise InvalidInput.one("surface_id", f"no surface {request.surface_id}")
-            new = self._prepare(request, now, surface.document)
+            new = self._prepare(request, now, parse_surface(surface.document))
             due = new.send_at if new.status == MessageStatus.SCHEDULED else now
             await repo.insert_messages(conn, [new], due=[due])
             view = message_view(_new_row(new), [{"at": now, "type": new.status, "detail": None}])
@@ -180,13 +177,13 @@ class MessageService:
             return []
         now = self._clock()
         async with self._db.transaction() as conn:
-            documents: dict[str, Mapping[str, Any]] = {}
+            parsed: dict[str, Surface] = {}
             for surface_id in {r.surface_id for r in requests}:
                 found = await surfaces_repo.get_surface(conn, surface_id)
                 if found is None:
                     raise InvalidInput.one("surface_id", f"no surface {surface_id}")
-                documents[surface_id] = found.document
-            new = [self._prepare(r, now, documents[r.surface_id]) for r in requests]
+                parsed[surface_id] = parse_surface(found.document)
+            new = [self._prepare(r, now, parsed[r.surface_id]) for r in requests]
             due = [m.send_at if m.status == MessageStatus.SCHEDULED else now for m in new]
             await repo.insert_messages(conn, new, due=due)
         if self._on_enqueued is not None:
