@@ -95,7 +95,9 @@ def settings_for(database_url: str, state: Path) -> Settings:
     )
 
 
-async def prepare(services: Services, url: str, count: int, due_in: float) -> tuple[float, datetime]:
+async def prepare(
+    services: Services, url: str, count: int, due_in: float
+) -> tuple[float, datetime]:
     """Create credential + surface, enqueue ``count`` messages due together; returns enqueue/s."""
     credential = await services.credentials.create(
         {
@@ -148,14 +150,18 @@ async def wait_all_sent(services: Services, count: int, due: datetime, limit: fl
     return (datetime.now(UTC) - due).total_seconds()
 
 
-async def run_in_process(database_url: str, url: str, count: int, concurrency: int) -> tuple[float, float]:
+async def run_in_process(
+    database_url: str, url: str, count: int, concurrency: int
+) -> tuple[float, float]:
     with tempfile.TemporaryDirectory() as state:
         settings = settings_for(database_url, Path(state))
         await upgrade_async(database_url)
         services = await build_services(settings)
         try:
             enqueue_rate, due = await prepare(services, url, count, due_in=2.0)
-            worker = services.new_worker(concurrency=concurrency, batch_size=500, max_in_flight=2000)
+            worker = services.new_worker(
+                concurrency=concurrency, batch_size=500, max_in_flight=2000
+            )
             task = asyncio.create_task(worker.run())
             elapsed = await wait_all_sent(services, count, due)
             worker.stop()
@@ -188,7 +194,14 @@ async def run_processes(
             enqueue_rate, due = await prepare(services, url, count, due_in=5.0)
             procs = [
                 subprocess.Popen(
-                    [sys.executable, "-m", "smsbridge", "worker", "--concurrency", str(concurrency)],
+                    [
+                        sys.executable,
+                        "-m",
+                        "smsbridge",
+                        "worker",
+                        "--concurrency",
+                        str(concurrency),
+                    ],
                     env=env,
                     stdout=subprocess.DEVNULL,
                 )
@@ -223,8 +236,17 @@ async def drop_pg(server: str, name: str) -> None:
     await conn.close()
 
 
+def report(label: str, rate: float, ceiling: float, enqueue: float) -> None:
+    print(
+        f"{label}: {rate:,.0f} msg/s ({rate / ceiling:.0%} of ceiling); "
+        f"enqueue {enqueue:,.0f} msg/s"
+    )
+
+
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
@@ -232,7 +254,9 @@ async def main() -> None:
     args = parser.parse_args()
     count, concurrency = args.messages, args.concurrency
 
-    print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
+    print(
+        f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+    )
     print(f"messages: {count}, concurrency: {concurrency}\n")
     provider, url = start_provider()
     rows: list[tuple[str, float, float | None]] = []
@@ -246,7 +270,7 @@ async def main() -> None:
             sqlite_url = f"sqlite+aiosqlite:///{tmp}/bench.db"
             enqueue, rate = await run_in_process(sqlite_url, url, count, concurrency)
             rows.append(("SQLite, 1 worker (in-process)", rate, enqueue))
-            print(f"SQLite, 1 worker: {rate:,.0f} msg/s ({rate / ceiling:.0%} of ceiling); enqueue {enqueue:,.0f} msg/s")
+            report("SQLite, 1 worker", rate, ceiling, enqueue)
 
         if not args.no_pg and (name := await pg_database(args.pg)):
             base = args.pg.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
@@ -255,12 +279,14 @@ async def main() -> None:
                     db = await pg_database(args.pg)
                     assert db is not None
                     try:
-                        enqueue, rate = await run_processes(f"{base}/{db}", url, count, concurrency, workers)
+                        enqueue, rate = await run_processes(
+                            f"{base}/{db}", url, count, concurrency, workers
+                        )
                     finally:
                         await drop_pg(args.pg, db)
                     label = f"PostgreSQL, {workers} worker process{'es' if workers > 1 else ''}"
                     rows.append((label, rate, enqueue))
-                    print(f"{label}: {rate:,.0f} msg/s ({rate / ceiling:.0%} of ceiling); enqueue {enqueue:,.0f} msg/s")
+                    report(label, rate, ceiling, enqueue)
             finally:
                 await drop_pg(args.pg, name)
         elif not args.no_pg:
@@ -272,7 +298,7 @@ async def main() -> None:
     print("\n| run | msg/s | of ceiling | enqueue msg/s |\n|---|---:|---:|---:|")
     ceiling = rows[0][1]
     for label, rate, enqueue in rows:
-        enqueue_text = f"{enqueue:,.0f}" if enqueue else "–"
+        enqueue_text = f"{enqueue:,.0f}" if enqueue else "-"
         print(f"| {label} | {rate:,.0f} | {rate / ceiling:.0%} | {enqueue_text} |")
 
 

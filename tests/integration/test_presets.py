@@ -2,8 +2,6 @@
 
 The expected method, URL, auth header form, content type and body fields come from each
 provider's own documentation; the sources are cited in ``docs/providers/<name>.md``.
-Known deviations between a preset and its provider's documentation are ``xfail(strict=True)``
-tests, so that they are visible in every run and fail loudly once the preset is fixed.
 """
 
 from __future__ import annotations

@@ -249,16 +249,6 @@ async def test_patch_moves_the_credential_reference(
     assert (await client.delete(f"/api/v1/credentials/{new}")).status_code == 409
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "src bug: services/surfaces.py update() merges the patch shallowly "
-        "({**row.document, **patch}), so a partial nested object replaces the whole one: "
-        "link_tracking={'base_url': ...} turns tracking off and keywords={'opt_in': [...]} "
-        "resets the other categories to their defaults (credentials PATCH merges nested "
-        "objects, and the contract says surfaces PATCH works as for credentials)"
-    ),
-)
 async def test_patch_of_a_nested_field_keeps_its_siblings(
     client: httpx.AsyncClient, make_surface: SurfaceFactory
 ) -> None:
@@ -364,9 +354,18 @@ PRIMARY = "<the primary credential id>"
         ({"sender": ""}, "sender"),
         ({"sender": None}, "sender"),
         ({"message_type": "promotional"}, "message_type"),
-        ({"link_tracking": {"enabled": True, "base_url": "ftp://go.acme.example"}}, None),
-        ({"link_tracking": {"enabled": True, "base_url": "go.acme.example"}}, None),
-        ({"link_tracking": {"enabled": True, "base_url": "https://go.acme.example/?x=1"}}, None),
+        (
+            {"link_tracking": {"enabled": True, "base_url": "ftp://go.acme.example"}},
+            "link_tracking.base_url",
+        ),
+        (
+            {"link_tracking": {"enabled": True, "base_url": "go.acme.example"}},
+            "link_tracking.base_url",
+        ),
+        (
+            {"link_tracking": {"enabled": True, "base_url": "https://go.acme.example/?x=1"}},
+            "link_tracking.base_url",
+        ),
         ({"keywords": {"opt_out": ["STOP", "HALT"], "opt_in": ["halt"]}}, "keywords.opt_in"),
         ({"keywords": {"help": ["HELP", " "]}}, "keywords.help"),
         ({"replies": {"opt_out": "x" * 1601}}, "replies.opt_out"),
@@ -377,7 +376,7 @@ async def test_bad_input_names_the_field(
     client: httpx.AsyncClient,
     make_credential: CredentialFactory,
     change: dict[str, Any],
-    field: str | None,
+    field: str,
 ) -> None:
     cred = await make_credential()
     document: dict[str, Any] = {
@@ -391,7 +390,7 @@ async def test_bad_input_names_the_field(
     document = {k: v for k, v in document.items() if v is not None}
     response = await client.post("/api/v1/surfaces", json=document)
     assert response.status_code == 422, response.text
-    assert (field or "link_tracking.base_url") in _fields(response)
+    assert field in _fields(response)
     assert await _all_surface_ids(client) == []
 
 
@@ -430,16 +429,6 @@ async def test_unknown_credentials_are_all_named(client: httpx.AsyncClient) -> N
     ]
 
 
-_DEFAULT_COLLISION_BUG = (
-    "src bug: domain/surfaces.py _parse_keywords checks collisions only between the categories "
-    "given in the request, so keywords={'opt_in': ['stop']} passes the first parse_surface() "
-    "while the default opt_out keeps STOP; services/surfaces.py create()/update() then commit "
-    "the row and re-parse it in _view(), which now sees STOP twice: the caller gets a 422 but "
-    "the surface is stored, and every later GET /surfaces (the whole list) answers 422"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=_DEFAULT_COLLISION_BUG)
 async def test_a_keyword_colliding_with_a_default_category_is_refused_and_not_stored(
     client: httpx.AsyncClient, make_credential: CredentialFactory
 ) -> None:
@@ -459,7 +448,6 @@ async def test_a_keyword_colliding_with_a_default_category_is_refused_and_not_st
     assert (await client.delete(f"/api/v1/credentials/{cred['id']}")).status_code == 204
 
 
-@pytest.mark.xfail(strict=True, reason=_DEFAULT_COLLISION_BUG)
 async def test_a_patch_colliding_with_a_default_category_changes_nothing(
     client: httpx.AsyncClient, make_surface: SurfaceFactory
 ) -> None:

@@ -42,7 +42,5 @@ def check_body(body: object, field: str = "body") -> str:
     if not isinstance(body, str) or not body.strip():
         raise InvalidInput.one(field, "must not be empty")
     if len(body) > MAX_BODY:
-        raise InvalidInput.one(
-            field, f"is {len(body)} characters long; the limit is {MAX_BODY} (about 10 segments)"
-        )
+        raise InvalidInput.one(field, f"is {len(body)} characters long; the limit is {MAX_BODY}")
     return body

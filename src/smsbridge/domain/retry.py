@@ -56,7 +56,8 @@ class RetryPolicy:
 
     def backoff(self, attempt: int, rng: random.Random) -> float:
         """Exponential backoff with full jitter: uniform in [0, min(cap, base·2^(n-1))]."""
-        ceiling = min(self.max_delay, self.base_delay * (2 ** max(0, attempt - 1)))
+        exponent = min(max(0, attempt - 1), 64)  # 2**64 · base is past any cap already
+        ceiling = min(self.max_delay, self.base_delay * (2**exponent))
         return rng.uniform(0, ceiling)
 
     def decide(

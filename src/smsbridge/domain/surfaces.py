@@ -17,9 +17,9 @@ import phonenumbers
 
 from smsbridge.errors import FieldError, InvalidInput
 
-NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
-_ALPHANUMERIC_SENDER = re.compile(r"^[A-Za-z0-9 ]{1,11}$")
-_SHORT_CODE = re.compile(r"^[0-9]{3,8}$")
+NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")
+_ALPHANUMERIC_SENDER = re.compile(r"[A-Za-z0-9 ]{1,11}")
+_SHORT_CODE = re.compile(r"[0-9]{3,8}")
 
 DEFAULT_KEYWORDS: dict[str, tuple[str, ...]] = {
     "opt_out": ("STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"),
@@ -84,9 +84,9 @@ def check_sender(sender: str) -> str | None:
         if phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164) != sender:
             return "write the number in E.164 form, e.g. +15550001111"
         return None
-    if _SHORT_CODE.match(sender):
+    if _SHORT_CODE.fullmatch(sender):
         return None
-    if _ALPHANUMERIC_SENDER.match(sender) and any(ch.isalpha() for ch in sender):
+    if _ALPHANUMERIC_SENDER.fullmatch(sender) and any(ch.isalpha() for ch in sender):
         return None
     return (
         "must be an E.164 number (+15550001111), a short code (3-8 digits) or an "
@@ -98,7 +98,7 @@ def parse_surface(doc: Mapping[str, Any]) -> Surface:
     """Validate a surface document; raise :class:`InvalidInput` naming every bad field."""
     errors: list[FieldError] = []
     name = doc.get("name")
-    if not isinstance(name, str) or not NAME_PATTERN.match(name) or len(name) > 100:
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name) or len(name) > 100:
         errors.append(
             FieldError("name", "must start with a letter and hold only letters, digits, _ . -")
         )
@@ -159,13 +159,16 @@ def _parse_link_tracking(raw: object, errors: list[FieldError]) -> LinkTracking:
         enabled = False
     base_url = raw.get("base_url")
     if base_url is not None:
-        parts = urlsplit(base_url) if isinstance(base_url, str) else None
+        try:
+            parts = urlsplit(base_url) if isinstance(base_url, str) else None
+        except ValueError:
+            parts = None
         if (
             parts is None
             or parts.scheme not in ("http", "https")
             or not parts.hostname
-            or parts.query
-            or parts.fragment
+            or "?" in base_url
+            or "#" in base_url
         ):
             errors.append(FieldError("link_tracking.base_url", "must be an absolute http(s) URL"))
             base_url = None
@@ -181,7 +184,7 @@ def _parse_keywords(raw: object, errors: list[FieldError]) -> dict[str, tuple[st
     if not isinstance(raw, Mapping):
         errors.append(FieldError("keywords", "must be an object of keyword lists"))
         return keywords
-    seen: dict[str, str] = {}
+    given: set[str] = set()
     for category, words in raw.items():
         path = f"keywords.{category}"
         if category not in DEFAULT_KEYWORDS:
@@ -190,12 +193,18 @@ def _parse_keywords(raw: object, errors: list[FieldError]) -> dict[str, tuple[st
         if not isinstance(words, list) or not all(isinstance(w, str) and w.strip() for w in words):
             errors.append(FieldError(path, "must be a list of non-empty words"))
             continue
-        normalized = tuple(dict.fromkeys(w.strip().upper() for w in words))
-        for word in normalized:
-            if word in seen and seen[word] != category:
-                errors.append(FieldError(path, f"{word} is also in {seen[word]}"))
-            seen[word] = category
-        keywords[category] = normalized
+        keywords[category] = tuple(dict.fromkeys(w.strip().upper() for w in words))
+        given.add(category)
+    # A word may mean one thing only, defaults included (opt_in ["STOP"] with the default
+    # opt_out list would be ambiguous): report it on the category the request gave.
+    owner: dict[str, str] = {}
+    for category in sorted(keywords, key=lambda c: c not in given):
+        for word in keywords[category]:
+            if word in owner and owner[word] != category:
+                blamed = category if category in given else owner[word]
+                other = owner[word] if blamed == category else category
+                errors.append(FieldError(f"keywords.{blamed}", f"{word} is also in {other}"))
+            owner.setdefault(word, category)
     return keywords
 
 

@@ -36,6 +36,22 @@ class SurfaceView:
         }
 
 
+_NESTED = ("link_tracking", "keywords", "replies")
+
+
+def merge_surface_patch(current: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
+    """A partial update: nested objects merge key by key, ``null`` keeps the current value."""
+    document = dict(current)
+    for key, value in patch.items():
+        if value is None:
+            continue
+        if key in _NESTED and isinstance(value, Mapping) and isinstance(document.get(key), Mapping):
+            document[key] = {**document[key], **value}
+        else:
+            document[key] = value
+    return document
+
+
 class SurfaceService:
     def __init__(self, db: Database, *, public_url: str, clock: Callable[[], datetime]) -> None:
         self._db = db
@@ -106,7 +122,7 @@ class SurfaceService:
             row = await repo.get_surface(conn, surface_id)
             if row is None:
                 raise NotFound(f"no surface {surface_id}")
-            document = {**row.document, **{k: v for k, v in patch.items() if v is not None}}
+            document = merge_surface_patch(row.document, patch)
             surface = parse_surface(document)
             ids = await self._check_credentials(conn, surface)
             updated = repo.SurfaceRow(
