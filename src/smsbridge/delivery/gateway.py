@@ -26,10 +26,10 @@ class ProviderGateway:
 
     async def send(self, credential: Credential, values: MessageValues) -> Attempt:
         """Send once. Raises :class:`smsbridge.errors.DeliveryError` when no response came."""
-        started = time.perf_counter()
         if credential.is_sandbox:
+            started = time.perf_counter()
             response = await self._sandbox.send(values)
-        else:
-            request = build_request(credential, values)
-            response = await self._transport.send(request, timeout=credential.timeout_seconds)
-        return Attempt(response, (time.perf_counter() - started) * 1000)
+            return Attempt(response, (time.perf_counter() - started) * 1000)
+        request = build_request(credential, values)
+        response = await self._transport.send(request, timeout=credential.timeout_seconds)
+        return Attempt(response, response.elapsed_ms)

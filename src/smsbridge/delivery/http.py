@@ -52,6 +52,7 @@ class HttpTransport:
 
     def __init__(self, session: aiohttp.ClientSession) -> None:
         self._session = session
+        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
 
     @classmethod
     def create(
@@ -74,20 +75,25 @@ class HttpTransport:
 
     async def send(self, request: ProviderRequest, *, timeout: float) -> ProviderResponse:
         started = time.perf_counter()
+        client_timeout = self._timeouts.get(timeout)
+        if client_timeout is None:
+            client_timeout = self._timeouts[timeout] = aiohttp.ClientTimeout(
+                total=timeout, sock_connect=min(timeout, 5.0)
+            )
         try:
             async with self._session.request(
                 request.method,
                 request.url,
-                headers=list(request.headers),
+                headers=request.headers,
                 data=request.body if request.method != "GET" else None,
                 allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(total=timeout),
+                timeout=client_timeout,
             ) as response:
                 body = await response.content.read(MAX_RESPONSE_BYTES)
                 return ProviderResponse(
                     status=response.status,
                     body=body,
-                    headers={k.lower(): v for k, v in response.headers.items()},
+                    headers=response.headers,  # case-insensitive, read-only
                     elapsed_ms=(time.perf_counter() - started) * 1000,
                 )
         except aiohttp.ClientConnectorError as exc:

@@ -154,9 +154,13 @@ class Worker:
     # --- claiming ---------------------------------------------------------------------------
 
     async def _claimer(self) -> None:
+        # Claim in sizeable batches: topping up after every small flush would cost one claim
+        # transaction per flush. Claim again once a batch fits, or the senders run dry.
         while not self._stopping.is_set():
             room = self._config.max_in_flight - len(self._in_hand)
-            if room <= 0:
+            wanted = min(self._config.batch_size, self._config.max_in_flight)
+            starving = self._queue.qsize() < self._config.concurrency
+            if room <= 0 or (room < wanted and not starving):
                 async with self._room:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._room.wait(), self._config.poll_interval)

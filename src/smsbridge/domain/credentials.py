@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -117,6 +118,13 @@ class Credential:
     timeout_seconds: float = 10.0
     preset: str | None = None
     opt_out_error_codes: tuple[str, ...] = ()
+
+    @cached_property
+    def prepared(self) -> tuple[dict[str, str], str]:
+        """The request headers and URL, the same for every message: computed once."""
+        from smsbridge.domain.request import request_headers
+
+        return request_headers(self), self.url_template.render({"appId": self.provider_app_id})
 
     @property
     def is_sandbox(self) -> bool:

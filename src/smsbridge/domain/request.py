@@ -54,38 +54,45 @@ def mask_secret(value: str) -> str:
     return "****" + secret_hint(value)
 
 
+def request_headers(credential: Credential, *, masked: bool = False) -> dict[str, str]:
+    """The headers of every request through ``credential`` (they do not vary per message)."""
+    custom = {h.label.lower() for h in credential.headers}
+    headers: dict[str, str] = {"Content-Type": credential.content_type.value}
+    if "accept" not in custom:
+        headers["Accept"] = "application/json"
+    if "user-agent" not in custom:
+        headers["User-Agent"] = USER_AGENT
+    auth = credential.auth
+    if auth.type is AuthType.BEARER:
+        headers["Authorization"] = f"{auth.scheme} {_maybe(auth.token, masked)}"
+    elif auth.type is AuthType.BASIC:
+        if masked:
+            headers["Authorization"] = f"Basic base64({auth.username}:{mask_secret(auth.password)})"
+        else:
+            raw = f"{auth.username}:{auth.password}".encode()
+            headers["Authorization"] = "Basic " + base64.b64encode(raw).decode("ascii")
+    elif auth.type is AuthType.API_KEY:
+        headers[auth.header] = _maybe(auth.key, masked)
+    for header in credential.headers:
+        secret = header.type is HeaderType.SECRET
+        headers[header.label] = _maybe(header.value, masked and secret)
+    return headers
+
+
 def build_request(
     credential: Credential, values: MessageValues, *, masked: bool = False
 ) -> ProviderRequest:
     """The request to send; with ``masked`` every secret is replaced by :func:`mask_secret`."""
-    placeholders = values.as_placeholders(credential.provider_app_id)
-    custom = {h.label.lower() for h in credential.headers}
-    headers: list[tuple[str, str]] = [("Content-Type", credential.content_type.value)]
-    if "accept" not in custom:
-        headers.append(("Accept", "application/json"))
-    if "user-agent" not in custom:
-        headers.append(("User-Agent", USER_AGENT))
-    auth = credential.auth
-    if auth.type is AuthType.BEARER:
-        headers.append(("Authorization", f"{auth.scheme} {_maybe(auth.token, masked)}"))
-    elif auth.type is AuthType.BASIC:
-        if masked:
-            headers.append(
-                ("Authorization", f"Basic base64({auth.username}:{mask_secret(auth.password)})")
-            )
-        else:
-            raw = f"{auth.username}:{auth.password}".encode()
-            headers.append(("Authorization", "Basic " + base64.b64encode(raw).decode("ascii")))
-    elif auth.type is AuthType.API_KEY:
-        headers.append((auth.header, _maybe(auth.key, masked)))
-    for header in credential.headers:
-        secret = header.type is HeaderType.SECRET
-        headers.append((header.label, _maybe(header.value, masked and secret)))
+    if masked:
+        headers = request_headers(credential, masked=True)
+        url = credential.url_template.render({"appId": credential.provider_app_id})
+    else:
+        headers, url = credential.prepared
     return ProviderRequest(
         method=credential.method,
-        url=credential.url_template.render({"appId": credential.provider_app_id}),
-        headers=tuple(headers),
-        body=credential.template.render(placeholders),
+        url=url,
+        headers=tuple(headers.items()),
+        body=credential.template.render(values.as_placeholders(credential.provider_app_id)),
     )
 
 

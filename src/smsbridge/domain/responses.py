@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import lru_cache
 
 import jsonpath_rfc9535
@@ -11,10 +13,55 @@ import orjson
 _MAX_ID = 200
 
 
+_SIMPLE_STEP = re.compile(
+    r"""\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]|\['([^'\\]*)'\]|\["([^"\\]*)"\]"""
+)
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class CompiledPath:
+    """A JSONPath query, with a direct walk for the common ``$.a[0]['b-c']`` form.
+
+    Provider ids sit at simple paths; walking them costs a microsecond where the general
+    RFC 9535 evaluator costs tens, on every message sent.
+    """
+
+    query: jsonpath_rfc9535.JSONPathQuery
+    steps: tuple[str | int, ...] | None
+
+    def first(self, document: object) -> object:
+        """The first value the query selects, or ``_MISSING``."""
+        if self.steps is None:
+            node = self.query.find_one(document)  # type: ignore[arg-type]
+            return _MISSING if node is None else node.value
+        value = document
+        for step in self.steps:
+            if isinstance(step, int):
+                if not isinstance(value, list) or step >= len(value):
+                    return _MISSING
+                value = value[step]
+            else:
+                if not isinstance(value, dict) or step not in value:
+                    return _MISSING
+                value = value[step]
+        return value
+
+
 @lru_cache(maxsize=1024)
-def compiled_path(path: str) -> jsonpath_rfc9535.JSONPathQuery:
+def compiled_path(path: str) -> CompiledPath:
     """A compiled JSONPath query; compiling costs far more than evaluating."""
-    return jsonpath_rfc9535.compile(path)
+    query = jsonpath_rfc9535.compile(path)
+    steps: list[str | int] = []
+    position = 1 if path.startswith("$") else len(path) + 1
+    while position < len(path):
+        match = _SIMPLE_STEP.match(path, position)
+        if match is None:
+            return CompiledPath(query, None)
+        name, index, single, double = match.groups()
+        steps.append(int(index) if index is not None else (name or single or double or ""))
+        position = match.end()
+    return CompiledPath(query, tuple(steps) if position == len(path) else None)
 
 
 def extract_message_id(body: bytes, path: str | None) -> str | None:
@@ -22,13 +69,12 @@ def extract_message_id(body: bytes, path: str | None) -> str | None:
     if not path or not body:
         return None
     try:
-        document = orjson.loads(body)
-        node = compiled_path(path).find_one(document)
+        value = compiled_path(path).first(orjson.loads(body))
     except (orjson.JSONDecodeError, jsonpath_rfc9535.JSONPathError):
         return None
-    if node is None or isinstance(node.value, dict | list | bool) or node.value in (None, ""):
+    if value is _MISSING or isinstance(value, dict | list | bool) or value in (None, ""):
         return None
-    return str(node.value)[:_MAX_ID]
+    return str(value)[:_MAX_ID]
 
 
 def refused_in_body(body: bytes, path: str | None, accepted: tuple[str, ...]) -> str | None:
@@ -40,10 +86,10 @@ def refused_in_body(body: bytes, path: str | None, accepted: tuple[str, ...]) ->
     if not path:
         return None
     try:
-        node = compiled_path(path).find_one(orjson.loads(body))
+        found = compiled_path(path).first(orjson.loads(body))
     except (orjson.JSONDecodeError, jsonpath_rfc9535.JSONPathError):
         return "unreadable"
-    value = None if node is None else node.value
+    value = None if found is _MISSING else found
     if value is not None and str(value) in accepted:
         return None
     return str(value)[:40] if value is not None else "missing"

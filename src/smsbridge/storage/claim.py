@@ -13,17 +13,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, insert, or_, select, tuple_, update
+import orjson
+from sqlalchemy import ColumnElement, and_, bindparam, insert, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smsbridge.storage.messages import Event
 from smsbridge.storage.tables import message_events, messages, outbox, surface_credentials, surfaces
 
+# The records of the send hot path are plain slotted dataclasses, not frozen ones: a frozen
+# dataclass's __init__ costs several times more, once per message.
 
-@dataclass(frozen=True)
+
+@dataclass(slots=True)
 class ClaimedMessage:
     id: str
     lease_token: int
@@ -37,7 +41,7 @@ class ClaimedMessage:
     status: str
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Completion:
     """The outcome of one attempt, to apply if the lease still holds."""
 
@@ -57,6 +61,8 @@ class Completion:
 async def claim_batch(
     conn: AsyncConnection, *, owner: str, now: datetime, lease: timedelta, limit: int
 ) -> list[ClaimedMessage]:
+    if limit < 1:  # LIMIT 0 is "none", but SQLite reads a negative LIMIT as "no limit"
+        return []
     due = (
         select(outbox.c.message_id)
         .where(
@@ -81,10 +87,14 @@ async def claim_batch(
     tokens = {r.message_id: r.lease_token for r in claimed}
     if not tokens:
         return []
-    ids = list(tokens)
+    # This claim's rows are the ones leased to us until exactly this instant: selecting them
+    # so avoids sending hundreds of ids back as parameters, twice.
+    batch = select(outbox.c.message_id).where(
+        outbox.c.lease_owner == owner, outbox.c.lease_expires_at == now + lease
+    )
     await conn.execute(
         update(messages)
-        .where(messages.c.id.in_(ids), messages.c.status != "sending")
+        .where(messages.c.id.in_(batch.scalar_subquery()), messages.c.status != "sending")
         .values(status="sending", updated_at=now)
     )
     rows = await conn.execute(
@@ -108,23 +118,66 @@ async def claim_batch(
                 ),
             )
         )
-        .where(messages.c.id.in_(ids))
+        .where(messages.c.id.in_(batch.scalar_subquery()))
     )
     return [
         ClaimedMessage(
-            id=r.id,
-            lease_token=tokens[r.id],
-            surface_id=r.surface_id,
-            credential_id=r.credential_id,
-            status_token=r.status_token,
-            to_number=r.to_number,
-            from_number=r.from_number,
-            body=r.body,
-            attempts=r.attempts,
-            status=r.status,
+            message_id,
+            tokens[message_id],
+            surface_id,
+            credential_id,
+            status_token,
+            to_number,
+            from_number,
+            body,
+            attempts,
+            status,
         )
-        for r in rows
+        for (
+            message_id,
+            surface_id,
+            to_number,
+            from_number,
+            body,
+            attempts,
+            status,
+            credential_id,
+            status_token,
+        ) in rows
     ]
+
+
+async def _fenced_statement(
+    conn: AsyncConnection, statement: str, pairs: Sequence[tuple[str, int]]
+) -> set[str]:
+    """Run ``statement`` on the outbox rows still holding these leases; their ids.
+
+    Written for the driver: SQLAlchemy's expansion of hundreds of IN parameters costs more
+    than the statement itself in the send hot path.
+    """
+    ids = ", ".join("?" * len(pairs))
+    values = ", ".join(["(?, ?)"] * len(pairs))
+    sql = (
+        f"{statement} WHERE message_id IN ({ids}) "
+        f"AND (message_id, lease_token) IN (VALUES {values}) RETURNING message_id"
+    )
+    params = tuple(m for m, _ in pairs) + tuple(x for pair in pairs for x in pair)
+    if conn.dialect.name != "sqlite":
+        sql = _numbered(sql).replace("IN (VALUES ", "IN (")
+    result = await conn.exec_driver_sql(sql, params)
+    return {row[0] for row in result}
+
+
+def _fenced(pairs: Sequence[tuple[str, int]]) -> ColumnElement[bool]:
+    """Rows whose (message_id, lease_token) is one of ``pairs``.
+
+    The plain ``message_id IN`` lets SQLite use the primary key; it scans the whole table
+    for a row-value ``IN (VALUES …)`` alone.
+    """
+    return and_(
+        outbox.c.message_id.in_([m for m, _ in pairs]),
+        tuple_(outbox.c.message_id, outbox.c.lease_token).in_(list(pairs)),
+    )
 
 
 def _pairs(items: Sequence[Completion]) -> list[tuple[str, int]]:
@@ -142,15 +195,13 @@ async def complete_batch(
     owned: set[str] = set()
     if finished:
         result = await conn.execute(
-            outbox.delete()
-            .where(tuple_(outbox.c.message_id, outbox.c.lease_token).in_(_pairs(finished)))
-            .returning(outbox.c.message_id)
+            outbox.delete().where(_fenced(_pairs(finished))).returning(outbox.c.message_id)
         )
         owned.update(r.message_id for r in result)
     if retrying:
         result = await conn.execute(
             update(outbox)
-            .where(tuple_(outbox.c.message_id, outbox.c.lease_token).in_(_pairs(retrying)))
+            .where(_fenced(_pairs(retrying)))
             .values(lease_owner=None, lease_expires_at=None)
             .returning(outbox.c.message_id)
         )
@@ -170,35 +221,66 @@ async def complete_batch(
     applied = [c for c in completions if c.message_id in owned]
     if not applied:
         return owned
-    await conn.execute(
-        update(messages)
-        .where(messages.c.id == bindparam("m_id"))
-        .values(
-            status=bindparam("m_status"),
-            attempts=bindparam("m_attempts"),
-            credential_id=bindparam("m_credential"),
-            provider_message_id=bindparam("m_provider_id"),
-            last_error=bindparam("m_error"),
-            sent_at=bindparam("m_sent_at"),
-            updated_at=now,
-        ),
+    # The two statements below run once per message sent: they are written for the driver
+    # directly (executemany with plain tuples), which skips SQLAlchemy's per-row parameter
+    # processing, the largest cost of recording in the send hot path.
+    sqlite = conn.dialect.name == "sqlite"
+    when = _sqlite_time if sqlite else _same
+    updated = when(now)
+    await conn.exec_driver_sql(
+        _UPDATE_MESSAGE if sqlite else _numbered(_UPDATE_MESSAGE),
         [
-            {
-                "m_id": c.message_id,
-                "m_status": c.status,
-                "m_attempts": c.attempts,
-                "m_credential": c.credential_id,
-                "m_provider_id": c.provider_message_id,
-                "m_error": c.last_error,
-                "m_sent_at": c.sent_at,
-            }
+            (
+                c.status,
+                c.attempts,
+                c.credential_id,
+                c.provider_message_id,
+                c.last_error,
+                when(c.sent_at),
+                updated,
+                c.message_id,
+            )
             for c in applied
         ],
     )
-    events: list[dict[str, Any]] = [e.row() for c in applied for e in c.events]
+    events = [
+        (e.message_id, when(e.at), e.type, None if e.detail is None else _json(e.detail))
+        for c in applied
+        for e in c.events
+    ]
     if events:
-        await conn.execute(insert(message_events), events)
+        await conn.exec_driver_sql(_INSERT_EVENT if sqlite else _numbered(_INSERT_EVENT), events)
     return owned
+
+
+_UPDATE_MESSAGE = (
+    "UPDATE messages SET status = ?, attempts = ?, credential_id = ?, provider_message_id = ?, "
+    "last_error = ?, sent_at = ?, updated_at = ? WHERE id = ?"
+)
+_INSERT_EVENT = "INSERT INTO message_events (message_id, at, type, detail) VALUES (?, ?, ?, ?)"
+
+
+def _numbered(sql: str) -> str:
+    """``?`` placeholders as asyncpg's ``$1, $2…``."""
+    parts = sql.split("?")
+    return "".join(f"{part}${i}" for i, part in enumerate(parts[:-1], start=1)) + parts[-1]
+
+
+def _sqlite_time(value: datetime | None) -> str | None:
+    """A UTC datetime as SQLAlchemy stores it in SQLite (naive UTC, microseconds always)."""
+    if value is None:
+        return None
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _same(value: datetime | None) -> datetime | None:
+    return value
+
+
+def _json(detail: dict[str, Any]) -> str:
+    return orjson.dumps(detail).decode()
 
 
 async def release(
@@ -209,7 +291,7 @@ async def release(
         return set()
     result = await conn.execute(
         update(outbox)
-        .where(tuple_(outbox.c.message_id, outbox.c.lease_token).in_(list(claimed)))
+        .where(_fenced(claimed))
         .values(lease_owner=None, lease_expires_at=None)
         .returning(outbox.c.message_id)
     )

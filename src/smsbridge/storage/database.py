@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event, text
+import orjson
+from sqlalchemy import Connection, event, text
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
 
 def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+    # Transactions are begun explicitly (see _sqlite_begin), not by the driver's legacy
+    # "BEGIN before the first DML" mode, so reads and writes of one transaction are isolated.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     # WAL lets readers proceed while the worker writes; busy_timeout makes writers queue
     # instead of failing with "database is locked".
@@ -23,11 +28,27 @@ def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEn
     cursor.close()
 
 
+def _sqlite_begin(connection: Connection) -> None:
+    # Write transactions take the write lock up front (BEGIN IMMEDIATE): a deferred
+    # transaction that reads and then writes can fail at once with "database is locked" when
+    # another process wrote in between; an immediate one waits its turn (busy_timeout).
+    if connection.get_execution_options().get(_READ_ONLY):
+        connection.exec_driver_sql("BEGIN")
+    else:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+_READ_ONLY = "smsbridge_read_only"
+
+
 def create_engine(url: str, **options: Any) -> AsyncEngine:
     """An async engine for ``url`` (``sqlite+aiosqlite://…`` or ``postgresql+asyncpg://…``)."""
+    options.setdefault("json_serializer", _dump_json)
+    options.setdefault("json_deserializer", orjson.loads)
     if url.startswith("sqlite"):
         engine = create_async_engine(url, **options)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
     options.setdefault("pool_size", 10)
     options.setdefault("max_overflow", 10)
@@ -35,11 +56,18 @@ def create_engine(url: str, **options: Any) -> AsyncEngine:
     return create_async_engine(url, **options)
 
 
+def _dump_json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
 class Database:
     """The engine plus the transaction boundary services use."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        # SQLite has one writer at a time. Queueing this process's writers here hands the
+        # lock over at once, instead of in SQLite's busy-handler sleeps of up to 100 ms.
+        self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
 
     @property
     def dialect(self) -> str:
@@ -47,12 +75,19 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.begin() as connection:
+        """A read-write transaction, committed when the block ends without error."""
+        if self._write_lock is None:
+            async with self.engine.begin() as connection:
+                yield connection
+            return
+        async with self._write_lock, self.engine.begin() as connection:
             yield connection
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for reads (on SQLite a deferred transaction that never writes)."""
         async with self.engine.connect() as connection:
+            await connection.execution_options(**{_READ_ONLY: True})
             yield connection
 
     async def ping(self) -> bool:

@@ -29,7 +29,7 @@ class NewMessage:
     created_at: datetime
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Event:
     message_id: str
     at: datetime
