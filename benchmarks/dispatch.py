@@ -279,13 +279,18 @@ async def main() -> None:
             sqlite_url = f"sqlite+aiosqlite:///{tmp}/bench.db"
             enqueue, rate = await run_in_process(sqlite_url, url, count, concurrency)
             rows.append(("SQLite, 1 worker (in-process)", rate, enqueue))
+            enqueue_process, rate_process = await run_processes(
+                f"sqlite+aiosqlite:///{tmp}/bench-process.db", url, count, concurrency, 1
+            )
+            rows.append(("SQLite, 1 worker process", rate_process, enqueue_process))
             # The machine's speed drifts between runs: measure the ceiling again right after and
             # compare with the mean of both measurements.
             after = await raw_ceiling(url, count, concurrency)
             print(f"raw aiohttp ceiling again: {after:,.0f} req/s")
             ceiling = (ceiling + after) / 2
             rows.insert(0, ("raw aiohttp ceiling (mean of before/after)", ceiling, None))
-            report("SQLite, 1 worker", rate, ceiling, enqueue)
+            report("SQLite, 1 worker (in-process)", rate, ceiling, enqueue)
+            report("SQLite, 1 worker process", rate_process, ceiling, enqueue_process)
 
         if not args.no_pg and (name := await pg_database(args.pg)):
             base = args.pg.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")

@@ -122,6 +122,7 @@ class Worker:
     async def run(self) -> None:
         """Work until :meth:`stop`; then finish in-flight sends and release the rest."""
         log.info("worker %s started", self.name)
+
         senders = [asyncio.create_task(self._sender()) for _ in range(self._config.concurrency)]
         recorder = asyncio.create_task(self._recorder())
         heartbeat = asyncio.create_task(self._heartbeat())
