@@ -28,7 +28,7 @@ from smsbridge.domain.responses import (
 )
 from smsbridge.errors import DeliveryError, InvalidInput, NotFound
 from smsbridge.providers.presets import apply_preset
-from smsbridge.services.pagination import Page, check_limit, decode_cursor, encode_cursor
+from smsbridge.services.pagination import Page, check_limit, decode_cursor, page_of
 from smsbridge.services.secretbox import SecretBox
 from smsbridge.storage import credentials as repo
 from smsbridge.storage.database import Database
@@ -123,11 +123,7 @@ class CredentialService:
         limit = check_limit(limit)
         async with self._db.read() as conn:
             rows = await repo.list_credentials(conn, limit=limit + 1, after=decode_cursor(cursor))
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return Page(
-            [self._view(r) for r in rows], encode_cursor(rows[-1].id) if more and rows else None
-        )
+        return page_of(rows, limit, last_id=lambda r: r.id, view=self._view)
 
     async def update(self, credential_id: str, patch: Mapping[str, Any]) -> CredentialView:
         patch = dict(patch)

@@ -21,7 +21,7 @@ from smsbridge.domain.phones import normalize_phone
 from smsbridge.domain.segments import count_segments
 from smsbridge.domain.surfaces import Surface, parse_surface
 from smsbridge.errors import Conflict, InvalidInput, NotFound
-from smsbridge.services.pagination import Page, check_limit, decode_cursor, encode_cursor
+from smsbridge.services.pagination import Page, check_limit, decode_cursor, page_of
 from smsbridge.storage import messages as repo
 from smsbridge.storage import surfaces as surfaces_repo
 from smsbridge.storage.database import Database
@@ -224,11 +224,8 @@ class MessageService:
                 to_number=to_number,
                 surface_id=surface_id,
             )
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return Page(
-            [message_view(r, None) for r in rows],
-            encode_cursor(rows[-1]["id"]) if more and rows else None,
+        return page_of(
+            rows, limit, last_id=lambda r: str(r["id"]), view=lambda r: message_view(r, None)
         )
 
     async def cancel(self, message_id: str) -> dict[str, Any]:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from smsbridge.errors import InvalidInput
 
 T = TypeVar("T")
+R = TypeVar("R")
 MAX_LIMIT = 500
 
 
@@ -39,3 +41,12 @@ def check_limit(limit: int) -> int:
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidInput.one("limit", f"must be between 1 and {MAX_LIMIT}")
     return limit
+
+
+def page_of(
+    rows: list[R], limit: int, *, last_id: Callable[[R], str], view: Callable[[R], T]
+) -> Page[T]:
+    """A page from ``limit + 1`` fetched rows: the extra row only tells that more follow."""
+    shown = rows[:limit]
+    more = len(rows) > limit and bool(shown)
+    return Page([view(r) for r in shown], encode_cursor(last_id(shown[-1])) if more else None)

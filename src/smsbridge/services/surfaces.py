@@ -11,7 +11,7 @@ from typing import Any
 from smsbridge.domain.ids import new_id
 from smsbridge.domain.surfaces import Surface, parse_surface
 from smsbridge.errors import Conflict, FieldError, InvalidInput, NotFound
-from smsbridge.services.pagination import Page, check_limit, decode_cursor, encode_cursor
+from smsbridge.services.pagination import Page, check_limit, decode_cursor, page_of
 from smsbridge.storage import surfaces as repo
 from smsbridge.storage.database import Database
 
@@ -111,11 +111,7 @@ class SurfaceService:
         limit = check_limit(limit)
         async with self._db.read() as conn:
             rows = await repo.list_surfaces(conn, limit=limit + 1, after=decode_cursor(cursor))
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return Page(
-            [self._view(r) for r in rows], encode_cursor(rows[-1].id) if more and rows else None
-        )
+        return page_of(rows, limit, last_id=lambda r: r.id, view=self._view)
 
     async def update(self, surface_id: str, patch: Mapping[str, Any]) -> SurfaceView:
         async with self._db.transaction() as conn:
