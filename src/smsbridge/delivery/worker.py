@@ -264,7 +264,6 @@ class Worker:
                 else ""
             ),
         )
-        provider_id: str | None = None
         status_code: int | None = None
         try:
             result = await self._gateway.send(credential, values)
@@ -282,18 +281,28 @@ class Worker:
             status_code = response.status
             latency = result.latency_ms
             if 200 <= response.status < 300:
-                refusal = refused_in_body(
-                    response.body, credential.success_path, credential.success_values
-                )
-                if refusal is None:
-                    outcome = Outcome(OutcomeKind.ACCEPTED, status=response.status)
-                    provider_id = extract_message_id(response.body, credential.message_id_path)
-                else:
-                    outcome = Outcome(
-                        OutcomeKind.REJECTED,
-                        status=422,
-                        reason=f"provider refused the message (status {refusal})",
+                refusal = (
+                    refused_in_body(
+                        response.body, credential.success_path, credential.success_values
                     )
+                    if credential.success_path
+                    else None
+                )
+                if refusal is None:  # the common case: straight to the record
+                    return self._sent(
+                        message,
+                        attempt,
+                        started,
+                        response.status,
+                        latency,
+                        credential,
+                        response.body,
+                    )
+                outcome = Outcome(
+                    OutcomeKind.REJECTED,
+                    status=422,
+                    reason=f"provider refused the message (status {refusal})",
+                )
             else:
                 outcome = Outcome(
                     OutcomeKind.REJECTED,
@@ -311,26 +320,11 @@ class Worker:
         }
         if status_code is not None:
             attempt_detail["status_code"] = status_code
-        if outcome.kind is not OutcomeKind.ACCEPTED:
-            attempt_detail["error"] = outcome.reason
+        attempt_detail["error"] = outcome.reason
         events = [Event(message.id, started, EventType.ATTEMPT, attempt_detail)]
         decision = self._policy.decide(
             outcome, attempt=attempt, retry_ambiguous=credential.retry_ambiguous, rng=self._rng
         )
-        if decision.verdict is Verdict.SENT:
-            self.sent += 1
-            detail = {"provider_message_id": provider_id} if provider_id else None
-            events.append(Event(message.id, now, EventType.SENT, detail))
-            return Completion(
-                message.id,
-                message.lease_token,
-                MessageStatus.SENT,
-                attempt,
-                events,
-                credential_id=message.credential_id,
-                provider_message_id=provider_id,
-                sent_at=now,
-            )
         if decision.verdict is Verdict.RETRY:
             events.append(
                 Event(
@@ -359,6 +353,48 @@ class Worker:
             events,
             credential_id=message.credential_id,
             last_error=decision.reason,
+        )
+
+    def _sent(
+        self,
+        message: ClaimedMessage,
+        attempt: int,
+        started: datetime,
+        status_code: int,
+        latency: float,
+        credential: Credential,
+        body: bytes,
+    ) -> Completion:
+        provider_id = extract_message_id(body, credential.message_id_path)
+        now = self._clock()
+        self.sent += 1
+        return Completion(
+            message.id,
+            message.lease_token,
+            MessageStatus.SENT,
+            attempt,
+            [
+                Event(
+                    message.id,
+                    started,
+                    EventType.ATTEMPT,
+                    {
+                        "attempt": attempt,
+                        "credential_id": message.credential_id,
+                        "latency_ms": round(latency),
+                        "status_code": status_code,
+                    },
+                ),
+                Event(
+                    message.id,
+                    now,
+                    EventType.SENT,
+                    {"provider_message_id": provider_id} if provider_id else None,
+                ),
+            ],
+            credential_id=message.credential_id,
+            provider_message_id=provider_id,
+            sent_at=now,
         )
 
     # --- recording --------------------------------------------------------------------------

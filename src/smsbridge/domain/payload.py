@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -145,6 +146,10 @@ class PayloadTemplate:
         self._compiled = compiled
         self.content_type = content_type
         self.placeholders = names
+        self._json_parts: tuple[bytes, ...] = ()
+        self._json_slots: tuple[TextTemplate, ...] = ()
+        if content_type is ContentType.JSON:
+            self._json_parts, self._json_slots = _json_skeleton(compiled)
 
     @classmethod
     def compile(
@@ -181,11 +186,46 @@ class PayloadTemplate:
 
     def render(self, values: Mapping[str, str]) -> bytes:
         """The exact body bytes for these placeholder values."""
-        document = _render_node(self._compiled, values)
         if self.content_type is ContentType.JSON:
-            return orjson.dumps(document)
+            parts = self._json_parts
+            pieces = [parts[0]]
+            for slot, after in zip(self._json_slots, parts[1:], strict=True):
+                pieces.append(orjson.dumps(slot.render(values)))
+                pieces.append(after)
+            return b"".join(pieces)
+        document = _render_node(self._compiled, values)
         assert isinstance(document, dict)
         return urlencode([(k, _form_value(v)) for k, v in document.items()]).encode("ascii")
+
+
+def _json_skeleton(compiled: Compiled) -> tuple[tuple[bytes, ...], tuple[TextTemplate, ...]]:
+    """The JSON body cut around its templated strings, encoded once.
+
+    Each templated string is replaced by a unique marker, the document is encoded, and the
+    bytes are split at the encoded markers. Rendering then encodes only the values (each as a
+    complete JSON string) and joins: the same bytes as encoding the rendered document, at a
+    fraction of the cost per message.
+    """
+    token = secrets.token_hex(8)
+    slots: list[TextTemplate] = []
+
+    def mark(node: Compiled) -> object:
+        if isinstance(node, TextTemplate):
+            slots.append(node)
+            return f"@@slot-{token}-{len(slots) - 1}@@"
+        if isinstance(node, _Object):
+            return {k: mark(v) for k, v in node.items}
+        if isinstance(node, _Array):
+            return [mark(v) for v in node.items]
+        return node
+
+    encoded = orjson.dumps(mark(compiled))
+    parts: list[bytes] = []
+    for index in range(len(slots)):
+        before, encoded = encoded.split(f'"@@slot-{token}-{index}@@"'.encode(), 1)
+        parts.append(before)
+    parts.append(encoded)
+    return tuple(parts), tuple(slots)
 
 
 def _form_value(value: object) -> str:
