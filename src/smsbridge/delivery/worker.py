@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import os
 import random
@@ -67,7 +68,7 @@ class WorkerConfig:
 
 
 def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+    return f"{socket.gethostname()[:32]}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
 @dataclass
@@ -107,6 +108,7 @@ class Worker:
         self._stopping = asyncio.Event()
         self._room = asyncio.Condition()
         self._senders_done = False
+        self._claim_numbers = itertools.count(1)
         self.sent = 0
 
     # --- control ---------------------------------------------------------------------------
@@ -180,7 +182,11 @@ class Worker:
         now = self._clock()
         async with self._db.transaction() as conn:
             batch = await claim_batch(
-                conn, owner=self.name, now=now, lease=self._config.lease, limit=limit
+                conn,
+                owner=f"{self.name}/{next(self._claim_numbers)}",
+                now=now,
+                lease=self._config.lease,
+                limit=limit,
             )
         if not batch:
             return 0
@@ -437,10 +443,7 @@ class Worker:
             try:
                 async with self._db.transaction() as conn:
                     await renew_leases(
-                        conn,
-                        owner=self.name,
-                        message_ids=list(self._in_hand),
-                        until=self._clock() + self._config.lease,
+                        conn, list(self._in_hand.items()), self._clock() + self._config.lease
                     )
             except Exception:
                 log.exception("lease renewal failed")

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 from sqlalchemy import ColumnElement, and_, bindparam, insert, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from smsbridge.storage import claim_sqlite
 from smsbridge.storage.messages import Event
 from smsbridge.storage.tables import message_events, messages, outbox, surface_credentials, surfaces
 
@@ -61,8 +62,17 @@ class Completion:
 async def claim_batch(
     conn: AsyncConnection, *, owner: str, now: datetime, lease: timedelta, limit: int
 ) -> list[ClaimedMessage]:
+    """Lease up to ``limit`` due messages to ``owner``, which must be unique to this claim
+    (the batch is found again by owner and expiry)."""
     if limit < 1:  # LIMIT 0 is "none", but SQLite reads a negative LIMIT as "no limit"
         return []
+    if conn.dialect.name == "sqlite":
+        return [
+            ClaimedMessage(*row)
+            for row in await claim_sqlite.claim(
+                conn, owner=owner, now=now, lease=lease, limit=limit
+            )
+        ]
     due = (
         select(outbox.c.message_id)
         .where(
@@ -192,6 +202,8 @@ async def complete_batch(
         return set()
     finished = [c for c in completions if c.retry_at is None]
     retrying = [c for c in completions if c.retry_at is not None]
+    if conn.dialect.name == "sqlite":
+        return await _complete_sqlite(conn, completions, finished, retrying, now)
     owned: set[str] = set()
     if finished:
         result = await conn.execute(
@@ -253,6 +265,62 @@ async def complete_batch(
     return owned
 
 
+async def _complete_sqlite(
+    conn: AsyncConnection,
+    completions: Sequence[Completion],
+    finished: Sequence[Completion],
+    retrying: Sequence[Completion],
+    now: datetime,
+) -> set[str]:
+    # One writer holds SQLite (BEGIN IMMEDIATE): what the fence check sees stays true until
+    # commit, so checking first and then writing without RETURNING is safe.
+    owned = await claim_sqlite.owned(conn, _pairs(completions))
+    if not owned:
+        return owned
+    await claim_sqlite.delete_entries(
+        conn, [c.message_id for c in finished if c.message_id in owned]
+    )
+    for c in retrying:
+        if c.message_id in owned:
+            await conn.exec_driver_sql(
+                "UPDATE outbox SET lease_owner = NULL, lease_expires_at = NULL, due_at = ? "
+                "WHERE message_id = ?",
+                (_sqlite_time(c.retry_at), c.message_id),
+            )
+    applied = [c for c in completions if c.message_id in owned]
+    updated = _sqlite_time(now)
+    await claim_sqlite.update_messages(
+        conn,
+        [
+            (
+                c.status,
+                c.attempts,
+                c.credential_id,
+                c.provider_message_id,
+                c.last_error,
+                _sqlite_time(c.sent_at),
+                updated,
+                c.message_id,
+            )
+            for c in applied
+        ],
+    )
+    await claim_sqlite.insert_events(
+        conn,
+        [
+            (
+                e.message_id,
+                _sqlite_time(e.at),
+                e.type,
+                None if e.detail is None else _json(e.detail),
+            )
+            for c in applied
+            for e in c.events
+        ],
+    )
+    return owned
+
+
 _UPDATE_MESSAGE = (
     "UPDATE messages SET status = ?, attempts = ?, credential_id = ?, provider_message_id = ?, "
     "last_error = ?, sent_at = ?, updated_at = ? WHERE id = ?"
@@ -266,13 +334,7 @@ def _numbered(sql: str) -> str:
     return "".join(f"{part}${i}" for i, part in enumerate(parts[:-1], start=1)) + parts[-1]
 
 
-def _sqlite_time(value: datetime | None) -> str | None:
-    """A UTC datetime as SQLAlchemy stores it in SQLite (naive UTC, microseconds always)."""
-    if value is None:
-        return None
-    if value.tzinfo is not UTC:
-        value = value.astimezone(UTC)
-    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+_sqlite_time = claim_sqlite.sqlite_time
 
 
 def _same(value: datetime | None) -> datetime | None:
@@ -310,14 +372,13 @@ async def release(
 
 
 async def renew_leases(
-    conn: AsyncConnection, *, owner: str, message_ids: Sequence[str], until: datetime
+    conn: AsyncConnection, leases: Sequence[tuple[str, int]], until: datetime
 ) -> int:
-    if not message_ids:
+    """Extend the leases still held, fenced by (message_id, lease_token)."""
+    if not leases:
         return 0
     result = await conn.execute(
-        update(outbox)
-        .where(outbox.c.lease_owner == owner, outbox.c.message_id.in_(list(message_ids)))
-        .values(lease_expires_at=until)
+        update(outbox).where(_fenced(leases)).values(lease_expires_at=until)
     )
     return int(result.rowcount)
 
