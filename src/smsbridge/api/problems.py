@@ -72,6 +72,8 @@ def _field(loc: tuple[Any, ...]) -> str:
     for part in parts:
         if isinstance(part, int):
             text += f"[{part}]"
+        # pydantic adds the member of a union it tried (``str``, ``SecretHint``…) or a
+        # validator's name to the location; the field path is what users need to see
         elif isinstance(part, str) and (
             part.startswith(("function-", "tagged-union["))
             or part in ("str", "int", "float", "bool", "dict[str,any]", "list[any]", "SecretHint")

@@ -16,7 +16,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 
-from sqlalchemy import case, select, update
+from sqlalchemy import case, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -73,17 +73,3 @@ class SharedRateLimiter:
             end = float(result.scalar_one())
         start = end - span
         return [start + i / rate for i in range(count)]
-
-    async def reset(self, key: str) -> None:
-        """Forget a credential's schedule (tests and admin tooling)."""
-        self._slots.pop(key, None)
-        async with self._db.transaction() as conn:
-            await conn.execute(rate_limits.delete().where(rate_limits.c.credential_id == key))
-
-    async def current_tat(self, key: str) -> float | None:
-        async with self._db.read() as conn:
-            found = await conn.execute(
-                select(rate_limits.c.tat).where(rate_limits.c.credential_id == key)
-            )
-            value = found.scalar_one_or_none()
-        return float(value) if value is not None else None

@@ -449,7 +449,8 @@ class Worker:
                 log.exception("lease renewal failed")
 
     async def drain(self, *, timeout: float = 30.0) -> None:
-        """Process until nothing is due (tests and the CLI): claim, send, record, repeat."""
+        """Process until nothing is due, without the background tasks (tests): claim, send,
+        record, repeat."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         semaphore = asyncio.Semaphore(self._config.concurrency)

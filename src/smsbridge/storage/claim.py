@@ -157,27 +157,6 @@ async def claim_batch(
     ]
 
 
-async def _fenced_statement(
-    conn: AsyncConnection, statement: str, pairs: Sequence[tuple[str, int]]
-) -> set[str]:
-    """Run ``statement`` on the outbox rows still holding these leases; their ids.
-
-    Written for the driver: SQLAlchemy's expansion of hundreds of IN parameters costs more
-    than the statement itself in the send hot path.
-    """
-    ids = ", ".join("?" * len(pairs))
-    values = ", ".join(["(?, ?)"] * len(pairs))
-    sql = (
-        f"{statement} WHERE message_id IN ({ids}) "
-        f"AND (message_id, lease_token) IN (VALUES {values}) RETURNING message_id"
-    )
-    params = tuple(m for m, _ in pairs) + tuple(x for pair in pairs for x in pair)
-    if conn.dialect.name != "sqlite":
-        sql = _numbered(sql).replace("IN (VALUES ", "IN (")
-    result = await conn.exec_driver_sql(sql, params)
-    return {row[0] for row in result}
-
-
 def _fenced(pairs: Sequence[tuple[str, int]]) -> ColumnElement[bool]:
     """Rows whose (message_id, lease_token) is one of ``pairs``.
 
@@ -236,11 +215,8 @@ async def complete_batch(
     # The two statements below run once per message sent: they are written for the driver
     # directly (executemany with plain tuples), which skips SQLAlchemy's per-row parameter
     # processing, the largest cost of recording in the send hot path.
-    sqlite = conn.dialect.name == "sqlite"
-    when = _sqlite_time if sqlite else _same
-    updated = when(now)
     await conn.exec_driver_sql(
-        _UPDATE_MESSAGE if sqlite else _numbered(_UPDATE_MESSAGE),
+        _PG_UPDATE_MESSAGE,
         [
             (
                 c.status,
@@ -248,20 +224,20 @@ async def complete_batch(
                 c.credential_id,
                 c.provider_message_id,
                 c.last_error,
-                when(c.sent_at),
-                updated,
+                c.sent_at,
+                now,
                 c.message_id,
             )
             for c in applied
         ],
     )
     events = [
-        (e.message_id, when(e.at), e.type, None if e.detail is None else _json(e.detail))
+        (e.message_id, e.at, e.type, None if e.detail is None else _json(e.detail))
         for c in applied
         for e in c.events
     ]
     if events:
-        await conn.exec_driver_sql(_INSERT_EVENT if sqlite else _numbered(_INSERT_EVENT), events)
+        await conn.exec_driver_sql(_PG_INSERT_EVENT, events)
     return owned
 
 
@@ -321,24 +297,20 @@ async def _complete_sqlite(
     return owned
 
 
-_UPDATE_MESSAGE = (
-    "UPDATE messages SET status = ?, attempts = ?, credential_id = ?, provider_message_id = ?, "
-    "last_error = ?, sent_at = ?, updated_at = ? WHERE id = ?"
-)
-_INSERT_EVENT = "INSERT INTO message_events (message_id, at, type, detail) VALUES (?, ?, ?, ?)"
-
-
 def _numbered(sql: str) -> str:
     """``?`` placeholders as asyncpg's ``$1, $2…``."""
     parts = sql.split("?")
     return "".join(f"{part}${i}" for i, part in enumerate(parts[:-1], start=1)) + parts[-1]
 
 
+_PG_UPDATE_MESSAGE = _numbered(
+    "UPDATE messages SET status = ?, attempts = ?, credential_id = ?, provider_message_id = ?, "
+    "last_error = ?, sent_at = ?, updated_at = ? WHERE id = ?"
+)
+_PG_INSERT_EVENT = _numbered(
+    "INSERT INTO message_events (message_id, at, type, detail) VALUES (?, ?, ?, ?)"
+)
 _sqlite_time = claim_sqlite.sqlite_time
-
-
-def _same(value: datetime | None) -> datetime | None:
-    return value
 
 
 def _json(detail: dict[str, Any]) -> str:
@@ -381,10 +353,3 @@ async def renew_leases(
         update(outbox).where(_fenced(leases)).values(lease_expires_at=until)
     )
     return int(result.rowcount)
-
-
-async def next_due(conn: AsyncConnection) -> datetime | None:
-    """When the earliest outbox entry falls due (for idle workers to sleep until then)."""
-    found = await conn.execute(select(outbox.c.due_at).order_by(outbox.c.due_at).limit(1))
-    row = found.first()
-    return row.due_at if row else None

@@ -41,13 +41,6 @@ def _name_taken(name: str) -> InvalidInput:
     return InvalidInput.one("name", f"a credential named {name!r} already exists")
 
 
-async def name_exists(conn: AsyncConnection, name: str, exclude_id: str | None = None) -> bool:
-    query = select(credentials.c.id).where(credentials.c.name == name)
-    if exclude_id is not None:
-        query = query.where(credentials.c.id != exclude_id)
-    return (await conn.execute(query.limit(1))).first() is not None
-
-
 async def insert_credential(conn: AsyncConnection, row: CredentialRow) -> None:
     try:
         async with conn.begin_nested():
