@@ -32,13 +32,8 @@ from smsbridge.delivery.ratelimit import SharedRateLimiter
 from smsbridge.domain.credentials import Credential
 from smsbridge.domain.messages import EventType, MessageStatus
 from smsbridge.domain.request import MessageValues
-from smsbridge.domain.responses import (
-    extract_message_id,
-    redact,
-    refused_in_body,
-    summarize_status,
-)
-from smsbridge.domain.retry import Outcome, OutcomeKind, RetryPolicy, Verdict, parse_retry_after
+from smsbridge.domain.responses import extract_message_id, judge_response, redact
+from smsbridge.domain.retry import Outcome, OutcomeKind, RetryPolicy, Verdict
 from smsbridge.errors import DeliveryError, DestinationBlocked, ProviderTimeout
 from smsbridge.services.credentials import CredentialService
 from smsbridge.storage.claim import (
@@ -286,37 +281,10 @@ class Worker:
             response = result.response
             status_code = response.status
             latency = result.latency_ms
-            if 200 <= response.status < 300:
-                refusal = (
-                    refused_in_body(
-                        response.body, credential.success_path, credential.success_values
-                    )
-                    if credential.success_path
-                    else None
-                )
-                if refusal is None:  # the common case: straight to the record
-                    return self._sent(
-                        message,
-                        attempt,
-                        started,
-                        response.status,
-                        latency,
-                        credential,
-                        response.body,
-                    )
-                outcome = Outcome(
-                    OutcomeKind.REJECTED,
-                    status=422,
-                    reason=f"provider refused the message (status {refusal})",
-                )
-            else:
-                outcome = Outcome(
-                    OutcomeKind.REJECTED,
-                    status=response.status,
-                    retry_after=parse_retry_after(
-                        response.headers.get("retry-after"), self._clock()
-                    ),
-                    reason=summarize_status(response.status),
+            outcome = judge_response(response, credential, self._clock())
+            if outcome.kind is OutcomeKind.ACCEPTED:  # the common case: straight to the record
+                return self._sent(
+                    message, attempt, started, response.status, latency, credential, response.body
                 )
         now = self._clock()
         attempt_detail: dict[str, object] = {

@@ -5,10 +5,15 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 
 import jsonpath_rfc9535
 import orjson
+
+from smsbridge.domain.credentials import Credential
+from smsbridge.domain.ports import ProviderResponse
+from smsbridge.domain.retry import Outcome, OutcomeKind, parse_retry_after
 
 _MAX_ID = 200
 
@@ -117,3 +122,31 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     for secret in sorted((s for s in secrets if s), key=len, reverse=True):
         text = text.replace(secret, "****")
     return text
+
+
+def judge_response(response: ProviderResponse, credential: Credential, now: datetime) -> Outcome:
+    """What a provider's answer means: accepted, or rejected with a short, safe reason.
+
+    The one place that decides it, for real sends and for credential tests alike.
+    """
+    status = response.status
+    if 200 <= status < 300:
+        refusal = (
+            refused_in_body(response.body, credential.success_path, credential.success_values)
+            if credential.success_path
+            else None
+        )
+        if refusal is None:
+            return Outcome(OutcomeKind.ACCEPTED, status=status)
+        # A refusal inside a 2xx is final, like a 4xx: retrying sends the same request.
+        return Outcome(
+            OutcomeKind.REJECTED,
+            status=422,
+            reason=f"provider refused the message (status {refusal})",
+        )
+    return Outcome(
+        OutcomeKind.REJECTED,
+        status=status,
+        retry_after=parse_retry_after(response.headers.get("retry-after"), now),
+        reason=summarize_status(status),
+    )

@@ -20,12 +20,8 @@ from smsbridge.domain.credentials import Credential, parse_credential
 from smsbridge.domain.ids import new_id
 from smsbridge.domain.phones import normalize_phone
 from smsbridge.domain.request import MessageValues, build_request
-from smsbridge.domain.responses import (
-    extract_message_id,
-    redact,
-    refused_in_body,
-    summarize_status,
-)
+from smsbridge.domain.responses import extract_message_id, judge_response, redact
+from smsbridge.domain.retry import OutcomeKind
 from smsbridge.errors import DeliveryError, InvalidInput, NotFound
 from smsbridge.providers.presets import apply_preset
 from smsbridge.services.pagination import Page, check_limit, decode_cursor, page_of
@@ -203,12 +199,9 @@ class CredentialService:
         except DeliveryError as exc:
             return TestResult(False, None, None, 0, redact(exc.message, secrets))
         response = attempt.response
-        ok = 200 <= response.status < 300
-        error = None if ok else summarize_status(response.status)
-        if ok and (
-            refusal := refused_in_body(response.body, cred.success_path, cred.success_values)
-        ):
-            ok, error = False, f"provider refused the message (status {refusal})"
+        outcome = judge_response(response, cred, self._clock())
+        ok = outcome.kind is OutcomeKind.ACCEPTED
+        error = None if ok else outcome.reason
         return TestResult(
             ok=ok,
             status_code=response.status,
