@@ -9,9 +9,7 @@ from urllib.parse import parse_qs
 
 import httpx
 import pytest
-from sqlalchemy import insert
 
-from smsbridge.storage.tables import surface_credentials, surfaces
 from smsbridge.wiring import Services
 from tests.conftest import CredentialFactory
 from tests.mock_provider import MockProvider, Reply
@@ -317,27 +315,20 @@ async def test_delete_then_gone(
 
 
 async def test_delete_refused_while_a_surface_uses_it(
-    client: httpx.AsyncClient, make_credential: CredentialFactory, services: Services
+    client: httpx.AsyncClient, make_credential: CredentialFactory
 ) -> None:
     primary = await make_credential()
     fallback = await make_credential()
-    async with services.db.transaction() as conn:
-        now = primary["created_at"]
-        from datetime import datetime
-
-        at = datetime.fromisoformat(now)
-        await conn.execute(
-            insert(surfaces).values(
-                id="srf_TEST", name="s", document={}, created_at=at, updated_at=at
-            )
-        )
-        await conn.execute(
-            insert(surface_credentials),
-            [
-                {"surface_id": "srf_TEST", "position": 0, "credential_id": primary["id"]},
-                {"surface_id": "srf_TEST", "position": 1, "credential_id": fallback["id"]},
-            ],
-        )
+    surface = await client.post(
+        "/api/v1/surfaces",
+        json={
+            "name": "uses-both",
+            "credential_id": primary["id"],
+            "fallback_credential_ids": [fallback["id"]],
+            "sender": "Acme",
+        },
+    )
+    assert surface.status_code == 201, surface.text
     for cred in (primary, fallback):
         response = await client.delete(f"/api/v1/credentials/{cred['id']}")
         assert response.status_code == 409

@@ -10,6 +10,7 @@ import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 import orjson
@@ -46,7 +47,7 @@ class Idempotency:
     key: str
     request: Mapping[str, Any]
 
-    @property
+    @cached_property
     def request_hash(self) -> str:
         return hashlib.sha256(orjson.dumps(self.request, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
