@@ -21,6 +21,7 @@ import os
 import platform
 import secrets
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -246,11 +247,17 @@ async def drop_pg(server: str, name: str) -> None:
     await conn.close()
 
 
-def report(label: str, rate: float, ceiling: float, enqueue: float) -> None:
+Row = tuple[str, float, float, float]  # label, msg/s, share of the ceiling, enqueue msg/s
+
+
+def report(rows: list[Row], label: str, rate: float, ceiling: float, enqueue: float) -> float:
+    """Print and keep one run, compared with ``ceiling``; returns its share of the ceiling."""
     print(
-        f"{label}: {rate:,.0f} msg/s ({rate / ceiling:.0%} of ceiling); "
+        f"{label}: {rate:,.0f} msg/s ({rate / ceiling:.0%} of ceiling {ceiling:,.0f}); "
         f"enqueue {enqueue:,.0f} msg/s"
     )
+    rows.append((label, rate, rate / ceiling, enqueue))
+    return rate / ceiling
 
 
 async def main() -> None:
@@ -261,6 +268,7 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--no-pg", action="store_true", help="skip the PostgreSQL runs")
+    parser.add_argument("--repeat", type=int, default=3, help="SQLite runs of each kind")
     args = parser.parse_args()
     count, concurrency = args.messages, args.concurrency
 
@@ -269,32 +277,48 @@ async def main() -> None:
     )
     print(f"messages: {count}, concurrency: {concurrency}\n")
     provider, url = start_provider()
-    rows: list[tuple[str, float, float | None]] = []
+    rows: list[Row] = []
     try:
         await raw_ceiling(url, 2000, concurrency)  # warm-up
         ceiling = await raw_ceiling(url, count, concurrency)
+        ceilings = [ceiling]
         print(f"raw aiohttp ceiling: {ceiling:,.0f} req/s")
 
+        # The machine's speed drifts: every smsbridge run is compared with the mean of the
+        # ceilings measured right before and right after it, and the SQLite runs repeat.
+        in_process: list[float] = []
+        separate: list[float] = []
         with tempfile.TemporaryDirectory() as tmp:
-            sqlite_url = f"sqlite+aiosqlite:///{tmp}/bench.db"
-            enqueue, rate = await run_in_process(sqlite_url, url, count, concurrency)
-            rows.append(("SQLite, 1 worker (in-process)", rate, enqueue))
-            enqueue_process, rate_process = await run_processes(
-                f"sqlite+aiosqlite:///{tmp}/bench-process.db", url, count, concurrency, 1
-            )
-            rows.append(("SQLite, 1 worker process", rate_process, enqueue_process))
-            # The machine's speed drifts between runs: measure the ceiling again right after and
-            # compare with the mean of both measurements.
-            after = await raw_ceiling(url, count, concurrency)
-            print(f"raw aiohttp ceiling again: {after:,.0f} req/s")
-            ceiling = (ceiling + after) / 2
-            rows.insert(0, ("raw aiohttp ceiling (mean of before/after)", ceiling, None))
-            report("SQLite, 1 worker (in-process)", rate, ceiling, enqueue)
-            report("SQLite, 1 worker process", rate_process, ceiling, enqueue_process)
-
+            for repeat in range(args.repeat):
+                sqlite_url = f"sqlite+aiosqlite:///{tmp}/bench-{repeat}.db"
+                enqueue, rate = await run_in_process(sqlite_url, url, count, concurrency)
+                after = await raw_ceiling(url, count, concurrency)
+                label = f"SQLite, 1 worker (in-process) #{repeat + 1}"
+                in_process.append(report(rows, label, rate, (ceiling + after) / 2, enqueue))
+                ceilings.append(after)
+                ceiling = after
+                enqueue, rate = await run_processes(
+                    f"sqlite+aiosqlite:///{tmp}/bench-process-{repeat}.db",
+                    url,
+                    count,
+                    concurrency,
+                    1,
+                )
+                after = await raw_ceiling(url, count, concurrency)
+                label = f"SQLite, 1 worker process #{repeat + 1}"
+                separate.append(report(rows, label, rate, (ceiling + after) / 2, enqueue))
+                ceilings.append(after)
+                ceiling = after
+        print(
+            f"SQLite, 1 worker, share of the ceiling over {args.repeat} runs: in-process median "
+            f"{statistics.median(in_process):.0%} ({', '.join(f'{r:.0%}' for r in in_process)}); "
+            f"worker process median {statistics.median(separate):.0%} "
+            f"({', '.join(f'{r:.0%}' for r in separate)})"
+        )
         if not args.no_pg and (name := await pg_database(args.pg)):
             base = args.pg.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
             try:
+                pg_rates = []
                 for workers in (1, 2):
                     db = await pg_database(args.pg)
                     assert db is not None
@@ -305,8 +329,11 @@ async def main() -> None:
                     finally:
                         await drop_pg(args.pg, db)
                     label = f"PostgreSQL, {workers} worker process{'es' if workers > 1 else ''}"
-                    rows.append((label, rate, enqueue))
-                    report(label, rate, ceiling, enqueue)
+                    after = await raw_ceiling(url, count, concurrency)
+                    report(rows, label, rate, (ceilings[-1] + after) / 2, enqueue)
+                    ceilings.append(after)
+                    pg_rates.append(rate)
+                print(f"PostgreSQL, 2 workers / 1 worker: {pg_rates[1] / pg_rates[0]:.2f}x")
             finally:
                 await drop_pg(args.pg, name)
         elif not args.no_pg:
@@ -315,11 +342,12 @@ async def main() -> None:
         provider.terminate()
         provider.wait()
 
-    print("\n| run | msg/s | of ceiling | enqueue msg/s |\n|---|---:|---:|---:|")
-    ceiling = rows[0][1]
-    for label, rate, enqueue in rows:
-        enqueue_text = f"{enqueue:,.0f}" if enqueue else "-"
-        print(f"| {label} | {rate:,.0f} | {rate / ceiling:.0%} | {enqueue_text} |")
+    print("\n| run | msg/s | of ceiling (measured around it) | enqueue msg/s |")
+    print("|---|---:|---:|---:|")
+    mean = statistics.mean(ceilings)
+    print(f"| raw aiohttp ceiling (mean of {len(ceilings)}) | {mean:,.0f} | - | - |")
+    for label, rate, share, enqueue in rows:
+        print(f"| {label} | {rate:,.0f} | {share:.0%} | {enqueue:,.0f} |")
 
 
 if __name__ == "__main__":

@@ -175,20 +175,23 @@ class Worker:
     async def claim(self, limit: int) -> int:
         """Claim up to ``limit`` due messages and queue them for the senders."""
         now = self._clock()
-        async with self._db.transaction() as conn:
-            batch = await claim_batch(
-                conn,
-                owner=f"{self.name}/{next(self._claim_numbers)}",
-                now=now,
-                lease=self._config.lease,
-                limit=limit,
-            )
+        batch = await claim_batch(
+            self._db,
+            owner=f"{self.name}/{next(self._claim_numbers)}",
+            now=now,
+            lease=self._config.lease,
+            limit=limit,
+        )
         if not batch:
             return 0
         for message in batch:
             self._in_hand[message.id] = message.lease_token
-        ids = {m.credential_id for m in batch if m.credential_id}
-        credentials = await self._credentials.load_many(ids)
+        versions = {
+            m.credential_id: m.credential_version
+            for m in batch
+            if m.credential_id and m.credential_version
+        }
+        credentials = await self._credentials.load_many(versions, versions)
         for message in batch:
             credential = credentials.get(message.credential_id) if message.credential_id else None
             self._queue.put_nowait(_Work(message, credential))
@@ -387,8 +390,7 @@ class Worker:
             return
         batch, self._done = self._done, []
         try:
-            async with self._db.transaction() as conn:
-                applied = await complete_batch(conn, batch, self._clock())
+            applied = await complete_batch(self._db, batch, self._clock())
         except Exception:
             log.exception("recording %d results failed; will retry", len(batch))
             self._done = batch + self._done

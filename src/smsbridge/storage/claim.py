@@ -13,16 +13,25 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any, cast
 
 import orjson
 from sqlalchemy import ColumnElement, and_, bindparam, insert, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smsbridge.storage import claim_sqlite
+from smsbridge.storage.database import Database
 from smsbridge.storage.messages import Event
-from smsbridge.storage.tables import message_events, messages, outbox, surface_credentials, surfaces
+from smsbridge.storage.tables import (
+    credentials,
+    message_events,
+    messages,
+    outbox,
+    surface_credentials,
+    surfaces,
+)
 
 # The records of the send hot path are plain slotted dataclasses, not frozen ones: a frozen
 # dataclass's __init__ costs several times more, once per message.
@@ -40,6 +49,8 @@ class ClaimedMessage:
     body: str
     attempts: int
     status: str
+    credential_version: datetime | None
+    """The credential's ``updated_at``: its cached compiled form is used while this matches."""
 
 
 @dataclass(slots=True)
@@ -60,19 +71,32 @@ class Completion:
 
 
 async def claim_batch(
-    conn: AsyncConnection, *, owner: str, now: datetime, lease: timedelta, limit: int
+    db: Database, *, owner: str, now: datetime, lease: timedelta, limit: int
 ) -> list[ClaimedMessage]:
     """Lease up to ``limit`` due messages to ``owner``, which must be unique to this claim
-    (the batch is found again by owner and expiry)."""
+    (the batch is found again by owner and expiry). One transaction."""
     if limit < 1:  # LIMIT 0 is "none", but SQLite reads a negative LIMIT as "no limit"
         return []
-    if conn.dialect.name == "sqlite":
-        return [
-            ClaimedMessage(*row)
-            for row in await claim_sqlite.claim(
-                conn, owner=owner, now=now, lease=lease, limit=limit
-            )
-        ]
+    if db.dialect == "sqlite":
+        rows = await db.sqlite_write(
+            partial(claim_sqlite.claim, owner=owner, now=now, lease=lease, limit=limit)
+        )
+        # the credential version arrives as SQLite's text form: parsed once per credential
+        versions: dict[str | None, datetime | None] = {None: None}
+        claimed = [ClaimedMessage(*row) for row in rows]
+        for message in claimed:
+            text = cast(str | None, message.credential_version)
+            if text is not None and text not in versions:
+                versions[text] = datetime.fromisoformat(text).replace(tzinfo=UTC)
+            message.credential_version = versions[text]
+        return claimed
+    async with db.transaction() as conn:
+        return await _claim_postgresql(conn, owner=owner, now=now, lease=lease, limit=limit)
+
+
+async def _claim_postgresql(
+    conn: AsyncConnection, *, owner: str, now: datetime, lease: timedelta, limit: int
+) -> list[ClaimedMessage]:
     due = (
         select(outbox.c.message_id)
         .where(
@@ -81,9 +105,8 @@ async def claim_batch(
         )
         .order_by(outbox.c.due_at)
         .limit(limit)
+        .with_for_update(skip_locked=True)
     )
-    if conn.dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
     claimed = await conn.execute(
         update(outbox)
         .where(outbox.c.message_id.in_(due.scalar_subquery()))
@@ -118,15 +141,18 @@ async def claim_batch(
             messages.c.status,
             surface_credentials.c.credential_id,
             surfaces.c.status_token,
+            credentials.c.updated_at,
         )
         .select_from(
-            messages.outerjoin(surfaces, surfaces.c.id == messages.c.surface_id).outerjoin(
+            messages.outerjoin(surfaces, surfaces.c.id == messages.c.surface_id)
+            .outerjoin(
                 surface_credentials,
                 and_(
                     surface_credentials.c.surface_id == messages.c.surface_id,
                     surface_credentials.c.position == 0,
                 ),
             )
+            .outerjoin(credentials, credentials.c.id == surface_credentials.c.credential_id)
         )
         .where(messages.c.id.in_(batch.scalar_subquery()))
     )
@@ -142,6 +168,7 @@ async def claim_batch(
             body,
             attempts,
             status,
+            version,
         )
         for (
             message_id,
@@ -153,6 +180,7 @@ async def claim_batch(
             status,
             credential_id,
             status_token,
+            version,
         ) in rows
     ]
 
@@ -174,15 +202,25 @@ def _pairs(items: Sequence[Completion]) -> list[tuple[str, int]]:
 
 
 async def complete_batch(
-    conn: AsyncConnection, completions: Sequence[Completion], now: datetime
+    db: Database, completions: Sequence[Completion], now: datetime
 ) -> set[str]:
-    """Apply the completions whose lease still holds; returns the ids applied."""
+    """Apply the completions whose lease still holds, in one transaction; returns the ids
+    applied."""
     if not completions:
         return set()
+    if db.dialect == "sqlite":
+        return await db.sqlite_write(
+            partial(claim_sqlite.complete, completions=completions, now=now)
+        )
+    async with db.transaction() as conn:
+        return await _complete_postgresql(conn, completions, now)
+
+
+async def _complete_postgresql(
+    conn: AsyncConnection, completions: Sequence[Completion], now: datetime
+) -> set[str]:
     finished = [c for c in completions if c.retry_at is None]
     retrying = [c for c in completions if c.retry_at is not None]
-    if conn.dialect.name == "sqlite":
-        return await _complete_sqlite(conn, completions, finished, retrying, now)
     owned: set[str] = set()
     if finished:
         result = await conn.execute(
@@ -241,62 +279,6 @@ async def complete_batch(
     return owned
 
 
-async def _complete_sqlite(
-    conn: AsyncConnection,
-    completions: Sequence[Completion],
-    finished: Sequence[Completion],
-    retrying: Sequence[Completion],
-    now: datetime,
-) -> set[str]:
-    # One writer holds SQLite (BEGIN IMMEDIATE): what the fence check sees stays true until
-    # commit, so checking first and then writing without RETURNING is safe.
-    owned = await claim_sqlite.owned(conn, _pairs(completions))
-    if not owned:
-        return owned
-    await claim_sqlite.delete_entries(
-        conn, [c.message_id for c in finished if c.message_id in owned]
-    )
-    for c in retrying:
-        if c.message_id in owned:
-            await conn.exec_driver_sql(
-                "UPDATE outbox SET lease_owner = NULL, lease_expires_at = NULL, due_at = ? "
-                "WHERE message_id = ?",
-                (_sqlite_time(c.retry_at), c.message_id),
-            )
-    applied = [c for c in completions if c.message_id in owned]
-    updated = _sqlite_time(now)
-    await claim_sqlite.update_messages(
-        conn,
-        [
-            (
-                c.status,
-                c.attempts,
-                c.credential_id,
-                c.provider_message_id,
-                c.last_error,
-                _sqlite_time(c.sent_at),
-                updated,
-                c.message_id,
-            )
-            for c in applied
-        ],
-    )
-    await claim_sqlite.insert_events(
-        conn,
-        [
-            (
-                e.message_id,
-                _sqlite_time(e.at),
-                e.type,
-                None if e.detail is None else _json(e.detail),
-            )
-            for c in applied
-            for e in c.events
-        ],
-    )
-    return owned
-
-
 def _numbered(sql: str) -> str:
     """``?`` placeholders as asyncpg's ``$1, $2…``."""
     parts = sql.split("?")
@@ -310,7 +292,6 @@ _PG_UPDATE_MESSAGE = _numbered(
 _PG_INSERT_EVENT = _numbered(
     "INSERT INTO message_events (message_id, at, type, detail) VALUES (?, ?, ?, ?)"
 )
-_sqlite_time = claim_sqlite.sqlite_time
 
 
 def _json(detail: dict[str, Any]) -> str:

@@ -1,20 +1,25 @@
 """SQLite forms of the claim and completion statements, shaped for the send hot path.
 
-The SQLite driver runs in a thread of the worker process and takes Python's GIL back for
-every row it steps through (each row of a ``RETURNING`` or a ``SELECT``, each row of an
-``executemany``), so a row-at-a-time exchange makes the event loop and the driver hand the
-GIL to each other several times per message. These forms exchange whole batches instead:
-one multi-row statement per write, and reads folded into a single JSON row.
+They run as plain functions on a :class:`sqlite3.Connection`, each claim and each completion
+as one transaction handed to a thread in one hop (:meth:`Database.sqlite_write`): through the
+async driver, every statement and fetch would be a round trip waiting for the busy event
+loop's next turn. The thread still takes Python's GIL back for every row it steps through
+(each row of a ``SELECT``, each row of an ``executemany``), competing with the event loop,
+so the statements exchange whole batches: one multi-row statement per write, and reads
+folded into a single JSON row.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy.ext.asyncio import AsyncConnection
+
+if TYPE_CHECKING:
+    from smsbridge.storage.claim import Completion
 
 # SQLite accepts at most 32,766 bound parameters per statement.
 MAX_PARAMETERS = 32_000
@@ -41,70 +46,69 @@ def _placeholders(row_count: int, width: int) -> str:
     return ", ".join([row] * row_count)
 
 
-async def claim(
-    conn: AsyncConnection, *, owner: str, now: datetime, lease: timedelta, limit: int
+def claim(
+    conn: sqlite3.Connection, *, owner: str, now: datetime, lease: timedelta, limit: int
 ) -> list[tuple[Any, ...]]:
     """Lease up to ``limit`` due rows; their message data as tuples (see ``_CLAIMED``)."""
     at = sqlite_time(now)
     until = sqlite_time(now + lease)
-    await conn.exec_driver_sql(
+    conn.execute(
         "UPDATE outbox SET lease_owner = ?, lease_expires_at = ?, lease_token = lease_token + 1 "
         "WHERE message_id IN (SELECT message_id FROM outbox WHERE due_at <= ? "
         "AND (lease_owner IS NULL OR lease_expires_at < ?) ORDER BY due_at LIMIT ?)",
         (owner, until, at, at, limit),
     )
     batch = "SELECT message_id FROM outbox WHERE lease_owner = ? AND lease_expires_at = ?"
-    await conn.exec_driver_sql(
+    conn.execute(
         f"UPDATE messages SET status = 'sending', updated_at = ? "
         f"WHERE id IN ({batch}) AND status != 'sending'",
         (at, owner, until),
     )
-    result = await conn.exec_driver_sql(_CLAIMED, (owner, until))
-    document = result.scalar_one()
+    (document,) = conn.execute(_CLAIMED, (owner, until)).fetchone()
     return [tuple(row) for row in orjson.loads(document)] if document else []
 
 
 _CLAIMED = """
 SELECT json_group_array(json_array(
     m.id, o.lease_token, m.surface_id, sc.credential_id, s.status_token,
-    m.to_number, m.from_number, m.body, m.attempts, m.status))
+    m.to_number, m.from_number, m.body, m.attempts, m.status, c.updated_at))
 FROM outbox AS o
 JOIN messages AS m ON m.id = o.message_id
 LEFT JOIN surfaces AS s ON s.id = m.surface_id
 LEFT JOIN surface_credentials AS sc ON sc.surface_id = m.surface_id AND sc.position = 0
+LEFT JOIN credentials AS c ON c.id = sc.credential_id
 WHERE o.lease_owner = ? AND o.lease_expires_at = ?
 """
 
 
-async def owned(conn: AsyncConnection, pairs: Sequence[tuple[str, int]]) -> set[str]:
+def owned(conn: sqlite3.Connection, pairs: Sequence[tuple[str, int]]) -> set[str]:
     """Which of these (message_id, lease_token) still hold their lease, in one result row."""
     found: set[str] = set()
     for chunk in _chunks(pairs):
         ids = ", ".join(["?"] * len(chunk))
-        result = await conn.exec_driver_sql(
+        (joined,) = conn.execute(
             f"SELECT group_concat(message_id, ',') FROM outbox WHERE message_id IN ({ids}) "
             f"AND (message_id, lease_token) IN (VALUES {_placeholders(len(chunk), 2)})",
             tuple(m for m, _ in chunk) + tuple(x for pair in chunk for x in pair),
-        )
-        joined = result.scalar_one()
+        ).fetchone()
         if joined:
             found.update(joined.split(","))
     return found
 
 
-async def delete_entries(conn: AsyncConnection, message_ids: Sequence[str]) -> None:
+def delete_entries(conn: sqlite3.Connection, message_ids: Sequence[str]) -> None:
     for chunk in _chunks([(m,) for m in message_ids]):
-        await conn.exec_driver_sql(
+        conn.execute(
             f"DELETE FROM outbox WHERE message_id IN ({', '.join(['?'] * len(chunk))})",
             tuple(m for (m,) in chunk),
         )
 
 
-async def update_messages(conn: AsyncConnection, rows: Sequence[tuple[Any, ...]]) -> None:
+def update_messages(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
     """Rows of (status, attempts, credential_id, provider_message_id, last_error, sent_at,
     updated_at, id), written by one ``UPDATE … FROM`` per chunk."""
     for chunk in _chunks(rows):
-        await conn.exec_driver_sql(
+        conn.execute(
             "WITH v(status, attempts, credential_id, provider_message_id, last_error, sent_at, "
             f"updated_at, id) AS (VALUES {_placeholders(len(chunk), 8)}) "
             "UPDATE messages SET status = v.status, attempts = v.attempts, "
@@ -115,11 +119,64 @@ async def update_messages(conn: AsyncConnection, rows: Sequence[tuple[Any, ...]]
         )
 
 
-async def insert_events(conn: AsyncConnection, rows: Sequence[tuple[Any, ...]]) -> None:
+def insert_events(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
     """Rows of (message_id, at, type, detail JSON), one multi-row INSERT per chunk."""
     for chunk in _chunks(rows):
-        await conn.exec_driver_sql(
+        conn.execute(
             "INSERT INTO message_events (message_id, at, type, detail) "
             f"VALUES {_placeholders(len(chunk), 4)}",
             tuple(x for row in chunk for x in row),
         )
+
+
+def complete(
+    conn: sqlite3.Connection, completions: Sequence[Completion], now: datetime
+) -> set[str]:
+    """Apply the completions whose lease still holds; returns the ids applied.
+
+    One writer holds SQLite (``BEGIN IMMEDIATE``): what the fence check sees stays true until
+    commit, so checking first and then writing without ``RETURNING`` is safe.
+    """
+    owned_ids = owned(conn, [(c.message_id, c.lease_token) for c in completions])
+    if not owned_ids:
+        return owned_ids
+    applied = [c for c in completions if c.message_id in owned_ids]
+    delete_entries(conn, [c.message_id for c in applied if c.retry_at is None])
+    for c in applied:
+        if c.retry_at is not None:
+            conn.execute(
+                "UPDATE outbox SET lease_owner = NULL, lease_expires_at = NULL, due_at = ? "
+                "WHERE message_id = ?",
+                (sqlite_time(c.retry_at), c.message_id),
+            )
+    updated = sqlite_time(now)
+    update_messages(
+        conn,
+        [
+            (
+                c.status,
+                c.attempts,
+                c.credential_id,
+                c.provider_message_id,
+                c.last_error,
+                sqlite_time(c.sent_at),
+                updated,
+                c.message_id,
+            )
+            for c in applied
+        ],
+    )
+    insert_events(
+        conn,
+        [
+            (
+                e.message_id,
+                sqlite_time(e.at),
+                e.type,
+                None if e.detail is None else orjson.dumps(e.detail).decode(),
+            )
+            for c in applied
+            for e in c.events
+        ],
+    )
+    return owned_ids
