@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Dialect,
@@ -113,7 +114,8 @@ messages = Table(
     metadata,
     Column("id", String(40), primary_key=True),
     Column("surface_id", String(40), nullable=False, index=True),
-    Column("campaign_id", String(40), nullable=True, index=True),
+    Column("campaign_id", String(40), nullable=True),
+    Column("profile_id", String(255), nullable=True),
     Column("credential_id", String(40), nullable=True),
     Column("message_type", String(16), nullable=False),
     Column("to_number", String(32), nullable=False, index=True),
@@ -130,6 +132,10 @@ messages = Table(
     Column("updated_at", UtcDateTime, nullable=False),
     Column("sent_at", UtcDateTime, nullable=True),
     Column("delivered_at", UtcDateTime, nullable=True),
+    # A number receives a campaign once (NULL campaign ids never collide); the second index
+    # serves a campaign's counts by status and its "anything still pending?" check.
+    Index("uq_messages_campaign_id_to_number", "campaign_id", "to_number", unique=True),
+    Index("ix_messages_campaign_id_status", "campaign_id", "status"),
 )
 
 # Work to do: one row per message waiting to be (re)tried. A row is claimable when due and
@@ -178,4 +184,64 @@ rate_limits = Table(
     metadata,
     Column("credential_id", String(40), primary_key=True),
     Column("tat", Float, nullable=False),
+)
+
+# People to message. ``external_id`` is the caller's own identifier; ``attributes`` is free
+# JSON that templates read as ``profile.<name>``.
+profiles = Table(
+    "profiles",
+    metadata,
+    Column("external_id", String(255), primary_key=True),
+    Column("phone", String(32), nullable=False, index=True),
+    Column("attributes", JsonDocument, nullable=False),
+    Column("timezone", String(64), nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# Numbers that must not receive messages from a sender (opt-outs).
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("sender", String(32), primary_key=True),
+    Column("phone", String(32), primary_key=True),
+    Column("source", String(16), nullable=False),
+    Column("keyword", String(32), nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+# A campaign's fan-out advances batch by batch; ``fanout_cursor`` (the last profile handled)
+# moves in the same transaction as the batch's messages, so a restart resumes exactly there.
+campaigns = Table(
+    "campaigns",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("surface_id", String(40), ForeignKey("surfaces.id"), nullable=False, index=True),
+    Column("body", Text, nullable=False),
+    Column("variables", JsonDocument, nullable=False),
+    Column("audience", JsonDocument, nullable=False),
+    Column("send_at", UtcDateTime, nullable=True),
+    Column("throttle_per_second", Float, nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("fanout_cursor", String(255), nullable=True),
+    Column("fanout_done", Boolean, nullable=False, default=False),
+    Column("targeted", Integer, nullable=False, default=0),
+    Column("excluded", Integer, nullable=False, default=0),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("launched_at", UtcDateTime, nullable=True),
+    Column("completed_at", UtcDateTime, nullable=True),
+    Column("cancelled_at", UtcDateTime, nullable=True),
+)
+
+# Audience members a campaign did not message, and why (never silently dropped).
+campaign_exclusions = Table(
+    "campaign_exclusions",
+    metadata,
+    Column("campaign_id", String(40), primary_key=True),
+    Column("profile_id", String(255), primary_key=True),
+    Column("phone", String(32), nullable=True),
+    Column("reason", String(32), nullable=False),
+    Column("detail", Text, nullable=True),
 )
