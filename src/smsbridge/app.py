@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 
 from smsbridge import __version__
-from smsbridge.api import credentials, messages, surfaces
+from smsbridge.api import campaigns, credentials, messages, profiles, surfaces
 from smsbridge.api.deps import services
 from smsbridge.api.problems import install_error_handlers, problem
 from smsbridge.api.schemas import Health, Problem
@@ -34,16 +34,19 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         built = prebuilt if prebuilt is not None else await build_services(settings)
         app.state.services = built
-        worker_task = None
+        tasks: list[asyncio.Task[None]] = []
         if run_worker:
             worker = built.new_worker()
-            worker_task = asyncio.create_task(worker.run(), name="delivery-worker")
+            runner = built.new_campaign_runner()
+            tasks.append(asyncio.create_task(worker.run(), name="delivery-worker"))
+            tasks.append(asyncio.create_task(runner.run(), name="campaign-runner"))
         try:
             yield
         finally:
-            if worker_task is not None:
+            if tasks:
                 worker.stop()
-                await worker_task
+                runner.stop()
+                await asyncio.gather(*tasks)
             if prebuilt is None:
                 await built.close()
 
@@ -58,6 +61,8 @@ def create_app(
     app.include_router(credentials.router)
     app.include_router(surfaces.router)
     app.include_router(messages.router)
+    app.include_router(profiles.router)
+    app.include_router(campaigns.router)
 
     @app.get(
         "/healthz", response_model=Health, tags=["health"], responses={503: {"model": Problem}}

@@ -130,7 +130,8 @@ def serve(
 def worker(
     concurrency: int | None = typer.Option(None, help="Parallel sends (default 64)."),
 ) -> None:
-    """Run a delivery worker alone (as many as you like, on any host sharing the database)."""
+    """Run a delivery worker (and campaign fan-outs) alone: as many as you like, on any host
+    sharing the database."""
     settings, _ = _settings()
     if settings.is_sqlite:
         _migrate(settings)
@@ -139,11 +140,17 @@ def worker(
     async def main(services: Services) -> None:
         overrides = {"concurrency": concurrency} if concurrency else {}
         delivery = services.new_worker(**overrides)
+        runner = services.new_campaign_runner()
+
+        def stop() -> None:
+            delivery.stop()
+            runner.stop()
+
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, delivery.stop)
+            loop.add_signal_handler(signum, stop)
         out.print(f"worker {delivery.name} running; SIGTERM or Ctrl-C stops it gracefully")
-        await delivery.run()
+        await asyncio.gather(delivery.run(), runner.run())
 
     _run(main, migrate=False)
 

@@ -12,10 +12,14 @@ from smsbridge.delivery.http import HttpTransport
 from smsbridge.delivery.ratelimit import SharedRateLimiter
 from smsbridge.delivery.sandbox import SandboxProvider
 from smsbridge.delivery.worker import Worker, WorkerConfig
+from smsbridge.domain.personalize import Personalizer
 from smsbridge.errors import ConfigurationError
 from smsbridge.services.api_keys import ApiKeyService
+from smsbridge.services.campaigns import CampaignService
 from smsbridge.services.credentials import CredentialService
+from smsbridge.services.fanout import CampaignRunner, FanOut
 from smsbridge.services.messages import MessageService
+from smsbridge.services.profiles import ProfileService
 from smsbridge.services.secretbox import SecretBox
 from smsbridge.services.surfaces import SurfaceService
 from smsbridge.storage.database import Database, create_engine
@@ -47,9 +51,13 @@ class Services:
     credentials: CredentialService
     surfaces: SurfaceService
     messages: MessageService
+    profiles: ProfileService
+    campaigns: CampaignService
+    fanout: FanOut
     limiter: SharedRateLimiter
     clock: Callable[[], datetime]
     workers: list[Worker] = field(default_factory=list)
+    runners: list[CampaignRunner] = field(default_factory=list)
 
     def new_worker(self, **overrides: object) -> Worker:
         """A worker on these services; in-process enqueues wake it at once."""
@@ -74,9 +82,24 @@ class Services:
         self.workers.append(worker)
         return worker
 
+    def new_campaign_runner(self, *, poll_interval: float | None = None) -> CampaignRunner:
+        """A runner for campaign fan-outs; launches in this process wake it at once."""
+        runner = CampaignRunner(
+            self.db,
+            self.fanout,
+            clock=self.clock,
+            poll_interval=poll_interval or max(self.settings.worker_poll_interval, 1.0),
+        )
+        self.runners.append(runner)
+        return runner
+
     def wake_workers(self) -> None:
         for worker in self.workers:
             worker.wake()
+
+    def wake_runners(self) -> None:
+        for runner in self.runners:
+            runner.wake()
 
     async def close(self) -> None:
         await self.transport.close()
@@ -93,6 +116,8 @@ async def build_services(
     transport = HttpTransport.create(allow_private=settings.allow_private_provider_urls)
     gateway = ProviderGateway(transport, SandboxProvider())
     wake = _WakeSignal()
+    launched = _WakeSignal()
+    personalizer = Personalizer()
     services = Services(
         settings=settings,
         db=db,
@@ -111,11 +136,16 @@ async def build_services(
         messages=MessageService(
             db,
             clock=clock,
+            personalizer=personalizer,
             default_region=settings.default_region,
             on_enqueued=wake,
         ),
+        profiles=ProfileService(db, clock=clock, default_region=settings.default_region),
+        campaigns=CampaignService(db, clock=clock, personalizer=personalizer, on_launch=launched),
+        fanout=FanOut(db, clock=clock, personalizer=personalizer, on_enqueued=wake),
         limiter=SharedRateLimiter(db),
         clock=clock,
     )
     wake.targets.append(services.wake_workers)
+    launched.targets.append(services.wake_runners)
     return services

@@ -8,7 +8,13 @@ from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import JSONResponse
 
 from smsbridge.api.deps import require, services
-from smsbridge.api.schemas import MessageIn, MessageList, MessageOut
+from smsbridge.api.schemas import (
+    MessageIn,
+    MessageList,
+    MessageOut,
+    MessagePreviewIn,
+    MessagePreviewOut,
+)
 from smsbridge.errors import InvalidInput
 from smsbridge.services.api_keys import Principal, Role
 from smsbridge.services.messages import Idempotency, SendRequest
@@ -19,6 +25,17 @@ router = APIRouter(prefix="/api/v1", tags=["messages"])
 MAX_IDEMPOTENCY_KEY = 255
 
 
+def idempotency_of(
+    key: str | None, who: Principal, operation: str, request: dict[str, Any]
+) -> Idempotency | None:
+    """The ``Idempotency-Key`` of a request, scoped to the caller's key and the operation."""
+    if key is None:
+        return None
+    if not key.strip() or len(key) > MAX_IDEMPOTENCY_KEY:
+        raise InvalidInput.one("Idempotency-Key", f"must be 1 to {MAX_IDEMPOTENCY_KEY} characters")
+    return Idempotency(scope=f"{who.key_id}:{operation}", key=key, request=request)
+
+
 @router.post("/messages", status_code=202, response_model=MessageOut, response_model_by_alias=True)
 async def send_message(
     body: MessageIn,
@@ -26,31 +43,40 @@ async def send_message(
     who: Principal = Depends(require(Role.SENDER)),
     svc: Services = Depends(services),
 ) -> JSONResponse:
-    if body.to is None:
-        field = "profile_id" if body.profile_id is not None else "to"
-        message = (
-            "sending to a profile is not available yet; give `to`"
-            if body.profile_id is not None
-            else "give the destination number in `to`"
-        )
-        raise InvalidInput.one(field, message)
-    idempotency = None
-    if idempotency_key is not None:
-        if not idempotency_key.strip() or len(idempotency_key) > MAX_IDEMPOTENCY_KEY:
-            raise InvalidInput.one(
-                "Idempotency-Key", f"must be 1 to {MAX_IDEMPOTENCY_KEY} characters"
-            )
-        idempotency = Idempotency(
-            scope=f"{who.key_id}:POST /api/v1/messages",
-            key=idempotency_key,
-            request=body.model_dump(mode="json"),
-        )
+    idempotency = idempotency_of(
+        idempotency_key, who, "POST /api/v1/messages", body.model_dump(mode="json")
+    )
     status, view = await svc.messages.send(
-        SendRequest(surface_id=body.surface_id, to=body.to, body=body.body, send_at=body.send_at),
+        SendRequest(
+            surface_id=body.surface_id,
+            to=body.to,
+            body=body.body,
+            send_at=body.send_at,
+            profile_id=body.profile_id,
+            variables=body.variables,
+        ),
         idempotency=idempotency,
     )
     return JSONResponse(
         MessageOut.model_validate(view).model_dump(mode="json", by_alias=True), status
+    )
+
+
+@router.post("/messages/preview", response_model=MessagePreviewOut)
+async def preview_message(
+    body: MessagePreviewIn,
+    _who: Principal = Depends(require(Role.SENDER)),
+    svc: Services = Depends(services),
+) -> dict[str, Any]:
+    """The message as it would be sent (personalized, segments, encoding). Nothing is sent."""
+    return await svc.messages.preview(
+        SendRequest(
+            surface_id=body.surface_id,
+            to=body.to,
+            body=body.body,
+            profile_id=body.profile_id,
+            variables=body.variables,
+        )
     )
 
 

@@ -254,7 +254,9 @@ class SurfaceList(BaseModel):
 class MessageIn(Strict):
     surface_id: str
     to: str | None = Field(None, examples=["+33612345678"])
-    profile_id: str | None = Field(None, description="an external_id; profiles come later")
+    profile_id: str | None = Field(
+        None, description="a profile's external_id: its phone is used, its attributes personalize"
+    )
     body: str = Field(examples=["Hi Ana: https://acme.example/sale"])
     variables: dict[str, Any] = Field(default_factory=dict)
     send_at: datetime | None = None
@@ -270,6 +272,7 @@ class MessageOut(BaseModel):
     id: str
     surface_id: str
     campaign_id: str | None
+    profile_id: str | None = None
     credential_id: str | None
     to: str
     from_: str = Field(alias="from")
@@ -303,4 +306,122 @@ class MessageOut(BaseModel):
 
 class MessageList(BaseModel):
     items: list[MessageOut]
+    next_cursor: str | None
+
+
+class MessagePreviewIn(Strict):
+    surface_id: str
+    body: str = Field(examples=["Hi {{ profile.firstName | default('there') }}!"])
+    to: str | None = None
+    profile_id: str | None = None
+    variables: dict[str, Any] = Field(default_factory=dict)
+
+
+class PreviewProblem(BaseModel):
+    field: str
+    message: str
+
+
+class MessagePreviewOut(BaseModel):
+    surface_id: str
+    to: str | None
+    profile_id: str | None
+    text: str = Field(description="the message as it would be sent")
+    characters: int
+    segments: int
+    encoding: Literal["GSM-7", "UCS-2"]
+    units: int = Field(description="septets (GSM-7) or UTF-16 code units (UCS-2)")
+    ucs2_characters: list[str] = Field(description="the characters that force UCS-2")
+    undefined: list[str] = Field(description="names the template used that have no value")
+    errors: list[PreviewProblem]
+
+
+class ProfileIn(Strict):
+    external_id: str | None = Field(None, description="optional; must equal the id in the URL")
+    phone: str = Field(examples=["+33612345678"])
+    attributes: dict[str, Any] = Field(default_factory=dict, examples=[{"firstName": "Ana"}])
+    timezone: str | None = Field(None, examples=["Europe/Paris"])
+
+
+class ProfileOut(BaseModel):
+    external_id: str
+    phone: str
+    attributes: dict[str, Any]
+    timezone: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class ProfileList(BaseModel):
+    items: list[ProfileOut]
+    next_cursor: str | None
+
+
+class ImportProblem(BaseModel):
+    line: int
+    field: str | None
+    message: str
+
+
+class ImportOut(BaseModel):
+    imported: int = Field(description="profiles created or updated")
+    lines: int
+    error_count: int = Field(description="all problems; `errors` lists the first 1,000")
+    errors: list[ImportProblem]
+
+
+class CampaignIn(Strict):
+    name: str
+    surface_id: str
+    body: str = Field(examples=["Hi {{ profile.firstName }}, -20% today: https://acme.example/s"])
+    audience: dict[str, Any] = Field(
+        examples=[
+            {"all": True},
+            {"profile_ids": ["u1", "u2"]},
+            {"filter": {"attributes.country": "FR"}},
+        ]
+    )
+    variables: dict[str, Any] = Field(default_factory=dict)
+    send_at: datetime | None = None
+    throttle_per_second: float | None = Field(
+        None, description="messages per second for this campaign, on top of the credential's limit"
+    )
+
+
+class CampaignOut(BaseModel):
+    id: str
+    name: str
+    surface_id: str
+    body: str
+    variables: dict[str, Any]
+    audience: dict[str, Any]
+    send_at: datetime | None
+    throttle_per_second: float | None
+    status: Literal["draft", "running", "completed", "cancelled"]
+    created_at: datetime
+    updated_at: datetime
+    launched_at: datetime | None
+    completed_at: datetime | None
+    cancelled_at: datetime | None
+    fanout_done: bool
+    counts: dict[str, int] | None = Field(
+        None, description="targeted, excluded, pending and one count per message status"
+    )
+    excluded_reasons: dict[str, int] | None = None
+
+
+class CampaignList(BaseModel):
+    items: list[CampaignOut]
+    next_cursor: str | None
+
+
+class ExclusionOut(BaseModel):
+    profile_id: str
+    phone: str | None
+    reason: str
+    detail: str | None
+
+
+class ExclusionList(BaseModel):
+    items: list[ExclusionOut]
     next_cursor: str | None

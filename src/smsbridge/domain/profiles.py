@@ -23,7 +23,7 @@ MAX_EXTERNAL_ID = 255
 MAX_ATTRIBUTES_BYTES = 16_384
 FIELDS = ("external_id", "phone", "attributes", "timezone")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_ATTRIBUTE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+ATTRIBUTE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ def check_attributes(value: object, field: str = "attributes") -> dict[str, Any]
             "attribute names are letters, digits and _ (templates read them as profile.<name>)",
         )
         for name in value
-        if not isinstance(name, str) or not _ATTRIBUTE_NAME.fullmatch(name)
+        if not isinstance(name, str) or not ATTRIBUTE_NAME.fullmatch(name)
     ]
     if errors:
         raise InvalidInput(errors)

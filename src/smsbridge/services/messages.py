@@ -15,15 +15,20 @@ from typing import Any
 
 import orjson
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smsbridge.domain.ids import new_id
 from smsbridge.domain.messages import EventType, MessageStatus, check_body
+from smsbridge.domain.personalize import Personalizer
 from smsbridge.domain.phones import normalize_phone
+from smsbridge.domain.profiles import template_view
 from smsbridge.domain.segments import count_segments
 from smsbridge.domain.surfaces import Surface, parse_surface
 from smsbridge.errors import Conflict, InvalidInput, NotFound
 from smsbridge.services.pagination import Page, check_limit, decode_cursor, page_of
+from smsbridge.storage import campaigns as campaigns_repo
 from smsbridge.storage import messages as repo
+from smsbridge.storage import profiles as profiles_repo
 from smsbridge.storage import surfaces as surfaces_repo
 from smsbridge.storage.database import Database
 
@@ -32,11 +37,16 @@ IDEMPOTENCY_TTL = timedelta(hours=24)
 
 @dataclass(frozen=True)
 class SendRequest:
+    """One message to accept: to a number (``to``) or to a profile (``profile_id``, whose phone
+    is used and whose attributes the body's template can read)."""
+
     surface_id: str
-    to: str
+    to: str | None
     body: str
     send_at: datetime | None = None
     campaign_id: str | None = None
+    profile_id: str | None = None
+    variables: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +69,7 @@ def message_view(
         "id": row["id"],
         "surface_id": row["surface_id"],
         "campaign_id": row["campaign_id"],
+        "profile_id": row.get("profile_id"),
         "credential_id": row["credential_id"],
         "to": row["to_number"],
         "from": row["from_number"],
@@ -87,30 +98,68 @@ class MessageService:
         db: Database,
         *,
         clock: Callable[[], datetime],
+        personalizer: Personalizer,
         default_region: str | None = None,
         on_enqueued: Callable[[], None] | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
+        self._personalizer = personalizer
         self._region = default_region
         self._on_enqueued = on_enqueued
 
-    def _prepare(self, request: SendRequest, now: datetime, surface: Surface) -> repo.NewMessage:
-        to = normalize_phone(request.to, "to", self._region)
-        body = check_body(request.body)
+    async def _recipient(
+        self, conn: AsyncConnection, request: SendRequest
+    ) -> tuple[str, dict[str, Any] | None]:
+        """The destination number, and the profile the template sees (if any)."""
+        if (request.to is None) == (request.profile_id is None):
+            raise InvalidInput.one("to", "give exactly one of `to` (a number) or `profile_id`")
+        if request.profile_id is None:
+            return normalize_phone(request.to or "", "to", self._region), None
+        found = await profiles_repo.get_profile(conn, request.profile_id)
+        if found is None:
+            raise InvalidInput.one("profile_id", f"no profile {request.profile_id!r}")
+        return str(found["phone"]), template_view(found)
+
+    def _render(self, request: SendRequest, profile: Mapping[str, Any] | None, to: str) -> str:
+        view = dict(profile) if profile is not None else {"phone": to}
+        rendered = self._personalizer.render(
+            request.body, profile=view, variables=request.variables or {}
+        )
+        return check_body(rendered.text)
+
+    def _prepare(
+        self,
+        request: SendRequest,
+        now: datetime,
+        surface: Surface,
+        *,
+        to: str | None = None,
+        body: str | None = None,
+        suppressed: bool = False,
+    ) -> repo.NewMessage:
+        to = to or normalize_phone(request.to or "", "to", self._region)
+        body = check_body(request.body if body is None else body)
         count = count_segments(body)
         scheduled = request.send_at is not None and request.send_at > now
+        if suppressed:
+            status = MessageStatus.SUPPRESSED
+        elif scheduled:
+            status = MessageStatus.SCHEDULED
+        else:
+            status = MessageStatus.QUEUED
         return repo.NewMessage(
             id=new_id("msg"),
             surface_id=request.surface_id,
             campaign_id=request.campaign_id,
+            profile_id=request.profile_id,
             message_type=surface.message_type.value,
             to_number=to,
             from_number=surface.sender,
             body=body,
             segments=count.segments,
             encoding=count.encoding.value,
-            status=MessageStatus.SCHEDULED.value if scheduled else MessageStatus.QUEUED.value,
+            status=status.value,
             send_at=request.send_at,
             created_at=now,
         )
@@ -150,11 +199,15 @@ class MessageService:
                 since = now - IDEMPOTENCY_TTL
                 if await repo.find_idempotent(conn, idempotency.scope, idempotency.key, since):
                     return await self._replay(conn, idempotency)
-            surface = await surfaces_repo.get_surface(conn, request.surface_id)
-            if surface is None:
+            surface_row = await surfaces_repo.get_surface(conn, request.surface_id)
+            if surface_row is None:
                 raise InvalidInput.one("surface_id", f"no surface {request.surface_id}")
-            new = self._prepare(request, now, parse_surface(surface.document))
-            due = new.send_at if new.status == MessageStatus.SCHEDULED else now
+            surface = parse_surface(surface_row.document)
+            to, profile = await self._recipient(conn, request)
+            body = self._render(request, profile, to)
+            suppressed = bool(await campaigns_repo.suppressed_phones(conn, surface.sender, [to]))
+            new = self._prepare(request, now, surface, to=to, body=body, suppressed=suppressed)
+            due = _due(new, now)
             await repo.insert_messages(conn, [new], due=[due])
             view = message_view(_new_row(new), [{"at": now, "type": new.status, "detail": None}])
             if idempotency is not None:
@@ -185,11 +238,50 @@ class MessageService:
                     raise InvalidInput.one("surface_id", f"no surface {surface_id}")
                 parsed[surface_id] = parse_surface(found.document)
             new = [self._prepare(r, now, parsed[r.surface_id]) for r in requests]
-            due = [m.send_at if m.status == MessageStatus.SCHEDULED else now for m in new]
+            due = [_due(m, now) for m in new]
             await repo.insert_messages(conn, new, due=due)
         if self._on_enqueued is not None:
             self._on_enqueued()
         return [m.id for m in new]
+
+    async def preview(self, request: SendRequest) -> dict[str, Any]:
+        """What a message would be, without sending: rendered text, segments, encoding, the
+        characters forcing UCS-2, undefined names, and the problems found (not raised)."""
+        async with self._db.read() as conn:
+            surface_row = await surfaces_repo.get_surface(conn, request.surface_id)
+            if surface_row is None:
+                raise InvalidInput.one("surface_id", f"no surface {request.surface_id}")
+            if request.to is None and request.profile_id is None:
+                profile: dict[str, Any] | None = {}
+                to: str | None = None
+            else:
+                to, profile = await self._recipient(conn, request)
+        errors: list[dict[str, str]] = []
+        text, undefined = "", tuple[str, ...]()
+        try:
+            rendered = self._personalizer.render(
+                request.body,
+                profile=profile if profile is not None else {"phone": to},
+                variables=request.variables or {},
+            )
+            text, undefined = rendered.text, rendered.undefined
+            check_body(text)
+        except InvalidInput as exc:
+            errors = [{"field": e.field, "message": e.message} for e in exc.errors]
+        count = count_segments(text)
+        return {
+            "surface_id": request.surface_id,
+            "to": to,
+            "profile_id": request.profile_id,
+            "text": text,
+            "characters": len(text),
+            "segments": count.segments if text else 0,
+            "encoding": count.encoding.value,
+            "units": count.units,
+            "ucs2_characters": list(count.ucs2_characters),
+            "undefined": list(undefined),
+            "errors": errors,
+        }
 
     async def get(self, message_id: str) -> dict[str, Any]:
         async with self._db.read() as conn:
@@ -247,6 +339,13 @@ class MessageService:
                 repo.Event(message_id, now, EventType.CANCELLED, {"by": "api"}),
             )
         return await self.get(message_id)
+
+
+def _due(new: repo.NewMessage, now: datetime) -> datetime | None:
+    """When the outbox should offer the message; None: it is not to be sent."""
+    if new.status == MessageStatus.SUPPRESSED:
+        return None
+    return new.send_at if new.status == MessageStatus.SCHEDULED else now
 
 
 def _new_row(new: repo.NewMessage) -> dict[str, Any]:

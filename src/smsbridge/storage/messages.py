@@ -18,6 +18,7 @@ class NewMessage:
     id: str
     surface_id: str
     campaign_id: str | None
+    profile_id: str | None
     message_type: str
     to_number: str
     from_number: str
@@ -49,6 +50,8 @@ async def insert_messages(
     conn: AsyncConnection, new: Sequence[NewMessage], *, due: Sequence[datetime | None]
 ) -> None:
     """Insert messages, their first event and (when ``due`` is set) their outbox entries."""
+    if not new:
+        return
     await conn.execute(
         insert(messages),
         [

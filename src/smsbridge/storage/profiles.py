@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, func, or_, select
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select, type_coerce
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -85,7 +85,8 @@ _AUDIENCE_COLUMNS = (
 def _attribute_matches(dialect: str, wanted: AttributeFilter) -> ColumnElement[bool]:
     """The attribute equals one of the values, compared as JSON values (``"1"`` ≠ ``1``)."""
     if dialect == "postgresql":
-        return or_(*(profiles.c.attributes.contains({wanted.name: v}) for v in wanted.values))
+        document = type_coerce(profiles.c.attributes, postgresql.JSONB)
+        return or_(*(document.contains({wanted.name: v}) for v in wanted.values))
     value = func.json_extract(profiles.c.attributes, f'$."{wanted.name}"')
     kind = func.json_type(profiles.c.attributes, f'$."{wanted.name}"')
     # json_extract gives 1/0 for true/false: the JSON type keeps booleans apart from numbers.
