@@ -1,0 +1,109 @@
+"""Personalization vectors: rendering, undefined names, data-not-template, sandbox limits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from smsbridge.domain.personalize import Personalizer
+from smsbridge.errors import InvalidInput
+
+PROFILE = {"firstName": "ana", "phone": "+33612345678", "vip": True, "points": 1200, "none": None}
+
+
+@pytest.fixture(scope="module")
+def personalizer() -> Personalizer:
+    return Personalizer()
+
+
+@pytest.mark.parametrize(
+    ("source", "variables", "expected"),
+    [
+        ("Plain text, no tags", {}, "Plain text, no tags"),
+        ("Hi {{ profile.firstName }}", {}, "Hi ana"),
+        ("{{ profile.firstName | upper }}", {}, "ANA"),
+        ("{{ profile.firstName | title }}", {}, "Ana"),
+        ("{{ 'ABC' | lower }}", {}, "abc"),
+        ("{{ profile.nickname | default('friend') }}", {}, "friend"),
+        ("{{ 'a long sentence here' | truncate(9, True, '…') }}", {}, "a long s…"),
+        ("{% if profile.vip %}VIP{% else %}std{% endif %}", {}, "VIP"),
+        (
+            "{% if profile.points > 1000 %}gold{% elif profile.points %}silver{% endif %}",
+            {},
+            "gold",
+        ),
+        ("{{ code }}/{{ variables.code }}", {"code": "X1"}, "X1/X1"),
+        ("[{{ profile.unknown }}][{{ nothing.at.all }}]", {}, "[][]"),
+        ("[{{ profile.none }}]", {}, "[]"),
+        ("{{ profile.phone }}", {}, "+33612345678"),
+        ("{{ 3 * 4 }} {{ 2 ** 10 }}", {}, "12 1024"),
+        ("line1\nline2\n", {}, "line1\nline2\n"),
+    ],
+)
+def test_renders(
+    personalizer: Personalizer, source: str, variables: dict[str, Any], expected: str
+) -> None:
+    assert personalizer.render(source, profile=PROFILE, variables=variables).text == expected
+
+
+def test_reports_undefined_names_in_order(personalizer: Personalizer) -> None:
+    rendered = personalizer.render(
+        "{{ profile.a }}{{ b }}{{ profile.a }}{% if c %}{% endif %}", profile={}
+    )
+    assert rendered.undefined == ("profile.a", "b", "c")
+
+
+def test_values_are_never_evaluated_as_templates(personalizer: Personalizer) -> None:
+    evil = {"firstName": "{{ 7*7 }} {% if 1 %}x{% endif %} {{ ''.__class__ }}"}
+    assert personalizer.render("{{ profile.firstName }}", profile=evil).text == evil["firstName"]
+
+
+@pytest.mark.parametrize(
+    ("source", "fragment"),
+    [
+        ("{{ ''.__class__.__mro__[1].__subclasses__() }}", "not allowed"),
+        ("{{ profile.__class__ }}", "not allowed"),
+        ("{{ lipsum.__globals__ }}", "not allowed"),
+        ("{{ cycler.__init__.__globals__.os }}", "not allowed"),
+        ("{{ 'x' * 3000 }}", "too long"),
+        ("{{ [1] * 5000 }}", "too long"),
+        ("{{ 9 ** 999999 }}", "exponent"),
+        ("{% for i in range(9) %}{% endfor %}", "'for' blocks are not supported"),
+        ("{% set x = 1 %}", "not supported"),
+        ("{% macro m() %}{% endmacro %}", "not supported"),
+        ("{% include 'x' %}", "not supported"),
+        ("{% if 1 %}{% for i in [1] %}{% endfor %}{% endif %}", "not supported"),
+        ("{{ 1 / 0 }}", "cannot be rendered"),
+    ],
+)
+def test_refuses(personalizer: Personalizer, source: str, fragment: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        personalizer.render(source, profile=PROFILE)
+    assert caught.value.errors[0].field == "body"
+    assert fragment in caught.value.errors[0].message
+
+
+@pytest.mark.parametrize(
+    ("source", "where"),
+    [
+        ("Hi {{ profile.firstName", "line 1, column 4"),
+        ("a\nb {{ x }} {{ y | }}", "line 2, column 11"),
+        ("{% if x %}open", "line 1, column 1"),
+        ("{{ x }}\n\n{% endif %}", "line 3, column 1"),
+    ],
+)
+def test_syntax_errors_name_line_and_column(
+    personalizer: Personalizer, source: str, where: str
+) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        personalizer.check(source, field="body")
+    assert where in caught.value.errors[0].message
+
+
+def test_compiled_templates_are_cached(personalizer: Personalizer) -> None:
+    source = "cache {{ profile.firstName }}"
+    personalizer.render(source, profile=PROFILE)
+    before = personalizer._compile.cache_info().hits  # type: ignore[attr-defined]
+    personalizer.render(source, profile={"firstName": "bo"})
+    assert personalizer._compile.cache_info().hits == before + 1  # type: ignore[attr-defined]
