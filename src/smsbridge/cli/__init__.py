@@ -1,4 +1,5 @@
-"""The ``smsbridge`` command line: serve, worker, migrate, keys, credentials."""
+"""The ``smsbridge`` command line: serve, worker, migrate, keys, credentials, send, and (in
+:mod:`smsbridge.cli.marketing`) profiles, campaigns and demo."""
 
 from __future__ import annotations
 
@@ -7,21 +8,17 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from smsbridge import __version__
-from smsbridge.config import GeneratedSecrets, Settings, ensure_local_secrets
-from smsbridge.errors import InvalidInput, SmsbridgeError
+from smsbridge.cli import marketing
+from smsbridge.cli.common import err, load_settings, migrate_sqlite, out, run_with
 from smsbridge.services.credentials import CredentialView
-from smsbridge.wiring import Services, build_services
-
-T = TypeVar("T")
+from smsbridge.wiring import Services
 
 app = typer.Typer(
     help="smsbridge: send SMS through any HTTP SMS provider.",
@@ -34,51 +31,9 @@ keys_app = typer.Typer(
 credentials_app = typer.Typer(help="Manage provider credentials.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(credentials_app, name="credentials")
-
-out = Console()
-err = Console(stderr=True)
-
-
-def _settings() -> tuple[Settings, GeneratedSecrets]:
-    try:
-        return ensure_local_secrets(Settings())
-    except (OSError, ValueError) as exc:
-        err.print(f"[red]error:[/] cannot load settings: {exc}")
-        raise typer.Exit(2) from None
-
-
-def _fail(exc: SmsbridgeError) -> typer.Exit:
-    err.print(f"[red]error:[/] {exc.message}")
-    if isinstance(exc, InvalidInput):
-        for item in exc.errors:
-            err.print(f"  [bold]{item.field}[/]: {item.message}")
-    return typer.Exit(1)
-
-
-def _run(work: Callable[[Services], Awaitable[T]], *, migrate: bool = True) -> T:
-    """Build the services, apply migrations on SQLite, run ``work``, close everything."""
-    settings, _ = _settings()
-    if migrate and settings.is_sqlite:
-        _migrate(settings)
-
-    async def main() -> T:
-        services = await build_services(settings)
-        try:
-            return await work(services)
-        finally:
-            await services.close()
-
-    try:
-        return asyncio.run(main())
-    except SmsbridgeError as exc:
-        raise _fail(exc) from None
-
-
-def _migrate(settings: Settings) -> None:
-    from smsbridge.storage.migrate import upgrade
-
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    upgrade(settings.database_url)
+app.add_typer(marketing.profiles_app, name="profiles")
+app.add_typer(marketing.campaigns_app, name="campaigns")
+app.command()(marketing.demo)
 
 
 @app.callback(invoke_without_command=True)
@@ -103,9 +58,9 @@ def serve(
 
     from smsbridge.app import create_app
 
-    settings, generated = _settings()
+    settings, generated = load_settings()
     if settings.is_sqlite:
-        _migrate(settings)
+        migrate_sqlite(settings)
     logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
     url = f"http://{host}:{port}"
     out.print(f"[bold green]smsbridge {__version__}[/] on {url}")
@@ -132,9 +87,9 @@ def worker(
 ) -> None:
     """Run a delivery worker (and campaign fan-outs) alone: as many as you like, on any host
     sharing the database."""
-    settings, _ = _settings()
+    settings, _ = load_settings()
     if settings.is_sqlite:
-        _migrate(settings)
+        migrate_sqlite(settings)
     logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
 
     async def main(services: Services) -> None:
@@ -152,7 +107,7 @@ def worker(
         out.print(f"worker {delivery.name} running; SIGTERM or Ctrl-C stops it gracefully")
         await asyncio.gather(delivery.run(), runner.run())
 
-    _run(main, migrate=False)
+    run_with(main, migrate=False)
 
 
 @app.command()
@@ -178,7 +133,7 @@ def send(
             await asyncio.sleep(0.1)
         return view
 
-    view = _run(main)
+    view = run_with(main)
     out.print(f"{view['id']} {view['status']} ({view['segments']} segment(s), {view['encoding']})")
     if view.get("last_error"):
         out.print(f"  last error: {view['last_error']}")
@@ -189,8 +144,8 @@ def send(
 @app.command()
 def migrate() -> None:
     """Apply database migrations (PostgreSQL needs this; SQLite is migrated by serve)."""
-    settings, _ = _settings()
-    _migrate(settings)
+    settings, _ = load_settings()
+    migrate_sqlite(settings)
     out.print("database is up to date")
 
 
@@ -200,7 +155,7 @@ def keys_create(
     name: str = typer.Option(..., help="What the key is for."),
 ) -> None:
     """Create an API key; the key is printed once and only its hash is stored."""
-    created = _run(lambda s: s.api_keys.create(name, role))
+    created = run_with(lambda s: s.api_keys.create(name, role))
     out.print(f"created {created.id} ({created.role}) [bold]{created.name}[/]")
     out.print("key (shown once, store it now):")
     print(created.key)
@@ -209,7 +164,7 @@ def keys_create(
 @keys_app.command("list")
 def keys_list() -> None:
     """List API keys (never the keys themselves)."""
-    rows = _run(lambda s: s.api_keys.list())
+    rows = run_with(lambda s: s.api_keys.list())
     table = Table("id", "name", "role", "prefix", "created", "revoked")
     for row in rows:
         table.add_row(
@@ -226,7 +181,7 @@ def keys_list() -> None:
 @keys_app.command("revoke")
 def keys_revoke(key_id: str = typer.Argument(..., help="The key id (key_…).")) -> None:
     """Revoke an API key at once."""
-    _run(lambda s: s.api_keys.revoke(key_id))
+    run_with(lambda s: s.api_keys.revoke(key_id))
     out.print(f"revoked {key_id}")
 
 
@@ -236,7 +191,7 @@ def keys_rotate_secrets() -> None:
 
     Put the new key first, keep the old ones after it, run this, then drop the old keys.
     """
-    count = _run(lambda s: s.credentials.rotate_secrets())
+    count = run_with(lambda s: s.credentials.rotate_secrets())
     out.print(f"re-encrypted the secrets of {count} credential(s) under the first key")
 
 
@@ -265,7 +220,7 @@ def credentials_list() -> None:
             cursor = page.next_cursor
 
     table = Table("id", "name", "provider", "url", "auth", "updated")
-    for view in _run(collect):
+    for view in run_with(collect):
         doc = view.document
         table.add_row(
             view.id,
@@ -281,7 +236,7 @@ def credentials_list() -> None:
 @credentials_app.command("show")
 def credentials_show(credential_id: str = typer.Argument(..., help="cred_…")) -> None:
     """Show one credential as JSON (secrets as hints)."""
-    print(_credential_json(_run(lambda s: s.credentials.get(credential_id))))
+    print(_credential_json(run_with(lambda s: s.credentials.get(credential_id))))
 
 
 @credentials_app.command("create")
@@ -299,14 +254,14 @@ def credentials_create(
     if not isinstance(document, dict):
         err.print(f"[red]error:[/] {from_file}: must hold a JSON object")
         raise typer.Exit(1)
-    view = _run(lambda s: s.credentials.create(document))
+    view = run_with(lambda s: s.credentials.create(document))
     out.print(f"created {view.id} [bold]{view.document['name']}[/]")
 
 
 @credentials_app.command("delete")
 def credentials_delete(credential_id: str = typer.Argument(..., help="cred_…")) -> None:
     """Delete a credential (refused while a surface uses it)."""
-    _run(lambda s: s.credentials.delete(credential_id))
+    run_with(lambda s: s.credentials.delete(credential_id))
     out.print(f"deleted {credential_id}")
 
 
@@ -318,7 +273,7 @@ def credentials_test(
     sender: str | None = typer.Option(None, "--from", help="Sender id or number."),
 ) -> None:
     """Validate a credential with a real test send."""
-    result = _run(
+    result = run_with(
         lambda s: s.credentials.test(credential_id, to=to, sender=sender, message=message)
     )
     if result.ok:
