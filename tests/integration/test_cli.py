@@ -173,3 +173,70 @@ def test_serve_generates_keys_once_and_reuses_them(tmp_path: Path) -> None:
     second_output, second_key = _serve_once(tmp_path)
     assert second_key == first_key
     assert f"admin key: {first_key}" in second_output
+
+
+def test_demo_runs_a_first_campaign_end_to_end(tmp_path: Path) -> None:
+    done = run(tmp_path, "demo", "--profiles", "120")
+    assert "120 profiles imported" in done.stdout
+    assert re.search(r"completed", done.stdout)
+    # every 250th number is refused by the sandbox: profile 0 only, among 120
+    assert re.search(r"sent\s+│\s+119", done.stdout), done.stdout
+    assert re.search(r"failed\s+│\s+1\b", done.stdout), done.stdout
+    assert "https://shop.example.com/spring" in done.stdout
+
+
+def test_profiles_import_and_campaign_commands(tmp_path: Path) -> None:
+    run(tmp_path, "demo", "--profiles", "1")  # a sandbox surface to use
+    surface = re.search(r"(srf_\w+)", run(tmp_path, "demo", "--profiles", "1").stdout)
+    assert surface is not None
+    csv = tmp_path / "people.csv"
+    csv.write_text(
+        "external_id,phone,firstName,city\n"
+        "c1,+33611111111,Ana,Paris\n"
+        "c2,+33611111112,Bob,Lyon\n"
+        "c3,oops,Cyd,Paris\n"
+        "c4,+33611111114,Dee,Paris\n"
+    )
+    imported = run(tmp_path, "profiles", "import", str(csv), ok=False)
+    assert imported.returncode == 1  # some lines failed: a non-zero exit for scripts
+    assert "3 profiles imported from 5 lines; 1 error(s)" in imported.stdout
+    assert re.search(r"4\s+│\s+phone", imported.stdout), imported.stdout
+    shown = run(tmp_path, "profiles", "show", "c2").stdout
+    assert '"firstName": "Bob"' in shown
+
+    created = run(
+        tmp_path,
+        "campaigns",
+        "create",
+        "--name",
+        "paris",
+        "--surface",
+        surface.group(1),
+        "--body",
+        "Bonjour {{ profile.firstName }} {{ code }}",
+        "--where",
+        "city=Paris",
+        "--var",
+        "code=P1",
+    ).stdout
+    campaign = re.search(r"(cmp_\w+)", created)
+    assert campaign is not None
+    launched = run(tmp_path, "campaigns", "launch", campaign.group(1), "--wait", "--run-worker")
+    assert re.search(r"targeted\s+│\s+2\b", launched.stdout), launched.stdout
+    assert re.search(r"sent\s+│\s+2\b", launched.stdout)
+    shown = run(tmp_path, "campaigns", "show", campaign.group(1)).stdout
+    assert "completed" in shown
+    bad = run(
+        tmp_path,
+        "campaigns",
+        "create",
+        "--name",
+        "x",
+        "--surface",
+        "srf_x",
+        "--body",
+        "hi",
+        ok=False,
+    )
+    assert bad.returncode == 2
+    assert "exactly one audience" in bad.stderr
