@@ -20,3 +20,15 @@ def new_id(prefix: str, now_ms: int | None = None) -> str:
         chars.append(_ALPHABET[value & 31])
         value >>= 5
     return f"{prefix}_{''.join(reversed(chars))}"
+
+
+def new_ids(prefix: str, count: int, now_ms: int | None = None) -> list[str]:
+    """``count`` ids for one bulk write (a campaign batch): the same ordering and shape as
+    :func:`new_id` — 48 bits of milliseconds first, so they sort by creation time — but the
+    80 low bits are 30 random bits drawn once for the batch followed by the position in the
+    batch (10 decimal digits, all Crockford characters). One random draw per batch instead of
+    one per id: bulk fan-out creates hundreds of thousands of ids a second."""
+    if count >= 10**10:
+        raise ValueError("too many ids for one batch")
+    head = new_id(prefix, now_ms)[: len(prefix) + 1 + 16]  # time (10) + 6 random characters
+    return [f"{head}{n:010d}" for n in range(count)]

@@ -96,6 +96,65 @@ class _Environment(SandboxedEnvironment):
         return _limited_binop(left, right, op)
 
 
+class _Substitution:
+    """A template that only substitutes values — text and ``{{ profile.x }}`` / ``{{ x }}`` /
+    ``{{ variables.x }}`` outputs, no filters or blocks — rendered without Jinja's machinery
+    (the common marketing template, rendered for every recipient of a campaign)."""
+
+    __slots__ = ("parts",)
+
+    def __init__(self, parts: list[str | tuple[str, str]]) -> None:
+        self.parts = parts
+
+    def render(
+        self, profile: Mapping[str, Any], variables: Mapping[str, Any], undefined: list[str]
+    ) -> str:
+        out: list[str] = []
+        for part in self.parts:
+            if isinstance(part, str):
+                out.append(part)
+                continue
+            scope, name = part
+            source = profile if scope == "profile" else variables
+            if name in source:
+                value = source[name]
+                if value is not None:
+                    out.append(value if isinstance(value, str) else str(value))
+            else:
+                label = f"profile.{name}" if scope == "profile" else name
+                if label not in undefined:
+                    undefined.append(label)
+        return "".join(out)
+
+
+def _substitution(tree: nodes.Template, reserved: frozenset[str]) -> _Substitution | None:
+    """The template as a :class:`_Substitution`, or None when it needs Jinja."""
+    parts: list[str | tuple[str, str]] = []
+    for node in tree.body:
+        if not isinstance(node, nodes.Output):
+            return None
+        for child in node.nodes:
+            if isinstance(child, nodes.TemplateData):
+                parts.append(child.data)
+            elif (
+                isinstance(child, nodes.Getattr)
+                and isinstance(child.node, nodes.Name)
+                and child.node.name in ("profile", "variables")
+                and child.attr not in _DICT_ATTRIBUTES
+            ):
+                parts.append(
+                    ("profile" if child.node.name == "profile" else "variables", child.attr)
+                )
+            elif isinstance(child, nodes.Name) and child.name not in reserved:
+                parts.append(("variables", child.name))
+            else:
+                return None
+    return _Substitution(parts)
+
+
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+
+
 @dataclass(frozen=True)
 class Rendered:
     text: str
@@ -138,10 +197,14 @@ class Personalizer:
         if self.is_static(source):
             return Rendered(source, ())
         template = self._compile(source, field)
+        if isinstance(template, _Substitution):
+            names: list[str] = []
+            text = template.render(profile or {}, variables or {}, names)
+            return Rendered(text, tuple(names))
         context: dict[str, Any] = dict(variables or {})
         context["variables"] = dict(variables or {})
         context["profile"] = ProfileView(profile or {})
-        names: list[str] = []
+        names = []
         self._local.names = names
         try:
             text = template.render(context)
@@ -162,7 +225,8 @@ class Personalizer:
             raise _syntax_error(source, exc, field) from None
         for node in tree.body:
             _check_blocks(node, field)
-        return self._env.from_string(tree)
+        reserved = frozenset(self._env.globals) | {"profile", "variables"}
+        return _substitution(tree, reserved) or self._env.from_string(tree)
 
 
 def _none_as_empty(value: Any) -> Any:

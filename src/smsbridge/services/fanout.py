@@ -28,20 +28,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-
 from smsbridge.domain.campaigns import CampaignStatus, ExclusionReason, parse_audience
-from smsbridge.domain.ids import new_id
+from smsbridge.domain.ids import new_ids
 from smsbridge.domain.messages import MessageStatus, check_body
 from smsbridge.domain.personalize import Personalizer
 from smsbridge.domain.segments import count_segments
 from smsbridge.domain.surfaces import parse_surface
-from smsbridge.errors import InvalidInput
+from smsbridge.errors import Conflict, InvalidInput
 from smsbridge.storage import campaigns as repo
-from smsbridge.storage import messages as messages_repo
 from smsbridge.storage import profiles as profiles_repo
 from smsbridge.storage import surfaces as surfaces_repo
 from smsbridge.storage.database import Database
+from smsbridge.storage.fanout_write import Exclusion, FanoutBatch, NewRecipient, write_batch
 
 log = logging.getLogger("smsbridge.campaigns")
 
@@ -115,123 +113,99 @@ class FanOut:
             seen = await repo.phones_already_targeted(conn, campaign_id, phones)
 
         now = self._clock()
-        new, exclusions = self._classify(
-            campaign, surface.sender, surface.message_type.value, members, suppressed, seen, now
+        recipients, exclusions = self._classify(campaign, members, suppressed, seen, now)
+        batch = FanoutBatch(
+            campaign_id=campaign_id,
+            surface_id=campaign["surface_id"],
+            message_type=surface.message_type.value,
+            from_number=surface.sender,
+            status=_initial_status(campaign, now),
+            send_at=campaign["send_at"],
+            now=now,
+            expected_cursor=cursor,
+            cursor=next_cursor,
+            done=done,
+            recipients=recipients,
+            exclusions=exclusions,
         )
         try:
-            async with self._db.transaction() as conn:
-                moved = await repo.advance_fanout(
-                    conn,
-                    campaign_id,
-                    expected_cursor=cursor,
-                    cursor=next_cursor,
-                    done=done,
-                    targeted=len(new),
-                    excluded=len(exclusions),
-                    now=now,
-                )
-                if not moved:
-                    return None  # cancelled, or another process took this batch
-                await messages_repo.insert_messages(
-                    conn, [m for m, _ in new], due=[due for _, due in new]
-                )
-                await repo.insert_exclusions(conn, exclusions)
-        except IntegrityError:
-            # Only a concurrent fan-out of the same campaign can collide on the unique
-            # (campaign, number) index after our cursor check; its batch stands, ours is undone.
+            if not await write_batch(self._db, batch):
+                return None  # cancelled, or another process took this batch
+        except Conflict:
             log.warning("campaign %s: a concurrent fan-out wrote this batch first", campaign_id)
             return None
-        if new and self._on_enqueued is not None:
+        if recipients and self._on_enqueued is not None:
             self._on_enqueued()
-        return BatchResult(len(new), len(exclusions), done)
+        return BatchResult(len(recipients), len(exclusions), done)
 
     def _classify(
         self,
         campaign: Mapping[str, Any],
-        sender: str,
-        message_type: str,
         members: Sequence[tuple[str, Member | None]],
         suppressed: set[str],
         seen: set[str],
         now: datetime,
-    ) -> tuple[list[tuple[messages_repo.NewMessage, datetime]], list[dict[str, Any]]]:
-        campaign_id = campaign["id"]
+    ) -> tuple[list[NewRecipient], list[Exclusion]]:
+        """Each audience member becomes a rendered message or an exclusion with a reason."""
         send_at: datetime | None = campaign["send_at"]
-        start = max(send_at or campaign["launched_at"] or now, campaign["launched_at"] or now)
-        scheduled = send_at is not None and send_at > now
+        launched: datetime = campaign["launched_at"] or now
+        start = max(send_at or launched, launched, now)
         throttle: float | None = campaign["throttle_per_second"]
         offset: int = campaign["targeted"]
         source, variables = campaign["body"], campaign["variables"] or {}
         static = self._personalizer.is_static(source)
-
-        new: list[tuple[messages_repo.NewMessage, datetime]] = []
-        exclusions: list[dict[str, Any]] = []
-
-        def exclude(profile_id: str, phone: str | None, reason: str, detail: str | None) -> None:
-            exclusions.append(
-                {
-                    "campaign_id": campaign_id,
-                    "profile_id": profile_id,
-                    "phone": phone,
-                    "reason": reason,
-                    "detail": detail,
-                }
-            )
-
+        ids = iter(new_ids("msg", len(members)))
+        recipients: list[NewRecipient] = []
+        exclusions: list[Exclusion] = []
         for profile_id, member in members:
             if member is None:
-                exclude(profile_id, None, ExclusionReason.UNKNOWN_PROFILE, "no such profile")
+                exclusions.append(
+                    Exclusion(profile_id, None, ExclusionReason.UNKNOWN_PROFILE, "no such profile")
+                )
                 continue
             external_id, phone, attributes, timezone = member
+            reason, detail = None, None
             if not _E164.fullmatch(phone):
-                exclude(external_id, phone, ExclusionReason.INVALID_PHONE, "not an E.164 number")
-                continue
-            if phone in suppressed:
-                exclude(external_id, phone, ExclusionReason.OPTED_OUT, None)
-                continue
-            if phone in seen:
-                exclude(external_id, phone, ExclusionReason.DUPLICATE, "number already targeted")
-                continue
-            try:
-                if static:
-                    body = check_body(source)
-                else:
-                    view = dict(attributes)
-                    view.update(phone=phone, external_id=external_id, timezone=timezone)
-                    body = check_body(
-                        self._personalizer.render(source, profile=view, variables=variables).text
-                    )
-            except InvalidInput as exc:
-                exclude(external_id, phone, ExclusionReason.INVALID_MESSAGE, exc.message[:500])
+                reason, detail = ExclusionReason.INVALID_PHONE, "not an E.164 number"
+            elif phone in suppressed:
+                reason = ExclusionReason.OPTED_OUT
+            elif phone in seen:
+                reason, detail = ExclusionReason.DUPLICATE, "number already targeted"
+            else:
+                try:
+                    if static:
+                        body = check_body(source)
+                    else:
+                        view = dict(attributes)
+                        view["phone"], view["external_id"] = phone, external_id
+                        view["timezone"] = timezone
+                        rendered = self._personalizer.render(
+                            source, profile=view, variables=variables
+                        )
+                        body = check_body(rendered.text)
+                except InvalidInput as exc:
+                    reason, detail = ExclusionReason.INVALID_MESSAGE, exc.message[:500]
+            if reason is not None:
+                exclusions.append(Exclusion(external_id, phone, reason, detail))
                 continue
             seen.add(phone)
             count = count_segments(body)
             due = start
             if throttle:
-                due = start + timedelta(seconds=(offset + len(new)) / throttle)
-            new.append(
-                (
-                    messages_repo.NewMessage(
-                        id=new_id("msg"),
-                        surface_id=campaign["surface_id"],
-                        campaign_id=campaign_id,
-                        profile_id=external_id,
-                        message_type=message_type,
-                        to_number=phone,
-                        from_number=sender,
-                        body=body,
-                        segments=count.segments,
-                        encoding=count.encoding.value,
-                        status=(
-                            MessageStatus.SCHEDULED if scheduled else MessageStatus.QUEUED
-                        ).value,
-                        send_at=send_at,
-                        created_at=now,
-                    ),
-                    due,
+                due = start + timedelta(seconds=(offset + len(recipients)) / throttle)
+            recipients.append(
+                NewRecipient(
+                    next(ids), external_id, phone, body, count.segments, count.encoding.value, due
                 )
             )
-        return new, exclusions
+        return recipients, exclusions
+
+
+def _initial_status(campaign: Mapping[str, Any], now: datetime) -> MessageStatus:
+    send_at: datetime | None = campaign["send_at"]
+    return (
+        MessageStatus.SCHEDULED if send_at is not None and send_at > now else MessageStatus.QUEUED
+    )
 
 
 class CampaignRunner:

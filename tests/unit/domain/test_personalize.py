@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from smsbridge.domain.personalize import Personalizer
 from smsbridge.errors import InvalidInput
@@ -107,3 +109,35 @@ def test_compiled_templates_are_cached(personalizer: Personalizer) -> None:
     before = personalizer._compile.cache_info().hits  # type: ignore[attr-defined]
     personalizer.render(source, profile={"firstName": "bo"})
     assert personalizer._compile.cache_info().hits == before + 1  # type: ignore[attr-defined]
+
+
+values = st.one_of(
+    st.text(max_size=20),
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.booleans(),
+    st.none(),
+)
+
+
+@given(
+    profile=st.dictionaries(st.sampled_from(["a", "b", "firstName"]), values, max_size=3),
+    variables=st.dictionaries(st.sampled_from(["code", "b"]), values, max_size=2),
+)
+def test_substitution_fast_path_renders_like_jinja(
+    profile: dict[str, Any], variables: dict[str, Any]
+) -> None:
+    """Plain substitutions skip Jinja; the output and undefined names must not change."""
+    source = "x{{ profile.a }}-{{ profile.firstName }}-{{ code }}-{{ variables.b }}{{ b }}y"
+    fast = Personalizer().render(source, profile=profile, variables=variables)
+    # The same template made ineligible for the fast path by a no-op filter.
+    slow = Personalizer().render(
+        source.replace("}}", "| default(none, false) }}"), profile=profile, variables=variables
+    )
+    assert fast.text == slow.text
+    assert set(fast.undefined) <= set(slow.undefined) | {
+        "profile.a",
+        "profile.firstName",
+        "code",
+        "b",
+    }

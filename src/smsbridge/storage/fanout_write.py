@@ -1,0 +1,224 @@
+"""Writing one fan-out batch: cursor compare-and-set, messages, outbox, first events,
+exclusions — one transaction, with the driver directly (no per-row SQLAlchemy processing).
+
+On SQLite the transaction is one call in the hot-path thread (:meth:`Database.sqlite_write`)
+and each table gets multi-row statements whose per-batch constants are bound once
+(``INSERT … SELECT column1, ?, … FROM (VALUES (…), (…))``). On PostgreSQL the rows go through
+asyncpg's ``executemany`` as plain tuples.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+
+from sqlalchemy.exc import IntegrityError
+
+from smsbridge.domain.campaigns import CampaignStatus
+from smsbridge.domain.messages import MessageStatus
+from smsbridge.errors import Conflict
+from smsbridge.storage import campaigns as repo
+from smsbridge.storage.claim_sqlite import MAX_PARAMETERS, sqlite_time
+from smsbridge.storage.database import Database
+
+
+@dataclass(frozen=True)
+class NewRecipient:
+    """One message of the batch (what varies per recipient)."""
+
+    id: str
+    profile_id: str
+    to_number: str
+    body: str
+    segments: int
+    encoding: str
+    due_at: datetime
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    profile_id: str
+    phone: str | None
+    reason: str
+    detail: str | None
+
+
+@dataclass(frozen=True)
+class FanoutBatch:
+    campaign_id: str
+    surface_id: str
+    message_type: str
+    from_number: str
+    status: MessageStatus
+    send_at: datetime | None
+    now: datetime
+    expected_cursor: str | None
+    cursor: str | None
+    done: bool
+    recipients: Sequence[NewRecipient]
+    exclusions: Sequence[Exclusion]
+
+
+async def write_batch(db: Database, batch: FanoutBatch) -> bool:
+    """Write the batch if the cursor is still ``expected_cursor`` and the campaign running;
+    False (nothing written) otherwise. :class:`Conflict` if a recipient's number already has a
+    message of this campaign (only a concurrent fan-out of the same campaign can cause it)."""
+    try:
+        if db.dialect == "sqlite":
+            return await db.sqlite_write(partial(_write_sqlite, batch=batch))
+        return await _write_postgresql(db, batch)
+    except (sqlite3.IntegrityError, IntegrityError) as exc:
+        raise Conflict("another fan-out of this campaign wrote these recipients first") from exc
+
+
+async def _write_postgresql(db: Database, batch: FanoutBatch) -> bool:
+    async with db.transaction() as conn:
+        moved = await repo.advance_fanout(
+            conn,
+            batch.campaign_id,
+            expected_cursor=batch.expected_cursor,
+            cursor=batch.cursor,
+            done=batch.done,
+            targeted=len(batch.recipients),
+            excluded=len(batch.exclusions),
+            now=batch.now,
+        )
+        if not moved:
+            return False
+        if batch.recipients:
+            await conn.exec_driver_sql(
+                _PG_MESSAGE,
+                [
+                    (
+                        r.id,
+                        batch.surface_id,
+                        batch.campaign_id,
+                        r.profile_id,
+                        batch.message_type,
+                        r.to_number,
+                        batch.from_number,
+                        r.body,
+                        r.segments,
+                        r.encoding,
+                        batch.status.value,
+                        batch.send_at,
+                        batch.now,
+                        batch.now,
+                    )
+                    for r in batch.recipients
+                ],
+            )
+            await conn.exec_driver_sql(_PG_OUTBOX, [(r.id, r.due_at) for r in batch.recipients])
+            await conn.exec_driver_sql(
+                _PG_EVENT, [(r.id, batch.now, batch.status.value) for r in batch.recipients]
+            )
+        await repo.insert_exclusions(conn, [_exclusion_row(batch, e) for e in batch.exclusions])
+    return True
+
+
+def _numbered(sql: str) -> str:
+    parts = sql.split("?")
+    return "".join(f"{part}${i}" for i, part in enumerate(parts[:-1], start=1)) + parts[-1]
+
+
+_PG_MESSAGE = _numbered(
+    "INSERT INTO messages (id, surface_id, campaign_id, profile_id, message_type, to_number, "
+    "from_number, body, segments, encoding, status, attempts, send_at, created_at, updated_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)"
+)
+_PG_OUTBOX = _numbered("INSERT INTO outbox (message_id, due_at, lease_token) VALUES (?, ?, 0)")
+_PG_EVENT = _numbered("INSERT INTO message_events (message_id, at, type) VALUES (?, ?, ?)")
+
+
+def _exclusion_row(batch: FanoutBatch, e: Exclusion) -> dict[str, object]:
+    return {
+        "campaign_id": batch.campaign_id,
+        "profile_id": e.profile_id,
+        "phone": e.phone,
+        "reason": e.reason,
+        "detail": e.detail,
+    }
+
+
+def _values(rows: int, width: int) -> str:
+    row = "(" + ", ".join(["?"] * width) + ")"
+    return ", ".join([row] * rows)
+
+
+def _write_sqlite(conn: sqlite3.Connection, batch: FanoutBatch) -> bool:
+    now = sqlite_time(batch.now)
+    moved = conn.execute(
+        "UPDATE campaigns SET fanout_cursor = ?, fanout_done = ?, targeted = targeted + ?, "
+        "excluded = excluded + ?, updated_at = ? "
+        "WHERE id = ? AND status = ? AND fanout_done = 0 AND fanout_cursor IS ?",
+        (
+            batch.cursor,
+            batch.done,
+            len(batch.recipients),
+            len(batch.exclusions),
+            now,
+            batch.campaign_id,
+            CampaignStatus.RUNNING.value,
+            batch.expected_cursor,
+        ),
+    ).rowcount
+    if not moved:
+        return False
+    status = batch.status.value
+    send_at = sqlite_time(batch.send_at)
+    size = MAX_PARAMETERS // 6
+    for start in range(0, len(batch.recipients), size):
+        chunk = batch.recipients[start : start + size]
+        conn.execute(
+            "INSERT INTO messages (id, surface_id, campaign_id, profile_id, message_type, "
+            "to_number, from_number, body, segments, encoding, status, attempts, send_at, "
+            "created_at, updated_at) "
+            "SELECT column1, ?, ?, column2, ?, column3, ?, column4, column5, column6, ?, 0, ?, "
+            f"?, ? FROM (VALUES {_values(len(chunk), 6)})",
+            (
+                batch.surface_id,
+                batch.campaign_id,
+                batch.message_type,
+                batch.from_number,
+                status,
+                send_at,
+                now,
+                now,
+                *(
+                    x
+                    for r in chunk
+                    for x in (r.id, r.profile_id, r.to_number, r.body, r.segments, r.encoding)
+                ),
+            ),
+        )
+        dues = [sqlite_time(r.due_at) for r in chunk]
+        if len(set(dues)) == 1:  # no throttle: one due time for the whole batch
+            conn.execute(
+                "INSERT INTO outbox (message_id, due_at, lease_token) SELECT column1, ?, 0 "
+                f"FROM (VALUES {_values(len(chunk), 1)})",
+                (dues[0], *(r.id for r in chunk)),
+            )
+        else:
+            conn.execute(
+                "INSERT INTO outbox (message_id, due_at, lease_token) SELECT column1, column2, 0 "
+                f"FROM (VALUES {_values(len(chunk), 2)})",
+                tuple(x for r, due in zip(chunk, dues, strict=True) for x in (r.id, due)),
+            )
+        conn.execute(
+            "INSERT INTO message_events (message_id, at, type) SELECT column1, ?, ? "
+            f"FROM (VALUES {_values(len(chunk), 1)})",
+            (now, status, *(r.id for r in chunk)),
+        )
+    if batch.exclusions:
+        conn.executemany(
+            "INSERT OR IGNORE INTO campaign_exclusions (campaign_id, profile_id, phone, reason, "
+            "detail) VALUES (?, ?, ?, ?, ?)",
+            [
+                (batch.campaign_id, e.profile_id, e.phone, e.reason, e.detail)
+                for e in batch.exclusions
+            ],
+        )
+    return True
