@@ -9,6 +9,7 @@ segments, nor is a UTF-16 surrogate pair.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -48,7 +49,17 @@ def _gsm_cost(char: str) -> int:
 GSM7_ALL = GSM7_BASIC | GSM7_EXTENSION
 
 
+# ASCII characters outside the GSM-7 basic table: with none of them, an ASCII text is plain
+# GSM-7 (one septet each). Checked with one regex scan instead of building a set: counting is
+# done for every message of a campaign.
+_ASCII_NOT_BASIC = re.compile(r"[\x00-\x09\x0b\x0c\x0e-\x1f\[\\\]^`{|}~\x7f]")
+
+
 def count_segments(text: str) -> SegmentCount:
+    if text.isascii() and _ASCII_NOT_BASIC.search(text) is None:
+        units = len(text)
+        segments = 1 if units <= GSM7_SINGLE else -(-units // GSM7_MULTI)
+        return SegmentCount(Encoding.GSM7, segments, units, ())
     characters = set(text)
     if characters <= GSM7_BASIC:  # fast path: one septet each, nothing to keep together
         units = len(text)

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from smsbridge.domain.campaigns import CampaignStatus, ExclusionReason, parse_audience
+from smsbridge.domain.campaigns import Audience, CampaignStatus, ExclusionReason, parse_audience
 from smsbridge.domain.ids import new_ids
 from smsbridge.domain.messages import MessageStatus, check_body
 from smsbridge.domain.personalize import Personalizer
@@ -45,6 +45,23 @@ log = logging.getLogger("smsbridge.campaigns")
 
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 Member = tuple[str, str, dict[str, Any], str | None]  # external_id, phone, attributes, timezone
+
+
+@dataclass
+class _State:
+    """Where this process's fan-out of a campaign stands."""
+
+    campaign: Mapping[str, Any]
+    sender: str
+    message_type: str
+    audience: Audience
+    cursor: str | None
+    offset: int
+    """Messages the campaign had before the next batch (throttle spacing continues from it)."""
+
+    def advance(self, batch: FanoutBatch) -> None:
+        self.cursor = batch.cursor
+        self.offset += len(batch.recipients)
 
 
 @dataclass(frozen=True)
@@ -71,14 +88,54 @@ class FanOut:
         self._on_enqueued = on_enqueued
 
     async def run(self, campaign_id: str, *, stop: asyncio.Event | None = None) -> None:
-        """Fan out until done, cancelled, taken over by another process, or ``stop`` is set."""
-        while stop is None or not stop.is_set():
-            result = await self.step(campaign_id)
-            if result is None or result.done:
-                return
+        """Fan out until done, cancelled, taken over by another process, or ``stop`` is set.
+
+        Pipelined: batch *n + 1* is read and rendered while batch *n* is being written. Its
+        duplicate check therefore also looks at batch *n*'s numbers (not committed yet), and
+        its write still waits for batch *n*'s: the cursor it expects is the one *n* sets.
+        """
+        state = await self._load(campaign_id)
+        if state is None:
+            return
+        writing: asyncio.Task[bool] | None = None
+        in_flight: set[str] = set()
+        try:
+            while stop is None or not stop.is_set():
+                batch = await self._prepare(state, in_flight)
+                if writing is not None and not await self._written(writing):
+                    return
+                writing = asyncio.create_task(write_batch(self._db, batch))
+                state.advance(batch)
+                in_flight = {r.to_number for r in batch.recipients}
+                if batch.done:
+                    break
+        finally:
+            if writing is not None:
+                await self._written(writing)
 
     async def step(self, campaign_id: str) -> BatchResult | None:
-        """One batch; None when there is nothing (more) for this process to do."""
+        """One batch, read from the stored state; None when there is nothing (more) for this
+        process to do."""
+        state = await self._load(campaign_id)
+        if state is None:
+            return None
+        batch = await self._prepare(state, set())
+        if not await self._written(asyncio.create_task(write_batch(self._db, batch))):
+            return None
+        return BatchResult(len(batch.recipients), len(batch.exclusions), batch.done)
+
+    async def _written(self, writing: asyncio.Task[bool]) -> bool:
+        """Wait for a batch write; False when it was refused (the fan-out must stop)."""
+        try:
+            moved = await writing
+        except Conflict:
+            log.warning("a concurrent fan-out wrote a batch first; this one stops")
+            return False
+        if moved and self._on_enqueued is not None:
+            self._on_enqueued()
+        return moved
+
+    async def _load(self, campaign_id: str) -> _State | None:
         async with self._db.read() as conn:
             campaign = await repo.get_campaign(conn, campaign_id)
             if (
@@ -88,59 +145,64 @@ class FanOut:
             ):
                 return None
             surface_row = await surfaces_repo.get_surface(conn, campaign["surface_id"])
-            if surface_row is None:
-                return None
-            surface = parse_surface(surface_row.document)
-            audience = parse_audience(campaign["audience"])
-            cursor: str | None = campaign["fanout_cursor"]
+        if surface_row is None:
+            return None
+        surface = parse_surface(surface_row.document)
+        return _State(
+            campaign=campaign,
+            sender=surface.sender,
+            message_type=surface.message_type.value,
+            audience=parse_audience(campaign["audience"]),
+            cursor=campaign["fanout_cursor"],
+            offset=int(campaign["targeted"]),
+        )
+
+    async def _prepare(self, state: _State, in_flight: set[str]) -> FanoutBatch:
+        """Read the batch after ``state.cursor`` and turn it into messages and exclusions."""
+        campaign_id = state.campaign["id"]
+        async with self._db.read() as conn:
             members: list[tuple[str, Member | None]]
-            if audience.profile_ids is not None:
-                start = int(cursor or 0)
-                ids = audience.profile_ids[start : start + self._batch_size]
+            if state.audience.profile_ids is not None:
+                start = int(state.cursor or 0)
+                ids = state.audience.profile_ids[start : start + self._batch_size]
                 found = await profiles_repo.profiles_by_id(conn, ids)
                 members = [(i, found.get(i)) for i in ids]
                 next_cursor: str | None = str(start + len(ids))
-                done = start + len(ids) >= len(audience.profile_ids)
+                done = start + len(ids) >= len(state.audience.profile_ids)
             else:
                 rows = await profiles_repo.audience_batch(
-                    conn, audience, after=cursor, limit=self._batch_size
+                    conn, state.audience, after=state.cursor, limit=self._batch_size
                 )
                 members = [(r[0], r) for r in rows]
-                next_cursor = rows[-1][0] if rows else cursor
+                next_cursor = rows[-1][0] if rows else state.cursor
                 done = len(rows) < self._batch_size
             phones = [m[1] for _, m in members if m is not None]
-            suppressed = await repo.suppressed_phones(conn, surface.sender, phones)
+            suppressed = await repo.suppressed_phones(conn, state.sender, phones)
             seen = await repo.phones_already_targeted(conn, campaign_id, phones)
-
+        seen |= in_flight & set(phones)
         now = self._clock()
-        recipients, exclusions = self._classify(campaign, members, suppressed, seen, now)
-        batch = FanoutBatch(
+        recipients, exclusions = self._classify(
+            state.campaign, state.offset, members, suppressed, seen, now
+        )
+        return FanoutBatch(
             campaign_id=campaign_id,
-            surface_id=campaign["surface_id"],
-            message_type=surface.message_type.value,
-            from_number=surface.sender,
-            status=_initial_status(campaign, now),
-            send_at=campaign["send_at"],
+            surface_id=state.campaign["surface_id"],
+            message_type=state.message_type,
+            from_number=state.sender,
+            status=_initial_status(state.campaign, now),
+            send_at=state.campaign["send_at"],
             now=now,
-            expected_cursor=cursor,
+            expected_cursor=state.cursor,
             cursor=next_cursor,
             done=done,
             recipients=recipients,
             exclusions=exclusions,
         )
-        try:
-            if not await write_batch(self._db, batch):
-                return None  # cancelled, or another process took this batch
-        except Conflict:
-            log.warning("campaign %s: a concurrent fan-out wrote this batch first", campaign_id)
-            return None
-        if recipients and self._on_enqueued is not None:
-            self._on_enqueued()
-        return BatchResult(len(recipients), len(exclusions), done)
 
     def _classify(
         self,
         campaign: Mapping[str, Any],
+        offset: int,
         members: Sequence[tuple[str, Member | None]],
         suppressed: set[str],
         seen: set[str],
@@ -151,7 +213,6 @@ class FanOut:
         launched: datetime = campaign["launched_at"] or now
         start = max(send_at or launched, launched, now)
         throttle: float | None = campaign["throttle_per_second"]
-        offset: int = campaign["targeted"]
         source, variables = campaign["body"], campaign["variables"] or {}
         static = self._personalizer.is_static(source)
         ids = iter(new_ids("msg", len(members)))
