@@ -6,7 +6,20 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, exists, func, insert, or_, select, update
+import orjson
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    String,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -117,6 +130,21 @@ async def advance_fanout(
     return bool(result.rowcount)
 
 
+def _among(conn: AsyncConnection, column: Any, values: Sequence[str]) -> ColumnElement[bool]:
+    """``column IN values`` with the values bound as ONE parameter (a JSON array on SQLite, an
+    array on PostgreSQL): a batch's thousands of numbers would otherwise be thousands of
+    parameters processed one by one."""
+    if conn.dialect.name == "postgresql":
+        condition: ColumnElement[bool] = column == func.any(
+            bindparam("among", list(values), type_=ARRAY(String()))
+        )
+        return condition
+    listed = orjson.dumps(list(values)).decode()
+    each = func.json_each(bindparam("among", listed, type_=String())).table_valued("value")
+    condition = column.in_(select(each.c.value).scalar_subquery())
+    return condition
+
+
 async def phones_already_targeted(
     conn: AsyncConnection, campaign_id: str, phones: Sequence[str]
 ) -> set[str]:
@@ -124,7 +152,7 @@ async def phones_already_targeted(
         return set()
     rows = await conn.execute(
         select(messages.c.to_number).where(
-            messages.c.campaign_id == campaign_id, messages.c.to_number.in_(set(phones))
+            messages.c.campaign_id == campaign_id, _among(conn, messages.c.to_number, phones)
         )
     )
     return {r[0] for r in rows}
@@ -135,7 +163,7 @@ async def suppressed_phones(conn: AsyncConnection, sender: str, phones: Sequence
         return set()
     rows = await conn.execute(
         select(suppressions.c.phone).where(
-            suppressions.c.sender == sender, suppressions.c.phone.in_(set(phones))
+            suppressions.c.sender == sender, _among(conn, suppressions.c.phone, phones)
         )
     )
     return {r[0] for r in rows}

@@ -25,7 +25,7 @@ from smsbridge.storage.claim_sqlite import MAX_PARAMETERS, sqlite_time
 from smsbridge.storage.database import Database
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class NewRecipient:
     """One message of the batch (what varies per recipient)."""
 
@@ -38,7 +38,7 @@ class NewRecipient:
     due_at: datetime
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Exclusion:
     profile_id: str
     phone: str | None
