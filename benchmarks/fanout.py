@@ -110,7 +110,7 @@ async def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--profiles", type=int, default=1_000_000)
-    parser.add_argument("--batch", type=int, default=1000, help="fan-out batch size")
+    parser.add_argument("--batch", type=int, default=2000, help="fan-out batch size")
     args = parser.parse_args()
     count = args.profiles
     print(

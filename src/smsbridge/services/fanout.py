@@ -78,7 +78,7 @@ class FanOut:
         *,
         clock: Callable[[], datetime],
         personalizer: Personalizer,
-        batch_size: int = 1000,
+        batch_size: int = 2000,
         on_enqueued: Callable[[], None] | None = None,
     ) -> None:
         self._db = db
