@@ -114,8 +114,8 @@ async def main() -> None:
     args = parser.parse_args()
     count = args.profiles
     print(
-        f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-        f"SQLite {sqlite3.sqlite_version}"
+        f"machine: {platform.platform()}, {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}"
     )
     with tempfile.TemporaryDirectory() as tmp:
         path = f"{tmp}/fanout.db"

@@ -9,7 +9,15 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 
 from smsbridge import __version__
-from smsbridge.api import campaigns, credentials, messages, profiles, surfaces
+from smsbridge.api import (
+    campaigns,
+    credentials,
+    messages,
+    profiles,
+    public,
+    reports,
+    surfaces,
+)
 from smsbridge.api.deps import services
 from smsbridge.api.problems import install_error_handlers, problem
 from smsbridge.api.schemas import Health, Problem
@@ -63,6 +71,8 @@ def create_app(
     app.include_router(messages.router)
     app.include_router(profiles.router)
     app.include_router(campaigns.router)
+    app.include_router(reports.router)
+    app.include_router(public.router)
 
     @app.get(
         "/healthz", response_model=Health, tags=["health"], responses={503: {"model": Problem}}

@@ -18,8 +18,10 @@ from smsbridge.services.api_keys import ApiKeyService
 from smsbridge.services.campaigns import CampaignService
 from smsbridge.services.credentials import CredentialService
 from smsbridge.services.fanout import CampaignRunner, FanOut
+from smsbridge.services.links import LinkService
 from smsbridge.services.messages import MessageService
 from smsbridge.services.profiles import ProfileService
+from smsbridge.services.reports import ReportService
 from smsbridge.services.secretbox import SecretBox
 from smsbridge.services.surfaces import SurfaceService
 from smsbridge.storage.database import Database, create_engine
@@ -54,6 +56,8 @@ class Services:
     profiles: ProfileService
     campaigns: CampaignService
     fanout: FanOut
+    links: LinkService
+    reports: ReportService
     limiter: SharedRateLimiter
     clock: Callable[[], datetime]
     workers: list[Worker] = field(default_factory=list)
@@ -137,12 +141,21 @@ async def build_services(
             db,
             clock=clock,
             personalizer=personalizer,
+            public_url=settings.public_url,
             default_region=settings.default_region,
             on_enqueued=wake,
         ),
         profiles=ProfileService(db, clock=clock, default_region=settings.default_region),
         campaigns=CampaignService(db, clock=clock, personalizer=personalizer, on_launch=launched),
-        fanout=FanOut(db, clock=clock, personalizer=personalizer, on_enqueued=wake),
+        fanout=FanOut(
+            db,
+            clock=clock,
+            personalizer=personalizer,
+            public_url=settings.public_url,
+            on_enqueued=wake,
+        ),
+        links=LinkService(db, box, clock=clock),
+        reports=ReportService(db, clock=clock),
         limiter=SharedRateLimiter(db),
         clock=clock,
     )

@@ -34,6 +34,7 @@ app.add_typer(credentials_app, name="credentials")
 app.add_typer(marketing.profiles_app, name="profiles")
 app.add_typer(marketing.campaigns_app, name="campaigns")
 app.command()(marketing.demo)
+app.command()(marketing.report)
 
 
 @app.callback(invoke_without_command=True)

@@ -319,9 +319,10 @@ def campaigns_list() -> None:
     async def work(services: Services) -> list[dict[str, Any]]:
         return (await services.campaigns.list(limit=100)).items
 
-    table = Table("id", "name", "status", "created")
+    table = Table("name", "status", "created")
+    table.add_column("id", no_wrap=True, min_width=30)
     for view in run_with(work):
-        table.add_row(view["id"], view["name"], view["status"], str(view["created_at"])[:19])
+        table.add_row(view["name"], view["status"], str(view["created_at"])[:19], view["id"])
     out.print(table)
 
 
@@ -397,3 +398,35 @@ def demo(
         f"campaign {view['id']}: see `smsbridge campaigns show {view['id']}` or "
         f"GET /api/v1/messages?campaign_id={view['id']}"
     )
+
+
+def report(campaign_id: str = typer.Argument(..., help="cmp_…")) -> None:
+    """Print a campaign's report: sends, deliveries, errors, exclusions, clicks, opt-outs."""
+
+    async def work(services: Services) -> dict[str, Any]:
+        return await services.reports.campaign(campaign_id)
+
+    numbers = run_with(work)
+    rates = numbers["rates"]
+    table = Table(title=f"{campaign_id} — {numbers['status']}")
+    table.add_column("", style="bold")
+    table.add_column("value", justify="right")
+    rows: list[tuple[str, str]] = [
+        ("targeted", f"{numbers['targeted']:,}"),
+        ("excluded", f"{numbers['excluded']:,}"),
+        *((f"  {k}", f"{v:,}") for k, v in sorted(numbers["excluded_reasons"].items())),
+        ("sent", f"{numbers['sent']:,}"),
+        ("delivered", f"{numbers['delivered']:,} ({rates['delivery']:.1%})"),
+        ("bounced", f"{numbers['bounced']:,} ({rates['bounce']:.1%})"),
+        ("errors", f"{numbers['errors']:,} ({rates['error']:.1%})"),
+        *((f"  {k}", f"{v:,}") for k, v in sorted(numbers["error_reasons"].items())),
+        ("pending", f"{numbers['pending']:,}"),
+        ("clicks (human)", f"{numbers['clicks']:,}"),
+        ("unique clicks", f"{numbers['unique_clicks']:,} ({rates['click']:.1%})"),
+        ("bot clicks", f"{numbers['bot_clicks']:,}"),
+        ("opt-outs", f"{numbers['opt_outs']:,}"),
+        ("segments", f"{numbers['segments']:,}"),
+    ]
+    for label, value in rows:
+        table.add_row(label, value)
+    out.print(table)

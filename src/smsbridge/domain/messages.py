@@ -35,6 +35,14 @@ class EventType(StrEnum):
     CANCELLED = "cancelled"
     RELEASED = "released"
     SUPPRESSED = "suppressed"
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+
+
+DELIVERY_OUTCOMES = frozenset(
+    {MessageStatus.DELIVERED, MessageStatus.UNDELIVERED, MessageStatus.FAILED}
+)
+"""What a delivery report can say about a message the provider accepted."""
 
 
 def check_body(body: object, field: str = "body") -> str:

@@ -30,6 +30,7 @@ from typing import Any
 
 from smsbridge.domain.campaigns import Audience, CampaignStatus, ExclusionReason, parse_audience
 from smsbridge.domain.ids import new_ids
+from smsbridge.domain.links import shorten
 from smsbridge.domain.messages import MessageStatus, check_body
 from smsbridge.domain.personalize import Personalizer
 from smsbridge.domain.segments import count_segments
@@ -55,6 +56,8 @@ class _State:
     sender: str
     message_type: str
     audience: Audience
+    link_base: str | None
+    """Where short links point (None: the surface does not track links)."""
     cursor: str | None
     offset: int
     """Messages the campaign had before the next batch (throttle spacing continues from it)."""
@@ -78,12 +81,14 @@ class FanOut:
         *,
         clock: Callable[[], datetime],
         personalizer: Personalizer,
+        public_url: str = "http://127.0.0.1:8000",
         batch_size: int = 2000,
         on_enqueued: Callable[[], None] | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
         self._personalizer = personalizer
+        self._public_url = public_url
         self._batch_size = batch_size
         self._on_enqueued = on_enqueued
 
@@ -153,6 +158,11 @@ class FanOut:
             sender=surface.sender,
             message_type=surface.message_type.value,
             audience=parse_audience(campaign["audience"]),
+            link_base=(
+                (surface.link_tracking.base_url or self._public_url)
+                if surface.link_tracking.enabled
+                else None
+            ),
             cursor=campaign["fanout_cursor"],
             offset=int(campaign["targeted"]),
         )
@@ -182,7 +192,7 @@ class FanOut:
         seen |= in_flight & set(phones)
         now = self._clock()
         recipients, exclusions = self._classify(
-            state.campaign, state.offset, members, suppressed, seen, now
+            state.campaign, state.offset, state.link_base, members, suppressed, seen, now
         )
         return FanoutBatch(
             campaign_id=campaign_id,
@@ -203,6 +213,7 @@ class FanOut:
         self,
         campaign: Mapping[str, Any],
         offset: int,
+        link_base: str | None,
         members: Sequence[tuple[str, Member | None]],
         suppressed: set[str],
         seen: set[str],
@@ -226,6 +237,7 @@ class FanOut:
                 continue
             external_id, phone, attributes, timezone = member
             reason, detail = None, None
+            links: tuple[tuple[str, str], ...] = ()
             if not _E164.fullmatch(phone):
                 reason, detail = ExclusionReason.INVALID_PHONE, "not an E.164 number"
             elif phone in suppressed:
@@ -243,7 +255,11 @@ class FanOut:
                         rendered = self._personalizer.render(
                             source, profile=view, variables=variables
                         )
-                        body = check_body(rendered.text)
+                        body = rendered.text
+                    if link_base is not None:
+                        shortened = shorten(body, link_base)
+                        body, links = shortened.text, shortened.links
+                    body = check_body(body)
                 except InvalidInput as exc:
                     reason, detail = ExclusionReason.INVALID_MESSAGE, exc.message[:500]
             if reason is not None:
@@ -256,7 +272,14 @@ class FanOut:
                 due = start + timedelta(seconds=(offset + len(recipients)) / throttle)
             recipients.append(
                 NewRecipient(
-                    next(ids), external_id, phone, body, count.segments, count.encoding.value, due
+                    next(ids),
+                    external_id,
+                    phone,
+                    body,
+                    count.segments,
+                    count.encoding.value,
+                    due,
+                    links,
                 )
             )
         return recipients, exclusions

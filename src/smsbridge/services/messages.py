@@ -18,7 +18,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smsbridge.domain.ids import new_id
-from smsbridge.domain.messages import EventType, MessageStatus, check_body
+from smsbridge.domain.links import Shortened, shorten
+from smsbridge.domain.messages import DELIVERY_OUTCOMES, EventType, MessageStatus, check_body
 from smsbridge.domain.personalize import Personalizer
 from smsbridge.domain.phones import normalize_phone
 from smsbridge.domain.profiles import template_view
@@ -27,6 +28,7 @@ from smsbridge.domain.surfaces import Surface, parse_surface
 from smsbridge.errors import Conflict, InvalidInput, NotFound
 from smsbridge.services.pagination import Page, check_limit, decode_cursor, page_of
 from smsbridge.storage import campaigns as campaigns_repo
+from smsbridge.storage import links as links_repo
 from smsbridge.storage import messages as repo
 from smsbridge.storage import profiles as profiles_repo
 from smsbridge.storage import surfaces as surfaces_repo
@@ -99,12 +101,14 @@ class MessageService:
         *,
         clock: Callable[[], datetime],
         personalizer: Personalizer,
+        public_url: str = "http://127.0.0.1:8000",
         default_region: str | None = None,
         on_enqueued: Callable[[], None] | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
         self._personalizer = personalizer
+        self._public_url = public_url
         self._region = default_region
         self._on_enqueued = on_enqueued
 
@@ -127,6 +131,12 @@ class MessageService:
             request.body, profile=view, variables=request.variables or {}
         )
         return check_body(rendered.text)
+
+    def _track(self, surface: Surface, body: str) -> Shortened:
+        """The body with its URLs shortened when the surface tracks links."""
+        if not surface.link_tracking.enabled:
+            return Shortened(body, ())
+        return shorten(body, surface.link_tracking.base_url or self._public_url)
 
     def _prepare(
         self,
@@ -204,11 +214,14 @@ class MessageService:
                 raise InvalidInput.one("surface_id", f"no surface {request.surface_id}")
             surface = parse_surface(surface_row.document)
             to, profile = await self._recipient(conn, request)
-            body = self._render(request, profile, to)
+            tracked = self._track(surface, self._render(request, profile, to))
             suppressed = bool(await campaigns_repo.suppressed_phones(conn, surface.sender, [to]))
-            new = self._prepare(request, now, surface, to=to, body=body, suppressed=suppressed)
+            new = self._prepare(
+                request, now, surface, to=to, body=tracked.text, suppressed=suppressed
+            )
             due = _due(new, now)
             await repo.insert_messages(conn, [new], due=[due])
+            await links_repo.insert_links(conn, _link_rows(new, tracked, now))
             view = message_view(_new_row(new), [{"at": now, "type": new.status, "detail": None}])
             if idempotency is not None:
                 await repo.save_idempotent(
@@ -237,9 +250,16 @@ class MessageService:
                 if found is None:
                     raise InvalidInput.one("surface_id", f"no surface {surface_id}")
                 parsed[surface_id] = parse_surface(found.document)
-            new = [self._prepare(r, now, parsed[r.surface_id]) for r in requests]
+            new, link_rows = [], []
+            for r in requests:
+                surface = parsed[r.surface_id]
+                tracked = self._track(surface, r.body)
+                message = self._prepare(r, now, surface, body=tracked.text)
+                new.append(message)
+                link_rows.extend(_link_rows(message, tracked, now))
             due = [_due(m, now) for m in new]
             await repo.insert_messages(conn, new, due=due)
+            await links_repo.insert_links(conn, link_rows)
         if self._on_enqueued is not None:
             self._on_enqueued()
         return [m.id for m in new]
@@ -251,6 +271,7 @@ class MessageService:
             surface_row = await surfaces_repo.get_surface(conn, request.surface_id)
             if surface_row is None:
                 raise InvalidInput.one("surface_id", f"no surface {request.surface_id}")
+            surface = parse_surface(surface_row.document)
             if request.to is None and request.profile_id is None:
                 profile: dict[str, Any] | None = {}
                 to: str | None = None
@@ -264,7 +285,7 @@ class MessageService:
                 profile=profile if profile is not None else {"phone": to},
                 variables=request.variables or {},
             )
-            text, undefined = rendered.text, rendered.undefined
+            text, undefined = self._track(surface, rendered.text).text, rendered.undefined
             check_body(text)
         except InvalidInput as exc:
             errors = [{"field": e.field, "message": e.message} for e in exc.errors]
@@ -282,6 +303,31 @@ class MessageService:
             "undefined": list(undefined),
             "errors": errors,
         }
+
+    async def record_delivery(
+        self,
+        message_id: str,
+        status: MessageStatus,
+        *,
+        error: str | None = None,
+        at: datetime | None = None,
+    ) -> bool:
+        """Apply what a delivery report says (``delivered``, ``undelivered`` or ``failed``) to
+        a message the provider accepted. A final status never changes again, so replayed and
+        out-of-order reports have no effect; returns whether the message changed."""
+        if status not in DELIVERY_OUTCOMES:
+            raise InvalidInput.one("status", "must be delivered, undelivered or failed")
+        when = at or self._clock()
+        async with self._db.transaction() as conn:
+            changed = await repo.apply_delivery(
+                conn,
+                message_id,
+                status,
+                at=when,
+                error=error,
+                event=repo.Event(message_id, when, status, {"error": error} if error else None),
+            )
+        return changed
 
     async def get(self, message_id: str) -> dict[str, Any]:
         async with self._db.read() as conn:
@@ -339,6 +385,20 @@ class MessageService:
                 repo.Event(message_id, now, EventType.CANCELLED, {"by": "api"}),
             )
         return await self.get(message_id)
+
+
+def _link_rows(message: repo.NewMessage, tracked: Shortened, now: datetime) -> list[dict[str, Any]]:
+    return [
+        {
+            "code": code,
+            "message_id": message.id,
+            "campaign_id": message.campaign_id,
+            "surface_id": message.surface_id,
+            "url": url,
+            "created_at": now,
+        }
+        for code, url in tracked.links
+    ]
 
 
 def _due(new: repo.NewMessage, now: datetime) -> datetime | None:

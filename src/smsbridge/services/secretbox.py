@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Sequence
 
 import orjson
@@ -24,6 +26,15 @@ class SecretBox:
                     "(32 url-safe base64-encoded bytes)"
                 ) from None
         self._fernet = MultiFernet(fernets)
+        # A key for one-way fingerprints (click addresses), derived from the first secret key
+        # so that it needs no setting of its own and never equals it.
+        self._fingerprint_key = hashlib.sha256(
+            b"smsbridge fingerprint\0" + keys[0].encode()
+        ).digest()
+
+    def fingerprint(self, value: str) -> str:
+        """A keyed one-way hash of ``value`` (HMAC-SHA256, 32 hex characters)."""
+        return hmac.new(self._fingerprint_key, value.encode(), hashlib.sha256).hexdigest()[:32]
 
     def seal(self, values: dict[str, str]) -> str:
         return self._fernet.encrypt(orjson.dumps(values)).decode("ascii")

@@ -36,6 +36,8 @@ class NewRecipient:
     segments: int
     encoding: str
     due_at: datetime
+    links: tuple[tuple[str, str], ...] = ()
+    """(code, URL) of the message's short links."""
 
 
 @dataclass(slots=True)
@@ -115,6 +117,13 @@ async def _write_postgresql(db: Database, batch: FanoutBatch) -> bool:
             await conn.exec_driver_sql(
                 _PG_EVENT, [(r.id, batch.now, batch.status.value) for r in batch.recipients]
             )
+            link_rows = [
+                (code, r.id, batch.campaign_id, batch.surface_id, url, batch.now)
+                for r in batch.recipients
+                for code, url in r.links
+            ]
+            if link_rows:
+                await conn.exec_driver_sql(_PG_LINK, link_rows)
         await repo.insert_exclusions(conn, [_exclusion_row(batch, e) for e in batch.exclusions])
     return True
 
@@ -131,6 +140,10 @@ _PG_MESSAGE = _numbered(
 )
 _PG_OUTBOX = _numbered("INSERT INTO outbox (message_id, due_at, lease_token) VALUES (?, ?, 0)")
 _PG_EVENT = _numbered("INSERT INTO message_events (message_id, at, type) VALUES (?, ?, ?)")
+_PG_LINK = _numbered(
+    "INSERT INTO links (code, message_id, campaign_id, surface_id, url, created_at) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)
 
 
 def _exclusion_row(batch: FanoutBatch, e: Exclusion) -> dict[str, object]:
@@ -140,6 +153,7 @@ def _exclusion_row(batch: FanoutBatch, e: Exclusion) -> dict[str, object]:
         "phone": e.phone,
         "reason": e.reason,
         "detail": e.detail,
+        "created_at": batch.now,
     }
 
 
@@ -212,12 +226,21 @@ def _write_sqlite(conn: sqlite3.Connection, batch: FanoutBatch) -> bool:
             f"FROM (VALUES {_values(len(chunk), 1)})",
             (now, status, *(r.id for r in chunk)),
         )
+    link_rows = [(code, r.id, url) for r in batch.recipients for code, url in r.links]
+    for start in range(0, len(link_rows), MAX_PARAMETERS // 3):
+        chunk_links = link_rows[start : start + MAX_PARAMETERS // 3]
+        conn.execute(
+            "INSERT INTO links (code, message_id, campaign_id, surface_id, url, created_at) "
+            "SELECT column1, column2, ?, ?, column3, ? "
+            f"FROM (VALUES {_values(len(chunk_links), 3)})",
+            (batch.campaign_id, batch.surface_id, now, *(x for row in chunk_links for x in row)),
+        )
     if batch.exclusions:
         conn.executemany(
             "INSERT OR IGNORE INTO campaign_exclusions (campaign_id, profile_id, phone, reason, "
-            "detail) VALUES (?, ?, ?, ?, ?)",
+            "detail, created_at) VALUES (?, ?, ?, ?, ?, ?)",
             [
-                (batch.campaign_id, e.profile_id, e.phone, e.reason, e.detail)
+                (batch.campaign_id, e.profile_id, e.phone, e.reason, e.detail, now)
                 for e in batch.exclusions
             ],
         )

@@ -182,3 +182,30 @@ async def save_idempotent(
             created_at=now,
         )
     )
+
+
+async def apply_delivery(
+    conn: AsyncConnection,
+    message_id: str,
+    status: str,
+    *,
+    at: datetime,
+    error: str | None,
+    event: Event,
+) -> bool:
+    """Move an accepted message (``sending``/``sent``) to a delivery outcome; a message
+    already final is left as it is."""
+    values: dict[str, Any] = {"status": status, "updated_at": at}
+    if status == "delivered":
+        values["delivered_at"] = at
+    elif error is not None:
+        values["last_error"] = error
+    result = await conn.execute(
+        update(messages)
+        .where(messages.c.id == message_id, messages.c.status.in_(("sending", "sent")))
+        .values(**values)
+    )
+    if not result.rowcount:
+        return False
+    await conn.execute(insert(message_events).values(**event.row()))
+    return True

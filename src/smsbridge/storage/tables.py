@@ -113,7 +113,7 @@ messages = Table(
     "messages",
     metadata,
     Column("id", String(40), primary_key=True),
-    Column("surface_id", String(40), nullable=False, index=True),
+    Column("surface_id", String(40), nullable=False),
     Column("campaign_id", String(40), nullable=True),
     Column("profile_id", String(255), nullable=True),
     Column("credential_id", String(40), nullable=True),
@@ -136,6 +136,8 @@ messages = Table(
     # serves a campaign's counts by status and its "anything still pending?" check.
     Index("uq_messages_campaign_id_to_number", "campaign_id", "to_number", unique=True),
     Index("ix_messages_campaign_id_status", "campaign_id", "status"),
+    # Surface reports and lists select a surface's messages by creation time.
+    Index("ix_messages_surface_id_created_at", "surface_id", "created_at"),
 )
 
 # Work to do: one row per message waiting to be (re)tried. A row is claimable when due and
@@ -244,4 +246,38 @@ campaign_exclusions = Table(
     Column("phone", String(32), nullable=True),
     Column("reason", String(32), nullable=False),
     Column("detail", Text, nullable=True),
+    Column("created_at", UtcDateTime, nullable=True),
+)
+
+# Short links: one random code per (message, URL). Campaign and surface are copied from the
+# message so that click reports need no join.
+links = Table(
+    "links",
+    metadata,
+    Column("code", String(16), primary_key=True),
+    Column("message_id", String(40), nullable=False, index=True),
+    Column("campaign_id", String(40), nullable=True),
+    Column("surface_id", String(40), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+# Every redirect served. ``is_bot`` flags link-preview fetchers and crawlers, which reports
+# leave out of the human click counts; the client address is kept only as a keyed hash.
+clicks = Table(
+    "clicks",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("code", String(16), nullable=False),
+    Column("message_id", String(40), nullable=False, index=True),
+    Column("campaign_id", String(40), nullable=True),
+    Column("surface_id", String(40), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("user_agent", String(512), nullable=True),
+    Column("ip_hash", String(64), nullable=True),
+    Column("is_bot", Boolean, nullable=False),
+    Index("ix_clicks_campaign_id_at", "campaign_id", "at"),
+    Index("ix_clicks_surface_id_at", "surface_id", "at"),
 )

@@ -1,0 +1,62 @@
+"""Short links and their clicks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from smsbridge.storage.database import Database
+from smsbridge.storage.tables import clicks, links
+
+
+@dataclass(frozen=True)
+class Click:
+    at: datetime
+    user_agent: str | None
+    ip_hash: str | None
+    is_bot: bool
+
+
+async def insert_links(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        await conn.execute(insert(links), list(rows))
+
+
+async def follow(db: Database, code: str, click: Click) -> str | None:
+    """The URL behind ``code`` (one primary-key lookup), with the click recorded; None for an
+    unknown code."""
+    async with db.transaction() as conn:
+        found = (
+            await conn.execute(
+                select(
+                    links.c.url, links.c.message_id, links.c.campaign_id, links.c.surface_id
+                ).where(links.c.code == code)
+            )
+        ).first()
+        if found is None:
+            return None
+        await conn.execute(
+            insert(clicks).values(
+                code=code,
+                message_id=found.message_id,
+                campaign_id=found.campaign_id,
+                surface_id=found.surface_id,
+                at=click.at,
+                user_agent=click.user_agent,
+                ip_hash=click.ip_hash,
+                is_bot=click.is_bot,
+            )
+        )
+    return str(found.url)
+
+
+async def links_of(conn: AsyncConnection, message_id: str) -> list[dict[str, Any]]:
+    rows = await conn.execute(
+        select(links.c.code, links.c.url).where(links.c.message_id == message_id)
+    )
+    return [dict(r._mapping) for r in rows]

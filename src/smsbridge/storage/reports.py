@@ -1,0 +1,235 @@
+"""The aggregate queries behind campaign and surface reports (SQLite and PostgreSQL).
+
+A report's scope is a set of messages: a campaign's, or a surface's created in a window. One
+pass over the scope's messages gives the counts by status, the segments and both timelines
+(grouped by status and the sent / delivered time buckets); clicks, exclusions, error reasons
+and opt-outs are each one more indexed query.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from sqlalchemy import ColumnElement, and_, distinct, false, func, select, true
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from smsbridge.storage.database import Database
+from smsbridge.storage.tables import campaign_exclusions, campaigns, clicks, messages, suppressions
+
+Bucket = Literal["minute", "hour", "day"]
+_SQLITE_FORMATS = {
+    "minute": "%Y-%m-%d %H:%M:00",
+    "hour": "%Y-%m-%d %H:00:00",
+    "day": "%Y-%m-%d 00:00:00",
+}
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which messages a report covers."""
+
+    campaign_id: str | None = None
+    surface_id: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+
+    def messages(self) -> ColumnElement[bool]:
+        if self.campaign_id is not None:
+            return messages.c.campaign_id == self.campaign_id
+        conditions = [messages.c.surface_id == self.surface_id]
+        if self.start is not None:
+            conditions.append(messages.c.created_at >= self.start)
+        if self.end is not None:
+            conditions.append(messages.c.created_at < self.end)
+        return and_(*conditions)
+
+
+def _bucket(conn: AsyncConnection, column: Any, bucket: Bucket) -> Any:
+    if conn.dialect.name == "postgresql":
+        return func.date_trunc(bucket, column)
+    return func.strftime(_SQLITE_FORMATS[bucket], column)
+
+
+def _as_time(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime.fromisoformat(str(value)).replace(tzinfo=UTC)
+
+
+@dataclass
+class MessageTotals:
+    by_status: dict[str, int]
+    segments_by_status: dict[str, int]
+    sent_timeline: dict[datetime, int]
+    delivered_timeline: dict[datetime, int]
+
+
+async def message_totals(conn: AsyncConnection, scope: Scope, bucket: Bucket) -> MessageTotals:
+    sent_bucket = _bucket(conn, messages.c.sent_at, bucket)
+    delivered_bucket = _bucket(conn, messages.c.delivered_at, bucket)
+    rows = await conn.execute(
+        select(
+            messages.c.status,
+            sent_bucket,
+            delivered_bucket,
+            func.count(),
+            func.coalesce(func.sum(messages.c.segments), 0),
+        )
+        .where(scope.messages())
+        .group_by(messages.c.status, sent_bucket, delivered_bucket)
+    )
+    totals = MessageTotals({}, {}, {}, {})
+    for status, sent_at, delivered_at, count, segments in rows:
+        totals.by_status[status] = totals.by_status.get(status, 0) + int(count)
+        totals.segments_by_status[status] = totals.segments_by_status.get(status, 0) + int(segments)
+        if (when := _as_time(sent_at)) is not None:
+            totals.sent_timeline[when] = totals.sent_timeline.get(when, 0) + int(count)
+        if (when := _as_time(delivered_at)) is not None and status == "delivered":
+            totals.delivered_timeline[when] = totals.delivered_timeline.get(when, 0) + int(count)
+    return totals
+
+
+async def error_reasons(conn: AsyncConnection, scope: Scope) -> dict[str, int]:
+    rows = await conn.execute(
+        select(func.coalesce(messages.c.last_error, "unknown"), func.count())
+        .where(scope.messages(), messages.c.status == "failed")
+        .group_by(func.coalesce(messages.c.last_error, "unknown"))
+    )
+    return {reason: int(count) for reason, count in rows}
+
+
+def _clicks_in_scope(scope: Scope) -> ColumnElement[bool]:
+    if scope.campaign_id is not None:
+        return clicks.c.campaign_id == scope.campaign_id
+    # Clicks on the scope's messages: created in the window, whenever clicked.
+    in_window = select(messages.c.id).where(scope.messages())
+    return and_(clicks.c.surface_id == scope.surface_id, clicks.c.message_id.in_(in_window))
+
+
+@dataclass
+class ClickTotals:
+    human: int
+    unique_messages: int
+    bots: int
+    timeline: dict[datetime, int]
+
+
+async def click_totals(conn: AsyncConnection, scope: Scope, bucket: Bucket) -> ClickTotals:
+    in_scope = _clicks_in_scope(scope)
+    human, unique, bots = (
+        await conn.execute(
+            select(
+                func.count().filter(clicks.c.is_bot == false()),
+                func.count(distinct(clicks.c.message_id)).filter(clicks.c.is_bot == false()),
+                func.count().filter(clicks.c.is_bot == true()),
+            ).where(in_scope)
+        )
+    ).one()
+    when = _bucket(conn, clicks.c.at, bucket)
+    timeline = {
+        t: int(c)
+        for raw, c in await conn.execute(
+            select(when, func.count()).where(in_scope, clicks.c.is_bot == false()).group_by(when)
+        )
+        if (t := _as_time(raw)) is not None
+    }
+    return ClickTotals(int(human), int(unique), int(bots), timeline)
+
+
+async def exclusions(conn: AsyncConnection, scope: Scope) -> dict[str, int]:
+    query = select(campaign_exclusions.c.reason, func.count()).group_by(
+        campaign_exclusions.c.reason
+    )
+    if scope.campaign_id is not None:
+        query = query.where(campaign_exclusions.c.campaign_id == scope.campaign_id)
+    else:
+        query = query.join(campaigns, campaigns.c.id == campaign_exclusions.c.campaign_id).where(
+            campaigns.c.surface_id == scope.surface_id
+        )
+        if scope.start is not None:
+            query = query.where(campaign_exclusions.c.created_at >= scope.start)
+        if scope.end is not None:
+            query = query.where(campaign_exclusions.c.created_at < scope.end)
+    return {reason: int(count) for reason, count in await conn.execute(query)}
+
+
+async def opt_outs(conn: AsyncConnection, scope: Scope, sender: str) -> int:
+    """Numbers of the scope that opted out of the sender after their message was created."""
+    query = (
+        select(func.count(distinct(suppressions.c.phone)))
+        .select_from(
+            suppressions.join(
+                messages,
+                and_(
+                    messages.c.to_number == suppressions.c.phone,
+                    suppressions.c.created_at >= messages.c.created_at,
+                ),
+            )
+        )
+        .where(suppressions.c.sender == sender, scope.messages())
+    )
+    return int((await conn.execute(query)).scalar_one())
+
+
+CSV_COLUMNS = (
+    "id",
+    "to",
+    "status",
+    "segments",
+    "encoding",
+    "provider_message_id",
+    "created_at",
+    "sent_at",
+    "delivered_at",
+    "last_error",
+    "clicks",
+)
+
+
+async def message_rows(
+    db: Database, scope: Scope, *, page: int = 1000
+) -> AsyncIterator[list[tuple[Any, ...]]]:
+    """The scope's messages, page by page in id order, each with its human clicks."""
+    after: str | None = None
+    while True:
+        async with db.read() as conn:
+            query = (
+                select(
+                    messages.c.id,
+                    messages.c.to_number,
+                    messages.c.status,
+                    messages.c.segments,
+                    messages.c.encoding,
+                    messages.c.provider_message_id,
+                    messages.c.created_at,
+                    messages.c.sent_at,
+                    messages.c.delivered_at,
+                    messages.c.last_error,
+                )
+                .where(scope.messages())
+                .order_by(messages.c.id)
+                .limit(page)
+            )
+            if after is not None:
+                query = query.where(messages.c.id > after)
+            rows = (await conn.execute(query)).all()
+            if not rows:
+                return
+            ids = [r[0] for r in rows]
+            counted = {
+                m: int(c)
+                for m, c in await conn.execute(
+                    select(clicks.c.message_id, func.count())
+                    .where(clicks.c.message_id.in_(ids), clicks.c.is_bot == false())
+                    .group_by(clicks.c.message_id)
+                )
+            }
+        yield [(*r, counted.get(r[0], 0)) for r in rows]
+        if len(rows) < page:
+            return
+        after = ids[-1]
