@@ -96,11 +96,15 @@ async def message_totals(conn: AsyncConnection, scope: Scope, bucket: Bucket) ->
 
 async def error_reasons(conn: AsyncConnection, scope: Scope) -> dict[str, int]:
     rows = await conn.execute(
-        select(func.coalesce(messages.c.last_error, "unknown"), func.count())
+        select(messages.c.last_error, func.count())
         .where(scope.messages(), messages.c.status == "failed")
-        .group_by(func.coalesce(messages.c.last_error, "unknown"))
+        .group_by(messages.c.last_error)
     )
-    return {reason: int(count) for reason, count in rows}
+    reasons: dict[str, int] = {}
+    for reason, count in rows:
+        key = reason or "unknown"
+        reasons[key] = reasons.get(key, 0) + int(count)
+    return reasons
 
 
 def _clicks_in_scope(scope: Scope) -> ColumnElement[bool]:

@@ -1,0 +1,286 @@
+"""Link tracking and reports on SQLite and PostgreSQL: a known campaign (sends, provider
+refusals, exclusions, delivery outcomes, human, repeated and bot clicks, an opt-out), then
+every number of the campaign report, the surface report and the CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import random
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import insert
+
+from smsbridge.app import create_app
+from smsbridge.config import Settings
+from smsbridge.delivery.worker import Worker, WorkerConfig
+from smsbridge.domain.messages import MessageStatus
+from smsbridge.storage.tables import suppressions
+from smsbridge.wiring import Services, build_services
+from tests.clock import FakeClock
+from tests.conftest import ADMIN_KEY
+from tests.mock_provider import MockProvider, Recorded, Reply
+
+SENDER = "+15550001111"
+LINK_BASE = "https://go.acme.example"
+HUMAN = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148 Safari/604.1"
+PREVIEW_BOT = "facebookexternalhit/1.1"
+
+
+@dataclass
+class Scenario:
+    services: Services
+    clock: FakeClock
+    http: httpx.AsyncClient
+    surface_id: str
+    campaign_id: str
+    by_profile: dict[str, dict[str, Any]]  # profile id → message view
+
+
+def phone(n: int) -> str:
+    return f"+3361234{n:04d}"
+
+
+async def _suppress(services: Services, number: str, at: Any) -> None:
+    async with services.db.transaction() as conn:
+        await conn.execute(
+            insert(suppressions).values(
+                sender=SENDER, phone=number, source="keyword", keyword="STOP", created_at=at
+            )
+        )
+
+
+@pytest.fixture
+async def scenario(settings: Settings, mock_provider: MockProvider) -> AsyncIterator[Scenario]:
+    clock = FakeClock()
+    services = await build_services(settings, clock=clock)
+
+    def respond(request: Recorded) -> Reply:
+        to = json.loads(request.body)["to"]
+        if to in (phone(0), phone(1)):  # the provider refuses two numbers
+            return Reply(400, {"error": "invalid destination"})
+        return Reply(200, {"id": f"prov-{to[-4:]}"})
+
+    mock_provider.responder = respond
+    credential = await services.credentials.create(
+        {
+            "name": "mock",
+            "provider_url": f"{mock_provider.url}/send",
+            "auth": {"type": "bearer", "token": "tok-report-112233"},
+            "payload": {"to": "{{toNumber}}", "from": "{{fromNumber}}", "text": "{{message}}"},
+            "response": {"message_id_path": "$.id"},
+        }
+    )
+    surface = await services.surfaces.create(
+        {
+            "name": "promo",
+            "credential_id": credential.id,
+            "sender": SENDER,
+            "link_tracking": {"enabled": True, "base_url": LINK_BASE},
+        }
+    )
+    app = create_app(settings, prebuilt=services)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://testserver",
+            headers={"Authorization": f"Bearer {ADMIN_KEY}"},
+        ) as http,
+    ):
+        people = [
+            {"external_id": f"p{n}", "phone": phone(n), "attributes": {"firstName": f"N{n}"}}
+            for n in range(10)
+        ]
+        people[9]["phone"] = phone(8)  # p9 shares p8's number: excluded as a duplicate
+        body = "".join(json.dumps(p) + "\n" for p in people)
+        imported = await http.post(
+            "/api/v1/profiles/import",
+            content=body.encode(),
+            headers={"Content-Type": "application/x-ndjson"},
+        )
+        assert imported.json()["imported"] == 10
+        await _suppress(services, phone(7), clock())  # p7 opted out before the campaign
+
+        created = await http.post(
+            "/api/v1/campaigns",
+            json={
+                "name": "spring",
+                "surface_id": surface.id,
+                "body": "Hi {{ profile.firstName }}: https://shop.example/sale?x=1.",
+                "audience": {"all": True},
+            },
+        )
+        campaign_id = created.json()["id"]
+        await http.post(f"/api/v1/campaigns/{campaign_id}/launch")
+        await services.new_campaign_runner().run_once()
+        clock.advance(30)
+        worker = Worker(
+            db=services.db,
+            credentials=services.credentials,
+            gateway=services.gateway,
+            limiter=services.limiter,
+            clock=clock,
+            config=WorkerConfig(public_url=settings.public_url),
+            rng=random.Random(1),
+        )
+        await worker.drain()
+        listed = await http.get(
+            "/api/v1/messages", params={"campaign_id": campaign_id, "limit": 100}
+        )
+        by_profile = {m["profile_id"]: m for m in listed.json()["items"]}
+        try:
+            yield Scenario(services, clock, http, surface.id, campaign_id, by_profile)
+        finally:
+            await services.close()
+
+
+def _code(message: dict[str, Any]) -> str:
+    marker = f"{LINK_BASE}/l/"
+    start = message["body"].index(marker) + len(marker)
+    return str(message["body"][start : start + 8])
+
+
+async def _click(s: Scenario, profile: str, agent: str, **params: str) -> httpx.Response:
+    return await s.http.get(
+        f"/l/{_code(s.by_profile[profile])}", headers={"User-Agent": agent}, params=params
+    )
+
+
+async def test_links_are_shortened_per_message_and_redirect_to_the_stored_url(
+    scenario: Scenario,
+) -> None:
+    s = scenario
+    bodies = [m["body"] for m in s.by_profile.values()]
+    assert all(b.startswith("Hi N") and f"{LINK_BASE}/l/" in b and b.endswith(".") for b in bodies)
+    assert len({_code(m) for m in s.by_profile.values()}) == len(bodies)  # one code per message
+    response = await _click(s, "p2", HUMAN, url="https://evil.example", next="https://evil.example")
+    assert response.status_code == 302
+    assert response.headers["location"] == "https://shop.example/sale?x=1"
+    unknown = await s.http.get("/l/ZZZZZZZZ")
+    assert unknown.status_code == 404
+    assert "text/html" in unknown.headers["content-type"]
+    assert (await s.http.get("/l/not-a-code!")).status_code == 404
+
+
+async def test_every_number_of_the_reports_and_the_csv(scenario: Scenario) -> None:
+    s = scenario
+    messages = s.services.messages
+    assert set(s.by_profile) == {"p0", "p1", "p2", "p3", "p4", "p5", "p6", "p8"}
+    s.clock.advance(60)
+    for profile in ("p2", "p3", "p4"):
+        assert await messages.record_delivery(s.by_profile[profile]["id"], MessageStatus.DELIVERED)
+    assert await messages.record_delivery(
+        s.by_profile["p5"]["id"], MessageStatus.UNDELIVERED, error="30005 unknown handset"
+    )
+    # A replayed report and a late contradictory one change nothing.
+    assert not await messages.record_delivery(s.by_profile["p2"]["id"], MessageStatus.DELIVERED)
+    assert not await messages.record_delivery(s.by_profile["p3"]["id"], MessageStatus.UNDELIVERED)
+    # A failed message cannot be "delivered" afterwards either.
+    assert not await messages.record_delivery(s.by_profile["p0"]["id"], MessageStatus.DELIVERED)
+
+    s.clock.advance(60)
+    for profile, agent in (("p2", HUMAN), ("p2", HUMAN), ("p3", HUMAN), ("p4", PREVIEW_BOT)):
+        assert (await _click(s, profile, agent)).status_code == 302
+    await _suppress(s.services, phone(6), s.clock())  # p6 opts out after receiving it
+
+    segments = sum(s.by_profile[p]["segments"] for p in ("p2", "p3", "p4", "p5", "p6", "p8"))
+    expected = {
+        "targeted": 10,
+        "excluded": 2,
+        "excluded_reasons": {"opted_out": 1, "duplicate": 1},
+        "sent": 6,
+        "delivered": 3,
+        "bounced": 1,
+        "errors": 2,
+        "error_reasons": {"provider refused the request (400)": 2},
+        "pending": 0,
+        "suppressed": 0,
+        "cancelled": 0,
+        "clicks": 3,
+        "unique_clicks": 2,
+        "bot_clicks": 1,
+        "opt_outs": 1,
+        "segments": segments,
+        "rates": {"delivery": 0.5, "bounce": 0.1667, "error": 0.25, "click": 0.3333},
+    }
+    report = (await s.http.get(f"/api/v1/campaigns/{s.campaign_id}/report")).json()
+    assert {k: report[k] for k in expected} == expected
+    assert report["status"] == "running" or report["status"] == "completed"
+    assert report["bucket"] == "minute"
+    timeline = report["timeline"]
+    assert sum(p["sent"] for p in timeline) == 6
+    assert sum(p["delivered"] for p in timeline) == 3
+    assert sum(p["clicks"] for p in timeline) == 3
+    by_minute = {p["at"]: p for p in timeline}
+    start = s.clock.now - timedelta(seconds=120)
+    assert by_minute[start.strftime("%Y-%m-%dT%H:%M:00Z")]["sent"] == 6
+    assert (
+        by_minute[(start + timedelta(seconds=60)).strftime("%Y-%m-%dT%H:%M:00Z")]["delivered"] == 3
+    )
+    assert by_minute[s.clock.now.strftime("%Y-%m-%dT%H:%M:00Z")]["clicks"] == 3
+
+    window = {
+        "from": (s.clock.now - timedelta(hours=1)).isoformat(),
+        "to": (s.clock.now + timedelta(minutes=1)).isoformat(),
+    }
+    surface = (await s.http.get(f"/api/v1/surfaces/{s.surface_id}/report", params=window)).json()
+    assert {k: surface[k] for k in expected} == expected
+    earlier = {
+        "from": (s.clock.now - timedelta(days=3)).isoformat(),
+        "to": (s.clock.now - timedelta(days=2)).isoformat(),
+    }
+    empty = (await s.http.get(f"/api/v1/surfaces/{s.surface_id}/report", params=earlier)).json()
+    assert (empty["targeted"], empty["sent"], empty["clicks"], empty["bucket"]) == (0, 0, 0, "hour")
+
+    response = await s.http.get(f"/api/v1/campaigns/{s.campaign_id}/report.csv")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert len(rows) == 8
+    by_id = {r["id"]: r for r in rows}
+    wanted = {
+        "p0": ("failed", 0, ""),
+        "p1": ("failed", 0, ""),
+        "p2": ("delivered", 2, "prov-0002"),
+        "p3": ("delivered", 1, "prov-0003"),
+        "p4": ("delivered", 0, "prov-0004"),
+        "p5": ("undelivered", 0, "prov-0005"),
+        "p6": ("sent", 0, "prov-0006"),
+        "p8": ("sent", 0, "prov-0008"),
+    }
+    for profile, (status, clicks, provider_id) in wanted.items():
+        row = by_id[s.by_profile[profile]["id"]]
+        assert (row["status"], int(row["clicks"]), row["provider_message_id"]) == (
+            status,
+            clicks,
+            provider_id,
+        )
+        assert row["to"] == s.by_profile[profile]["to"]
+    assert by_id[s.by_profile["p2"]["id"]]["delivered_at"].endswith("Z")
+    assert by_id[s.by_profile["p5"]["id"]]["last_error"] == "30005 unknown handset"
+    surface_csv = await s.http.get(f"/api/v1/surfaces/{s.surface_id}/report.csv", params=window)
+    assert surface_csv.text == response.text
+
+
+async def test_report_errors(scenario: Scenario) -> None:
+    s = scenario
+    assert (await s.http.get("/api/v1/campaigns/cmp_nope/report")).status_code == 404
+    assert (await s.http.get("/api/v1/campaigns/cmp_nope/report.csv")).status_code == 404
+    assert (await s.http.get("/api/v1/surfaces/srf_nope/report")).status_code == 404
+    backwards = await s.http.get(
+        f"/api/v1/surfaces/{s.surface_id}/report",
+        params={"from": "2026-03-02T00:00:00Z", "to": "2026-03-01T00:00:00Z"},
+    )
+    assert backwards.status_code == 422
+    assert backwards.json()["errors"][0]["field"] == "from"
+    naive = await s.http.get(
+        f"/api/v1/surfaces/{s.surface_id}/report", params={"from": "2026-03-01T00:00:00"}
+    )
+    assert naive.status_code == 422
