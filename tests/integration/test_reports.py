@@ -284,3 +284,24 @@ async def test_report_errors(scenario: Scenario) -> None:
         f"/api/v1/surfaces/{s.surface_id}/report", params={"from": "2026-03-01T00:00:00"}
     )
     assert naive.status_code == 422
+
+
+@pytest.mark.parametrize("kind", ["campaign", "surface"])
+async def test_csv_pages_follow_the_index_without_gaps_or_repeats(
+    scenario: Scenario, kind: str
+) -> None:
+    from smsbridge.storage.reports import Scope, message_rows
+
+    s = scenario
+    scope = (
+        Scope(campaign_id=s.campaign_id)
+        if kind == "campaign"
+        else Scope(
+            surface_id=s.surface_id,
+            start=s.clock.now - timedelta(hours=1),
+            end=s.clock.now + timedelta(hours=1),
+        )
+    )
+    seen = [row[0] async for page in message_rows(s.services.db, scope, page=3) for row in page]
+    assert sorted(seen) == sorted(m["id"] for m in s.by_profile.values())
+    assert len(seen) == len(set(seen)) == 8

@@ -13,18 +13,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, and_, distinct, false, func, select, true
+from sqlalchemy import ColumnElement, and_, distinct, false, func, literal, select, true, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smsbridge.storage.database import Database
 from smsbridge.storage.tables import campaign_exclusions, campaigns, clicks, messages, suppressions
 
 Bucket = Literal["minute", "hour", "day"]
-_SQLITE_FORMATS = {
-    "minute": "%Y-%m-%d %H:%M:00",
-    "hour": "%Y-%m-%d %H:00:00",
-    "day": "%Y-%m-%d 00:00:00",
-}
+# SQLite stores times as text, "YYYY-MM-DD HH:MM:SS.ffffff" in UTC: a bucket is a prefix of
+# it, far cheaper per row than strftime().
+_SQLITE_PREFIX = {"minute": 16, "hour": 13, "day": 10}
 
 
 @dataclass(frozen=True)
@@ -50,7 +48,7 @@ class Scope:
 def _bucket(conn: AsyncConnection, column: Any, bucket: Bucket) -> Any:
     if conn.dialect.name == "postgresql":
         return func.date_trunc(bucket, column)
-    return func.strftime(_SQLITE_FORMATS[bucket], column)
+    return func.substr(column, 1, _SQLITE_PREFIX[bucket])
 
 
 def _as_time(value: Any) -> datetime | None:
@@ -58,7 +56,10 @@ def _as_time(value: Any) -> datetime | None:
         return None
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
-    return datetime.fromisoformat(str(value)).replace(tzinfo=UTC)
+    text = str(value)
+    if len(text) == _SQLITE_PREFIX["hour"]:  # "YYYY-MM-DD HH"
+        text += ":00"
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 @dataclass
@@ -198,29 +199,33 @@ CSV_COLUMNS = (
 async def message_rows(
     db: Database, scope: Scope, *, page: int = 1000
 ) -> AsyncIterator[list[tuple[Any, ...]]]:
-    """The scope's messages, page by page in id order, each with its human clicks."""
-    after: str | None = None
+    """The scope's messages, page by page, each with its human clicks.
+
+    Pages follow an index, so each costs the same however far the export has gone: a
+    campaign's messages by number (its unique (campaign, number) index), a surface's by
+    creation time then id (its (surface, created_at) index).
+    """
+    columns = (
+        messages.c.id,
+        messages.c.to_number,
+        messages.c.status,
+        messages.c.segments,
+        messages.c.encoding,
+        messages.c.provider_message_id,
+        messages.c.created_at,
+        messages.c.sent_at,
+        messages.c.delivered_at,
+        messages.c.last_error,
+    )
+    by_campaign = scope.campaign_id is not None
+    order = (messages.c.to_number,) if by_campaign else (messages.c.created_at, messages.c.id)
+    after: tuple[Any, ...] | None = None
     while True:
         async with db.read() as conn:
-            query = (
-                select(
-                    messages.c.id,
-                    messages.c.to_number,
-                    messages.c.status,
-                    messages.c.segments,
-                    messages.c.encoding,
-                    messages.c.provider_message_id,
-                    messages.c.created_at,
-                    messages.c.sent_at,
-                    messages.c.delivered_at,
-                    messages.c.last_error,
-                )
-                .where(scope.messages())
-                .order_by(messages.c.id)
-                .limit(page)
-            )
+            query = select(*columns).where(scope.messages()).order_by(*order).limit(page)
             if after is not None:
-                query = query.where(messages.c.id > after)
+                typed = (literal(v, type_=c.type) for v, c in zip(after, order, strict=True))
+                query = query.where(tuple_(*order) > tuple_(*typed))
             rows = (await conn.execute(query)).all()
             if not rows:
                 return
@@ -236,4 +241,5 @@ async def message_rows(
         yield [(*r, counted.get(r[0], 0)) for r in rows]
         if len(rows) < page:
             return
-        after = ids[-1]
+        last = rows[-1]
+        after = (last[1],) if by_campaign else (last[6], last[0])
