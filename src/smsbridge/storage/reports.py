@@ -108,12 +108,17 @@ async def error_reasons(conn: AsyncConnection, scope: Scope) -> dict[str, int]:
     return reasons
 
 
-def _clicks_in_scope(scope: Scope) -> ColumnElement[bool]:
+def _clicks_of(scope: Scope, query: Any) -> Any:
+    """``query`` on clicks, limited to the scope's messages (for a surface: the messages
+    created in the window, whenever clicked — one primary-key lookup per click)."""
     if scope.campaign_id is not None:
-        return clicks.c.campaign_id == scope.campaign_id
-    # Clicks on the scope's messages: created in the window, whenever clicked.
-    in_window = select(messages.c.id).where(scope.messages())
-    return and_(clicks.c.surface_id == scope.surface_id, clicks.c.message_id.in_(in_window))
+        return query.where(clicks.c.campaign_id == scope.campaign_id)
+    query = query.join(messages, messages.c.id == clicks.c.message_id).where(
+        clicks.c.surface_id == scope.surface_id, scope.messages()
+    )
+    if scope.start is not None:  # no message of the window was clicked before it began
+        query = query.where(clicks.c.at >= scope.start)
+    return query
 
 
 @dataclass
@@ -125,22 +130,22 @@ class ClickTotals:
 
 
 async def click_totals(conn: AsyncConnection, scope: Scope, bucket: Bucket) -> ClickTotals:
-    in_scope = _clicks_in_scope(scope)
-    human, unique, bots = (
-        await conn.execute(
-            select(
-                func.count().filter(clicks.c.is_bot == false()),
-                func.count(distinct(clicks.c.message_id)).filter(clicks.c.is_bot == false()),
-                func.count().filter(clicks.c.is_bot == true()),
-            ).where(in_scope)
-        )
-    ).one()
+    totals = select(
+        func.count().filter(clicks.c.is_bot == false()),
+        func.count(distinct(clicks.c.message_id)).filter(clicks.c.is_bot == false()),
+        func.count().filter(clicks.c.is_bot == true()),
+    ).select_from(clicks)
+    human, unique, bots = (await conn.execute(_clicks_of(scope, totals))).one()
     when = _bucket(conn, clicks.c.at, bucket)
+    per_bucket = (
+        select(when, func.count())
+        .select_from(clicks)
+        .where(clicks.c.is_bot == false())
+        .group_by(when)
+    )
     timeline = {
         t: int(c)
-        for raw, c in await conn.execute(
-            select(when, func.count()).where(in_scope, clicks.c.is_bot == false()).group_by(when)
-        )
+        for raw, c in await conn.execute(_clicks_of(scope, per_bucket))
         if (t := _as_time(raw)) is not None
     }
     return ClickTotals(int(human), int(unique), int(bots), timeline)

@@ -132,10 +132,18 @@ messages = Table(
     Column("updated_at", UtcDateTime, nullable=False),
     Column("sent_at", UtcDateTime, nullable=True),
     Column("delivered_at", UtcDateTime, nullable=True),
-    # A number receives a campaign once (NULL campaign ids never collide); the second index
-    # serves a campaign's counts by status and its "anything still pending?" check.
+    # A number receives a campaign once (NULL campaign ids never collide). The second index
+    # serves a campaign's counts by status, its "anything still pending?" check and, covering
+    # every column they read, its report without touching the table.
     Index("uq_messages_campaign_id_to_number", "campaign_id", "to_number", unique=True),
-    Index("ix_messages_campaign_id_status", "campaign_id", "status"),
+    Index(
+        "ix_messages_campaign_report",
+        "campaign_id",
+        "status",
+        "segments",
+        "sent_at",
+        "delivered_at",
+    ),
     # Surface reports and lists select a surface's messages by creation time.
     Index("ix_messages_surface_id_created_at", "surface_id", "created_at"),
 )

@@ -61,10 +61,20 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_messages_surface_id_created_at", ["surface_id", "created_at"], unique=False
         )
+        batch_op.drop_index("ix_messages_campaign_id_status")
+        batch_op.create_index(
+            "ix_messages_campaign_report",
+            ["campaign_id", "status", "segments", "sent_at", "delivered_at"],
+            unique=False,
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("messages", schema=None) as batch_op:
+        batch_op.drop_index("ix_messages_campaign_report")
+        batch_op.create_index(
+            "ix_messages_campaign_id_status", ["campaign_id", "status"], unique=False
+        )
         batch_op.drop_index("ix_messages_surface_id_created_at")
         batch_op.create_index(batch_op.f("ix_messages_surface_id"), ["surface_id"], unique=False)
 
