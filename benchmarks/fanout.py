@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import platform
 import resource
 import sqlite3
 import tempfile
@@ -30,10 +28,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import orjson
-from cryptography.fernet import Fernet
-from pydantic import SecretStr
+from common import SANDBOX_CREDENTIAL, bench_settings, machine
 
-from smsbridge.config import Settings
 from smsbridge.services.fanout import FanOut
 from smsbridge.storage.migrate import upgrade_async
 from smsbridge.wiring import build_services
@@ -113,20 +109,11 @@ async def main() -> None:
     parser.add_argument("--batch", type=int, default=2000, help="fan-out batch size")
     args = parser.parse_args()
     count = args.profiles
-    print(
-        f"machine: {platform.platform()}, {os.cpu_count()} CPUs, "
-        f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}"
-    )
+    print(machine())
     with tempfile.TemporaryDirectory() as tmp:
         path = f"{tmp}/fanout.db"
         url = f"sqlite+aiosqlite:///{path}"
-        settings = Settings(
-            database_url=url,
-            admin_key=SecretStr("bench-admin-key"),
-            secret_keys=SecretStr(Fernet.generate_key().decode()),
-            state_dir=Path(tmp),
-            log_level="WARNING",
-        )
+        settings = bench_settings(url, Path(tmp))
         await upgrade_async(url)
         services = await build_services(settings)
         try:
@@ -140,18 +127,7 @@ async def main() -> None:
                 f"{count / import_seconds:,.0f} profiles/s (peak RSS so far {peak_rss_mb():.0f} MB)"
             )
 
-            credential = await services.credentials.create(
-                {
-                    "name": "bench",
-                    "provider_url": "sandbox://default",
-                    "auth": {"type": "none"},
-                    "payload": {
-                        "to": "{{toNumber}}",
-                        "from": "{{fromNumber}}",
-                        "text": "{{message}}",
-                    },
-                }
-            )
+            credential = await services.credentials.create(SANDBOX_CREDENTIAL)
             surface = await services.surfaces.create(
                 {"name": "bench", "credential_id": credential.id, "sender": "Acme"}
             )

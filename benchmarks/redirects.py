@@ -18,8 +18,6 @@ import argparse
 import asyncio
 import itertools
 import os
-import platform
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,22 +25,13 @@ import time
 from pathlib import Path
 
 import aiohttp
-from cryptography.fernet import Fernet
-from pydantic import SecretStr
+from common import SANDBOX_CREDENTIAL, bench_settings, free_port, machine
 from sqlalchemy import func, select
 
-from smsbridge.config import Settings
 from smsbridge.services.messages import SendRequest
 from smsbridge.storage.migrate import upgrade_async
 from smsbridge.storage.tables import clicks, links
 from smsbridge.wiring import build_services
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 async def hammer(urls: list[str], total: int, concurrency: int, expect: int) -> float:
@@ -70,34 +59,15 @@ async def main() -> None:
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--concurrency", type=int, default=32)
     args = parser.parse_args()
-    print(
-        f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
-    )
+    print(machine())
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite+aiosqlite:///{tmp}/links.db"
-        keys = Fernet.generate_key().decode()
-        settings = Settings(
-            database_url=url,
-            admin_key=SecretStr("bench-admin-key"),
-            secret_keys=SecretStr(keys),
-            state_dir=Path(tmp),
-            log_level="WARNING",
-        )
+        settings = bench_settings(url, Path(tmp))
+        keys = settings.secret_keys.get_secret_value() if settings.secret_keys else ""
         await upgrade_async(url)
         services = await build_services(settings)
         try:
-            credential = await services.credentials.create(
-                {
-                    "name": "bench",
-                    "provider_url": "sandbox://default",
-                    "auth": {"type": "none"},
-                    "payload": {
-                        "to": "{{toNumber}}",
-                        "from": "{{fromNumber}}",
-                        "text": "{{message}}",
-                    },
-                }
-            )
+            credential = await services.credentials.create(SANDBOX_CREDENTIAL)
             surface = await services.surfaces.create(
                 {
                     "name": "bench",

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import platform
 import secrets
 import tempfile
 import time
@@ -23,11 +21,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
-from cryptography.fernet import Fernet
-from pydantic import SecretStr
+from common import SANDBOX_CREDENTIAL, bench_settings, machine
 from sqlalchemy import func, select, text
 
-from smsbridge.config import Settings
 from smsbridge.storage.migrate import upgrade_async
 from smsbridge.storage.tables import messages
 from smsbridge.wiring import Services, build_services
@@ -53,14 +49,7 @@ def _time(dialect: str, expr: str) -> str:
 
 async def build(services: Services, count: int) -> tuple[str, str]:
     """A surface and a campaign of ``count`` messages; returns their ids."""
-    credential = await services.credentials.create(
-        {
-            "name": "bench",
-            "provider_url": "sandbox://default",
-            "auth": {"type": "none"},
-            "payload": {"to": "{{toNumber}}", "from": "{{fromNumber}}", "text": "{{message}}"},
-        }
-    )
+    credential = await services.credentials.create(SANDBOX_CREDENTIAL)
     surface = await services.surfaces.create(
         {"name": "bench", "credential_id": credential.id, "sender": "Acme"}
     )
@@ -123,13 +112,7 @@ async def build(services: Services, count: int) -> tuple[str, str]:
 
 async def measure(label: str, database_url: str, count: int) -> None:
     with tempfile.TemporaryDirectory() as state:
-        settings = Settings(
-            database_url=database_url,
-            admin_key=SecretStr("bench-admin-key"),
-            secret_keys=SecretStr(Fernet.generate_key().decode()),
-            state_dir=Path(state),
-            log_level="WARNING",
-        )
+        settings = bench_settings(database_url, Path(state))
         await upgrade_async(database_url)
         services = await build_services(settings)
         try:
@@ -178,9 +161,7 @@ async def main() -> None:
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--no-pg", action="store_true")
     args = parser.parse_args()
-    print(
-        f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
-    )
+    print(machine())
     with tempfile.TemporaryDirectory() as tmp:
         await measure("SQLite", f"sqlite+aiosqlite:///{tmp}/reports.db", args.messages)
     if args.no_pg:

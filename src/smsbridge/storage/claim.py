@@ -279,17 +279,17 @@ async def _complete_postgresql(
     return owned
 
 
-def _numbered(sql: str) -> str:
+def numbered(sql: str) -> str:
     """``?`` placeholders as asyncpg's ``$1, $2…``."""
     parts = sql.split("?")
     return "".join(f"{part}${i}" for i, part in enumerate(parts[:-1], start=1)) + parts[-1]
 
 
-_PG_UPDATE_MESSAGE = _numbered(
+_PG_UPDATE_MESSAGE = numbered(
     "UPDATE messages SET status = ?, attempts = ?, credential_id = ?, provider_message_id = ?, "
     "last_error = ?, sent_at = ?, updated_at = ? WHERE id = ?"
 )
-_PG_INSERT_EVENT = _numbered(
+_PG_INSERT_EVENT = numbered(
     "INSERT INTO message_events (message_id, at, type, detail) VALUES (?, ?, ?, ?)"
 )
 

@@ -21,6 +21,7 @@ from smsbridge.domain.campaigns import CampaignStatus
 from smsbridge.domain.messages import MessageStatus
 from smsbridge.errors import Conflict
 from smsbridge.storage import campaigns as repo
+from smsbridge.storage.claim import numbered
 from smsbridge.storage.claim_sqlite import MAX_PARAMETERS, sqlite_time
 from smsbridge.storage.database import Database
 
@@ -128,19 +129,14 @@ async def _write_postgresql(db: Database, batch: FanoutBatch) -> bool:
     return True
 
 
-def _numbered(sql: str) -> str:
-    parts = sql.split("?")
-    return "".join(f"{part}${i}" for i, part in enumerate(parts[:-1], start=1)) + parts[-1]
-
-
-_PG_MESSAGE = _numbered(
+_PG_MESSAGE = numbered(
     "INSERT INTO messages (id, surface_id, campaign_id, profile_id, message_type, to_number, "
     "from_number, body, segments, encoding, status, attempts, send_at, created_at, updated_at) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)"
 )
-_PG_OUTBOX = _numbered("INSERT INTO outbox (message_id, due_at, lease_token) VALUES (?, ?, 0)")
-_PG_EVENT = _numbered("INSERT INTO message_events (message_id, at, type) VALUES (?, ?, ?)")
-_PG_LINK = _numbered(
+_PG_OUTBOX = numbered("INSERT INTO outbox (message_id, due_at, lease_token) VALUES (?, ?, 0)")
+_PG_EVENT = numbered("INSERT INTO message_events (message_id, at, type) VALUES (?, ?, ?)")
+_PG_LINK = numbered(
     "INSERT INTO links (code, message_id, campaign_id, surface_id, url, created_at) "
     "VALUES (?, ?, ?, ?, ?, ?)"
 )
