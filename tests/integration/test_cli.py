@@ -240,3 +240,17 @@ def test_profiles_import_and_campaign_commands(tmp_path: Path) -> None:
     )
     assert bad.returncode == 2
     assert "exactly one audience" in bad.stderr
+
+
+def test_report_command_prints_the_campaign_numbers(tmp_path: Path) -> None:
+    demo = run(tmp_path, "demo", "--profiles", "30").stdout
+    campaign = re.search(r"(cmp_\w+)", demo)
+    assert campaign is not None
+    printed = run(tmp_path, "report", campaign.group(1)).stdout
+    assert re.search(r"targeted\s+│\s+30\b", printed), printed
+    assert re.search(r"sent\s+│\s+29\b", printed)
+    assert re.search(r"errors\s+│\s+1 \(3\.3%\)", printed)
+    assert "provider refused the request (400)" in printed
+    missing = run(tmp_path, "report", "cmp_nope", ok=False)
+    assert missing.returncode == 1
+    assert "no campaign cmp_nope" in missing.stderr

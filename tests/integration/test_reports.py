@@ -305,3 +305,19 @@ async def test_csv_pages_follow_the_index_without_gaps_or_repeats(
     seen = [row[0] async for page in message_rows(s.services.db, scope, page=3) for row in page]
     assert sorted(seen) == sorted(m["id"] for m in s.by_profile.values())
     assert len(seen) == len(set(seen)) == 8
+
+
+async def test_preview_shows_the_shortened_text(scenario: Scenario) -> None:
+    s = scenario
+    long_url = (
+        "https://shop.example/a/very/long/path/to/a/product?utm_source=sms&utm_campaign=spring"
+    )
+    response = await s.http.post(
+        "/api/v1/messages/preview",
+        json={"surface_id": s.surface_id, "to": "+33612345678", "body": f"See {long_url} now"},
+    )
+    preview = response.json()
+    assert preview["text"].startswith(f"See {LINK_BASE}/l/")
+    assert preview["text"].endswith(" now")
+    assert "shop.example" not in preview["text"]
+    assert preview["characters"] == len("See ") + len(LINK_BASE) + len("/l/") + 8 + len(" now")

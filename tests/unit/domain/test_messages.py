@@ -109,4 +109,6 @@ def test_event_type_values_are_stable() -> None:
         "cancelled",
         "released",
         "suppressed",
+        "delivered",
+        "undelivered",
     }
