@@ -396,3 +396,51 @@ async def test_rate_limit_holds_across_two_workers(engine: Engine) -> None:
     assert worst <= 23
     assert all(w.sent > 0 for w in workers)  # both took part
     assert sorted(json.loads(r.body)["ref"] for r in engine.provider.requests) == sorted(ids)
+
+
+async def _opt_out(engine: Engine, number: str) -> None:
+    from sqlalchemy import insert
+
+    from smsbridge.storage.tables import suppressions
+
+    async with engine.services.db.transaction() as conn:
+        await conn.execute(
+            insert(suppressions).values(
+                sender="+15550001111",
+                phone=number,
+                source="keyword",
+                keyword="STOP",
+                created_at=engine.clock(),
+            )
+        )
+
+
+async def test_stop_after_enqueue_means_no_request_and_suppressed(engine: Engine) -> None:
+    kept = await engine.send("Still welcome", to="+33612345679")
+    stopped = await engine.send("Sale!")
+    await _opt_out(engine, TO)  # STOP arrives after the message was accepted
+    await engine.worker().drain()
+    assert [json.loads(r.body)["to"] for r in engine.provider.requests] == ["+33612345679"]
+    view = await engine.message(stopped)
+    assert view["status"] == "suppressed"
+    assert _types(view) == ["queued", "suppressed"]
+    assert view["attempts"] == 0
+    assert (await engine.message(kept))["status"] == "sent"
+
+
+async def test_a_delivery_report_during_the_send_is_not_overwritten(engine: Engine) -> None:
+    from smsbridge.domain.messages import MessageStatus
+
+    async def deliver_first(request: Any) -> Reply:
+        # The provider reports delivery before its answer to the send is even recorded.
+        ref = json.loads(request.body)["ref"]
+        assert await engine.services.messages.record_delivery(ref, MessageStatus.DELIVERED)
+        return Reply(200, {"id": "prov-race"})
+
+    engine.provider.responder = deliver_first
+    message_id = await engine.send("Hello")
+    await engine.worker().drain()
+    view = await engine.message(message_id)
+    assert view["status"] == "delivered"
+    assert view["provider_message_id"] == "prov-race"
+    assert _types(view)[-3:] == ["delivered", "attempt", "sent"]

@@ -242,6 +242,16 @@ class Worker:
         """Send one message once and decide what happens next (no database writes)."""
         attempt = message.attempts + 1
         started = self._clock()
+        if message.suppressed:
+            reason = "the number opted out of this sender"
+            return Completion(
+                message.id,
+                message.lease_token,
+                MessageStatus.SUPPRESSED,
+                message.attempts,
+                [Event(message.id, started, EventType.SUPPRESSED, {"reason": reason})],
+                last_error=reason,
+            )
         if credential is None:
             reason = "the surface has no usable credential"
             return Completion(

@@ -18,7 +18,7 @@ from functools import partial
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import ColumnElement, and_, bindparam, insert, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, and_, bindparam, exists, insert, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smsbridge.storage import claim_sqlite
@@ -29,6 +29,7 @@ from smsbridge.storage.tables import (
     message_events,
     messages,
     outbox,
+    suppressions,
     surface_credentials,
     surfaces,
 )
@@ -49,6 +50,8 @@ class ClaimedMessage:
     body: str
     attempts: int
     status: str
+    suppressed: bool
+    """The number opted out of this sender (checked at claim: nothing is sent)."""
     credential_version: datetime | None
     """The credential's ``updated_at``: its cached compiled form is used while this matches."""
 
@@ -84,6 +87,8 @@ async def claim_batch(
         # the credential version arrives as SQLite's text form: parsed once per credential
         versions: dict[str | None, datetime | None] = {None: None}
         claimed = [ClaimedMessage(*row) for row in rows]
+        for message in claimed:
+            message.suppressed = bool(message.suppressed)
         for message in claimed:
             text = cast(str | None, message.credential_version)
             if text is not None and text not in versions:
@@ -142,6 +147,12 @@ async def _claim_postgresql(
             surface_credentials.c.credential_id,
             surfaces.c.status_token,
             credentials.c.updated_at,
+            exists()
+            .where(
+                suppressions.c.sender == messages.c.from_number,
+                suppressions.c.phone == messages.c.to_number,
+            )
+            .label("suppressed"),
         )
         .select_from(
             messages.outerjoin(surfaces, surfaces.c.id == messages.c.surface_id)
@@ -168,6 +179,7 @@ async def _claim_postgresql(
             body,
             attempts,
             status,
+            suppressed,
             version,
         )
         for (
@@ -181,6 +193,7 @@ async def _claim_postgresql(
             credential_id,
             status_token,
             version,
+            suppressed,
         ) in rows
     ]
 
@@ -285,8 +298,10 @@ def numbered(sql: str) -> str:
     return "".join(f"{part}${i}" for i, part in enumerate(parts[:-1], start=1)) + parts[-1]
 
 
+# A delivery report may have landed while the send was being recorded: it wins.
 _PG_UPDATE_MESSAGE = numbered(
-    "UPDATE messages SET status = ?, attempts = ?, credential_id = ?, provider_message_id = ?, "
+    "UPDATE messages SET status = CASE WHEN status IN ('delivered', 'undelivered') THEN status "
+    "ELSE ? END, attempts = ?, credential_id = ?, provider_message_id = ?, "
     "last_error = ?, sent_at = ?, updated_at = ? WHERE id = ?"
 )
 _PG_INSERT_EVENT = numbered(

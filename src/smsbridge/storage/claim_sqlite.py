@@ -71,7 +71,10 @@ def claim(
 _CLAIMED = """
 SELECT json_group_array(json_array(
     m.id, o.lease_token, m.surface_id, sc.credential_id, s.status_token,
-    m.to_number, m.from_number, m.body, m.attempts, m.status, c.updated_at))
+    m.to_number, m.from_number, m.body, m.attempts, m.status,
+    EXISTS (SELECT 1 FROM suppressions AS sp WHERE sp.sender = m.from_number
+            AND sp.phone = m.to_number),
+    c.updated_at))
 FROM outbox AS o
 JOIN messages AS m ON m.id = o.message_id
 LEFT JOIN surfaces AS s ON s.id = m.surface_id
@@ -111,7 +114,10 @@ def update_messages(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -
         conn.execute(
             "WITH v(status, attempts, credential_id, provider_message_id, last_error, sent_at, "
             f"updated_at, id) AS (VALUES {_placeholders(len(chunk), 8)}) "
-            "UPDATE messages SET status = v.status, attempts = v.attempts, "
+            # A delivery report may have landed while the send was being recorded: it wins.
+            "UPDATE messages SET status = CASE WHEN messages.status IN "
+            "('delivered', 'undelivered') THEN messages.status ELSE v.status END, "
+            "attempts = v.attempts, "
             "credential_id = v.credential_id, provider_message_id = v.provider_message_id, "
             "last_error = v.last_error, sent_at = v.sent_at, updated_at = v.updated_at "
             "FROM v WHERE messages.id = v.id",
