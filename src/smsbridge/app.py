@@ -11,6 +11,7 @@ from fastapi import Depends, FastAPI
 from smsbridge import __version__
 from smsbridge.api import (
     campaigns,
+    consent,
     credentials,
     messages,
     profiles,
@@ -72,6 +73,7 @@ def create_app(
     app.include_router(profiles.router)
     app.include_router(campaigns.router)
     app.include_router(reports.router)
+    app.include_router(consent.router)
     app.include_router(public.router)
 
     @app.get(

@@ -16,6 +16,7 @@ from smsbridge.domain.personalize import Personalizer
 from smsbridge.errors import ConfigurationError
 from smsbridge.services.api_keys import ApiKeyService
 from smsbridge.services.campaigns import CampaignService
+from smsbridge.services.consent import ConsentService
 from smsbridge.services.credentials import CredentialService
 from smsbridge.services.fanout import CampaignRunner, FanOut
 from smsbridge.services.links import LinkService
@@ -57,6 +58,7 @@ class Services:
     campaigns: CampaignService
     fanout: FanOut
     links: LinkService
+    consent: ConsentService
     reports: ReportService
     limiter: SharedRateLimiter
     clock: Callable[[], datetime]
@@ -155,6 +157,7 @@ async def build_services(
             on_enqueued=wake,
         ),
         links=LinkService(db, box, clock=clock),
+        consent=ConsentService(db, clock=clock, default_region=settings.default_region),
         reports=ReportService(db, clock=clock),
         limiter=SharedRateLimiter(db),
         clock=clock,

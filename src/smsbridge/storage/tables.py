@@ -220,6 +220,25 @@ suppressions = Table(
     Column("created_at", UtcDateTime, nullable=False),
 )
 
+# Every consent change, for audit: who (an API key, a keyword from the number itself, a
+# provider error), what, when. ``suppressions`` holds the current state.
+consent_events = Table(
+    "consent_events",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("phone", String(32), nullable=False),
+    Column("sender", String(32), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("keyword", String(32), nullable=True),
+    Column("actor", String(64), nullable=True),
+    Column("note", Text, nullable=True),
+    Column("at", UtcDateTime, nullable=False),
+    Index("ix_consent_events_phone_id", "phone", "id"),
+)
+
 # A campaign's fan-out advances batch by batch; ``fanout_cursor`` (the last profile handled)
 # moves in the same transaction as the batch's messages, so a restart resumes exactly there.
 campaigns = Table(
