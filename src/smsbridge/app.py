@@ -13,6 +13,7 @@ from smsbridge.api import (
     campaigns,
     consent,
     credentials,
+    hooks,
     messages,
     profiles,
     public,
@@ -75,6 +76,7 @@ def create_app(
     app.include_router(reports.router)
     app.include_router(consent.router)
     app.include_router(public.router)
+    app.include_router(hooks.router)
 
     @app.get(
         "/healthz", response_model=Health, tags=["health"], responses={503: {"model": Problem}}

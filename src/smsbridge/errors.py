@@ -8,6 +8,7 @@ at the boundary where they occur (``raise ProviderUnreachable(...) from exc``).
 
     SmsbridgeError
     ├── InvalidInput            422  field-level ``errors``
+    ├── MalformedWebhook        400  a provider's webhook body cannot be read
     ├── NotFound                404
     ├── Conflict                409
     ├── AuthenticationRequired  401
@@ -60,6 +61,10 @@ class InvalidInput(SmsbridgeError):
     @classmethod
     def one(cls, field: str, message: str) -> InvalidInput:
         return cls(FieldError(field, message))
+
+
+class MalformedWebhook(SmsbridgeError):
+    """The webhook body cannot be read."""
 
 
 class NotFound(SmsbridgeError):

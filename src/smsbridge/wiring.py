@@ -25,6 +25,7 @@ from smsbridge.services.profiles import ProfileService
 from smsbridge.services.reports import ReportService
 from smsbridge.services.secretbox import SecretBox
 from smsbridge.services.surfaces import SurfaceService
+from smsbridge.services.webhooks import WebhookService
 from smsbridge.storage.database import Database, create_engine
 
 
@@ -59,6 +60,7 @@ class Services:
     fanout: FanOut
     links: LinkService
     consent: ConsentService
+    webhooks: WebhookService
     reports: ReportService
     limiter: SharedRateLimiter
     clock: Callable[[], datetime]
@@ -124,6 +126,13 @@ async def build_services(
     wake = _WakeSignal()
     launched = _WakeSignal()
     personalizer = Personalizer()
+    credentials = CredentialService(
+        db,
+        box,
+        gateway,
+        allow_private_urls=settings.allow_private_provider_urls,
+        clock=clock,
+    )
     services = Services(
         settings=settings,
         db=db,
@@ -131,13 +140,7 @@ async def build_services(
         gateway=gateway,
         box=box,
         api_keys=ApiKeyService(db, settings.admin_key.get_secret_value(), clock),
-        credentials=CredentialService(
-            db,
-            box,
-            gateway,
-            allow_private_urls=settings.allow_private_provider_urls,
-            clock=clock,
-        ),
+        credentials=credentials,
         surfaces=SurfaceService(db, public_url=settings.public_url, clock=clock),
         messages=MessageService(
             db,
@@ -158,6 +161,7 @@ async def build_services(
         ),
         links=LinkService(db, box, clock=clock),
         consent=ConsentService(db, clock=clock, default_region=settings.default_region),
+        webhooks=WebhookService(db, credentials, clock=clock),
         reports=ReportService(db, clock=clock),
         limiter=SharedRateLimiter(db),
         clock=clock,

@@ -15,6 +15,7 @@ from smsbridge.errors import (
     AuthenticationRequired,
     Conflict,
     InvalidInput,
+    MalformedWebhook,
     NotFound,
     PermissionDenied,
     SecretsUnavailable,
@@ -27,6 +28,7 @@ PROBLEM_JSON = "application/problem+json"
 
 _STATUS: list[tuple[type[SmsbridgeError], int, str]] = [
     (InvalidInput, 422, "invalid-input"),
+    (MalformedWebhook, 400, "malformed-webhook"),
     (NotFound, 404, "not-found"),
     (Conflict, 409, "conflict"),
     (AuthenticationRequired, 401, "unauthenticated"),

@@ -22,6 +22,8 @@ _SIMPLE_STEP = re.compile(
     r"""\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]|\['([^'\\]*)'\]|\["([^"\\]*)"\]"""
 )
 _MISSING = object()
+MISSING = _MISSING
+"""What :meth:`CompiledPath.first` answers when the path selects nothing."""
 
 
 @dataclass(frozen=True)

@@ -209,3 +209,36 @@ async def apply_delivery(
         return False
     await conn.execute(insert(message_events).values(**event.row()))
     return True
+
+
+async def apply_deliveries(
+    conn: AsyncConnection,
+    surface_id: str,
+    reports: Sequence[tuple[str, str, str | None]],
+    at: datetime,
+) -> tuple[int, int, int]:
+    """Apply (provider id, status, error) reports to the surface's messages; returns how many
+    were applied, matched no message, or found the message already final (no effect)."""
+    applied = unknown = ignored = 0
+    for provider_id, status, error in reports:
+        found = (
+            await conn.execute(
+                select(messages.c.id, messages.c.status).where(
+                    messages.c.provider_message_id == provider_id,
+                    messages.c.surface_id == surface_id,
+                )
+            )
+        ).all()
+        if not found:
+            unknown += 1
+            continue
+        for message_id, _ in found:
+            if status == "sent":  # "on its way": nothing to record
+                ignored += 1
+                continue
+            event = Event(message_id, at, status, {"error": error} if error else None)
+            if await apply_delivery(conn, message_id, status, at=at, error=error, event=event):
+                applied += 1
+            else:
+                ignored += 1
+    return applied, unknown, ignored

@@ -107,3 +107,20 @@ async def has_pending_messages(conn: AsyncConnection, surface_id: str) -> bool:
 
 async def delete_surface(conn: AsyncConnection, surface_id: str) -> None:
     await conn.execute(delete(surfaces).where(surfaces.c.id == surface_id))
+
+
+async def by_status_token(conn: AsyncConnection, token: str) -> SurfaceRow | None:
+    found = (await conn.execute(select(surfaces).where(surfaces.c.status_token == token))).first()
+    return _row(found) if found else None
+
+
+async def primary_credential_id(conn: AsyncConnection, surface_id: str) -> str | None:
+    found = (
+        await conn.execute(
+            select(surface_credentials.c.credential_id).where(
+                surface_credentials.c.surface_id == surface_id,
+                surface_credentials.c.position == 0,
+            )
+        )
+    ).scalar_one_or_none()
+    return None if found is None else str(found)

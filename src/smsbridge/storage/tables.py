@@ -126,7 +126,7 @@ messages = Table(
     Column("status", String(16), nullable=False, index=True),
     Column("attempts", Integer, nullable=False, default=0),
     Column("last_error", Text, nullable=True),
-    Column("provider_message_id", String(200), nullable=True),
+    Column("provider_message_id", String(200), nullable=True, index=True),
     Column("send_at", UtcDateTime, nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),

@@ -37,9 +37,17 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("consent_events", schema=None) as batch_op:
         batch_op.create_index("ix_consent_events_phone_id", ["phone", "id"], unique=False)
+    # delivery reports find their message by the provider's id
+    with op.batch_alter_table("messages", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_messages_provider_message_id"), ["provider_message_id"], unique=False
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("messages", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_messages_provider_message_id"))
+
     with op.batch_alter_table("consent_events", schema=None) as batch_op:
         batch_op.drop_index("ix_consent_events_phone_id")
 

@@ -1,0 +1,217 @@
+"""Delivery-report webhooks on SQLite and PostgreSQL: custom mappings and preset payload
+shapes (Twilio form, Infobip batch), replays, out-of-order reports, unknown ids, bad bodies."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from smsbridge.wiring import Services
+from tests.mock_provider import MockProvider, Recorded, Reply
+
+SENDER = "+15550001111"
+
+
+async def _surface(client: httpx.AsyncClient, credential: dict[str, Any]) -> dict[str, Any]:
+    response = await client.post(
+        "/api/v1/surfaces",
+        json={
+            "name": f"s-{credential['id'][-6:]}",
+            "credential_id": credential["id"],
+            "sender": SENDER,
+        },
+    )
+    assert response.status_code == 201, response.text
+    found: dict[str, Any] = response.json()
+    return found
+
+
+async def _send_one(
+    client: httpx.AsyncClient, services: Services, surface: dict[str, Any], to: str
+) -> dict[str, Any]:
+    sent = await client.post(
+        "/api/v1/messages", json={"surface_id": surface["id"], "to": to, "body": "Hello"}
+    )
+    assert sent.status_code == 202, sent.text
+    await services.new_worker().drain()
+    view: dict[str, Any] = (await client.get(f"/api/v1/messages/{sent.json()['id']}")).json()
+    assert view["status"] == "sent", view
+    return view
+
+
+def _hook(surface: dict[str, Any]) -> str:
+    url = str(surface["status_webhook_url"])
+    return url[url.index("/hooks/") :]
+
+
+async def test_custom_mapping_replays_and_out_of_order(
+    client: httpx.AsyncClient, services: Services, mock_provider: MockProvider
+) -> None:
+    mock_provider.reply(Reply(200, {"msg": {"ref": "abc-1"}}))
+    response = await client.post(
+        "/api/v1/credentials",
+        json={
+            "name": "custom",
+            "provider_url": f"{mock_provider.url}/send",
+            "auth": {"type": "none"},
+            "payload": {"to": "{{toNumber}}", "from": "{{fromNumber}}", "text": "{{message}}"},
+            "response": {"message_id_path": "$.msg.ref"},
+            "delivery_reports": {
+                "message_id_path": "$.ref",
+                "status_path": "$.state",
+                "error_path": "$.reason",
+                "status_map": {"DELIVRD": "delivered", "UNDELIV": "undelivered", "ENROUTE": "sent"},
+            },
+        },
+    )
+    assert response.status_code == 201, response.text
+    surface = await _surface(client, response.json())
+    message = await _send_one(client, services, surface, "+33612345678")
+    hook = _hook(surface)
+
+    enroute = await client.post(hook, json={"ref": "abc-1", "state": "ENROUTE"})
+    assert enroute.json() == {"received": 1, "applied": 0, "unknown": 0, "ignored": 1}
+    first = await client.post(hook, json={"ref": "abc-1", "state": "DELIVRD"})
+    assert first.status_code == 200
+    assert first.json() == {"received": 1, "applied": 1, "unknown": 0, "ignored": 0}
+    replay = await client.post(hook, json={"ref": "abc-1", "state": "DELIVRD"})
+    assert replay.json()["applied"] == 0
+    late = await client.post(hook, json={"ref": "abc-1", "state": "UNDELIV", "reason": "late"})
+    assert late.json()["applied"] == 0
+    view = (await client.get(f"/api/v1/messages/{message['id']}")).json()
+    assert view["status"] == "delivered"
+    assert view["delivered_at"] is not None
+    assert [e["type"] for e in view["events"]].count("delivered") == 1
+
+    unknown = await client.post(hook, json={"ref": "nope", "state": "DELIVRD"})
+    assert unknown.status_code == 200
+    assert unknown.json()["unknown"] == 1
+    unmapped = await client.post(hook, json={"ref": "abc-1", "state": "WEIRD"})
+    assert unmapped.json() == {"received": 1, "applied": 0, "unknown": 0, "ignored": 1}
+
+
+async def test_twilio_form_status_callback(
+    client: httpx.AsyncClient, services: Services, mock_provider: MockProvider
+) -> None:
+    mock_provider.reply(Reply(201, {"sid": "SM1234567890abcdef", "status": "queued"}))
+    response = await client.post(
+        "/api/v1/credentials",
+        json={
+            "name": "twilio",
+            "preset": "twilio",
+            "provider_url": f"{mock_provider.url}/2010-04-01/Accounts/AC1/Messages.json",
+            "provider_app_id": "AC1",
+            "auth": {"username": "AC1", "password": "twilio-auth-token-1234"},
+        },
+    )
+    assert response.status_code == 201, response.text
+    surface = await _surface(client, response.json())
+    message = await _send_one(client, services, surface, "+33612345679")
+    # Twilio's documented callback: form fields, MessageStatus lower-case, ErrorCode on failure.
+    form = {
+        "MessageSid": "SM1234567890abcdef",
+        "MessageStatus": "undelivered",
+        "ErrorCode": "30005",
+        "AccountSid": "AC1",
+        "From": SENDER,
+        "To": "+33612345679",
+    }
+    result = await client.post(_hook(surface), data=form)
+    assert result.json()["applied"] == 1, result.text
+    view = (await client.get(f"/api/v1/messages/{message['id']}")).json()
+    assert view["status"] == "undelivered"
+    assert view["last_error"] == "30005"
+
+
+async def test_infobip_batch(
+    client: httpx.AsyncClient, services: Services, mock_provider: MockProvider
+) -> None:
+    ids = iter(["ib-1", "ib-2"])
+
+    def respond(_request: Recorded) -> Reply:
+        return Reply(
+            200, {"messages": [{"messageId": next(ids), "status": {"groupName": "PENDING"}}]}
+        )
+
+    mock_provider.responder = respond
+    response = await client.post(
+        "/api/v1/credentials",
+        json={
+            "name": "infobip",
+            "preset": "infobip",
+            "provider_url": f"{mock_provider.url}/sms/2/text/advanced",
+            "auth": {"token": "infobip-api-key-5678"},
+        },
+    )
+    assert response.status_code == 201, response.text
+    surface = await _surface(client, response.json())
+    one = await _send_one(client, services, surface, "+33612345670")
+    two = await _send_one(client, services, surface, "+33612345671")
+    report = {
+        "results": [
+            {
+                "messageId": "ib-1",
+                "to": "33612345670",
+                "status": {"groupName": "DELIVERED", "name": "DELIVERED_TO_HANDSET"},
+                "error": {"name": "NO_ERROR"},
+            },
+            {
+                "messageId": "ib-2",
+                "to": "33612345671",
+                "status": {"groupName": "UNDELIVERABLE", "name": "UNDELIVERABLE_NOT_DELIVERED"},
+                "error": {"name": "EC_ABSENT_SUBSCRIBER"},
+            },
+            {"messageId": "ib-404", "status": {"groupName": "DELIVERED"}},
+        ]
+    }
+    result = await client.post(_hook(surface), json=report)
+    assert result.json() == {"received": 3, "applied": 2, "unknown": 1, "ignored": 0}
+    first = (await client.get(f"/api/v1/messages/{one['id']}")).json()
+    second = (await client.get(f"/api/v1/messages/{two['id']}")).json()
+    assert (first["status"], second["status"]) == ("delivered", "undelivered")
+    assert second["last_error"] == "EC_ABSENT_SUBSCRIBER"
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type", "status"),
+    [
+        (b"{not json", "application/json", 400),
+        (b"<xml/>", "application/xml", 400),
+        (b"\xff\xfe=1", "application/x-www-form-urlencoded", 400),
+        (b"{" + b'"a": "' + b"x" * (1024 * 1024) + b'"}', "application/json", 413),
+    ],
+)
+async def test_bad_bodies_are_refused_without_effect(
+    client: httpx.AsyncClient,
+    make_credential: Any,
+    content: bytes,
+    content_type: str,
+    status: int,
+) -> None:
+    credential = await make_credential(
+        delivery_reports={
+            "message_id_path": "$.id",
+            "status_path": "$.status",
+            "status_map": {"ok": "delivered"},
+        }
+    )
+    surface = await _surface(client, credential)
+    response = await client.post(
+        _hook(surface), content=content, headers={"Content-Type": content_type}
+    )
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_unknown_token_and_unmapped_credential(
+    client: httpx.AsyncClient, make_credential: Any
+) -> None:
+    assert (await client.post("/hooks/status/not-a-token", json={})).status_code == 404
+    surface = await _surface(client, await make_credential())
+    response = await client.post(_hook(surface), json={"id": "x", "status": "ok"})
+    assert response.status_code == 400
+    assert "delivery_reports" in response.json()["detail"]
+    json.dumps(response.json())
