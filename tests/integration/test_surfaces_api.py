@@ -91,7 +91,7 @@ async def test_create_fills_defaults_and_webhook_urls(
     assert set(surface["keywords"]) == set(DOCUMENTED_KEYWORDS)
     for category, words in DOCUMENTED_KEYWORDS.items():
         assert words <= set(surface["keywords"][category]), category
-    assert set(surface["replies"]) == {"opt_out", "opt_in", "help"}
+    assert set(surface["replies"]) == {"opt_out", "opt_in", "help", "confirm_opt_in"}
     assert all(isinstance(t, str) and t.strip() for t in surface["replies"].values())
     assert surface["created_at"] == surface["updated_at"]
 

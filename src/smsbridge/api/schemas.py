@@ -217,6 +217,9 @@ class RepliesIO(Strict):
     opt_out: str | None = None
     opt_in: str | None = None
     help: str | None = None
+    confirm_opt_in: str | None = Field(
+        None, description="with double_opt_in: the question asked before an opt-in counts"
+    )
 
 
 class SurfaceFields(Strict):
@@ -228,6 +231,9 @@ class SurfaceFields(Strict):
     link_tracking: LinkTrackingIO | None = None
     keywords: KeywordsIO | None = None
     replies: RepliesIO | None = None
+    double_opt_in: bool | None = Field(
+        None, description="an opt-in counts only after the number answers YES to a confirmation"
+    )
 
 
 class SurfaceOut(BaseModel):
@@ -240,6 +246,7 @@ class SurfaceOut(BaseModel):
     link_tracking: LinkTrackingIO
     keywords: dict[str, list[str]]
     replies: dict[str, str]
+    double_opt_in: bool = False
     inbound_webhook_url: str
     status_webhook_url: str
     created_at: datetime

@@ -30,6 +30,7 @@ DEFAULT_REPLIES: dict[str, str] = {
     "opt_out": "You are unsubscribed and will get no more messages. Reply START to resubscribe.",
     "opt_in": "You are subscribed again. Reply STOP to unsubscribe.",
     "help": "Reply STOP to unsubscribe, START to resubscribe.",
+    "confirm_opt_in": "Reply YES to confirm you want our messages again.",
 }
 MAX_REPLY = 1600
 
@@ -55,6 +56,8 @@ class Surface:
     link_tracking: LinkTracking = LinkTracking()
     keywords: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_KEYWORDS))
     replies: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_REPLIES))
+    double_opt_in: bool = False
+    """An opt-in becomes active only once the number answers YES to a confirmation."""
 
     def document(self) -> dict[str, Any]:
         return {
@@ -69,6 +72,7 @@ class Surface:
             },
             "keywords": {k: list(v) for k, v in self.keywords.items()},
             "replies": dict(self.replies),
+            "double_opt_in": self.double_opt_in,
         }
 
 
@@ -131,6 +135,10 @@ def parse_surface(doc: Mapping[str, Any]) -> Surface:
     link_tracking = _parse_link_tracking(doc.get("link_tracking"), errors)
     keywords = _parse_keywords(doc.get("keywords"), errors)
     replies = _parse_replies(doc.get("replies"), errors)
+    double_opt_in = doc.get("double_opt_in", False)
+    if not isinstance(double_opt_in, bool):
+        errors.append(FieldError("double_opt_in", "must be true or false"))
+        double_opt_in = False
     if errors:
         raise InvalidInput(errors)
     assert isinstance(name, str)
@@ -144,6 +152,7 @@ def parse_surface(doc: Mapping[str, Any]) -> Surface:
         link_tracking=link_tracking,
         keywords=keywords,
         replies=replies,
+        double_opt_in=double_opt_in,
     )
 
 
@@ -218,7 +227,9 @@ def _parse_replies(raw: object, errors: list[FieldError]) -> dict[str, str]:
     for category, text in raw.items():
         path = f"replies.{category}"
         if category not in DEFAULT_REPLIES:
-            errors.append(FieldError(path, "unknown category; use opt_out, opt_in or help"))
+            errors.append(
+                FieldError(path, "unknown category; use opt_out, opt_in, help or confirm_opt_in")
+            )
         elif not isinstance(text, str) or len(text) > MAX_REPLY:
             errors.append(FieldError(path, f"must be text of at most {MAX_REPLY} characters"))
         else:

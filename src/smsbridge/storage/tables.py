@@ -21,6 +21,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    false,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -132,6 +133,8 @@ messages = Table(
     Column("updated_at", UtcDateTime, nullable=False),
     Column("sent_at", UtcDateTime, nullable=True),
     Column("delivered_at", UtcDateTime, nullable=True),
+    # Consent replies (the "you are unsubscribed" answer to STOP) go to numbers that opted out.
+    Column("ignore_opt_out", Boolean, nullable=False, server_default=false()),
     # A number receives a campaign once (NULL campaign ids never collide). The second index
     # serves a campaign's counts by status, its "anything still pending?" check and, covering
     # every column they read, its report without touching the table.
@@ -237,6 +240,36 @@ consent_events = Table(
     Column("note", Text, nullable=True),
     Column("at", UtcDateTime, nullable=False),
     Index("ix_consent_events_phone_id", "phone", "id"),
+)
+
+# A double opt-in waiting for its confirmation (the number answered START; YES confirms).
+consent_pending = Table(
+    "consent_pending",
+    metadata,
+    Column("sender", String(32), primary_key=True),
+    Column("phone", String(32), primary_key=True),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+# Messages received from phones (MO). A provider id seen twice is one message (replays).
+inbound_messages = Table(
+    "inbound_messages",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("surface_id", String(40), nullable=False),
+    Column("from_number", String(32), nullable=False),
+    Column("to_number", String(32), nullable=True),
+    Column("text", Text, nullable=False),
+    Column("provider_message_id", String(200), nullable=True),
+    Column("keyword", String(16), nullable=True),
+    Column("received_at", UtcDateTime, nullable=False),
+    Index(
+        "uq_inbound_messages_surface_id_provider_message_id",
+        "surface_id",
+        "provider_message_id",
+        unique=True,
+    ),
+    Index("ix_inbound_messages_from_number", "from_number"),
 )
 
 # A campaign's fan-out advances batch by batch; ``fanout_cursor`` (the last profile handled)

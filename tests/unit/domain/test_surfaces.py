@@ -72,7 +72,8 @@ def test_minimal_document_gets_the_defaults(make_surface_doc: SurfaceDocumentFac
     assert surface.fallback_credential_ids == ()
     assert surface.link_tracking == LinkTracking(enabled=False, base_url=None)
     assert dict(surface.keywords) == EXPECTED_DEFAULT_KEYWORDS
-    assert set(surface.replies) == {"opt_out", "opt_in", "help"}
+    assert set(surface.replies) == {"opt_out", "opt_in", "help", "confirm_opt_in"}
+    assert surface.double_opt_in is False
     assert all(surface.replies.values())
 
 
