@@ -19,6 +19,7 @@ from smsbridge.services.campaigns import CampaignService
 from smsbridge.services.consent import ConsentService
 from smsbridge.services.credentials import CredentialService
 from smsbridge.services.fanout import CampaignRunner, FanOut
+from smsbridge.services.inbound import InboundService
 from smsbridge.services.links import LinkService
 from smsbridge.services.messages import MessageService
 from smsbridge.services.profiles import ProfileService
@@ -61,6 +62,7 @@ class Services:
     links: LinkService
     consent: ConsentService
     webhooks: WebhookService
+    inbound: InboundService
     reports: ReportService
     limiter: SharedRateLimiter
     clock: Callable[[], datetime]
@@ -162,6 +164,13 @@ async def build_services(
         links=LinkService(db, box, clock=clock),
         consent=ConsentService(db, clock=clock, default_region=settings.default_region),
         webhooks=WebhookService(db, credentials, clock=clock),
+        inbound=InboundService(
+            db,
+            credentials,
+            clock=clock,
+            default_region=settings.default_region,
+            on_enqueued=wake,
+        ),
         reports=ReportService(db, clock=clock),
         limiter=SharedRateLimiter(db),
         clock=clock,

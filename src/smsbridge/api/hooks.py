@@ -1,4 +1,5 @@
-"""Provider webhooks (no API key; an unguessable token in the URL): delivery reports."""
+"""Provider webhooks (no API key; an unguessable token in the URL): inbound messages and
+delivery reports."""
 
 from __future__ import annotations
 
@@ -40,4 +41,18 @@ async def delivery_reports(token: str, request: Request, svc: Services = Depends
     if body is None:
         return problem(413, "the body is over 1 MB", slug="too-large")
     result = await svc.webhooks.delivery_reports(token, body, request.headers.get("content-type"))
+    return JSONResponse(result)
+
+
+@router.post(
+    "/hooks/inbound/{token}",
+    responses={400: {"description": "unreadable body"}, 413: {"description": "over 1 MB"}},
+)
+async def inbound_messages(token: str, request: Request, svc: Services = Depends(services)) -> Any:
+    """Messages from phones: STOP / START / HELP act on consent and are answered; anything
+    else is stored."""
+    body = await _body(request)
+    if body is None:
+        return problem(413, "the body is over 1 MB", slug="too-large")
+    result = await svc.inbound.receive(token, body, request.headers.get("content-type"))
     return JSONResponse(result)

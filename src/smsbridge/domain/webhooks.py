@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 
-from smsbridge.domain.credentials import DeliveryReportMapping
+from smsbridge.domain.credentials import DeliveryReportMapping, InboundMapping
 from smsbridge.domain.responses import MISSING, compiled_path
 from smsbridge.errors import MalformedWebhook
 
@@ -53,19 +53,56 @@ def _scalar(value: object) -> str | None:
     return text or None
 
 
+def _items(document: object, items_path: str | None) -> list[object]:
+    if not items_path:
+        return [document]
+    nodes = compiled_path(items_path).query.find(document)  # type: ignore[arg-type]
+    values = [n.value for n in nodes]
+    return values[0] if len(values) == 1 and isinstance(values[0], list) else values
+
+
+@dataclass(frozen=True)
+class InboundItem:
+    from_number: str
+    to_number: str | None
+    text: str
+    provider_message_id: str | None
+
+
+def read_inbound(document: object, mapping: InboundMapping) -> tuple[list[InboundItem], list[str]]:
+    """The inbound messages in ``document``, and a note for each item that could not be read."""
+    if mapping.from_path is None or mapping.text_path is None:
+        raise MalformedWebhook("the credential's inbound mapping lacks from_path or text_path")
+    from_path = compiled_path(mapping.from_path)
+    text_path = compiled_path(mapping.text_path)
+    to_path = compiled_path(mapping.to_path) if mapping.to_path else None
+    id_path = compiled_path(mapping.id_path) if mapping.id_path else None
+    items: list[InboundItem] = []
+    notes: list[str] = []
+    for position, item in enumerate(_items(document, mapping.items_path)):
+        sender = _scalar(from_path.first(item))
+        text = text_path.first(item)
+        if sender is None or not isinstance(text, str):
+            notes.append(f"item {position}: no sender or text")
+            continue
+        items.append(
+            InboundItem(
+                sender,
+                _scalar(to_path.first(item)) if to_path else None,
+                text,
+                _scalar(id_path.first(item)) if id_path else None,
+            )
+        )
+    return items, notes
+
+
 def read_reports(
     document: object, mapping: DeliveryReportMapping
 ) -> tuple[list[DeliveryReport], list[str]]:
     """The reports in ``document``, and a note for each item that could not be read."""
     if mapping.message_id_path is None or mapping.status_path is None:
         raise MalformedWebhook("the credential's delivery_reports mapping lacks paths")
-    items: list[object]
-    if mapping.items_path:
-        nodes = compiled_path(mapping.items_path).query.find(document)  # type: ignore[arg-type]
-        values = [n.value for n in nodes]
-        items = values[0] if len(values) == 1 and isinstance(values[0], list) else values
-    else:
-        items = [document]
+    items = _items(document, mapping.items_path)
     lowered = {k.lower(): v for k, v in mapping.status_map.items()}
     id_path = compiled_path(mapping.message_id_path)
     status_path = compiled_path(mapping.status_path)

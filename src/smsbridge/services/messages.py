@@ -24,7 +24,7 @@ from smsbridge.domain.personalize import Personalizer
 from smsbridge.domain.phones import normalize_phone
 from smsbridge.domain.profiles import template_view
 from smsbridge.domain.segments import count_segments
-from smsbridge.domain.surfaces import Surface, parse_surface
+from smsbridge.domain.surfaces import MessageType, Surface, parse_surface
 from smsbridge.errors import Conflict, InvalidInput, NotFound
 from smsbridge.services.pagination import Page, check_limit, decode_cursor, page_of
 from smsbridge.storage import campaigns as campaigns_repo
@@ -385,6 +385,31 @@ class MessageService:
                 repo.Event(message_id, now, EventType.CANCELLED, {"by": "api"}),
             )
         return await self.get(message_id)
+
+
+def consent_reply(
+    surface_id: str, surface: Surface, to: str, body: str, now: datetime
+) -> repo.NewMessage:
+    """The answer to a STOP / START / HELP: transactional, queued now, and sent even though the
+    number opted out (it answers that very opt-out)."""
+    text = check_body(body, "replies")
+    count = count_segments(text)
+    return repo.NewMessage(
+        id=new_id("msg"),
+        surface_id=surface_id,
+        campaign_id=None,
+        profile_id=None,
+        message_type=MessageType.TRANSACTIONAL.value,
+        to_number=to,
+        from_number=surface.sender,
+        body=text,
+        segments=count.segments,
+        encoding=count.encoding.value,
+        status=MessageStatus.QUEUED.value,
+        send_at=None,
+        created_at=now,
+        ignore_opt_out=True,
+    )
 
 
 def _link_rows(message: repo.NewMessage, tracked: Shortened, now: datetime) -> list[dict[str, Any]]:

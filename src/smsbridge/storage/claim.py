@@ -147,12 +147,13 @@ async def _claim_postgresql(
             surface_credentials.c.credential_id,
             surfaces.c.status_token,
             credentials.c.updated_at,
-            exists()
-            .where(
-                suppressions.c.sender == messages.c.from_number,
-                suppressions.c.phone == messages.c.to_number,
-            )
-            .label("suppressed"),
+            and_(
+                messages.c.ignore_opt_out.is_(False),
+                exists().where(
+                    suppressions.c.sender == messages.c.from_number,
+                    suppressions.c.phone == messages.c.to_number,
+                ),
+            ).label("suppressed"),
         )
         .select_from(
             messages.outerjoin(surfaces, surfaces.c.id == messages.c.surface_id)

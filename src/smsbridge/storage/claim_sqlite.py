@@ -72,8 +72,8 @@ _CLAIMED = """
 SELECT json_group_array(json_array(
     m.id, o.lease_token, m.surface_id, sc.credential_id, s.status_token,
     m.to_number, m.from_number, m.body, m.attempts, m.status,
-    EXISTS (SELECT 1 FROM suppressions AS sp WHERE sp.sender = m.from_number
-            AND sp.phone = m.to_number),
+    NOT m.ignore_opt_out AND EXISTS (SELECT 1 FROM suppressions AS sp
+        WHERE sp.sender = m.from_number AND sp.phone = m.to_number),
     c.updated_at))
 FROM outbox AS o
 JOIN messages AS m ON m.id = o.message_id

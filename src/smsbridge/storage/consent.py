@@ -68,3 +68,12 @@ async def opted_out_page(
     if after is not None:
         query = query.where(tuple_(suppressions.c.sender, suppressions.c.phone) > tuple_(*after))
     return [dict(r._mapping) for r in await conn.execute(query)]
+
+
+async def is_suppressed(conn: AsyncConnection, *, sender: str, phone: str) -> bool:
+    found = await conn.execute(
+        select(suppressions.c.phone).where(
+            suppressions.c.sender == sender, suppressions.c.phone == phone
+        )
+    )
+    return found.first() is not None

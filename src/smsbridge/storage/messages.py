@@ -28,6 +28,8 @@ class NewMessage:
     status: str
     send_at: datetime | None
     created_at: datetime
+    ignore_opt_out: bool = False
+    """A consent reply: sent even to a number that opted out (it answers its STOP)."""
 
 
 @dataclass(slots=True)

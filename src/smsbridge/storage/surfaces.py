@@ -124,3 +124,8 @@ async def primary_credential_id(conn: AsyncConnection, surface_id: str) -> str |
         )
     ).scalar_one_or_none()
     return None if found is None else str(found)
+
+
+async def by_inbound_token(conn: AsyncConnection, token: str) -> SurfaceRow | None:
+    found = (await conn.execute(select(surfaces).where(surfaces.c.inbound_token == token))).first()
+    return _row(found) if found else None

@@ -1,0 +1,179 @@
+"""Inbound messages (``POST /hooks/inbound/{token}``) and the keyword engine.
+
+Each message from a phone is stored once (a provider id seen again is a replay and has no
+effect), then matched against the surface's keyword sets:
+
+* opt-out (STOP…): the number is suppressed for the surface's sender (source ``keyword``),
+  then the opt-out reply is sent;
+* opt-in (START…): the suppression is lifted and the opt-in reply sent — or, with
+  ``double_opt_in``, a confirmation is asked first and the opt-in counts once the number
+  answers YES;
+* help (HELP…): the help reply;
+* anything else stays an inbound message for people to read.
+
+Replies are queued as transactional messages in the same short transaction and sent by the
+delivery engine: the webhook never waits for a provider.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from smsbridge.domain.ids import new_id
+from smsbridge.domain.keywords import CONFIRM_WORD, Keyword, classify, normalized
+from smsbridge.domain.phones import normalize_phone
+from smsbridge.domain.surfaces import Surface, parse_surface
+from smsbridge.domain.webhooks import read_body, read_inbound
+from smsbridge.errors import InvalidInput, MalformedWebhook, NotFound
+from smsbridge.services.credentials import CredentialService
+from smsbridge.services.messages import consent_reply
+from smsbridge.storage import consent as consent_repo
+from smsbridge.storage import inbound as repo
+from smsbridge.storage import messages as messages_repo
+from smsbridge.storage import surfaces as surfaces_repo
+from smsbridge.storage.database import Database
+
+log = logging.getLogger("smsbridge.inbound")
+MAX_STORED_TEXT = 2000
+
+
+class InboundService:
+    def __init__(
+        self,
+        db: Database,
+        credentials: CredentialService,
+        *,
+        clock: Callable[[], datetime],
+        default_region: str | None = None,
+        on_enqueued: Callable[[], None] | None = None,
+    ) -> None:
+        self._db = db
+        self._credentials = credentials
+        self._clock = clock
+        self._region = default_region
+        self._on_enqueued = on_enqueued
+
+    async def receive(self, token: str, body: bytes, content_type: str | None) -> dict[str, Any]:
+        async with self._db.read() as conn:
+            row = await surfaces_repo.by_inbound_token(conn, token)
+            if row is None:
+                raise NotFound("no such webhook")
+            credential_id = await surfaces_repo.primary_credential_id(conn, row.id)
+        if credential_id is None:
+            raise MalformedWebhook("the surface has no credential")
+        credential = await self._credentials.load(credential_id)
+        if credential.inbound is None:
+            raise MalformedWebhook(
+                "the surface's credential has no inbound mapping (see the credential documentation)"
+            )
+        items, notes = read_inbound(read_body(body, content_type), credential.inbound)
+        surface = parse_surface(row.document)
+        counts: Counter[str] = Counter(ignored=len(notes))
+        replies = 0
+        now = self._clock()
+        async with self._db.transaction() as conn:
+            for item in items:
+                phone = self._phone(item.from_number)
+                if phone is None:
+                    counts["ignored"] += 1
+                    notes.append(f"sender {item.from_number!r} is not a phone number")
+                    continue
+                keyword = classify(item.text, surface.keywords)
+                stored = await repo.insert(
+                    conn,
+                    {
+                        "id": new_id("inb"),
+                        "surface_id": row.id,
+                        "from_number": phone,
+                        "to_number": item.to_number,
+                        "text": item.text[:MAX_STORED_TEXT],
+                        "provider_message_id": item.provider_message_id,
+                        "keyword": keyword.value if keyword else None,
+                        "received_at": now,
+                    },
+                )
+                if not stored:
+                    counts["replays"] += 1
+                    continue
+                outcome, reply = await self._act(conn, surface, phone, item.text, keyword, now)
+                counts[outcome] += 1
+                if reply:
+                    await messages_repo.insert_messages(
+                        conn, [consent_reply(row.id, surface, phone, reply, now)], due=[now]
+                    )
+                    replies += 1
+        for note in notes:
+            log.info("surface %s: inbound item skipped: %s", row.id, note)
+        if replies and self._on_enqueued is not None:
+            self._on_enqueued()
+        return {"received": len(items) + len(notes), "replies": replies, **counts}
+
+    def _phone(self, raw: str) -> str | None:
+        """The sender in E.164. Several providers (Infobip, Vonage, Sinch) send international
+        numbers as bare digits, without the "+"."""
+        candidates = [raw]
+        digits = raw.strip()
+        if digits.isdigit() and 8 <= len(digits) <= 15:
+            candidates.insert(0, "+" + digits)
+        for candidate in candidates:
+            try:
+                return normalize_phone(candidate, "from", self._region)
+            except InvalidInput:
+                continue
+        return None
+
+    async def _act(
+        self,
+        conn: AsyncConnection,
+        surface: Surface,
+        phone: str,
+        text: str,
+        keyword: Keyword | None,
+        now: datetime,
+    ) -> tuple[str, str | None]:
+        """Apply the message's consent effect; returns (outcome, reply text or None)."""
+        sender, word = surface.sender, normalized(text)
+        audit = {
+            "phone": phone,
+            "sender": sender,
+            "source": "keyword",
+            "keyword": word[:32],
+            "actor": "inbound",
+            "note": None,
+            "at": now,
+        }
+        if (
+            surface.double_opt_in
+            and word == CONFIRM_WORD
+            and await repo.pending(conn, sender, phone)
+        ):
+            await repo.clear_pending(conn, sender, phone)
+            await consent_repo.lift(conn, sender=sender, phone=phone)
+            await consent_repo.record(conn, {**audit, "action": "opted_in"})
+            return "opt_ins", surface.replies["opt_in"]
+        if keyword is Keyword.OPT_OUT:
+            await repo.clear_pending(conn, sender, phone)
+            await consent_repo.suppress(
+                conn, sender=sender, phone=phone, source="keyword", keyword=word[:32], at=now
+            )
+            await consent_repo.record(conn, {**audit, "action": "opted_out"})
+            return "opt_outs", surface.replies["opt_out"]
+        if keyword is Keyword.OPT_IN:
+            if surface.double_opt_in:
+                if not await consent_repo.is_suppressed(conn, sender=sender, phone=phone):
+                    return "opt_ins", surface.replies["opt_in"]  # already receiving messages
+                await repo.set_pending(conn, sender, phone, now)
+                await consent_repo.record(conn, {**audit, "action": "opt_in_requested"})
+                return "opt_in_requests", surface.replies["confirm_opt_in"]
+            await consent_repo.lift(conn, sender=sender, phone=phone)
+            await consent_repo.record(conn, {**audit, "action": "opted_in"})
+            return "opt_ins", surface.replies["opt_in"]
+        if keyword is Keyword.HELP:
+            return "help", surface.replies["help"]
+        return "stored", None

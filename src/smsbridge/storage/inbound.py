@@ -1,0 +1,61 @@
+"""Inbound messages and pending double opt-ins."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from smsbridge.storage.tables import consent_pending, inbound_messages
+
+
+async def insert(conn: AsyncConnection, row: dict[str, Any]) -> bool:
+    """Store an inbound message; False when the provider already delivered this one (its id
+    was seen on this surface): a replay, to be acknowledged without effect."""
+    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    result = await conn.execute(
+        dialect_insert(inbound_messages).values(**row).on_conflict_do_nothing()
+    )
+    return bool(result.rowcount)
+
+
+async def pending(conn: AsyncConnection, sender: str, phone: str) -> bool:
+    found = await conn.execute(
+        select(consent_pending.c.phone).where(
+            consent_pending.c.sender == sender, consent_pending.c.phone == phone
+        )
+    )
+    return found.first() is not None
+
+
+async def set_pending(conn: AsyncConnection, sender: str, phone: str, at: datetime) -> None:
+    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    statement = dialect_insert(consent_pending).values(sender=sender, phone=phone, created_at=at)
+    await conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=[consent_pending.c.sender, consent_pending.c.phone],
+            set_={"created_at": statement.excluded.created_at},
+        )
+    )
+
+
+async def clear_pending(conn: AsyncConnection, sender: str, phone: str) -> None:
+    await conn.execute(
+        delete(consent_pending).where(
+            consent_pending.c.sender == sender, consent_pending.c.phone == phone
+        )
+    )
+
+
+async def list_inbound(
+    conn: AsyncConnection, *, surface_id: str | None, limit: int, after: str | None
+) -> list[dict[str, Any]]:
+    query = select(inbound_messages).order_by(inbound_messages.c.id.desc()).limit(limit)
+    if surface_id is not None:
+        query = query.where(inbound_messages.c.surface_id == surface_id)
+    if after is not None:
+        query = query.where(inbound_messages.c.id < after)
+    return [dict(r._mapping) for r in await conn.execute(query)]

@@ -1,0 +1,285 @@
+"""Inbound messages and the keyword engine on SQLite and PostgreSQL: STOP / START / HELP per
+preset payload shape, replies through the delivery engine, double opt-in, replays."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from smsbridge.wiring import Services
+from tests.mock_provider import MockProvider, Reply
+
+SENDER = "+15550001111"
+PHONE = "+33612345678"
+
+Hook = Callable[..., Awaitable[httpx.Response]]
+
+
+@pytest.fixture
+async def surface(client: httpx.AsyncClient, mock_provider: MockProvider) -> dict[str, Any]:
+    mock_provider.reply(Reply(200, {"id": "prov-reply"}))
+    credential = await client.post(
+        "/api/v1/credentials",
+        json={
+            "name": "sandboxish",
+            "preset": "sandbox",
+            "provider_url": f"{mock_provider.url}/send",
+            "auth": {"type": "none"},
+        },
+    )
+    assert credential.status_code == 201, credential.text
+    created = await client.post(
+        "/api/v1/surfaces",
+        json={"name": "alerts", "credential_id": credential.json()["id"], "sender": SENDER},
+    )
+    assert created.status_code == 201, created.text
+    found: dict[str, Any] = created.json()
+    return found
+
+
+def _path(url: str) -> str:
+    return url[url.index("/hooks/") :]
+
+
+@pytest.fixture
+def mo(client: httpx.AsyncClient, surface: dict[str, Any]) -> Hook:
+    counter = iter(range(1, 10_000))
+
+    async def post(text: str, *, sender: str = PHONE, id: str | None = None) -> httpx.Response:
+        body = {"from": sender, "to": SENDER, "text": text, "id": id or f"mo-{next(counter)}"}
+        return await client.post(_path(surface["inbound_webhook_url"]), json=body)
+
+    return post
+
+
+async def _consent(client: httpx.AsyncClient, phone: str = PHONE) -> list[str]:
+    view = (await client.get(f"/api/v1/consent/{phone}")).json()
+    return [s["sender"] for s in view["opted_out_of"]]
+
+
+@pytest.mark.parametrize(
+    ("text", "outcome", "opted_out", "reply"),
+    [
+        ("STOP", "opt_outs", True, "opt_out"),
+        ("  stop ", "opt_outs", True, "opt_out"),
+        ("Stop!", "opt_outs", True, "opt_out"),
+        ("unsubscribe", "opt_outs", True, "opt_out"),
+        ("QUIT", "opt_outs", True, "opt_out"),
+        ("please stop texting me", "stored", False, None),
+        ("HELP", "help", False, "help"),
+        ("info", "help", False, "help"),
+        ("START", "opt_ins", False, "opt_in"),
+        ("Hello there", "stored", False, None),
+    ],
+)
+async def test_keyword_table(
+    client: httpx.AsyncClient,
+    services: Services,
+    mock_provider: MockProvider,
+    surface: dict[str, Any],
+    mo: Hook,
+    text: str,
+    outcome: str,
+    opted_out: bool,
+    reply: str | None,
+) -> None:
+    response = await mo(text)
+    assert response.status_code == 200, response.text
+    assert response.json()[outcome] == 1
+    assert (await _consent(client)) == ([SENDER] if opted_out else [])
+    await services.new_worker().drain()
+    sent = [json.loads(r.body) for r in mock_provider.requests]
+    if reply is None:
+        assert sent == []
+    else:
+        # The reply reaches the number even after its STOP (it answers it).
+        assert [(m["to"], m["text"]) for m in sent] == [(PHONE, surface["replies"][reply])]
+
+
+async def test_stop_then_start_and_sends_in_between(
+    client: httpx.AsyncClient, services: Services, surface: dict[str, Any], mo: Hook
+) -> None:
+    await mo("STOP")
+    blocked = await client.post(
+        "/api/v1/messages", json={"surface_id": surface["id"], "to": PHONE, "body": "Sale"}
+    )
+    assert blocked.json()["status"] == "suppressed"
+    history = (await client.get(f"/api/v1/consent/{PHONE}")).json()["history"]
+    assert (history[0]["action"], history[0]["source"], history[0]["keyword"]) == (
+        "opted_out",
+        "keyword",
+        "STOP",
+    )
+    await mo("start")
+    assert await _consent(client) == []
+    allowed = await client.post(
+        "/api/v1/messages", json={"surface_id": surface["id"], "to": PHONE, "body": "Sale"}
+    )
+    assert allowed.json()["status"] == "queued"
+
+
+async def test_double_opt_in_needs_yes(
+    client: httpx.AsyncClient,
+    services: Services,
+    mock_provider: MockProvider,
+    surface: dict[str, Any],
+    mo: Hook,
+) -> None:
+    patched = await client.patch(
+        f"/api/v1/surfaces/{surface['id']}",
+        json={"double_opt_in": True, "replies": {"confirm_opt_in": "Sure? Reply YES."}},
+    )
+    assert patched.status_code == 200, patched.text
+    await mo("STOP")
+    asked = await mo("START")
+    assert asked.json()["opt_in_requests"] == 1
+    assert await _consent(client) == [SENDER]  # not yet
+    other = await mo("YES", sender="+33612345699")  # no pending confirmation for this one
+    assert other.json()["opt_ins"] == 1
+    confirmed = await mo("yes")
+    assert confirmed.json()["opt_ins"] == 1
+    assert await _consent(client) == []
+    await services.new_worker().drain()
+    texts = [json.loads(r.body)["text"] for r in mock_provider.requests if PHONE in r.body.decode()]
+    assert texts == [
+        surface["replies"]["opt_out"],
+        "Sure? Reply YES.",
+        surface["replies"]["opt_in"],
+    ]
+
+
+async def test_replayed_inbound_has_one_effect(
+    services: Services, mock_provider: MockProvider, mo: Hook
+) -> None:
+    first = await mo("STOP", id="SM-same")
+    again = await mo("STOP", id="SM-same")
+    assert first.json()["opt_outs"] == 1
+    assert again.json() == {"received": 1, "replies": 0, "ignored": 0, "replays": 1}
+    await services.new_worker().drain()
+    assert len(mock_provider.requests) == 1
+
+
+async def test_bad_inbound_bodies(client: httpx.AsyncClient, surface: dict[str, Any]) -> None:
+    path = _path(surface["inbound_webhook_url"])
+    bad = await client.post(path, content=b"{", headers={"Content-Type": "application/json"})
+    assert bad.status_code == 400
+    nobody = await client.post(path, json={"text": "STOP"})
+    assert nobody.status_code == 200
+    assert nobody.json()["ignored"] == 1
+    assert (await client.post("/hooks/inbound/nope", json={})).status_code == 404
+
+
+PRESET_PAYLOADS: dict[str, tuple[str, Any]] = {
+    # (how the provider posts, what it posts) — shapes from each provider's documentation
+    "twilio": (
+        "form",
+        {"MessageSid": "SM1", "From": PHONE, "To": SENDER, "Body": "STOP", "AccountSid": "AC1"},
+    ),
+    "infobip": (
+        "json",
+        {
+            "results": [
+                {
+                    "messageId": "ib-mo-1",
+                    "from": PHONE.removeprefix("+"),
+                    "to": SENDER.removeprefix("+"),
+                    "text": "STOP",
+                    "cleanText": "STOP",
+                    "keyword": "STOP",
+                    "receivedAt": "2026-03-01T12:00:00.000+0000",
+                    "smsCount": 1,
+                }
+            ],
+            "messageCount": 1,
+            "pendingMessageCount": 0,
+        },
+    ),
+    "sinch": (
+        "json",
+        {
+            "type": "mo_text",
+            "id": "01FC66621XXXXX119Z8PMV1QPQ",
+            "from": PHONE.removeprefix("+"),
+            "to": "12345",
+            "body": "STOP",
+            "received_at": "2026-03-01T12:00:00.000Z",
+        },
+    ),
+    "vonage": (
+        "form",
+        {
+            "msisdn": PHONE.removeprefix("+"),
+            "to": SENDER.removeprefix("+"),
+            "messageId": "0A0000000123ABCD1",
+            "text": "STOP",
+            "type": "text",
+            "keyword": "STOP",
+        },
+    ),
+    "plivo": (
+        "json",
+        {
+            "From": PHONE.removeprefix("+"),
+            "To": SENDER,
+            "Text": "STOP",
+            "MessageUUID": "pl-1",
+            "Type": "sms",
+        },
+    ),
+    "telnyx": (
+        "json",
+        {
+            "data": {
+                "event_type": "message.received",
+                "id": "evt-1",
+                "payload": {
+                    "id": "tx-mo-1",
+                    "direction": "inbound",
+                    "from": {"phone_number": PHONE, "carrier": "Orange"},
+                    "to": [{"phone_number": SENDER}],
+                    "text": "STOP",
+                    "type": "SMS",
+                },
+            }
+        },
+    ),
+}
+
+
+@pytest.mark.parametrize("preset", sorted(PRESET_PAYLOADS))
+async def test_presets_read_their_providers_inbound_shapes(
+    client: httpx.AsyncClient, mock_provider: MockProvider, preset: str
+) -> None:
+    document: dict[str, Any] = {
+        "name": f"{preset}-mo",
+        "preset": preset,
+        "provider_url": f"{mock_provider.url}/send",
+        "provider_app_id": "APP1",
+        "auth": {"type": "none"},
+    }
+    credential = await client.post("/api/v1/credentials", json=document)
+    assert credential.status_code == 201, credential.text
+    surface = (
+        await client.post(
+            "/api/v1/surfaces",
+            json={
+                "name": f"{preset}-s",
+                "credential_id": credential.json()["id"],
+                "sender": SENDER,
+            },
+        )
+    ).json()
+    kind, payload = PRESET_PAYLOADS[preset]
+    path = _path(surface["inbound_webhook_url"])
+    response = (
+        await client.post(path, data=payload)
+        if kind == "form"
+        else await client.post(path, json=payload)
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["opt_outs"] == 1, response.json()
+    assert await _consent(client) == [SENDER]
