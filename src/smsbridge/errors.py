@@ -9,6 +9,7 @@ at the boundary where they occur (``raise ProviderUnreachable(...) from exc``).
     SmsbridgeError
     ├── InvalidInput            422  field-level ``errors``
     ├── MalformedWebhook        400  a provider's webhook body cannot be read
+    ├── WebhookNotAuthentic     403  a provider's webhook signature does not verify
     ├── NotFound                404
     ├── Conflict                409
     ├── AuthenticationRequired  401
@@ -65,6 +66,10 @@ class InvalidInput(SmsbridgeError):
 
 class MalformedWebhook(SmsbridgeError):
     """The webhook body cannot be read."""
+
+
+class WebhookNotAuthentic(SmsbridgeError):
+    """The webhook's signature does not verify."""
 
 
 class NotFound(SmsbridgeError):

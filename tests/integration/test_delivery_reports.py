@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from smsbridge.domain.signatures import twilio_signature
 from smsbridge.wiring import Services
 from tests.mock_provider import MockProvider, Recorded, Reply
 
@@ -119,7 +120,18 @@ async def test_twilio_form_status_callback(
         "From": SENDER,
         "To": "+33612345679",
     }
-    result = await client.post(_hook(surface), data=form)
+    hook = _hook(surface)
+    public = "https://sms.example.test" + hook  # the URL Twilio called (SMSBRIDGE_PUBLIC_URL)
+    unsigned = await client.post(hook, data=form)
+    forged = await client.post(
+        hook,
+        data={**form, "MessageStatus": "delivered"},
+        headers={"X-Twilio-Signature": twilio_signature("twilio-auth-token-1234", public, form)},
+    )
+    assert (unsigned.status_code, forged.status_code) == (403, 403)
+    assert (await client.get(f"/api/v1/messages/{message['id']}")).json()["status"] == "sent"
+    signature = twilio_signature("twilio-auth-token-1234", public, form)
+    result = await client.post(hook, data=form, headers={"X-Twilio-Signature": signature})
     assert result.json()["applied"] == 1, result.text
     view = (await client.get(f"/api/v1/messages/{message['id']}")).json()
     assert view["status"] == "undelivered"

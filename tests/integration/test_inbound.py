@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from smsbridge.domain.signatures import twilio_signature
 from smsbridge.wiring import Services
 from tests.mock_provider import MockProvider, Reply
 
@@ -259,7 +260,10 @@ async def test_presets_read_their_providers_inbound_shapes(
         "preset": preset,
         "provider_url": f"{mock_provider.url}/send",
         "provider_app_id": "APP1",
-        "auth": {"type": "none"},
+        # Twilio's auth token also signs its webhooks; the others need no auth here.
+        "auth": {"username": "AC1", "password": "tw-token-778899"}
+        if preset == "twilio"
+        else {"type": "none"},
     }
     credential = await client.post("/api/v1/credentials", json=document)
     assert credential.status_code == 201, credential.text
@@ -275,8 +279,12 @@ async def test_presets_read_their_providers_inbound_shapes(
     ).json()
     kind, payload = PRESET_PAYLOADS[preset]
     path = _path(surface["inbound_webhook_url"])
+    headers = {}
+    if preset == "twilio":
+        url = surface["inbound_webhook_url"]
+        headers["X-Twilio-Signature"] = twilio_signature("tw-token-778899", url, payload)
     response = (
-        await client.post(path, data=payload)
+        await client.post(path, data=payload, headers=headers)
         if kind == "form"
         else await client.post(path, json=payload)
     )

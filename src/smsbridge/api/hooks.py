@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from smsbridge.api.deps import services
 from smsbridge.api.problems import problem
-from smsbridge.domain.webhooks import MAX_WEBHOOK_BYTES
+from smsbridge.domain.webhooks import MAX_WEBHOOK_BYTES, WebhookRequest
 from smsbridge.wiring import Services
 
 router = APIRouter(tags=["webhooks"])
@@ -31,6 +31,19 @@ async def _body(request: Request) -> bytes | None:
     return b"".join(chunks)
 
 
+def _request(request: Request, body: bytes, svc: Services) -> WebhookRequest:
+    """The request as the provider sent it: the URL it called is the public one."""
+    url = svc.settings.public_url.rstrip("/") + request.url.path
+    if request.url.query:
+        url += "?" + request.url.query
+    return WebhookRequest(
+        body=body,
+        content_type=request.headers.get("content-type"),
+        url=url,
+        headers={k.lower(): v for k, v in request.headers.items()},
+    )
+
+
 @router.post(
     "/hooks/status/{token}",
     responses={400: {"description": "unreadable body"}, 413: {"description": "over 1 MB"}},
@@ -40,7 +53,7 @@ async def delivery_reports(token: str, request: Request, svc: Services = Depends
     body = await _body(request)
     if body is None:
         return problem(413, "the body is over 1 MB", slug="too-large")
-    result = await svc.webhooks.delivery_reports(token, body, request.headers.get("content-type"))
+    result = await svc.webhooks.delivery_reports(token, _request(request, body, svc))
     return JSONResponse(result)
 
 
@@ -54,5 +67,5 @@ async def inbound_messages(token: str, request: Request, svc: Services = Depends
     body = await _body(request)
     if body is None:
         return problem(413, "the body is over 1 MB", slug="too-large")
-    result = await svc.inbound.receive(token, body, request.headers.get("content-type"))
+    result = await svc.inbound.receive(token, _request(request, body, svc))
     return JSONResponse(result)

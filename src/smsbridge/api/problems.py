@@ -20,6 +20,7 @@ from smsbridge.errors import (
     PermissionDenied,
     SecretsUnavailable,
     SmsbridgeError,
+    WebhookNotAuthentic,
 )
 
 log = logging.getLogger("smsbridge.api")
@@ -29,6 +30,7 @@ PROBLEM_JSON = "application/problem+json"
 _STATUS: list[tuple[type[SmsbridgeError], int, str]] = [
     (InvalidInput, 422, "invalid-input"),
     (MalformedWebhook, 400, "malformed-webhook"),
+    (WebhookNotAuthentic, 403, "webhook-not-authentic"),
     (NotFound, 404, "not-found"),
     (Conflict, 409, "conflict"),
     (AuthenticationRequired, 401, "unauthenticated"),

@@ -8,6 +8,7 @@ statuses translate to ours. ``items_path`` selects the reports of a batched body
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
@@ -18,6 +19,18 @@ from smsbridge.domain.responses import MISSING, compiled_path
 from smsbridge.errors import MalformedWebhook
 
 MAX_WEBHOOK_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class WebhookRequest:
+    """What a webhook handler needs of the HTTP request."""
+
+    body: bytes
+    content_type: str | None
+    url: str
+    """The public URL the provider called (``SMSBRIDGE_PUBLIC_URL`` + path + query)."""
+    headers: Mapping[str, str]
+    """Lower-case names."""
 
 
 def read_body(raw: bytes, content_type: str | None) -> object:

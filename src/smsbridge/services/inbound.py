@@ -29,10 +29,11 @@ from smsbridge.domain.ids import new_id
 from smsbridge.domain.keywords import CONFIRM_WORD, Keyword, classify, normalized
 from smsbridge.domain.phones import normalize_phone
 from smsbridge.domain.surfaces import Surface, parse_surface
-from smsbridge.domain.webhooks import read_body, read_inbound
+from smsbridge.domain.webhooks import WebhookRequest, read_body, read_inbound
 from smsbridge.errors import InvalidInput, MalformedWebhook, NotFound
 from smsbridge.services.credentials import CredentialService
 from smsbridge.services.messages import consent_reply
+from smsbridge.services.webhooks import verify_signature
 from smsbridge.storage import consent as consent_repo
 from smsbridge.storage import inbound as repo
 from smsbridge.storage import messages as messages_repo
@@ -59,7 +60,7 @@ class InboundService:
         self._region = default_region
         self._on_enqueued = on_enqueued
 
-    async def receive(self, token: str, body: bytes, content_type: str | None) -> dict[str, Any]:
+    async def receive(self, token: str, request: WebhookRequest) -> dict[str, Any]:
         async with self._db.read() as conn:
             row = await surfaces_repo.by_inbound_token(conn, token)
             if row is None:
@@ -72,7 +73,9 @@ class InboundService:
             raise MalformedWebhook(
                 "the surface's credential has no inbound mapping (see the credential documentation)"
             )
-        items, notes = read_inbound(read_body(body, content_type), credential.inbound)
+        document = read_body(request.body, request.content_type)
+        verify_signature(credential, request, document)
+        items, notes = read_inbound(document, credential.inbound)
         surface = parse_surface(row.document)
         counts: Counter[str] = Counter(ignored=len(notes))
         replies = 0

@@ -13,14 +13,38 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from smsbridge.domain.webhooks import read_body, read_reports
-from smsbridge.errors import MalformedWebhook, NotFound
+from smsbridge.domain.credentials import Credential
+from smsbridge.domain.signatures import twilio_signature_valid
+from smsbridge.domain.webhooks import WebhookRequest, read_body, read_reports
+from smsbridge.errors import MalformedWebhook, NotFound, WebhookNotAuthentic
 from smsbridge.services.credentials import CredentialService
 from smsbridge.storage import messages as messages_repo
 from smsbridge.storage import surfaces as surfaces_repo
 from smsbridge.storage.database import Database
 
 log = logging.getLogger("smsbridge.webhooks")
+FORM = "application/x-www-form-urlencoded"
+
+
+def verify_signature(credential: Credential, request: WebhookRequest, document: object) -> None:
+    """Refuse (403) a webhook whose provider signs its requests when the signature fails.
+
+    Twilio-preset credentials: ``X-Twilio-Signature`` keyed with the auth token (the Basic
+    auth password). Without the header, or without an auth token to check it, the request is
+    refused too: an unsigned request cannot be told from a forged one.
+    """
+    if credential.preset != "twilio":
+        return
+    token = getattr(credential.auth, "password", "") or ""
+    params = (
+        {k: str(v) for k, v in document.items()}
+        if isinstance(document, dict) and (request.content_type or "").startswith(FORM)
+        else {}
+    )
+    if not twilio_signature_valid(
+        token, request.headers.get("x-twilio-signature"), request.url, params
+    ):
+        raise WebhookNotAuthentic("X-Twilio-Signature does not match this request")
 
 
 class WebhookService:
@@ -31,9 +55,7 @@ class WebhookService:
         self._credentials = credentials
         self._clock = clock
 
-    async def delivery_reports(
-        self, token: str, body: bytes, content_type: str | None
-    ) -> dict[str, Any]:
+    async def delivery_reports(self, token: str, request: WebhookRequest) -> dict[str, Any]:
         async with self._db.read() as conn:
             surface = await surfaces_repo.by_status_token(conn, token)
             if surface is None:
@@ -47,7 +69,9 @@ class WebhookService:
                 "the surface's credential has no delivery_reports mapping (see the credential "
                 "documentation)"
             )
-        reports, notes = read_reports(read_body(body, content_type), credential.delivery_reports)
+        document = read_body(request.body, request.content_type)
+        verify_signature(credential, request, document)
+        reports, notes = read_reports(document, credential.delivery_reports)
         now = self._clock()
         async with self._db.transaction() as conn:
             applied, unknown, ignored = await messages_repo.apply_deliveries(
