@@ -444,3 +444,39 @@ async def test_a_delivery_report_during_the_send_is_not_overwritten(engine: Engi
     assert view["status"] == "delivered"
     assert view["provider_message_id"] == "prov-race"
     assert _types(view)[-3:] == ["delivered", "attempt", "sent"]
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"code": 21610, "message": "Attempt to send to unsubscribed recipient"}, "21610"),
+        ({"errors": [{"code": "40300", "title": "Blocked due to STOP message"}]}, "40300"),
+    ],
+)
+async def test_provider_opt_out_errors_suppress_the_number(
+    engine: Engine, body: dict[str, Any], code: str
+) -> None:
+    await engine.configure(opt_out_error_codes=[code])
+    engine.provider.reply(Reply(400, body))
+    first = await engine.send("Sale")
+    await engine.worker().drain()
+    view = await engine.message(first)
+    assert view["status"] == "suppressed"
+    assert code in view["last_error"]
+    assert _types(view) == ["queued", "attempt", "suppressed"]
+    consent = await engine.services.consent.status(TO)
+    assert [(s["sender"], s["source"]) for s in consent["opted_out_of"]] == [
+        ("+15550001111", "provider")
+    ]
+    second = await engine.send("Sale again")
+    assert (await engine.message(second))["status"] == "suppressed"
+    assert len(engine.provider.requests) == 1
+
+
+async def test_other_provider_errors_do_not_suppress(engine: Engine) -> None:
+    await engine.configure(opt_out_error_codes=["21610"])
+    engine.provider.reply(Reply(400, {"code": 21211, "message": "Invalid 'To' Phone Number"}))
+    message_id = await engine.send("Sale")
+    await engine.worker().drain()
+    assert (await engine.message(message_id))["status"] == "failed"
+    assert (await engine.services.consent.status(TO))["opted_out_of"] == []

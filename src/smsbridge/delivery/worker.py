@@ -32,7 +32,7 @@ from smsbridge.delivery.ratelimit import SharedRateLimiter
 from smsbridge.domain.credentials import Credential
 from smsbridge.domain.messages import EventType, MessageStatus
 from smsbridge.domain.request import MessageValues
-from smsbridge.domain.responses import extract_message_id, judge_response, redact
+from smsbridge.domain.responses import error_codes, extract_message_id, judge_response, redact
 from smsbridge.domain.retry import Outcome, OutcomeKind, RetryPolicy, Verdict
 from smsbridge.errors import DeliveryError, DestinationBlocked, ProviderTimeout
 from smsbridge.services.credentials import CredentialService
@@ -279,6 +279,7 @@ class Worker:
             ),
         )
         status_code: int | None = None
+        opted_out: str | None = None
         try:
             result = await self._gateway.send(credential, values)
         except DeliveryError as exc:
@@ -299,6 +300,9 @@ class Worker:
                 return self._sent(
                     message, attempt, started, response.status, latency, credential, response.body
                 )
+            if credential.opt_out_error_codes and outcome.kind is OutcomeKind.REJECTED:
+                codes = error_codes(response.body) & set(credential.opt_out_error_codes)
+                opted_out = min(codes) if codes else None
         now = self._clock()
         attempt_detail: dict[str, object] = {
             "attempt": attempt,
@@ -309,6 +313,21 @@ class Worker:
             attempt_detail["status_code"] = status_code
         attempt_detail["error"] = outcome.reason
         events = [Event(message.id, started, EventType.ATTEMPT, attempt_detail)]
+        if opted_out is not None:
+            # The provider refuses because the recipient opted out (Twilio 21610, Telnyx
+            # 40300…): the number is suppressed for this sender, as if it had sent STOP here.
+            reason = f"the recipient opted out at the provider (error {opted_out})"
+            events.append(Event(message.id, now, EventType.SUPPRESSED, {"reason": reason}))
+            return Completion(
+                message.id,
+                message.lease_token,
+                MessageStatus.SUPPRESSED,
+                attempt,
+                events,
+                credential_id=message.credential_id,
+                last_error=reason,
+                opt_out=(message.from_number, message.to_number),
+            )
         decision = self._policy.decide(
             outcome, attempt=attempt, retry_ambiguous=credential.retry_ambiguous, rng=self._rng
         )

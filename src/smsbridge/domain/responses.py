@@ -152,3 +152,28 @@ def judge_response(response: ProviderResponse, credential: Credential, now: date
         retry_after=parse_retry_after(response.headers.get("retry-after"), now),
         reason=summarize_status(status),
     )
+
+
+_CODE_KEYS = frozenset({"code", "error_code", "errorCode", "error-code"})
+
+
+def error_codes(body: bytes) -> set[str]:
+    """Every error code a provider's JSON answer carries (values of ``code``-like keys, at any
+    depth: Twilio's ``{"code": 21610}``, Telnyx's ``{"errors": [{"code": "40300"}]}``)."""
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return set()
+    found: set[str] = set()
+    stack: list[object] = [document]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key in _CODE_KEYS and isinstance(item, str | int) and not isinstance(item, bool):
+                    found.add(str(item))
+                else:
+                    stack.append(item)
+        elif isinstance(value, list):
+            stack.extend(value)
+    return found

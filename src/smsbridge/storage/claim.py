@@ -71,6 +71,8 @@ class Completion:
     sent_at: datetime | None = None
     retry_at: datetime | None = None
     """When set, the message goes back to the outbox, due then."""
+    opt_out: tuple[str, str] | None = None
+    """(sender, number) to suppress: the provider said the recipient opted out."""
 
 
 async def claim_batch(
@@ -290,6 +292,14 @@ async def _complete_postgresql(
     ]
     if events:
         await conn.exec_driver_sql(_PG_INSERT_EVENT, events)
+    opt_outs = [(c.opt_out, c.last_error) for c in applied if c.opt_out is not None]
+    if opt_outs:
+        await conn.exec_driver_sql(
+            _PG_SUPPRESS, [(sender, phone, now) for (sender, phone), _ in opt_outs]
+        )
+        await conn.exec_driver_sql(
+            _PG_CONSENT_EVENT, [(phone, sender, note, now) for (sender, phone), note in opt_outs]
+        )
     return owned
 
 
@@ -304,6 +314,14 @@ _PG_UPDATE_MESSAGE = numbered(
     "UPDATE messages SET status = CASE WHEN status IN ('delivered', 'undelivered') THEN status "
     "ELSE ? END, attempts = ?, credential_id = ?, provider_message_id = ?, "
     "last_error = ?, sent_at = ?, updated_at = ? WHERE id = ?"
+)
+_PG_SUPPRESS = numbered(
+    "INSERT INTO suppressions (sender, phone, source, keyword, created_at) "
+    "VALUES (?, ?, 'provider', NULL, ?) ON CONFLICT DO NOTHING"
+)
+_PG_CONSENT_EVENT = numbered(
+    "INSERT INTO consent_events (phone, sender, action, source, keyword, actor, note, at) "
+    "VALUES (?, ?, 'opted_out', 'provider', NULL, NULL, ?, ?)"
 )
 _PG_INSERT_EVENT = numbered(
     "INSERT INTO message_events (message_id, at, type, detail) VALUES (?, ?, ?, ?)"

@@ -185,4 +185,16 @@ def complete(
             for e in c.events
         ],
     )
+    opt_outs = [(c.opt_out, c.last_error) for c in applied if c.opt_out is not None]
+    if opt_outs:
+        conn.executemany(
+            "INSERT OR IGNORE INTO suppressions (sender, phone, source, keyword, created_at) "
+            "VALUES (?, ?, 'provider', NULL, ?)",
+            [(sender, phone, updated) for (sender, phone), _ in opt_outs],
+        )
+        conn.executemany(
+            "INSERT INTO consent_events (phone, sender, action, source, keyword, actor, note, at) "
+            "VALUES (?, ?, 'opted_out', 'provider', NULL, NULL, ?, ?)",
+            [(phone, sender, note, updated) for (sender, phone), note in opt_outs],
+        )
     return owned_ids

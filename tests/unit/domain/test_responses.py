@@ -107,3 +107,21 @@ def test_redact(text: str, secrets: list[str], redacted: str) -> None:
 
 def test_redact_accepts_any_iterable() -> None:
     assert redact("a s3cret b", (s for s in ["s3cret"])) == "a **** b"
+
+
+@pytest.mark.parametrize(
+    ("body", "codes"),
+    [
+        (b'{"code": 21610, "message": "unsubscribed"}', {"21610"}),
+        (b'{"errors": [{"code": "40300"}, {"code": "10001"}]}', {"40300", "10001"}),
+        (b'{"messages": [{"status": "0", "error-code": "200"}]}', {"200"}),
+        (b'{"error": {"errorCode": 7}}', {"7"}),
+        (b'{"code": true, "codes": [1]}', set()),
+        (b"not json", set()),
+        (b"", set()),
+    ],
+)
+def test_error_codes(body: bytes, codes: set[str]) -> None:
+    from smsbridge.domain.responses import error_codes
+
+    assert error_codes(body) == codes
