@@ -227,3 +227,94 @@ async def test_unknown_token_and_unmapped_credential(
     assert response.status_code == 400
     assert "delivery_reports" in response.json()["detail"]
     json.dumps(response.json())
+
+
+# (what the provider answers to the send, how it posts its report, the report) — shapes from
+# each provider's documentation; {id} is the provider's message id.
+PRESET_REPORTS: dict[str, tuple[Any, str, Any]] = {
+    "sinch": (
+        {"id": "01FC66621XXXXX119Z8PMV1QPQ", "to": ["33612345678"], "canceled": False},
+        "json",
+        {
+            "type": "recipient_delivery_report_sms",
+            "batch_id": "01FC66621XXXXX119Z8PMV1QPQ",
+            "recipient": "33612345678",
+            "code": 0,
+            "status": "Delivered",
+            "at": "2026-03-01T12:00:05.000Z",
+        },
+    ),
+    "vonage": (
+        {
+            "message-count": "1",
+            "messages": [{"to": "33612345678", "message-id": "0A0000001234ABCD", "status": "0"}],
+        },
+        "form",
+        {
+            "msisdn": "33612345678",
+            "to": "AcmeInc",
+            "network-code": "20801",
+            "messageId": "0A0000001234ABCD",
+            "price": "0.03330000",
+            "status": "delivered",
+            "scts": "2603011200",
+            "err-code": "0",
+            "message-timestamp": "2026-03-01 12:00:05",
+        },
+    ),
+    "plivo": (
+        {"api_id": "e5f1", "message": "message(s) queued", "message_uuid": ["db3ce55a-7f1d"]},
+        "json",
+        {
+            "MessageUUID": "db3ce55a-7f1d",
+            "Status": "delivered",
+            "To": "33612345678",
+            "From": "15550001111",
+            "ErrorCode": "000",
+        },
+    ),
+    "telnyx": (
+        {"data": {"id": "40385f64-5717", "record_type": "message"}},
+        "json",
+        {
+            "data": {
+                "event_type": "message.finalized",
+                "id": "evt-2",
+                "payload": {
+                    "id": "40385f64-5717",
+                    "to": [{"phone_number": "+33612345678", "status": "delivered"}],
+                    "errors": [],
+                },
+            }
+        },
+    ),
+}
+
+
+@pytest.mark.parametrize("preset", sorted(PRESET_REPORTS))
+async def test_presets_read_their_providers_report_shapes(
+    client: httpx.AsyncClient, services: Services, mock_provider: MockProvider, preset: str
+) -> None:
+    answer, kind, report = PRESET_REPORTS[preset]
+    mock_provider.reply(Reply(200, answer))
+    credential = await client.post(
+        "/api/v1/credentials",
+        json={
+            "name": f"{preset}-dlr",
+            "preset": preset,
+            "provider_url": f"{mock_provider.url}/send",
+            "provider_app_id": "APP1",
+            "auth": {"type": "none"},
+        },
+    )
+    assert credential.status_code == 201, credential.text
+    surface = await _surface(client, credential.json())
+    message = await _send_one(client, services, surface, "+33612345678")
+    response = (
+        await client.post(_hook(surface), data=report)
+        if kind == "form"
+        else await client.post(_hook(surface), json=report)
+    )
+    assert response.json() == {"received": 1, "applied": 1, "unknown": 0, "ignored": 0}
+    view = (await client.get(f"/api/v1/messages/{message['id']}")).json()
+    assert (view["status"], view["last_error"]) == ("delivered", None)
