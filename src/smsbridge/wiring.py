@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 from smsbridge.config import Settings
 from smsbridge.delivery.gateway import ProviderGateway
-from smsbridge.delivery.http import HttpTransport
+from smsbridge.delivery.http import CallbackPoster, HttpTransport
 from smsbridge.delivery.ratelimit import SharedRateLimiter
-from smsbridge.delivery.sandbox import SandboxProvider
+from smsbridge.delivery.sandbox import Poster, SandboxProvider
 from smsbridge.delivery.worker import Worker, WorkerConfig
 from smsbridge.domain.personalize import Personalizer
 from smsbridge.errors import ConfigurationError
@@ -51,6 +51,8 @@ class Services:
     db: Database
     transport: HttpTransport
     gateway: ProviderGateway
+    sandbox: SandboxProvider
+    callbacks: CallbackPoster
     box: SecretBox
     api_keys: ApiKeyService
     credentials: CredentialService
@@ -112,19 +114,28 @@ class Services:
             runner.wake()
 
     async def close(self) -> None:
+        await self.sandbox.close()
+        await self.callbacks.close()
         await self.transport.close()
         await self.db.dispose()
 
 
 async def build_services(
-    settings: Settings, *, clock: Callable[[], datetime] = utc_now
+    settings: Settings,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+    sandbox_report: Poster | None = None,
 ) -> Services:
+    """The object graph; ``sandbox_report`` replaces how the sandbox provider posts its
+    delivery reports (by default: HTTP to the message's status callback URL)."""
     if settings.admin_key is None:
         raise ConfigurationError("SMSBRIDGE_ADMIN_KEY is not set")
     box = SecretBox(settings.fernet_keys())
     db = Database(create_engine(settings.database_url))
     transport = HttpTransport.create(allow_private=settings.allow_private_provider_urls)
-    gateway = ProviderGateway(transport, SandboxProvider())
+    callbacks = CallbackPoster()
+    sandbox = SandboxProvider(report=sandbox_report or callbacks)
+    gateway = ProviderGateway(transport, sandbox)
     wake = _WakeSignal()
     launched = _WakeSignal()
     personalizer = Personalizer()
@@ -140,6 +151,8 @@ async def build_services(
         db=db,
         transport=transport,
         gateway=gateway,
+        sandbox=sandbox,
+        callbacks=callbacks,
         box=box,
         api_keys=ApiKeyService(db, settings.admin_key.get_secret_value(), clock),
         credentials=credentials,

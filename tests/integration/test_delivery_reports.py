@@ -318,3 +318,53 @@ async def test_presets_read_their_providers_report_shapes(
     assert response.json() == {"received": 1, "applied": 1, "unknown": 0, "ignored": 0}
     view = (await client.get(f"/api/v1/messages/{message['id']}")).json()
     assert (view["status"], view["last_error"]) == ("delivered", None)
+
+
+async def test_sandbox_reports_delivery_to_the_status_webhook(settings: Any) -> None:
+    import asyncio
+
+    from smsbridge.app import create_app
+    from smsbridge.wiring import build_services
+    from tests.conftest import ADMIN_KEY
+
+    http_client: dict[str, httpx.AsyncClient] = {}
+
+    async def post(url: str, body: bytes) -> None:
+        # The sandbox posts to the public URL; here the app is reached in-process.
+        await http_client["c"].post(
+            url[url.index("/hooks/") :], content=body, headers={"Content-Type": "application/json"}
+        )
+
+    services = await build_services(settings, sandbox_report=post)
+    app = create_app(settings, prebuilt=services)
+    try:
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app),
+                base_url="http://t",
+                headers={"Authorization": f"Bearer {ADMIN_KEY}"},
+            ) as http,
+        ):
+            http_client["c"] = http
+            credential = await http.post(
+                "/api/v1/credentials", json={"name": "sbx", "preset": "sandbox"}
+            )
+            assert credential.status_code == 201, credential.text
+            surface = await _surface(http, credential.json())
+            ids = []
+            for to in ("+33612345678", "+33612349999"):
+                sent = await http.post(
+                    "/api/v1/messages", json={"surface_id": surface["id"], "to": to, "body": "Hi"}
+                )
+                ids.append(sent.json()["id"])
+            await services.new_worker().drain()
+            statuses: list[str] = []
+            for _ in range(50):
+                statuses = [(await http.get(f"/api/v1/messages/{i}")).json()["status"] for i in ids]
+                if "sent" not in statuses:
+                    break
+                await asyncio.sleep(0.1)
+            assert statuses == ["delivered", "undelivered"]
+    finally:
+        await services.close()

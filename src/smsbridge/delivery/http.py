@@ -128,3 +128,27 @@ def _reason(exc: aiohttp.ClientConnectorError) -> str:
     if os_error.strerror:
         return os_error.strerror.lower()
     return type(os_error).__name__
+
+
+class CallbackPoster:
+    """Posts JSON to this server's own public URLs (the sandbox's delivery reports).
+
+    A session of its own, without the SSRF guard: the target is smsbridge itself, typically on
+    loopback, never a provider URL a user typed."""
+
+    def __init__(self, timeout: float = 10.0) -> None:
+        self._session: aiohttp.ClientSession | None = None
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+
+    async def __call__(self, url: str, body: bytes) -> None:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=self._timeout, trust_env=False)
+        async with self._session.post(
+            url, data=body, headers={"Content-Type": "application/json"}
+        ) as response:
+            await response.read()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
