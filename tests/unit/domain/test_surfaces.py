@@ -444,7 +444,9 @@ def test_reply_of_1600_characters_is_accepted(make_surface_doc: SurfaceDocumentF
         ({"help": None}, FieldError("replies.help", "must be text of at most 1600 characters")),
         (
             {"promo": "Deals!"},
-            FieldError("replies.promo", "unknown category; use opt_out, opt_in or help"),
+            FieldError(
+                "replies.promo", "unknown category; use opt_out, opt_in, help or confirm_opt_in"
+            ),
         ),
         ("Reply STOP", FieldError("replies", "must be an object")),
         (["Reply STOP"], FieldError("replies", "must be an object")),
@@ -466,7 +468,13 @@ def test_full_document_round_trips(make_surface_doc: SurfaceDocumentFactory) -> 
         fallback_credential_ids=["cred-b", "cred-c"],
         link_tracking={"enabled": True, "base_url": "https://l.example.com/r"},
         keywords={"opt_out": ["STOP", "ARRET"], "opt_in": ["START"], "help": ["HELP"]},
-        replies={"opt_out": "Bye.", "opt_in": "Welcome back.", "help": "Call us."},
+        replies={
+            "opt_out": "Bye.",
+            "opt_in": "Welcome back.",
+            "help": "Call us.",
+            "confirm_opt_in": "Sure?",
+        },
+        double_opt_in=True,
     )
     surface = parse_surface(document)
     assert surface.document() == {
@@ -477,7 +485,13 @@ def test_full_document_round_trips(make_surface_doc: SurfaceDocumentFactory) -> 
         "message_type": "marketing",
         "link_tracking": {"enabled": True, "base_url": "https://l.example.com/r"},
         "keywords": {"opt_out": ["STOP", "ARRET"], "opt_in": ["START"], "help": ["HELP"]},
-        "replies": {"opt_out": "Bye.", "opt_in": "Welcome back.", "help": "Call us."},
+        "replies": {
+            "opt_out": "Bye.",
+            "opt_in": "Welcome back.",
+            "help": "Call us.",
+            "confirm_opt_in": "Sure?",
+        },
+        "double_opt_in": True,
     }
     assert parse_surface(surface.document()) == surface
 
