@@ -291,3 +291,19 @@ async def test_presets_read_their_providers_inbound_shapes(
     assert response.status_code == 200, response.text
     assert response.json()["opt_outs"] == 1, response.json()
     assert await _consent(client) == [SENDER]
+
+
+async def test_webhook_tokens_rotate(client: httpx.AsyncClient, surface: dict[str, Any]) -> None:
+    rotated = await client.post(f"/api/v1/surfaces/{surface['id']}/rotate-webhook-tokens")
+    assert rotated.status_code == 200, rotated.text
+    fresh = rotated.json()
+    assert fresh["inbound_webhook_url"] != surface["inbound_webhook_url"]
+    assert fresh["status_webhook_url"] != surface["status_webhook_url"]
+    body = {"from": PHONE, "to": SENDER, "text": "HELP", "id": "r1"}
+    old = await client.post(_path(surface["inbound_webhook_url"]), json=body)
+    new = await client.post(_path(fresh["inbound_webhook_url"]), json=body)
+    assert (old.status_code, new.status_code) == (404, 200)
+    old_status = await client.post(_path(surface["status_webhook_url"]), json={})
+    assert old_status.status_code == 404
+    missing = await client.post("/api/v1/surfaces/srf_nope/rotate-webhook-tokens")
+    assert missing.status_code == 404

@@ -43,6 +43,14 @@ async def patch_surface(
     return (await svc.surfaces.update(surface_id, patch)).document()
 
 
+@router.post("/surfaces/{surface_id}/rotate-webhook-tokens", response_model=SurfaceOut)
+async def rotate_webhook_tokens(
+    surface_id: str, svc: Services = Depends(services)
+) -> dict[str, Any]:
+    """New unguessable tokens in both webhook URLs; the old URLs answer 404 from now on."""
+    return (await svc.surfaces.rotate_tokens(surface_id)).document()
+
+
 @router.delete("/surfaces/{surface_id}", status_code=204, response_class=Response)
 async def delete_surface(surface_id: str, svc: Services = Depends(services)) -> Response:
     await svc.surfaces.delete(surface_id)

@@ -133,6 +133,23 @@ class SurfaceService:
             await repo.update_surface(conn, updated, ids)
         return self._view(updated)
 
+    async def rotate_tokens(self, surface_id: str) -> SurfaceView:
+        """New webhook URLs for the surface; the old ones stop working at once (give the new
+        ones to the provider first if it must not miss a post)."""
+        async with self._db.transaction() as conn:
+            changed = await repo.set_tokens(
+                conn,
+                surface_id,
+                inbound=secrets.token_urlsafe(24),
+                status=secrets.token_urlsafe(24),
+                at=self._clock(),
+            )
+            if not changed:
+                raise NotFound(f"no surface {surface_id}")
+            row = await repo.get_surface(conn, surface_id)
+        assert row is not None
+        return self._view(row)
+
     async def delete(self, surface_id: str) -> None:
         async with self._db.transaction() as conn:
             if await repo.get_surface(conn, surface_id) is None:

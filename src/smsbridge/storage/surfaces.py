@@ -129,3 +129,14 @@ async def primary_credential_id(conn: AsyncConnection, surface_id: str) -> str |
 async def by_inbound_token(conn: AsyncConnection, token: str) -> SurfaceRow | None:
     found = (await conn.execute(select(surfaces).where(surfaces.c.inbound_token == token))).first()
     return _row(found) if found else None
+
+
+async def set_tokens(
+    conn: AsyncConnection, surface_id: str, *, inbound: str, status: str, at: datetime
+) -> bool:
+    result = await conn.execute(
+        update(surfaces)
+        .where(surfaces.c.id == surface_id)
+        .values(inbound_token=inbound, status_token=status, updated_at=at)
+    )
+    return bool(result.rowcount)
