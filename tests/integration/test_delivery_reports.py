@@ -368,3 +368,63 @@ async def test_sandbox_reports_delivery_to_the_status_webhook(settings: Any) -> 
             assert statuses == ["delivered", "undelivered"]
     finally:
         await services.close()
+
+
+async def test_standard_webhooks_signing(
+    client: httpx.AsyncClient, services: Services, mock_provider: MockProvider
+) -> None:
+    import time
+
+    from smsbridge.domain.signatures import standard_webhooks_signature
+
+    secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    mock_provider.reply(Reply(200, {"id": "sw-1"}))
+    created = await client.post(
+        "/api/v1/credentials",
+        json={
+            "name": "signed",
+            "preset": "sandbox",
+            "provider_url": f"{mock_provider.url}/send",
+            "webhook_signing": {"scheme": "standard_webhooks", "secret": secret},
+        },
+    )
+    assert created.status_code == 201, created.text
+    view = created.json()
+    assert view["webhook_signing"] == {
+        "scheme": "standard_webhooks",
+        "secret": {"set": True, "last4": secret[-4:]},
+    }
+    assert secret not in created.text
+    # Sending back what GET returned keeps the secret.
+    echoed = await client.patch(
+        f"/api/v1/credentials/{view['id']}", json={"webhook_signing": view["webhook_signing"]}
+    )
+    assert echoed.status_code == 200, echoed.text
+    surface = await _surface(client, view)
+    message = await _send_one(client, services, surface, "+33612345678")
+    body = json.dumps({"id": "sw-1", "status": "delivered"}).encode()
+    stamp = str(int(services.clock().timestamp()))
+    headers = {
+        "Content-Type": "application/json",
+        "webhook-id": "msg_1",
+        "webhook-timestamp": stamp,
+        "webhook-signature": standard_webhooks_signature(secret, "msg_1", stamp, body),
+    }
+    unsigned = await client.post(
+        _hook(surface), content=body, headers=headers | {"webhook-signature": ""}
+    )
+    old = str(int(time.time()) - 3600)
+    replayed = await client.post(
+        _hook(surface),
+        content=body,
+        headers=headers
+        | {
+            "webhook-timestamp": old,
+            "webhook-signature": standard_webhooks_signature(secret, "msg_1", old, body),
+        },
+    )
+    assert (unsigned.status_code, replayed.status_code) == (403, 403)
+    assert (await client.get(f"/api/v1/messages/{message['id']}")).json()["status"] == "sent"
+    signed = await client.post(_hook(surface), content=body, headers=headers)
+    assert signed.status_code == 200, signed.text
+    assert signed.json()["applied"] == 1

@@ -71,6 +71,16 @@ class DeliveryReportMappingIO(Strict):
 PresetName = Literal["sandbox", "twilio", "infobip", "sinch", "vonage", "plivo", "telnyx"]
 
 
+class WebhookSigningIn(Strict):
+    scheme: Literal["standard_webhooks"] = "standard_webhooks"
+    secret: SecretIn = Field(None, description="the provider's signing secret, whsec_… (secret)")
+
+
+class WebhookSigningOut(BaseModel):
+    scheme: str
+    secret: SecretHint | None = None
+
+
 class CredentialFields(Strict):
     vendor: Literal["custom"] | None = None
     name: str | None = Field(None, examples=["acme-infobip"])
@@ -91,6 +101,9 @@ class CredentialFields(Strict):
     retry_ambiguous: bool | None = None
     timeout_seconds: float | None = None
     opt_out_error_codes: list[str] | None = None
+    webhook_signing: WebhookSigningIn | None = Field(
+        None, description="verify the provider's webhooks (Standard Webhooks HMAC-SHA256)"
+    )
 
 
 class CredentialCreate(CredentialFields):
@@ -138,6 +151,7 @@ class CredentialOut(BaseModel):
     retry_ambiguous: bool
     timeout_seconds: float
     opt_out_error_codes: list[str]
+    webhook_signing: WebhookSigningOut | None = None
     preset: str | None
     created_at: datetime
     updated_at: datetime

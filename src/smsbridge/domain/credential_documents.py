@@ -26,6 +26,7 @@ OPTIONAL_KEYS = frozenset(
         "retry_ambiguous",
         "headers",
         "opt_out_error_codes",
+        "webhook_signing",
     }
 )
 
@@ -68,6 +69,11 @@ def full_document(cred: Credential) -> dict[str, Any]:
         reports = {k: v for k, v in vars(cred.delivery_reports).items() if v is not None}
         reports["status_map"] = dict(cred.delivery_reports.status_map)
         document["delivery_reports"] = reports
+    if cred.webhook_signing is not None:
+        document["webhook_signing"] = {
+            "scheme": cred.webhook_signing.scheme,
+            "secret": cred.webhook_signing.secret,
+        }
     return document
 
 
@@ -82,6 +88,9 @@ def split_secrets(document: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str
     for header in public.get("headers") or []:
         if header.get("type") == HeaderType.SECRET.value and "value" in header:
             secrets[f"headers.{header['label']}"] = header.pop("value")
+    signing = public.get("webhook_signing")
+    if isinstance(signing, dict) and "secret" in signing:
+        secrets["webhook_signing.secret"] = signing.pop("secret")
     return public, secrets
 
 
@@ -92,6 +101,8 @@ def join_secrets(public: Mapping[str, Any], secrets: Mapping[str, str]) -> dict[
         section, _, name = path.partition(".")
         if section == "auth":
             document["auth"][name] = value
+        elif section == "webhook_signing":
+            document.setdefault("webhook_signing", {})[name] = value
         else:
             for header in document.get("headers") or []:
                 if header["label"] == name and header.get("type") == HeaderType.SECRET.value:
@@ -107,6 +118,8 @@ def view_document(public: Mapping[str, Any], hints: Mapping[str, str]) -> dict[s
         hint = {"set": True, "last4": last4}
         if section == "auth":
             document["auth"][name] = hint
+        elif section == "webhook_signing":
+            document.setdefault("webhook_signing", {})[name] = hint
         else:
             for header in document.get("headers") or []:
                 if header["label"] == name and header.get("type") == HeaderType.SECRET.value:
@@ -142,6 +155,10 @@ def merge_patch(current: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[st
                 merged["auth"] = {k: v for k, v in value.items() if not _is_hint(v)}
         elif key == "headers" and isinstance(value, list):
             merged["headers"] = _merge_headers(merged.get("headers") or [], value)
+        elif key == "webhook_signing" and isinstance(value, Mapping):
+            signing = dict(merged.get("webhook_signing") or {})
+            signing.update({k: v for k, v in value.items() if not _is_hint(v)})
+            merged["webhook_signing"] = signing
         elif value is None and key in OPTIONAL_KEYS:
             merged.pop(key, None)
         else:

@@ -8,6 +8,7 @@ API key, ``secret`` headers) are plain values here; encrypting them at rest is t
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -92,6 +93,21 @@ class DeliveryReportMapping:
     status_map: Mapping[str, str] = field(default_factory=dict)
 
 
+WEBHOOK_SCHEMES = ("standard_webhooks",)
+
+
+@dataclass(frozen=True)
+class WebhookSigning:
+    """How the provider signs its webhooks (verified on both webhook URLs).
+
+    ``standard_webhooks``: https://www.standardwebhooks.com — ``webhook-id``,
+    ``webhook-timestamp`` and ``webhook-signature`` headers, HMAC-SHA256 keyed with the
+    ``whsec_…`` secret."""
+
+    scheme: str
+    secret: str
+
+
 @dataclass(frozen=True)
 class Credential:
     """A validated credential; ``payload`` is kept as given, ``template`` is its compiled form."""
@@ -118,6 +134,7 @@ class Credential:
     timeout_seconds: float = 10.0
     preset: str | None = None
     opt_out_error_codes: tuple[str, ...] = ()
+    webhook_signing: WebhookSigning | None = None
 
     @cached_property
     def prepared(self) -> tuple[dict[str, str], str]:
@@ -138,6 +155,8 @@ class Credential:
         for header in self.headers:
             if header.type is HeaderType.SECRET:
                 secrets[f"headers.{header.label}"] = header.value
+        if self.webhook_signing is not None:
+            secrets["webhook_signing.secret"] = self.webhook_signing.secret
         return secrets
 
 
@@ -290,6 +309,8 @@ def parse_credential(doc: Mapping[str, Any], *, allow_private_urls: bool) -> Cre
         c.add("opt_out_error_codes", "must be a list of provider error codes")
         codes = []
 
+    signing = _parse_signing(c, doc.get("webhook_signing"))
+
     if c.errors or template is None or url_template is None:
         raise InvalidInput(c.errors or [FieldError("payload", "is invalid")])
     return Credential(
@@ -315,7 +336,37 @@ def parse_credential(doc: Mapping[str, Any], *, allow_private_urls: bool) -> Cre
         timeout_seconds=float(timeout),
         preset=doc.get("preset") if isinstance(doc.get("preset"), str) else None,
         opt_out_error_codes=tuple(str(x) for x in codes),
+        webhook_signing=signing,
     )
+
+
+def _parse_signing(c: _Collector, raw: object) -> WebhookSigning | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        c.add("webhook_signing", 'must be an object: {"scheme": "standard_webhooks", "secret": …}')
+        return None
+    scheme = raw.get("scheme", "standard_webhooks")
+    if scheme not in WEBHOOK_SCHEMES:
+        c.add("webhook_signing.scheme", f"must be one of: {', '.join(WEBHOOK_SCHEMES)}")
+        return None
+    secret = raw.get("secret")
+    if not isinstance(secret, str) or not _standard_webhooks_key(secret):
+        c.add(
+            "webhook_signing.secret",
+            "must be the provider's signing secret: whsec_ followed by base64 (16 bytes or more)",
+        )
+        return None
+    return WebhookSigning(str(scheme), secret)
+
+
+def _standard_webhooks_key(secret: str) -> bytes | None:
+    encoded = secret.removeprefix("whsec_")
+    try:
+        key = base64.b64decode(encoded, validate=True)
+    except ValueError:
+        return None
+    return key if len(key) >= 16 else None
 
 
 def _parse_auth(c: _Collector, raw: object) -> Auth:

@@ -45,3 +45,36 @@ def twilio_signature_valid(
         hmac.compare_digest(twilio_signature(auth_token, form, params), signature)
         for form in _url_forms(url)
     )
+
+
+STANDARD_WEBHOOKS_TOLERANCE = 300  # seconds either way
+
+
+def standard_webhooks_signature(secret: str, msg_id: str, timestamp: str, body: bytes) -> str:
+    """``v1,<base64 HMAC-SHA256>`` of ``{id}.{timestamp}.{body}`` (standardwebhooks.com)."""
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+
+
+def standard_webhooks_valid(
+    secret: str, headers: Mapping[str, str], body: bytes, now: float
+) -> bool:
+    """Whether the request carries a valid Standard Webhooks signature made with ``secret``.
+
+    ``webhook-signature`` may hold several space-separated signatures (a sender rotating its
+    secret signs with both): one valid ``v1`` signature is enough. The timestamp must be within
+    five minutes of ``now`` (epoch seconds), so a captured request cannot be replayed later.
+    """
+    msg_id = headers.get("webhook-id")
+    timestamp = headers.get("webhook-timestamp")
+    given = headers.get("webhook-signature")
+    if not msg_id or not timestamp or not given or not timestamp.isdigit():
+        return False
+    if abs(now - int(timestamp)) > STANDARD_WEBHOOKS_TOLERANCE:
+        return False
+    expected = standard_webhooks_signature(secret, msg_id, timestamp, body)
+    return any(
+        candidate.startswith("v1,") and hmac.compare_digest(candidate, expected)
+        for candidate in given.split()
+    )

@@ -74,7 +74,7 @@ class InboundService:
                 "the surface's credential has no inbound mapping (see the credential documentation)"
             )
         document = read_body(request.body, request.content_type)
-        verify_signature(credential, request, document)
+        verify_signature(credential, request, document, self._clock())
         items, notes = read_inbound(document, credential.inbound)
         surface = parse_surface(row.document)
         counts: Counter[str] = Counter(ignored=len(notes))

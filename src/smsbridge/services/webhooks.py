@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from smsbridge.domain.credentials import Credential
-from smsbridge.domain.signatures import twilio_signature_valid
+from smsbridge.domain.signatures import standard_webhooks_valid, twilio_signature_valid
 from smsbridge.domain.webhooks import WebhookRequest, read_body, read_reports
 from smsbridge.errors import MalformedWebhook, NotFound, WebhookNotAuthentic
 from smsbridge.services.credentials import CredentialService
@@ -26,13 +26,24 @@ log = logging.getLogger("smsbridge.webhooks")
 FORM = "application/x-www-form-urlencoded"
 
 
-def verify_signature(credential: Credential, request: WebhookRequest, document: object) -> None:
+def verify_signature(
+    credential: Credential, request: WebhookRequest, document: object, now: datetime
+) -> None:
     """Refuse (403) a webhook whose provider signs its requests when the signature fails.
 
-    Twilio-preset credentials: ``X-Twilio-Signature`` keyed with the auth token (the Basic
-    auth password). Without the header, or without an auth token to check it, the request is
-    refused too: an unsigned request cannot be told from a forged one.
+    * ``webhook_signing`` set on the credential: a Standard Webhooks signature (HMAC-SHA256,
+      timestamp within five minutes);
+    * Twilio-preset credentials: ``X-Twilio-Signature`` keyed with the auth token (the Basic
+      auth password).
+
+    Without the headers, or without a secret to check them, the request is refused too: an
+    unsigned request cannot be told from a forged one.
     """
+    signing = credential.webhook_signing
+    if signing is not None and not standard_webhooks_valid(
+        signing.secret, request.headers, request.body, now.timestamp()
+    ):
+        raise WebhookNotAuthentic("the webhook-signature header does not verify")
     if credential.preset != "twilio":
         return
     token = getattr(credential.auth, "password", "") or ""
@@ -70,7 +81,7 @@ class WebhookService:
                 "documentation)"
             )
         document = read_body(request.body, request.content_type)
-        verify_signature(credential, request, document)
+        verify_signature(credential, request, document, self._clock())
         reports, notes = read_reports(document, credential.delivery_reports)
         now = self._clock()
         async with self._db.transaction() as conn:

@@ -43,3 +43,46 @@ def test_a_port_may_or_may_not_be_part_of_what_was_signed() -> None:
     assert twilio_signature_valid(TOKEN, signed, custom, {"MessageSid": "SM1"})
     other_port = "https://sms.example.test:9443/hooks/status/tok"
     assert not twilio_signature_valid(TOKEN, signed, other_port, {"MessageSid": "SM1"})
+
+
+# The example of the Standard Webhooks specification (standardwebhooks.com).
+SW_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+SW_ID = "msg_p5jXN8AQM9LWM0D4loKWxJek"
+SW_TIMESTAMP = "1614265330"
+SW_BODY = b'{"test": 2432232314}'
+SW_SIGNATURE = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+
+
+def _headers(signature: str = SW_SIGNATURE, timestamp: str = SW_TIMESTAMP) -> dict[str, str]:
+    return {"webhook-id": SW_ID, "webhook-timestamp": timestamp, "webhook-signature": signature}
+
+
+def test_standard_webhooks_vector() -> None:
+    from smsbridge.domain.signatures import standard_webhooks_signature, standard_webhooks_valid
+
+    assert standard_webhooks_signature(SW_SECRET, SW_ID, SW_TIMESTAMP, SW_BODY) == SW_SIGNATURE
+    assert standard_webhooks_valid(SW_SECRET, _headers(), SW_BODY, now=1614265330 + 299)
+
+
+def test_standard_webhooks_refusals() -> None:
+    from smsbridge.domain.signatures import standard_webhooks_valid
+
+    now = 1614265330.0
+    assert not standard_webhooks_valid(SW_SECRET, _headers(), b'{"test": 2432232315}', now)
+    assert not standard_webhooks_valid(SW_SECRET, _headers(), SW_BODY, now + 301)  # too old
+    assert not standard_webhooks_valid(SW_SECRET, _headers(), SW_BODY, now - 301)  # from ahead
+    other = "whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldY"
+    assert not standard_webhooks_valid(other, _headers(), SW_BODY, now)
+    assert not standard_webhooks_valid(SW_SECRET, _headers("v1,AAAA"), SW_BODY, now)
+    assert not standard_webhooks_valid(SW_SECRET, _headers(timestamp="soon"), SW_BODY, now)
+    assert not standard_webhooks_valid(SW_SECRET, {}, SW_BODY, now)
+    assert not standard_webhooks_valid(
+        SW_SECRET, _headers(SW_SIGNATURE.replace("v1,", "v2,")), SW_BODY, now
+    )
+
+
+def test_standard_webhooks_several_signatures_for_rotation() -> None:
+    from smsbridge.domain.signatures import standard_webhooks_valid
+
+    rotating = f"v1,bm90LXRoZS1vbmU= {SW_SIGNATURE} v1a,ignored"
+    assert standard_webhooks_valid(SW_SECRET, _headers(rotating), SW_BODY, 1614265330.0)
