@@ -319,7 +319,8 @@ def test_headers_list_replaces_the_old_one(make_credential: CredentialFactory) -
 
 @pytest.mark.parametrize("key", sorted(OPTIONAL_KEYS))
 def test_null_removes_an_optional_key(make_credential: CredentialFactory, key: str) -> None:
-    current = _full(make_credential)
+    signing = {"webhook_signing": {"secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}
+    current = _full(make_credential, **(signing if key == "webhook_signing" else {}))
     assert key in current
 
     merged = merge_patch(current, {key: None})
@@ -368,3 +369,18 @@ def test_sending_back_the_view_changes_nothing(make_credential: CredentialFactor
     merged = merge_patch(current, view_document(public, last4(secrets)))
 
     assert merged == current
+
+
+def test_webhook_signing_secret_is_split_hinted_and_kept_on_echo(
+    make_credential: CredentialFactory,
+) -> None:
+    secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    full = _full(make_credential, webhook_signing={"secret": secret})
+    public, secrets = split_secrets(full)
+    assert secrets["webhook_signing.secret"] == secret
+    assert public["webhook_signing"] == {"scheme": "standard_webhooks"}
+    assert join_secrets(public, secrets) == full
+    shown = view_document(public, last4(secrets))
+    assert shown["webhook_signing"]["secret"] == {"set": True, "last4": "LaSw"}
+    echoed = merge_patch(full, {"webhook_signing": shown["webhook_signing"]})
+    assert echoed["webhook_signing"]["secret"] == secret
