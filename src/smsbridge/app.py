@@ -24,6 +24,7 @@ from smsbridge.api.deps import services
 from smsbridge.api.problems import install_error_handlers, problem
 from smsbridge.api.schemas import Health, Problem
 from smsbridge.config import Settings
+from smsbridge.web import routes as admin
 from smsbridge.wiring import Services, build_services
 
 _ERRORS = {
@@ -77,6 +78,7 @@ def create_app(
     app.include_router(consent.router)
     app.include_router(public.router)
     app.include_router(hooks.router)
+    admin.install(app)
 
     @app.get(
         "/healthz", response_model=Health, tags=["health"], responses={503: {"model": Problem}}

@@ -67,6 +67,17 @@ class ApiKeyService:
             raise AuthenticationRequired("invalid or revoked API key")
         return Principal(row.id, row.name, Role(row.role))
 
+    async def principal(self, key_id: str) -> Principal:
+        """The key with this id, if it is still valid (a signed-in session re-checks it on
+        every request, so revoking a key ends its sessions)."""
+        if key_id == "master":
+            return Principal("master", "master", Role.ADMIN)
+        async with self._db.read() as conn:
+            row = await repo.get_key(conn, key_id)
+        if row is None or row.revoked_at is not None:
+            raise AuthenticationRequired("invalid or revoked API key")
+        return Principal(row.id, row.name, Role(row.role))
+
     async def create(self, name: str, role: str) -> CreatedKey:
         name = name.strip()
         if not name or len(name) > 100:

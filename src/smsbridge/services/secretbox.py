@@ -32,6 +32,10 @@ class SecretBox:
             b"smsbridge fingerprint\0" + keys[0].encode()
         ).digest()
 
+    def derive(self, label: str) -> bytes:
+        """A key for one purpose (``label``), derived from the first secret key."""
+        return hmac.new(self._fingerprint_key, label.encode(), hashlib.sha256).digest()
+
     def fingerprint(self, value: str) -> str:
         """A keyed one-way hash of ``value`` (HMAC-SHA256, 32 hex characters)."""
         return hmac.new(self._fingerprint_key, value.encode(), hashlib.sha256).hexdigest()[:32]

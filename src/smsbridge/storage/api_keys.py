@@ -47,3 +47,8 @@ async def revoke(conn: AsyncConnection, key_id: str, at: datetime) -> bool:
         .values(revoked_at=at)
     )
     return bool(result.rowcount)
+
+
+async def get_key(conn: AsyncConnection, key_id: str) -> ApiKeyRow | None:
+    found = (await conn.execute(select(api_keys).where(api_keys.c.id == key_id))).first()
+    return _row(found) if found else None

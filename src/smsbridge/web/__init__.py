@@ -1,0 +1,1 @@
+"""The web admin at ``/admin``: server-rendered pages (Jinja2), htmx vendored, no build step."""

@@ -1,0 +1,641 @@
+"""Admin pages: sign-in, and Channels > API credentials (list, create, edit, delete, validate).
+
+Plain forms posting back to the server (they work without JavaScript; htmx is loaded for the
+pages that want partial updates). Every POST but the sign-in carries the session's CSRF token.
+Errors from the services are shown next to the field they name.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.datastructures import FormData
+
+from smsbridge.api.deps import services
+from smsbridge.domain.credentials import parse_credential
+from smsbridge.domain.request import MessageValues, build_request
+from smsbridge.errors import AuthenticationRequired, Conflict, InvalidInput, NotFound
+from smsbridge.providers.presets import PRESETS, apply_preset, preset_names
+from smsbridge.services.api_keys import Principal, Role
+from smsbridge.web.session import COOKIE, LIFETIME, Session, SessionSigner, csrf_valid
+from smsbridge.wiring import Services
+
+HERE = Path(__file__).parent
+STATIC = "/admin/static"
+EMPTY_HEADER_ROWS = 1
+SECRET_PLACEHOLDER = "********"  # noqa: S105 - a mask, not a password
+
+router = APIRouter(prefix="/admin", include_in_schema=False)
+
+
+class Pages:
+    """The admin's templates (autoescaped)."""
+
+    def __init__(self) -> None:
+        self._env = Environment(
+            loader=FileSystemLoader(HERE / "templates"),
+            autoescape=select_autoescape(["html"]),
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+
+    def render(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+        context.setdefault("static", STATIC)
+        context.setdefault("who", None)
+        context.setdefault("title", "smsbridge")
+        html = self._env.get_template(template).render(**context)
+        return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
+
+
+class SignInFirst(Exception):
+    """No valid session: the browser goes to the sign-in page."""
+
+
+@dataclass
+class Visitor:
+    who: Principal
+    session: Session
+
+    def context(self) -> dict[str, Any]:
+        return {
+            "who": {"name": self.who.name, "role": self.who.role.value},
+            "csrf": self.session.csrf,
+        }
+
+
+def install(app: FastAPI) -> None:
+    """Mount the admin on ``app``."""
+    app.state.pages = Pages()
+    app.mount(STATIC, StaticFiles(directory=HERE / "static"), name="admin-static")
+    app.include_router(router)
+
+    async def sign_in_first(_request: Request, _exc: Exception) -> Response:
+        return RedirectResponse("/admin/login", status_code=303)
+
+    app.add_exception_handler(SignInFirst, sign_in_first)
+
+
+def _pages(request: Request) -> Pages:
+    pages: Pages = request.app.state.pages
+    return pages
+
+
+def _signer(svc: Services) -> SessionSigner:
+    return SessionSigner(svc.box.derive("admin-session"))
+
+
+async def visitor(request: Request, svc: Services = Depends(services)) -> Visitor:
+    session = _signer(svc).load(request.cookies.get(COOKIE))
+    if session is None:
+        raise SignInFirst()
+    try:
+        who = await svc.api_keys.principal(session.key_id)
+    except AuthenticationRequired:
+        raise SignInFirst() from None
+    return Visitor(who, session)
+
+
+async def _form(request: Request, seen: Visitor) -> FormData | Response:
+    """The posted form, or a 403 page when its CSRF token is wrong."""
+    form = await request.form()
+    if not csrf_valid(seen.session, str(form.get("csrf") or "")):
+        return _pages(request).render(
+            "message.html",
+            status=403,
+            title="Form expired",
+            text="This form is no longer valid (its security token does not match). "
+            "Reload the page and try again.",
+            **seen.context(),
+        )
+    return form
+
+
+def _admin_only(request: Request, seen: Visitor) -> Response | None:
+    if seen.who.role is Role.ADMIN:
+        return None
+    return _pages(request).render(
+        "message.html",
+        status=403,
+        title="Not allowed",
+        text="API credentials are managed by admin keys; this key's role is "
+        f"{seen.who.role.value}.",
+        **seen.context(),
+    )
+
+
+# --- sign-in ----------------------------------------------------------------------------------
+
+
+@router.get("/login")
+async def login_page(request: Request) -> Response:
+    return _pages(request).render("login.html", title="Sign in")
+
+
+@router.post("/login")
+async def login(request: Request, svc: Services = Depends(services)) -> Response:
+    form = await request.form()
+    try:
+        who = await svc.api_keys.authenticate(str(form.get("key") or "").strip())
+    except AuthenticationRequired:
+        return _pages(request).render(
+            "login.html", status=401, title="Sign in", error="This API key is not valid."
+        )
+    _, cookie = _signer(svc).new(who.key_id)
+    response = RedirectResponse(
+        "/admin/credentials" if who.role is Role.ADMIN else "/admin", status_code=303
+    )
+    response.set_cookie(
+        COOKIE,
+        cookie,
+        max_age=LIFETIME,
+        httponly=True,
+        samesite="strict",
+        secure=svc.settings.public_url.startswith("https://"),
+        path="/admin",
+    )
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, seen: Visitor = Depends(visitor)) -> Response:
+    form = await _form(request, seen)
+    if isinstance(form, Response):
+        return form
+    response = RedirectResponse("/admin/login", status_code=303)
+    response.delete_cookie(COOKIE, path="/admin")
+    return response
+
+
+@router.get("")
+async def home(request: Request, seen: Visitor = Depends(visitor)) -> Response:
+    if seen.who.role is Role.ADMIN:
+        return RedirectResponse("/admin/credentials", status_code=303)
+    return _pages(request).render(
+        "message.html",
+        title="Signed in",
+        kind="ok",
+        text="You are signed in. The screens for your role arrive with the next admin releases.",
+        **seen.context(),
+    )
+
+
+# --- credentials -------------------------------------------------------------------------------
+
+
+@dataclass
+class HeaderRow:
+    label: str = ""
+    type: str = "static"
+    value: str = ""
+    hint: str = ""
+
+
+@dataclass
+class CredentialForm:
+    """What the form shows: plain values; secrets never (only hints)."""
+
+    preset: str = ""
+    name: str = ""
+    provider_app_id: str = ""
+    provider_name: str = ""
+    provider_url: str = ""
+    auth_type: str = "bearer"
+    auth_scheme: str = ""
+    auth_username: str = ""
+    auth_header: str = ""
+    content_type: str = "application/json"
+    payload: str = ""
+    message_id_path: str = ""
+    headers: list[HeaderRow] = field(default_factory=list)
+    hints: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of_document(cls, document: dict[str, Any]) -> CredentialForm:
+        auth = document.get("auth") or {}
+        hints = {
+            f"auth.{name}": f"set (…{value.get('last4', '')})"
+            for name, value in auth.items()
+            if isinstance(value, dict) and value.get("set")
+        }
+        headers = []
+        for header in document.get("headers") or []:
+            value = header.get("value")
+            if isinstance(value, dict):
+                headers.append(
+                    HeaderRow(header["label"], "secret", "", f"set (…{value.get('last4', '')})")
+                )
+            else:
+                headers.append(
+                    HeaderRow(header["label"], header.get("type", "static"), str(value or ""))
+                )
+        payload = document.get("payload", "")
+        return cls(
+            preset=str(document.get("preset") or ""),
+            name=str(document.get("name") or ""),
+            provider_app_id=str(document.get("provider_app_id") or ""),
+            provider_name=str(document.get("provider_name") or ""),
+            provider_url=str(document.get("provider_url") or ""),
+            auth_type=str(auth.get("type") or "none"),
+            auth_scheme=str(auth.get("scheme") or "") if auth.get("type") == "bearer" else "",
+            auth_username=str(auth.get("username") or ""),
+            auth_header=str(auth.get("header") or ""),
+            content_type=str(document.get("content_type") or "application/json"),
+            payload=payload
+            if isinstance(payload, str)
+            else json.dumps(payload, indent=2, ensure_ascii=False),
+            message_id_path=str((document.get("response") or {}).get("message_id_path") or ""),
+            headers=headers,
+            hints=hints,
+        )
+
+
+def _read_form(form: FormData) -> tuple[CredentialForm, dict[str, Any], dict[str, str]]:
+    """(what to show again, the credential document, early errors) from a posted form.
+
+    Secret inputs left empty are left out of the document, so an edit keeps the stored value.
+    """
+    text = {k: str(v).strip() for k, v in form.items() if isinstance(v, str)}
+    shown = CredentialForm(
+        preset=text.get("preset", ""),
+        name=text.get("name", ""),
+        provider_app_id=text.get("provider_app_id", ""),
+        provider_name=text.get("provider_name", ""),
+        provider_url=text.get("provider_url", ""),
+        auth_type=text.get("auth_type", "none"),
+        auth_scheme=text.get("auth_scheme", ""),
+        auth_username=text.get("auth_username", ""),
+        auth_header=text.get("auth_header", ""),
+        content_type=text.get("content_type", "application/json"),
+        payload=str(form.get("payload") or ""),
+        message_id_path=text.get("message_id_path", ""),
+    )
+    errors: dict[str, str] = {}
+    document: dict[str, Any] = {
+        "vendor": "custom",
+        "name": shown.name,
+        "provider_app_id": shown.provider_app_id,
+        "provider_name": shown.provider_name,
+        "provider_url": shown.provider_url,
+        "content_type": shown.content_type,
+    }
+    payload_text = shown.payload.strip()
+    try:
+        document["payload"] = json.loads(payload_text) if payload_text else None
+    except json.JSONDecodeError as exc:
+        errors["payload"] = f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+    auth: dict[str, Any] = {"type": shown.auth_type}
+    if shown.auth_type == "bearer":
+        if shown.auth_scheme:
+            auth["scheme"] = shown.auth_scheme
+        if text.get("auth_token"):
+            auth["token"] = text["auth_token"]
+    elif shown.auth_type == "basic":
+        auth["username"] = shown.auth_username
+        if text.get("auth_password"):
+            auth["password"] = text["auth_password"]
+    elif shown.auth_type == "api_key":
+        auth["header"] = shown.auth_header
+        if text.get("auth_key"):
+            auth["key"] = text["auth_key"]
+    document["auth"] = auth
+    headers = []
+    rows = int(text.get("header_rows", "0") or 0)
+    for index in range(min(rows, 50)):
+        label = text.get(f"header_label_{index}", "")
+        kind = text.get(f"header_type_{index}", "static")
+        value = text.get(f"header_value_{index}", "")
+        shown.headers.append(HeaderRow(label, kind, "" if kind == "secret" else value))
+        if label:
+            header: dict[str, Any] = {"label": label, "type": kind}
+            if value or kind == "static":
+                header["value"] = value
+            headers.append(header)
+    document["headers"] = headers
+    if shown.message_id_path:
+        document["response"] = {"message_id_path": shown.message_id_path}
+    if shown.preset:
+        document["preset"] = shown.preset
+    return shown, document, errors
+
+
+def _form_page(
+    request: Request,
+    seen: Visitor,
+    shown: CredentialForm,
+    *,
+    credential_id: str | None,
+    errors: dict[str, str] | None = None,
+    preview: Any = None,
+    status: int = 200,
+) -> Response:
+    while len([h for h in shown.headers if not h.label]) < EMPTY_HEADER_ROWS:
+        shown.headers.append(HeaderRow())
+    errors = errors or {}
+    shown_fields = {
+        "name",
+        "provider_app_id",
+        "provider_url",
+        "payload",
+        "auth.type",
+        "auth.token",
+        "auth.username",
+        "auth.password",
+        "auth.header",
+        "auth.key",
+        "headers",
+        "response.message_id_path",
+    }
+    return _pages(request).render(
+        "credential_form.html",
+        status=status,
+        title="API credentials",
+        form=shown,
+        errors=errors,
+        shown=shown_fields,
+        presets=[p for p in preset_names() if p != "sandbox"] + ["sandbox"],
+        credential_id=credential_id,
+        action=f"/admin/credentials/{credential_id}" if credential_id else "/admin/credentials/new",
+        preview=preview,
+        **seen.context(),
+    )
+
+
+def _errors(exc: InvalidInput) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for error in exc.errors:
+        found.setdefault(error.field, error.message)
+    return found
+
+
+def _preview(document: dict[str, Any], allow_private: bool) -> Any:
+    """The request the form would make, secrets masked (missing secrets stand masked too)."""
+    candidate = apply_preset(document)
+    auth = dict(candidate.get("auth") or {})
+    for name in ("token", "password", "key"):
+        if name not in auth and auth.get("type") in ("bearer", "basic", "api_key"):
+            auth[name] = SECRET_PLACEHOLDER
+    candidate["auth"] = auth
+    candidate["headers"] = [
+        h if "value" in h else {**h, "value": SECRET_PLACEHOLDER}
+        for h in candidate.get("headers") or []
+    ]
+    credential = parse_credential(candidate, allow_private_urls=allow_private)
+    values = MessageValues("+33612345678", "+15550001111", "Hello from smsbridge", "msg_preview")
+    request = build_request(credential, values, masked=True)
+    return {
+        "method": request.method,
+        "url": request.url,
+        "headers": dict(request.headers),
+        "body": request.body.decode("utf-8", errors="replace"),
+    }
+
+
+@router.get("/credentials")
+async def credentials_list(
+    request: Request,
+    notice: str | None = None,
+    bad: str | None = None,
+    seen: Visitor = Depends(visitor),
+    svc: Services = Depends(services),
+) -> Response:
+    if (refused := _admin_only(request, seen)) is not None:
+        return refused
+    page = await svc.credentials.list(limit=500)
+    items = [
+        {
+            "id": v.id,
+            "name": v.document.get("name", ""),
+            "provider_name": v.document.get("provider_name", ""),
+            "provider_url": v.document.get("provider_url", ""),
+            "auth_type": (v.document.get("auth") or {}).get("type", "none"),
+            "updated": v.updated_at.strftime("%Y-%m-%d %H:%M UTC"),
+        }
+        for v in page.items
+    ]
+    message = None
+    if notice or bad:
+        message = {"kind": "bad" if bad else "ok", "text": bad or notice}
+    return _pages(request).render(
+        "credentials.html", title="API credentials", items=items, notice=message, **seen.context()
+    )
+
+
+@router.get("/credentials/new")
+async def credential_new(request: Request, seen: Visitor = Depends(visitor)) -> Response:
+    if (refused := _admin_only(request, seen)) is not None:
+        return refused
+    return _form_page(request, seen, CredentialForm(), credential_id=None)
+
+
+@router.post("/credentials/new")
+async def credential_create(
+    request: Request, seen: Visitor = Depends(visitor), svc: Services = Depends(services)
+) -> Response:
+    if (refused := _admin_only(request, seen)) is not None:
+        return refused
+    form = await _form(request, seen)
+    if isinstance(form, Response):
+        return form
+    shown, document, errors = _read_form(form)
+    action = str(form.get("do") or "save")
+    if action == "preset" and shown.preset in PRESETS:
+        filled = CredentialForm.of_document({**PRESETS[shown.preset], "name": shown.name})
+        filled.preset = shown.preset
+        return _form_page(request, seen, filled, credential_id=None)
+    if action == "add_header":
+        shown.headers.append(HeaderRow())
+        return _form_page(request, seen, shown, credential_id=None)
+    if errors:
+        return _form_page(request, seen, shown, credential_id=None, errors=errors, status=422)
+    try:
+        if action == "preview":
+            preview = _preview(document, svc.settings.allow_private_provider_urls)
+            return _form_page(request, seen, shown, credential_id=None, preview=preview)
+        created = await svc.credentials.create(document)
+    except InvalidInput as exc:
+        return _form_page(request, seen, shown, credential_id=None, errors=_errors(exc), status=422)
+    name = quote(str(created.document.get("name", "")))
+    return RedirectResponse(f"/admin/credentials?notice=Created+{name}", status_code=303)
+
+
+@router.get("/credentials/{credential_id}")
+async def credential_edit(
+    credential_id: str,
+    request: Request,
+    seen: Visitor = Depends(visitor),
+    svc: Services = Depends(services),
+) -> Response:
+    if (refused := _admin_only(request, seen)) is not None:
+        return refused
+    try:
+        view = await svc.credentials.get(credential_id)
+    except NotFound:
+        return _pages(request).render(
+            "message.html",
+            status=404,
+            title="Not found",
+            text="No such credential.",
+            back="/admin/credentials",
+            **seen.context(),
+        )
+    return _form_page(
+        request, seen, CredentialForm.of_document(view.document), credential_id=credential_id
+    )
+
+
+@router.post("/credentials/{credential_id}")
+async def credential_update(
+    credential_id: str,
+    request: Request,
+    seen: Visitor = Depends(visitor),
+    svc: Services = Depends(services),
+) -> Response:
+    if (refused := _admin_only(request, seen)) is not None:
+        return refused
+    form = await _form(request, seen)
+    if isinstance(form, Response):
+        return form
+    shown, document, errors = _read_form(form)
+    document.pop("preset", None)
+    try:
+        current = await svc.credentials.get(credential_id)
+    except NotFound:
+        return RedirectResponse("/admin/credentials?bad=No+such+credential", status_code=303)
+    shown.hints = CredentialForm.of_document(current.document).hints
+    stored_headers = {h.label: h.hint for h in CredentialForm.of_document(current.document).headers}
+    for row in shown.headers:
+        row.hint = stored_headers.get(row.label, "") if row.type == "secret" else ""
+    action = str(form.get("do") or "save")
+    if action == "add_header":
+        shown.headers.append(HeaderRow())
+        return _form_page(request, seen, shown, credential_id=credential_id)
+    if errors:
+        return _form_page(
+            request, seen, shown, credential_id=credential_id, errors=errors, status=422
+        )
+    try:
+        if action == "preview":
+            preview = _preview(
+                {**document, "preset": current.document.get("preset")},
+                svc.settings.allow_private_provider_urls,
+            )
+            return _form_page(request, seen, shown, credential_id=credential_id, preview=preview)
+        await svc.credentials.update(credential_id, document)
+    except InvalidInput as exc:
+        return _form_page(
+            request, seen, shown, credential_id=credential_id, errors=_errors(exc), status=422
+        )
+    return RedirectResponse(f"/admin/credentials?notice=Saved+{quote(shown.name)}", status_code=303)
+
+
+@router.get("/credentials/{credential_id}/delete")
+async def credential_delete_page(
+    credential_id: str,
+    request: Request,
+    seen: Visitor = Depends(visitor),
+    svc: Services = Depends(services),
+) -> Response:
+    if (refused := _admin_only(request, seen)) is not None:
+        return refused
+    try:
+        view = await svc.credentials.get(credential_id)
+    except NotFound:
+        return RedirectResponse("/admin/credentials?bad=No+such+credential", status_code=303)
+    return _pages(request).render(
+        "confirm_delete.html",
+        title="Delete credentials",
+        name=view.document.get("name", ""),
+        credential_id=credential_id,
+        **seen.context(),
+    )
+
+
+@router.post("/credentials/{credential_id}/delete")
+async def credential_delete(
+    credential_id: str,
+    request: Request,
+    seen: Visitor = Depends(visitor),
+    svc: Services = Depends(services),
+) -> Response:
+    if (refused := _admin_only(request, seen)) is not None:
+        return refused
+    form = await _form(request, seen)
+    if isinstance(form, Response):
+        return form
+    try:
+        view = await svc.credentials.get(credential_id)
+        await svc.credentials.delete(credential_id)
+    except NotFound:
+        return RedirectResponse("/admin/credentials?bad=No+such+credential", status_code=303)
+    except Conflict as exc:
+        return RedirectResponse(
+            f"/admin/credentials?bad={quote('Not deleted: ' + exc.message)}", status_code=303
+        )
+    name = quote(str(view.document.get("name", "")))
+    return RedirectResponse(f"/admin/credentials?notice=Deleted+{name}", status_code=303)
+
+
+@router.get("/credentials/{credential_id}/validate")
+async def credential_validate_page(
+    credential_id: str,
+    request: Request,
+    seen: Visitor = Depends(visitor),
+    svc: Services = Depends(services),
+) -> Response:
+    if (refused := _admin_only(request, seen)) is not None:
+        return refused
+    try:
+        view = await svc.credentials.get(credential_id)
+    except NotFound:
+        return RedirectResponse("/admin/credentials?bad=No+such+credential", status_code=303)
+    return _pages(request).render(
+        "validate.html",
+        title="Validate connection",
+        name=view.document.get("name", ""),
+        credential_id=credential_id,
+        **seen.context(),
+    )
+
+
+@router.post("/credentials/{credential_id}/validate")
+async def credential_validate(
+    credential_id: str,
+    request: Request,
+    seen: Visitor = Depends(visitor),
+    svc: Services = Depends(services),
+) -> Response:
+    if (refused := _admin_only(request, seen)) is not None:
+        return refused
+    form = await _form(request, seen)
+    if isinstance(form, Response):
+        return form
+    to = str(form.get("to") or "").strip()
+    sender = str(form.get("sender") or "").strip() or None
+    message = str(form.get("message") or "").strip() or "smsbridge connection test"
+    context: dict[str, Any] = {"to": to, "sender": sender or "", "message": message}
+    try:
+        view = await svc.credentials.get(credential_id)
+    except NotFound:
+        return RedirectResponse("/admin/credentials?bad=No+such+credential", status_code=303)
+    try:
+        context["result"] = await svc.credentials.test(
+            credential_id, to=to, sender=sender, message=message
+        )
+    except InvalidInput as exc:
+        context["error"] = "; ".join(f"{e.field}: {e.message}" for e in exc.errors)
+    return _pages(request).render(
+        "validate.html",
+        title="Validate connection",
+        name=view.document.get("name", ""),
+        credential_id=credential_id,
+        **context,
+        **seen.context(),
+    )

@@ -1,0 +1,214 @@
+"""The web admin in a real browser (Debian's Chromium driven by Playwright), against a real
+server on loopback and the loopback mock provider. Screenshots of each screen go to
+``test-artifacts/screenshots/``."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from cryptography.fernet import Fernet
+from pydantic import SecretStr
+
+from smsbridge.app import create_app
+from smsbridge.config import Settings
+from smsbridge.wiring import Services, build_services
+from tests.conftest import ADMIN_KEY, IN_CI
+from tests.mock_provider import MockProvider
+
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+TOKEN = "tok-browser-9f8e7d6c5b"
+
+if not Path(CHROMIUM).exists() or shutil.which("chromium") is None:
+    if IN_CI:
+        pytest.fail(f"CI=true but {CHROMIUM} is missing (.ci/run installs it)", pytrace=False)
+    pytest.skip(f"{CHROMIUM} not installed (apt-get install -y chromium)", allow_module_level=True)
+
+playwright_api = pytest.importorskip("playwright.async_api")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Site:
+    def __init__(self, base: str, services: Services) -> None:
+        self.base = base
+        self.services = services
+
+
+@pytest.fixture
+async def site(sqlite_url: str, tmp_path: Path) -> AsyncIterator[Site]:
+    port = _free_port()
+    settings = Settings(
+        database_url=sqlite_url,
+        admin_key=SecretStr(ADMIN_KEY),
+        secret_keys=SecretStr(Fernet.generate_key().decode()),
+        allow_private_provider_urls=True,
+        state_dir=tmp_path / "state",
+        public_url=f"http://127.0.0.1:{port}",
+    )
+    services = await build_services(settings)
+    app = create_app(settings, prebuilt=services)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    for _ in range(100):
+        if server.started:
+            break
+        await asyncio.sleep(0.05)
+    try:
+        yield Site(f"http://127.0.0.1:{port}", services)
+    finally:
+        server.should_exit = True
+        await task
+        await services.close()
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    async with playwright_api.async_playwright() as driver:
+        launched = await driver.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-background-networking"],
+        )
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+async def _shot(page: Any, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+async def _check_page(page: Any) -> None:
+    """Every visible control has a label; nothing overflows sideways; no secret is shown."""
+    unlabeled = await page.evaluate(
+        """() => [...document.querySelectorAll('input, select, textarea')]
+            .filter(e => e.type !== 'hidden' && e.labels.length === 0)
+            .map(e => e.name || e.id)"""
+    )
+    assert unlabeled == []
+    width = await page.evaluate("() => document.documentElement.scrollWidth")
+    viewport = page.viewport_size["width"]
+    assert width <= viewport, f"page is {width}px wide in a {viewport}px viewport"
+    assert TOKEN not in await page.content()
+
+
+async def _sign_in(page: Any, base: str, key: str) -> None:
+    await page.goto(f"{base}/admin/credentials")
+    assert page.url.endswith("/admin/login")  # not signed in: sent to the sign-in page
+    await page.get_by_label("API key").fill(key)
+    await page.get_by_label("API key").press("Enter")  # keyboard only
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+async def test_credentials_journey(
+    site: Site, browser: Any, mock_provider: MockProvider, width: int
+) -> None:
+    context = await browser.new_context(viewport={"width": width, "height": 900})
+    page = await context.new_page()
+    await _sign_in(page, site.base, ADMIN_KEY)
+    await page.wait_for_url(f"{site.base}/admin/credentials")
+    await _shot(page, f"credentials-empty-{width}")
+    await _check_page(page)
+
+    await page.get_by_role("link", name="Create API credentials").click()
+    await page.get_by_label("Name", exact=True).fill("mock-provider")
+    await page.get_by_label("Provider name").fill("Mock")
+    await page.get_by_label("Provider URL").fill(f"{mock_provider.url}/sms")
+    await page.get_by_label("Authentication type").select_option("bearer")
+    await page.get_by_label("API token (bearer)").fill(TOKEN)
+    await page.get_by_label("Provider payload (JSON)").fill('{"to": "{{toNumber}}", "text": "hi"}')
+    await page.get_by_role("button", name="Save").click()
+    error = page.locator("#payload-error")
+    await error.wait_for()
+    assert "{{fromNumber}}" in (await error.inner_text()) or "{{message}}" in (
+        await error.inner_text()
+    )
+    await _shot(page, f"credential-form-error-{width}")
+    await _check_page(page)
+
+    await page.get_by_label("API token (bearer)").fill(TOKEN)  # secrets are never sent back
+    await page.get_by_label("Provider payload (JSON)").fill(
+        '{"to": "{{toNumber}}", "from": "{{fromNumber}}", "text": "{{message}}"}'
+    )
+    await page.get_by_label("Provider message id in the answer (JSONPath)").fill("$.id")
+    await page.get_by_role("button", name="Preview the request").click()
+    preview = page.locator("pre")
+    await preview.wait_for()
+    assert "Bearer ****" in await preview.inner_text()
+    await page.get_by_label("API token (bearer)").fill(TOKEN)
+    await page.get_by_role("button", name="Save").click()
+    await page.wait_for_url(f"{site.base}/admin/credentials?notice=*")
+    assert "mock-provider" in await page.content()
+    await _shot(page, f"credentials-list-{width}")
+    await _check_page(page)
+
+    await page.get_by_role("link", name="Validate connection").click()
+    await page.get_by_label("Send a test message to").fill("+33612345678")
+    await page.get_by_role("button", name="Send test message").click()
+    await page.get_by_text("Connection works").wait_for()
+    assert len(mock_provider.requests) == 1
+    assert mock_provider.requests[0].header("authorization") == f"Bearer {TOKEN}"
+    await _shot(page, f"validate-{width}")
+    await _check_page(page)
+
+    credential_id = (await site.services.credentials.list()).items[0].id
+    await site.services.surfaces.create(
+        {"name": f"uses-it-{width}", "credential_id": credential_id, "sender": "Acme"}
+    )
+    await page.goto(f"{site.base}/admin/credentials")
+    await page.get_by_role("link", name="Delete mock-provider").click()
+    await page.get_by_role("button", name="Delete").click()
+    await page.get_by_text("Not deleted").wait_for()
+    assert "surface" in (await page.locator(".notice").inner_text())
+    await _shot(page, f"delete-refused-{width}")
+
+    await page.goto(f"{site.base}/admin/credentials/{credential_id}")
+    await page.get_by_label("Provider name").fill("Mock renamed")
+    await page.get_by_role("button", name="Save").click()  # token left empty: kept
+    await page.wait_for_url(f"{site.base}/admin/credentials?notice=*")
+    stored = await site.services.credentials.load(credential_id)
+    assert stored.auth.token == TOKEN
+    assert (
+        "set (…" in await (await page.goto(f"{site.base}/admin/credentials/{credential_id}")).text()
+    )
+    await context.close()
+
+
+async def test_viewer_cannot_see_credentials_and_csrf_is_required(site: Site, browser: Any) -> None:
+    viewer = await site.services.api_keys.create("viewer key", "viewer")
+    context = await browser.new_context()
+    page = await context.new_page()
+    await _sign_in(page, site.base, viewer.key)
+    await page.wait_for_url(f"{site.base}/admin")
+    response = await page.goto(f"{site.base}/admin/credentials")
+    assert response is not None and response.status == 403
+    assert "Not allowed" in await page.content()
+    await _shot(page, "viewer-refused")
+    cookies = await context.cookies()
+    session = next(c for c in cookies if c["name"] == "smsbridge_admin")
+    assert session["httpOnly"] is True
+    assert session["sameSite"] == "Strict"
+    forged = await page.request.post(f"{site.base}/admin/logout", form={"csrf": "wrong"})
+    assert forged.status == 403
+    await context.close()
+
+    wrong = await browser.new_context()
+    page = await wrong.new_page()
+    await _sign_in(page, site.base, "not-a-key")
+    await page.get_by_text("This API key is not valid.").wait_for()
+    await wrong.close()
