@@ -212,3 +212,46 @@ async def test_viewer_cannot_see_credentials_and_csrf_is_required(site: Site, br
     await _sign_in(page, site.base, "not-a-key")
     await page.get_by_text("This API key is not valid.").wait_for()
     await wrong.close()
+
+
+async def test_surfaces_screens(site: Site, browser: Any, mock_provider: MockProvider) -> None:
+    credential = await site.services.credentials.create(
+        {
+            "name": "primary",
+            "provider_url": f"{mock_provider.url}/sms",
+            "auth": {"type": "bearer", "token": TOKEN},
+            "payload": {"to": "{{toNumber}}", "from": "{{fromNumber}}", "text": "{{message}}"},
+        }
+    )
+    context = await browser.new_context(viewport={"width": 390, "height": 900})
+    page = await context.new_page()
+    await _sign_in(page, site.base, ADMIN_KEY)
+    await page.wait_for_url(f"{site.base}/admin/credentials")
+    await page.get_by_role("link", name="Surfaces").click()
+    await page.get_by_role("link", name="Create a surface").click()
+    await page.get_by_label("Name", exact=True).fill("alerts")
+    await page.get_by_label("Credential", exact=True).select_option(credential.id)
+    await page.get_by_label("Sender").fill("not a sender!!")
+    await page.get_by_role("button", name="Save").click()
+    await page.locator("#sender-error").wait_for()
+    await _shot(page, "surface-form-error")
+    await _check_page(page)
+
+    await page.get_by_label("Sender").fill("Acme")
+    await page.get_by_label("Shorten links and count clicks").check()
+    await page.get_by_label("Opt-out keywords (comma-separated)").fill("STOP, ARRET")
+    await page.get_by_role("button", name="Save").click()
+    await page.get_by_role("heading", name="Webhook URLs for your provider").wait_for()
+    inbound = await page.get_by_role("textbox", name="Inbound webhook URL").input_value()
+    assert inbound.startswith(f"{site.base}/hooks/inbound/")
+    await page.get_by_role("button", name="Copy the inbound webhook url").click()
+    await _shot(page, "surface-edit")
+    await _check_page(page)
+
+    surface = (await site.services.surfaces.list()).items[0]
+    assert surface.surface.keywords["opt_out"] == ("STOP", "ARRET")
+    assert surface.surface.link_tracking.enabled is True
+    await page.goto(f"{site.base}/admin/surfaces")
+    assert "alerts" in await page.content()
+    await _shot(page, "surfaces-list")
+    await context.close()

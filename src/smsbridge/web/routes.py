@@ -76,6 +76,9 @@ def install(app: FastAPI) -> None:
     app.state.pages = Pages()
     app.mount(STATIC, StaticFiles(directory=HERE / "static"), name="admin-static")
     app.include_router(router)
+    from smsbridge.web import surfaces  # imports this module: registered after it is complete
+
+    app.include_router(surfaces.router)
 
     async def sign_in_first(_request: Request, _exc: Exception) -> Response:
         return RedirectResponse("/admin/login", status_code=303)
@@ -125,8 +128,8 @@ def _admin_only(request: Request, seen: Visitor) -> Response | None:
         "message.html",
         status=403,
         title="Not allowed",
-        text="API credentials are managed by admin keys; this key's role is "
-        f"{seen.who.role.value}.",
+        text="This screen is for admin keys (channels and credentials hold provider secrets); "
+        f"this key's role is {seen.who.role.value}.",
         **seen.context(),
     )
 

@@ -1,0 +1,231 @@
+"""Admin pages: Channels > Surfaces (list, create, edit; webhook URLs with copy buttons)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse, Response
+from starlette.datastructures import FormData
+
+from smsbridge.api.deps import services
+from smsbridge.domain.surfaces import DEFAULT_KEYWORDS, DEFAULT_REPLIES
+from smsbridge.errors import InvalidInput, NotFound
+from smsbridge.web.routes import Visitor, _admin_only, _errors, _form, _pages, visitor
+from smsbridge.wiring import Services
+
+router = APIRouter(prefix="/admin", include_in_schema=False)
+
+
+@dataclass
+class SurfaceForm:
+    name: str = ""
+    credential_id: str = ""
+    fallbacks: list[str] = field(default_factory=list)
+    sender: str = ""
+    message_type: str = "transactional"
+    link_tracking: bool = False
+    link_base_url: str = ""
+    keywords: dict[str, str] = field(
+        default_factory=lambda: {k: ", ".join(v) for k, v in DEFAULT_KEYWORDS.items()}
+    )
+    replies: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_REPLIES))
+    double_opt_in: bool = False
+
+    @classmethod
+    def of_document(cls, document: dict[str, Any]) -> SurfaceForm:
+        tracking = document.get("link_tracking") or {}
+        return cls(
+            name=document["name"],
+            credential_id=document["credential_id"],
+            fallbacks=list(document.get("fallback_credential_ids") or []),
+            sender=document["sender"],
+            message_type=document["message_type"],
+            link_tracking=bool(tracking.get("enabled")),
+            link_base_url=tracking.get("base_url") or "",
+            keywords={k: ", ".join(v) for k, v in (document.get("keywords") or {}).items()},
+            replies=dict(document.get("replies") or {}),
+            double_opt_in=bool(document.get("double_opt_in")),
+        )
+
+
+def _read(form: FormData) -> tuple[SurfaceForm, dict[str, Any]]:
+    text = {k: str(v).strip() for k, v in form.items() if isinstance(v, str)}
+    shown = SurfaceForm(
+        name=text.get("name", ""),
+        credential_id=text.get("credential_id", ""),
+        fallbacks=[str(v) for v in form.getlist("fallback_credential_ids")],
+        sender=text.get("sender", ""),
+        message_type=text.get("message_type", "transactional"),
+        link_tracking=text.get("link_tracking") == "on",
+        link_base_url=text.get("link_base_url", ""),
+        keywords={k: text.get(f"keywords_{k}", "") for k in DEFAULT_KEYWORDS},
+        replies={k: text.get(f"reply_{k}", "") for k in DEFAULT_REPLIES},
+        double_opt_in=text.get("double_opt_in") == "on",
+    )
+    document: dict[str, Any] = {
+        "name": shown.name,
+        "credential_id": shown.credential_id,
+        "fallback_credential_ids": [f for f in shown.fallbacks if f != shown.credential_id],
+        "sender": shown.sender,
+        "message_type": shown.message_type,
+        "link_tracking": {
+            "enabled": shown.link_tracking,
+            "base_url": shown.link_base_url or None,
+        },
+        "keywords": {
+            k: [w.strip() for w in v.split(",") if w.strip()] for k, v in shown.keywords.items()
+        },
+        "replies": {k: v for k, v in shown.replies.items() if v},
+        "double_opt_in": shown.double_opt_in,
+    }
+    return shown, document
+
+
+async def _page(
+    request: Request,
+    seen: Visitor,
+    svc: Services,
+    shown: SurfaceForm,
+    *,
+    surface_id: str | None,
+    urls: list[tuple[str, str, str]] | None = None,
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    credentials = [
+        {"id": v.id, "name": v.document.get("name", v.id)}
+        for v in (await svc.credentials.list(limit=500)).items
+    ]
+    return _pages(request).render(
+        "surface_form.html",
+        status=status,
+        title="Surfaces",
+        form=shown,
+        credentials=credentials,
+        surface_id=surface_id,
+        urls=urls,
+        errors=errors or {},
+        action=f"/admin/surfaces/{surface_id}" if surface_id else "/admin/surfaces/new",
+        **seen.context(),
+    )
+
+
+@router.get("/surfaces")
+async def surfaces_list(
+    request: Request,
+    notice: str | None = None,
+    seen: Visitor = Depends(visitor),
+    svc: Services = Depends(services),
+) -> Response:
+    if (refused := _admin_only(request, seen)) is not None:
+        return refused
+    names = {
+        v.id: v.document.get("name", v.id) for v in (await svc.credentials.list(limit=500)).items
+    }
+    items = [
+        {
+            "id": v.id,
+            "name": v.surface.name,
+            "sender": v.surface.sender,
+            "message_type": v.surface.message_type.value,
+            "credential": names.get(v.surface.credential_id, v.surface.credential_id),
+            "link_tracking": v.surface.link_tracking.enabled,
+        }
+        for v in (await svc.surfaces.list(limit=500)).items
+    ]
+    return _pages(request).render(
+        "surfaces.html",
+        title="Surfaces",
+        items=items,
+        notice={"kind": "ok", "text": notice} if notice else None,
+        **seen.context(),
+    )
+
+
+@router.get("/surfaces/new")
+async def surface_new(
+    request: Request, seen: Visitor = Depends(visitor), svc: Services = Depends(services)
+) -> Response:
+    if (refused := _admin_only(request, seen)) is not None:
+        return refused
+    return await _page(request, seen, svc, SurfaceForm(), surface_id=None)
+
+
+@router.post("/surfaces/new")
+async def surface_create(
+    request: Request, seen: Visitor = Depends(visitor), svc: Services = Depends(services)
+) -> Response:
+    if (refused := _admin_only(request, seen)) is not None:
+        return refused
+    form = await _form(request, seen)
+    if isinstance(form, Response):
+        return form
+    shown, document = _read(form)
+    try:
+        created = await svc.surfaces.create(document)
+    except InvalidInput as exc:
+        return await _page(
+            request, seen, svc, shown, surface_id=None, errors=_errors(exc), status=422
+        )
+    return RedirectResponse(f"/admin/surfaces/{created.id}?created=1", status_code=303)
+
+
+def _urls(view: Any) -> list[tuple[str, str, str]]:
+    return [
+        ("Inbound webhook URL", view.inbound_webhook_url, "inbound"),
+        ("Status webhook URL", view.status_webhook_url, "status"),
+    ]
+
+
+@router.get("/surfaces/{surface_id}")
+async def surface_edit(
+    surface_id: str,
+    request: Request,
+    seen: Visitor = Depends(visitor),
+    svc: Services = Depends(services),
+) -> Response:
+    if (refused := _admin_only(request, seen)) is not None:
+        return refused
+    try:
+        view = await svc.surfaces.get(surface_id)
+    except NotFound:
+        return RedirectResponse("/admin/surfaces", status_code=303)
+    shown = SurfaceForm.of_document(view.surface.document())
+    return await _page(request, seen, svc, shown, surface_id=surface_id, urls=_urls(view))
+
+
+@router.post("/surfaces/{surface_id}")
+async def surface_update(
+    surface_id: str,
+    request: Request,
+    seen: Visitor = Depends(visitor),
+    svc: Services = Depends(services),
+) -> Response:
+    if (refused := _admin_only(request, seen)) is not None:
+        return refused
+    form = await _form(request, seen)
+    if isinstance(form, Response):
+        return form
+    shown, document = _read(form)
+    try:
+        view = await svc.surfaces.update(surface_id, document)
+    except NotFound:
+        return RedirectResponse("/admin/surfaces", status_code=303)
+    except InvalidInput as exc:
+        current = await svc.surfaces.get(surface_id)
+        return await _page(
+            request,
+            seen,
+            svc,
+            shown,
+            surface_id=surface_id,
+            urls=_urls(current),
+            errors=_errors(exc),
+            status=422,
+        )
+    return RedirectResponse(
+        f"/admin/surfaces?notice={quote('Saved ' + view.surface.name)}", status_code=303
+    )
