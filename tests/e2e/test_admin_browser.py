@@ -194,7 +194,7 @@ async def test_viewer_cannot_see_credentials_and_csrf_is_required(site: Site, br
     context = await browser.new_context()
     page = await context.new_page()
     await _sign_in(page, site.base, viewer.key)
-    await page.wait_for_url(f"{site.base}/admin")
+    await page.wait_for_url(f"{site.base}/admin/messages")
     response = await page.goto(f"{site.base}/admin/credentials")
     assert response is not None and response.status == 403
     assert "Not allowed" in await page.content()
@@ -254,4 +254,47 @@ async def test_surfaces_screens(site: Site, browser: Any, mock_provider: MockPro
     await page.goto(f"{site.base}/admin/surfaces")
     assert "alerts" in await page.content()
     await _shot(page, "surfaces-list")
+    await context.close()
+
+
+async def test_message_log_and_timeline(
+    site: Site, browser: Any, mock_provider: MockProvider
+) -> None:
+    from smsbridge.services.messages import SendRequest
+
+    credential = await site.services.credentials.create(
+        {
+            "name": "log",
+            "provider_url": f"{mock_provider.url}/sms",
+            "auth": {"type": "none"},
+            "payload": {"to": "{{toNumber}}", "from": "{{fromNumber}}", "text": "{{message}}"},
+            "response": {"message_id_path": "$.id"},
+        }
+    )
+    surface = await site.services.surfaces.create(
+        {"name": "log", "credential_id": credential.id, "sender": "Acme"}
+    )
+    for to in ("+33612345678", "+33612345679"):
+        await site.services.messages.send(SendRequest(surface.id, to, f"Hello {to[-2:]}"))
+    await site.services.new_worker().drain()
+    viewer = await site.services.api_keys.create("reader", "viewer")
+    context = await browser.new_context(viewport={"width": 390, "height": 900})
+    page = await context.new_page()
+    await _sign_in(page, site.base, viewer.key)
+    await page.wait_for_url(f"{site.base}/admin/messages")
+    assert "Hello 78" in await page.content() and "Hello 79" in await page.content()
+    await _check_page(page)
+    await _shot(page, "messages")
+    await page.get_by_label("Number").fill("+33612345679")
+    await page.get_by_role("button", name="Search").click()
+    await page.wait_for_url("**/admin/messages?*")
+    content = await page.content()
+    assert "Hello 79" in content and "Hello 78" not in content
+    await page.locator("table a").first.click()
+    await page.get_by_role("heading", name="Timeline").wait_for()
+    timeline = await page.locator("ol").inner_text()
+    assert "queued" in timeline and "attempt" in timeline and "sent" in timeline
+    await _shot(page, "message-timeline")
+    bad = await page.goto(f"{site.base}/admin/messages?to=12")
+    assert bad is not None and "to:" in await page.content()
     await context.close()

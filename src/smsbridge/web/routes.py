@@ -76,9 +76,10 @@ def install(app: FastAPI) -> None:
     app.state.pages = Pages()
     app.mount(STATIC, StaticFiles(directory=HERE / "static"), name="admin-static")
     app.include_router(router)
-    from smsbridge.web import surfaces  # imports this module: registered after it is complete
+    from smsbridge.web import messages, surfaces  # they import this module: registered last
 
     app.include_router(surfaces.router)
+    app.include_router(messages.router)
 
     async def sign_in_first(_request: Request, _exc: Exception) -> Response:
         return RedirectResponse("/admin/login", status_code=303)
@@ -153,7 +154,7 @@ async def login(request: Request, svc: Services = Depends(services)) -> Response
         )
     _, cookie = _signer(svc).new(who.key_id)
     response = RedirectResponse(
-        "/admin/credentials" if who.role is Role.ADMIN else "/admin", status_code=303
+        "/admin/credentials" if who.role is Role.ADMIN else "/admin/messages", status_code=303
     )
     response.set_cookie(
         COOKIE,
@@ -179,15 +180,8 @@ async def logout(request: Request, seen: Visitor = Depends(visitor)) -> Response
 
 @router.get("")
 async def home(request: Request, seen: Visitor = Depends(visitor)) -> Response:
-    if seen.who.role is Role.ADMIN:
-        return RedirectResponse("/admin/credentials", status_code=303)
-    return _pages(request).render(
-        "message.html",
-        title="Signed in",
-        kind="ok",
-        text="You are signed in. The screens for your role arrive with the next admin releases.",
-        **seen.context(),
-    )
+    target = "/admin/credentials" if seen.who.role is Role.ADMIN else "/admin/messages"
+    return RedirectResponse(target, status_code=303)
 
 
 # --- credentials -------------------------------------------------------------------------------
