@@ -30,14 +30,13 @@ from smsbridge.domain.keywords import CONFIRM_WORD, Keyword, classify, normalize
 from smsbridge.domain.phones import normalize_phone
 from smsbridge.domain.surfaces import Surface, parse_surface
 from smsbridge.domain.webhooks import WebhookRequest, read_body, read_inbound
-from smsbridge.errors import InvalidInput, MalformedWebhook, NotFound
+from smsbridge.errors import InvalidInput
 from smsbridge.services.credentials import CredentialService
 from smsbridge.services.messages import consent_reply
-from smsbridge.services.webhooks import verify_signature
+from smsbridge.services.webhooks import verify_signature, webhook_target
 from smsbridge.storage import consent as consent_repo
 from smsbridge.storage import inbound as repo
 from smsbridge.storage import messages as messages_repo
-from smsbridge.storage import surfaces as surfaces_repo
 from smsbridge.storage.database import Database
 
 log = logging.getLogger("smsbridge.inbound")
@@ -61,18 +60,8 @@ class InboundService:
         self._on_enqueued = on_enqueued
 
     async def receive(self, token: str, request: WebhookRequest) -> dict[str, Any]:
-        async with self._db.read() as conn:
-            row = await surfaces_repo.by_inbound_token(conn, token)
-            if row is None:
-                raise NotFound("no such webhook")
-            credential_id = await surfaces_repo.primary_credential_id(conn, row.id)
-        if credential_id is None:
-            raise MalformedWebhook("the surface has no credential")
-        credential = await self._credentials.load(credential_id)
-        if credential.inbound is None:
-            raise MalformedWebhook(
-                "the surface's credential has no inbound mapping (see the credential documentation)"
-            )
+        row, credential = await webhook_target(self._db, self._credentials, token, kind="inbound")
+        assert credential.inbound is not None  # checked by webhook_target
         document = read_body(request.body, request.content_type)
         verify_signature(credential, request, document, self._clock())
         items, notes = read_inbound(document, credential.inbound)

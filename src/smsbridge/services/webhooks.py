@@ -21,6 +21,7 @@ from smsbridge.services.credentials import CredentialService
 from smsbridge.storage import messages as messages_repo
 from smsbridge.storage import surfaces as surfaces_repo
 from smsbridge.storage.database import Database
+from smsbridge.storage.surfaces import SurfaceRow
 
 log = logging.getLogger("smsbridge.webhooks")
 FORM = "application/x-www-form-urlencoded"
@@ -58,6 +59,31 @@ def verify_signature(
         raise WebhookNotAuthentic("X-Twilio-Signature does not match this request")
 
 
+async def webhook_target(
+    db: Database, credentials: CredentialService, token: str, *, kind: str
+) -> tuple[SurfaceRow, Credential]:
+    """The surface a webhook URL's token names (``kind``: inbound or status) and its primary
+    credential, which must have the matching mapping."""
+    async with db.read() as conn:
+        if kind == "inbound":
+            surface = await surfaces_repo.by_inbound_token(conn, token)
+        else:
+            surface = await surfaces_repo.by_status_token(conn, token)
+        if surface is None:
+            raise NotFound("no such webhook")
+        credential_id = await surfaces_repo.primary_credential_id(conn, surface.id)
+    if credential_id is None:
+        raise MalformedWebhook("the surface has no credential")
+    credential = await credentials.load(credential_id)
+    mapping = credential.inbound if kind == "inbound" else credential.delivery_reports
+    if mapping is None:
+        name = "inbound" if kind == "inbound" else "delivery_reports"
+        raise MalformedWebhook(
+            f"the surface's credential has no {name} mapping (see the credential documentation)"
+        )
+    return surface, credential
+
+
 class WebhookService:
     def __init__(
         self, db: Database, credentials: CredentialService, *, clock: Callable[[], datetime]
@@ -67,19 +93,10 @@ class WebhookService:
         self._clock = clock
 
     async def delivery_reports(self, token: str, request: WebhookRequest) -> dict[str, Any]:
-        async with self._db.read() as conn:
-            surface = await surfaces_repo.by_status_token(conn, token)
-            if surface is None:
-                raise NotFound("no such webhook")
-            credential_id = await surfaces_repo.primary_credential_id(conn, surface.id)
-        if credential_id is None:
-            raise MalformedWebhook("the surface has no credential")
-        credential = await self._credentials.load(credential_id)
-        if credential.delivery_reports is None:
-            raise MalformedWebhook(
-                "the surface's credential has no delivery_reports mapping (see the credential "
-                "documentation)"
-            )
+        surface, credential = await webhook_target(
+            self._db, self._credentials, token, kind="status"
+        )
+        assert credential.delivery_reports is not None  # checked by webhook_target
         document = read_body(request.body, request.content_type)
         verify_signature(credential, request, document, self._clock())
         reports, notes = read_reports(document, credential.delivery_reports)
