@@ -298,3 +298,44 @@ async def test_message_log_and_timeline(
     bad = await page.goto(f"{site.base}/admin/messages?to=12")
     assert bad is not None and "to:" in await page.content()
     await context.close()
+
+
+async def test_profiles_import_search_and_consent(site: Site, browser: Any, tmp_path: Path) -> None:
+    from smsbridge.services.consent import ConsentStatus
+
+    people = tmp_path / "people.csv"
+    people.write_text(
+        "external_id,phone,firstName\n"
+        "crm-1,+33612345601,Ana\n"
+        "crm-2,+33612345602,Bo\n"
+        "crm-3,not-a-phone,Cy\n"
+        "crm-4,+33612345604,Di\n"
+    )
+    await site.services.consent.change(
+        "+33612345602", sender="Acme", status=ConsentStatus.OPTED_OUT, source="admin", actor="t"
+    )
+    sender = await site.services.api_keys.create("marketer", "sender")
+    context = await browser.new_context(viewport={"width": 390, "height": 900})
+    page = await context.new_page()
+    await _sign_in(page, site.base, sender.key)
+    await page.wait_for_url(f"{site.base}/admin/messages")
+    await page.get_by_role("link", name="Profiles").click()
+    await _check_page(page)
+    await page.get_by_label("File (.csv or .ndjson)").set_input_files(str(people))
+    await page.get_by_role("button", name="Import").click()
+    await page.get_by_role("heading", name="Import finished").wait_for()
+    summary = await page.locator(".notice").inner_text()
+    assert "3 profile(s) imported from 5 line(s); 1 error(s)" in summary  # header included
+    assert "not-a-phone" in await page.content()
+    assert await page.locator("#progress").count() == 0  # the result page replaced the form
+    await _shot(page, "profiles-import")
+
+    await page.goto(f"{site.base}/admin/profiles")
+    await page.get_by_label("Find by phone number or external id").fill("+33612345602")
+    await page.get_by_role("button", name="Search").click()
+    await page.get_by_role("link", name="crm-2").click()
+    await page.get_by_role("heading", name="Consent").wait_for()
+    assert "Opted out of Acme" in await page.locator("main ul").inner_text()
+    await _check_page(page)
+    await _shot(page, "profile-detail")
+    await context.close()

@@ -76,9 +76,10 @@ def install(app: FastAPI) -> None:
     app.state.pages = Pages()
     app.mount(STATIC, StaticFiles(directory=HERE / "static"), name="admin-static")
     app.include_router(router)
-    from smsbridge.web import messages, surfaces  # they import this module: registered last
+    from smsbridge.web import messages, profiles, surfaces  # they import this module
 
     app.include_router(surfaces.router)
+    app.include_router(profiles.router)
     app.include_router(messages.router)
 
     async def sign_in_first(_request: Request, _exc: Exception) -> Response:
