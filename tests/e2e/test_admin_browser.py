@@ -339,3 +339,42 @@ async def test_profiles_import_search_and_consent(site: Site, browser: Any, tmp_
     await _check_page(page)
     await _shot(page, "profile-detail")
     await context.close()
+
+
+async def test_compose_live_preview_and_send(
+    site: Site, browser: Any, mock_provider: MockProvider
+) -> None:
+    credential = await site.services.credentials.create(
+        {
+            "name": "compose",
+            "provider_url": f"{mock_provider.url}/sms",
+            "auth": {"type": "none"},
+            "payload": {"to": "{{toNumber}}", "from": "{{fromNumber}}", "text": "{{message}}"},
+        }
+    )
+    await site.services.surfaces.create(
+        {"name": "compose", "credential_id": credential.id, "sender": "Acme"}
+    )
+    await site.services.profiles.put(
+        "ana", {"phone": "+33612345678", "attributes": {"firstName": "Ana"}}
+    )
+    sender = await site.services.api_keys.create("writer", "sender")
+    context = await browser.new_context(viewport={"width": 390, "height": 900})
+    page = await context.new_page()
+    await _sign_in(page, site.base, sender.key)
+    await page.wait_for_url(f"{site.base}/admin/messages")
+    await page.get_by_role("link", name="Compose").click()
+    await _check_page(page)
+    await page.get_by_label("…or a profile (external id), to personalize").fill("ana")
+    await page.get_by_label("Message").fill("Hi {{ profile.firstName }} 😀 {{ promo }}")
+    preview = page.locator("#preview")
+    await preview.get_by_text("UCS-2").wait_for()  # htmx swapped the live preview in
+    assert "Hi Ana 😀" in await preview.locator("pre").inner_text()
+    assert await preview.locator("mark").first.inner_text() == "😀"
+    assert "promo" in await preview.inner_text()  # reported as undefined
+    await _shot(page, "compose-preview")
+    await page.get_by_role("button", name="Send").click()
+    await page.get_by_role("heading", name="Timeline").wait_for()
+    assert "Hi Ana 😀" in await page.content()
+    await _shot(page, "compose-sent")
+    await context.close()

@@ -54,6 +54,10 @@ class Pages:
         html = self._env.get_template(template).render(**context)
         return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
 
+    def fragment(self, template: str, **context: Any) -> str:
+        """A partial page (what htmx swaps in)."""
+        return self._env.get_template(template).render(**context)
+
 
 class SignInFirst(Exception):
     """No valid session: the browser goes to the sign-in page."""
@@ -76,9 +80,10 @@ def install(app: FastAPI) -> None:
     app.state.pages = Pages()
     app.mount(STATIC, StaticFiles(directory=HERE / "static"), name="admin-static")
     app.include_router(router)
-    from smsbridge.web import messages, profiles, surfaces  # they import this module
+    from smsbridge.web import compose, messages, profiles, surfaces  # they import this module
 
     app.include_router(surfaces.router)
+    app.include_router(compose.router)
     app.include_router(profiles.router)
     app.include_router(messages.router)
 

@@ -1,0 +1,144 @@
+"""Admin page: Compose — a message with a live preview (personalized for a profile), the
+segment and encoding counter, and the characters forcing UCS-2 highlighted."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from markupsafe import Markup, escape
+
+from smsbridge.api.deps import services
+from smsbridge.errors import InvalidInput
+from smsbridge.services.api_keys import Role
+from smsbridge.services.messages import SendRequest
+from smsbridge.web.routes import Visitor, _form, _pages, visitor
+from smsbridge.wiring import Services
+
+router = APIRouter(prefix="/admin", include_in_schema=False)
+
+
+def _refused(request: Request, seen: Visitor) -> Response | None:
+    if seen.who.role in (Role.ADMIN, Role.SENDER):
+        return None
+    return _pages(request).render(
+        "message.html",
+        status=403,
+        title="Not allowed",
+        text="Sending needs a sender or admin key.",
+        **seen.context(),
+    )
+
+
+def _fields(form: Any) -> dict[str, str]:
+    return {k: str(form.get(k) or "").strip() for k in ("surface_id", "to", "profile_id")} | {
+        "body": str(form.get("body") or "")
+    }
+
+
+def _request(fields: dict[str, str]) -> SendRequest:
+    return SendRequest(
+        surface_id=fields["surface_id"],
+        to=fields["to"] or None,
+        body=fields["body"],
+        profile_id=fields["profile_id"] or None,
+    )
+
+
+async def _preview(svc: Services, fields: dict[str, str]) -> dict[str, Any] | None:
+    if not fields["body"].strip() or not fields["surface_id"]:
+        return None
+    try:
+        preview = await svc.messages.preview(_request(fields))
+    except InvalidInput as exc:
+        return {
+            "marked": "",
+            "characters": 0,
+            "segments": 0,
+            "encoding": "-",
+            "ucs2_characters": [],
+            "undefined": [],
+            "errors": [{"field": e.field, "message": e.message} for e in exc.errors],
+        }
+    forcing = set(preview["ucs2_characters"])
+    preview["marked"] = Markup("").join(
+        Markup("<mark>{}</mark>").format(ch) if ch in forcing else escape(ch)
+        for ch in preview["text"]
+    )
+    return preview
+
+
+async def _surfaces(svc: Services) -> list[dict[str, str]]:
+    return [
+        {"id": v.id, "name": v.surface.name, "sender": v.surface.sender}
+        for v in (await svc.surfaces.list(limit=500)).items
+    ]
+
+
+@router.get("/compose")
+async def compose_page(
+    request: Request, seen: Visitor = Depends(visitor), svc: Services = Depends(services)
+) -> Response:
+    if (refused := _refused(request, seen)) is not None:
+        return refused
+    surfaces = await _surfaces(svc)
+    fields = {
+        "surface_id": surfaces[0]["id"] if surfaces else "",
+        "to": "",
+        "profile_id": "",
+        "body": "",
+    }
+    return _pages(request).render(
+        "compose.html",
+        title="Compose",
+        surfaces=surfaces,
+        form=fields,
+        preview=None,
+        **seen.context(),
+    )
+
+
+@router.post("/compose/preview")
+async def compose_preview(
+    request: Request, seen: Visitor = Depends(visitor), svc: Services = Depends(services)
+) -> Response:
+    if (refused := _refused(request, seen)) is not None:
+        return refused
+    form = await _form(request, seen)
+    if isinstance(form, Response):
+        return form
+    html = _pages(request).fragment(
+        "compose_preview.html", preview=await _preview(svc, _fields(form))
+    )
+    return HTMLResponse(html)
+
+
+@router.post("/compose")
+async def compose_send(
+    request: Request, seen: Visitor = Depends(visitor), svc: Services = Depends(services)
+) -> Response:
+    if (refused := _refused(request, seen)) is not None:
+        return refused
+    form = await _form(request, seen)
+    if isinstance(form, Response):
+        return form
+    fields = _fields(form)
+    error = None
+    if str(form.get("do") or "") == "send":
+        try:
+            _, view = await svc.messages.send(_request(fields))
+        except InvalidInput as exc:
+            error = "; ".join(f"{e.field}: {e.message}" for e in exc.errors)
+        else:
+            return RedirectResponse(f"/admin/messages/{view['id']}", status_code=303)
+    return _pages(request).render(
+        "compose.html",
+        status=422 if error else 200,
+        title="Compose",
+        surfaces=await _surfaces(svc),
+        form=fields,
+        preview=await _preview(svc, fields),
+        error=error,
+        **seen.context(),
+    )
