@@ -378,3 +378,52 @@ async def test_compose_live_preview_and_send(
     assert "Hi Ana 😀" in await page.content()
     await _shot(page, "compose-sent")
     await context.close()
+
+
+async def test_campaign_create_launch_and_live_progress(
+    site: Site, browser: Any, mock_provider: MockProvider
+) -> None:
+    credential = await site.services.credentials.create(
+        {
+            "name": "campaigns",
+            "provider_url": f"{mock_provider.url}/sms",
+            "auth": {"type": "none"},
+            "payload": {"to": "{{toNumber}}", "from": "{{fromNumber}}", "text": "{{message}}"},
+        }
+    )
+    await site.services.surfaces.create(
+        {"name": "promo", "credential_id": credential.id, "sender": "Acme"}
+    )
+    for n, country in enumerate(("FR", "FR", "BE")):
+        await site.services.profiles.put(
+            f"p{n}",
+            {"phone": f"+3361234567{n}", "attributes": {"firstName": f"N{n}", "country": country}},
+        )
+    sender = await site.services.api_keys.create("marketer", "sender")
+    context = await browser.new_context(viewport={"width": 390, "height": 900})
+    page = await context.new_page()
+    await _sign_in(page, site.base, sender.key)
+    await page.wait_for_url(f"{site.base}/admin/messages")
+    await page.get_by_role("link", name="Campaigns").click()
+    await page.get_by_role("link", name="Create a campaign").click()
+    await _check_page(page)
+    await page.get_by_label("Name", exact=True).fill("spring")
+    await page.get_by_label("Message", exact=True).fill("Hi {{ profile.firstName }}")
+    await page.get_by_label("Profiles whose attributes match").check()
+    await page.get_by_label("Attribute filters, one per line").fill("country=FR")
+    await page.get_by_role("button", name="Create (draft)").click()
+    await page.get_by_role("button", name="Launch").click()
+    await page.locator("#campaign-status").get_by_text("running").wait_for()
+
+    runner = site.services.new_campaign_runner()
+    await runner.run_once()
+    await site.services.new_worker().drain()
+    await runner.run_once()
+    await page.locator("#campaign-status").get_by_text("completed").wait_for()  # live update
+    assert await page.locator('td[data-label="Targeted"]').inner_text() == "2"
+    assert await page.locator('td[data-label="Sent"]').inner_text() == "2"
+    await _check_page(page)
+    await _shot(page, "campaign-completed")
+    sent = sorted(r.body for r in mock_provider.requests)
+    assert len(sent) == 2 and all(b"Hi N" in body for body in sent)
+    await context.close()

@@ -80,10 +80,17 @@ def install(app: FastAPI) -> None:
     app.state.pages = Pages()
     app.mount(STATIC, StaticFiles(directory=HERE / "static"), name="admin-static")
     app.include_router(router)
-    from smsbridge.web import compose, messages, profiles, surfaces  # they import this module
+    from smsbridge.web import (  # they import this module: registered once it is complete
+        campaigns,
+        compose,
+        messages,
+        profiles,
+        surfaces,
+    )
 
     app.include_router(surfaces.router)
     app.include_router(compose.router)
+    app.include_router(campaigns.router)
     app.include_router(profiles.router)
     app.include_router(messages.router)
 
