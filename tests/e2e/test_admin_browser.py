@@ -426,4 +426,16 @@ async def test_campaign_create_launch_and_live_progress(
     await _shot(page, "campaign-completed")
     sent = sorted(r.body for r in mock_provider.requests)
     assert len(sent) == 2 and all(b"Hi N" in body for body in sent)
+
+    await page.get_by_role("link", name="Report").click()
+    tiles = await page.get_by_role("list", name="Key figures").inner_text()
+    assert "2\ntargeted" in tiles and "2\nsent" in tiles
+    assert await page.locator("svg rect").count() >= 3  # one series of bars per chart
+    await _check_page(page)
+    await _shot(page, "report")
+    csv_url = await page.get_by_role("link", name="Download the CSV").get_attribute("href")
+    download = await page.request.get(f"{site.base}{csv_url}")
+    assert download.status == 200
+    rows = (await download.text()).strip().splitlines()
+    assert rows[0].startswith("id,to,status") and len(rows) == 3
     await context.close()
