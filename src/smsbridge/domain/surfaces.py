@@ -59,6 +59,12 @@ class Surface:
     double_opt_in: bool = False
     """An opt-in becomes active only once the number answers YES to a confirmation."""
 
+    def link_base(self, public_url: str) -> str | None:
+        """Where this surface's short links point, or None when it does not track links."""
+        if not self.link_tracking.enabled:
+            return None
+        return self.link_tracking.base_url or public_url
+
     def document(self) -> dict[str, Any]:
         return {
             "name": self.name,

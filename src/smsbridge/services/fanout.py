@@ -158,11 +158,7 @@ class FanOut:
             sender=surface.sender,
             message_type=surface.message_type.value,
             audience=parse_audience(campaign["audience"]),
-            link_base=(
-                (surface.link_tracking.base_url or self._public_url)
-                if surface.link_tracking.enabled
-                else None
-            ),
+            link_base=surface.link_base(self._public_url),
             cursor=campaign["fanout_cursor"],
             offset=int(campaign["targeted"]),
         )

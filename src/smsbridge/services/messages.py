@@ -134,9 +134,8 @@ class MessageService:
 
     def _track(self, surface: Surface, body: str) -> Shortened:
         """The body with its URLs shortened when the surface tracks links."""
-        if not surface.link_tracking.enabled:
-            return Shortened(body, ())
-        return shorten(body, surface.link_tracking.base_url or self._public_url)
+        base = surface.link_base(self._public_url)
+        return Shortened(body, ()) if base is None else shorten(body, base)
 
     def _prepare(
         self,

@@ -48,14 +48,3 @@ async def clear_pending(conn: AsyncConnection, sender: str, phone: str) -> None:
             consent_pending.c.sender == sender, consent_pending.c.phone == phone
         )
     )
-
-
-async def list_inbound(
-    conn: AsyncConnection, *, surface_id: str | None, limit: int, after: str | None
-) -> list[dict[str, Any]]:
-    query = select(inbound_messages).order_by(inbound_messages.c.id.desc()).limit(limit)
-    if surface_id is not None:
-        query = query.where(inbound_messages.c.surface_id == surface_id)
-    if after is not None:
-        query = query.where(inbound_messages.c.id < after)
-    return [dict(r._mapping) for r in await conn.execute(query)]

@@ -60,13 +60,6 @@ async def follow(db: Database, code: str, click: Click) -> str | None:
     return str(found.url)
 
 
-async def links_of(conn: AsyncConnection, message_id: str) -> list[dict[str, Any]]:
-    rows = await conn.execute(
-        select(links.c.code, links.c.url).where(links.c.message_id == message_id)
-    )
-    return [dict(r._mapping) for r in rows]
-
-
 def _follow_sqlite(conn: sqlite3.Connection, code: str, click: Click) -> str | None:
     found = conn.execute(
         "SELECT url, message_id, campaign_id, surface_id FROM links WHERE code = ?", (code,)

@@ -10,26 +10,21 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from smsbridge.api.deps import services
 from smsbridge.errors import Conflict, InvalidInput, NotFound
 from smsbridge.services.api_keys import Role
-from smsbridge.web.routes import Visitor, _errors, _form, _pages, visitor
+from smsbridge.web.routes import Visitor, _errors, _form, _pages, require, visitor
 from smsbridge.wiring import Services
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
 
+WRITERS = (Role.ADMIN, Role.SENDER)
+
+
 def _can_write(seen: Visitor) -> bool:
-    return seen.who.role in (Role.ADMIN, Role.SENDER)
+    return seen.who.role in WRITERS
 
 
-def _refused(request: Request, seen: Visitor) -> Response | None:
-    if _can_write(seen):
-        return None
-    return _pages(request).render(
-        "message.html",
-        status=403,
-        title="Not allowed",
-        text="Campaigns are run by sender or admin keys.",
-        **seen.context(),
-    )
+def _refused(request: Request, seen: Visitor) -> None:
+    require(request, seen, WRITERS, "Campaigns are run by sender or admin keys.")
 
 
 async def _surfaces(svc: Services) -> list[dict[str, str]]:
@@ -86,8 +81,7 @@ async def campaigns_list(
 async def campaign_new(
     request: Request, seen: Visitor = Depends(visitor), svc: Services = Depends(services)
 ) -> Response:
-    if (refused := _refused(request, seen)) is not None:
-        return refused
+    _refused(request, seen)
     fields = {
         "name": "",
         "surface_id": "",
@@ -111,11 +105,8 @@ async def campaign_new(
 async def campaign_create(
     request: Request, seen: Visitor = Depends(visitor), svc: Services = Depends(services)
 ) -> Response:
-    if (refused := _refused(request, seen)) is not None:
-        return refused
+    _refused(request, seen)
     form = await _form(request, seen)
-    if isinstance(form, Response):
-        return form
     keys = (
         "name",
         "surface_id",
@@ -238,11 +229,8 @@ async def campaign_action(
     seen: Visitor = Depends(visitor),
     svc: Services = Depends(services),
 ) -> Response:
-    if (refused := _refused(request, seen)) is not None:
-        return refused
-    form = await _form(request, seen)
-    if isinstance(form, Response):
-        return form
+    _refused(request, seen)
+    await _form(request, seen)  # only the CSRF check: no field is read
     try:
         if action == "launch":
             await svc.campaigns.launch(campaign_id)

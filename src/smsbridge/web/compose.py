@@ -13,22 +13,14 @@ from smsbridge.api.deps import services
 from smsbridge.errors import InvalidInput
 from smsbridge.services.api_keys import Role
 from smsbridge.services.messages import SendRequest
-from smsbridge.web.routes import Visitor, _form, _pages, visitor
+from smsbridge.web.routes import Visitor, _form, _pages, require, visitor
 from smsbridge.wiring import Services
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
 
-def _refused(request: Request, seen: Visitor) -> Response | None:
-    if seen.who.role in (Role.ADMIN, Role.SENDER):
-        return None
-    return _pages(request).render(
-        "message.html",
-        status=403,
-        title="Not allowed",
-        text="Sending needs a sender or admin key.",
-        **seen.context(),
-    )
+def _refused(request: Request, seen: Visitor) -> None:
+    require(request, seen, (Role.ADMIN, Role.SENDER), "Sending needs a sender or admin key.")
 
 
 def _fields(form: Any) -> dict[str, str]:
@@ -80,8 +72,7 @@ async def _surfaces(svc: Services) -> list[dict[str, str]]:
 async def compose_page(
     request: Request, seen: Visitor = Depends(visitor), svc: Services = Depends(services)
 ) -> Response:
-    if (refused := _refused(request, seen)) is not None:
-        return refused
+    _refused(request, seen)
     surfaces = await _surfaces(svc)
     fields = {
         "surface_id": surfaces[0]["id"] if surfaces else "",
@@ -103,11 +94,8 @@ async def compose_page(
 async def compose_preview(
     request: Request, seen: Visitor = Depends(visitor), svc: Services = Depends(services)
 ) -> Response:
-    if (refused := _refused(request, seen)) is not None:
-        return refused
+    _refused(request, seen)
     form = await _form(request, seen)
-    if isinstance(form, Response):
-        return form
     html = _pages(request).fragment(
         "compose_preview.html", preview=await _preview(svc, _fields(form))
     )
@@ -118,11 +106,8 @@ async def compose_preview(
 async def compose_send(
     request: Request, seen: Visitor = Depends(visitor), svc: Services = Depends(services)
 ) -> Response:
-    if (refused := _refused(request, seen)) is not None:
-        return refused
+    _refused(request, seen)
     form = await _form(request, seen)
-    if isinstance(form, Response):
-        return form
     fields = _fields(form)
     error = None
     if str(form.get("do") or "") == "send":

@@ -111,8 +111,6 @@ async def profiles_import(
             **seen.context(),
         )
     form = await _form(request, seen)
-    if isinstance(form, Response):
-        return form
     upload = form.get("file")
     if not isinstance(upload, UploadFile) or not upload.filename:
         return _pages(request).render(

@@ -63,6 +63,14 @@ class SignInFirst(Exception):
     """No valid session: the browser goes to the sign-in page."""
 
 
+class PageInstead(Exception):
+    """Answer with this page instead of the handler's (a refusal found by a helper)."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
 @dataclass
 class Visitor:
     who: Principal
@@ -97,7 +105,12 @@ def install(app: FastAPI) -> None:
     async def sign_in_first(_request: Request, _exc: Exception) -> Response:
         return RedirectResponse("/admin/login", status_code=303)
 
+    async def page_instead(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, PageInstead)
+        return exc.response
+
     app.add_exception_handler(SignInFirst, sign_in_first)
+    app.add_exception_handler(PageInstead, page_instead)
 
 
 def _pages(request: Request) -> Pages:
@@ -120,31 +133,40 @@ async def visitor(request: Request, svc: Services = Depends(services)) -> Visito
     return Visitor(who, session)
 
 
-async def _form(request: Request, seen: Visitor) -> FormData | Response:
-    """The posted form, or a 403 page when its CSRF token is wrong."""
+async def _form(request: Request, seen: Visitor) -> FormData:
+    """The posted form; a 403 page instead when its CSRF token is wrong."""
     form = await request.form()
     if not csrf_valid(seen.session, str(form.get("csrf") or "")):
-        return _pages(request).render(
-            "message.html",
-            status=403,
-            title="Form expired",
-            text="This form is no longer valid (its security token does not match). "
-            "Reload the page and try again.",
-            **seen.context(),
+        raise PageInstead(
+            _pages(request).render(
+                "message.html",
+                status=403,
+                title="Form expired",
+                text="This form is no longer valid (its security token does not match). "
+                "Reload the page and try again.",
+                **seen.context(),
+            )
         )
     return form
 
 
-def _admin_only(request: Request, seen: Visitor) -> Response | None:
-    if seen.who.role is Role.ADMIN:
-        return None
-    return _pages(request).render(
-        "message.html",
-        status=403,
-        title="Not allowed",
-        text="This screen is for admin keys (channels and credentials hold provider secrets); "
+def require(request: Request, seen: Visitor, roles: tuple[Role, ...], text: str) -> None:
+    """A 403 page instead, unless the visitor's key has one of ``roles``."""
+    if seen.who.role not in roles:
+        raise PageInstead(
+            _pages(request).render(
+                "message.html", status=403, title="Not allowed", text=text, **seen.context()
+            )
+        )
+
+
+def _admin_only(request: Request, seen: Visitor) -> None:
+    require(
+        request,
+        seen,
+        (Role.ADMIN,),
+        "This screen is for admin keys (channels and credentials hold provider secrets); "
         f"this key's role is {seen.who.role.value}.",
-        **seen.context(),
     )
 
 
@@ -183,9 +205,7 @@ async def login(request: Request, svc: Services = Depends(services)) -> Response
 
 @router.post("/logout")
 async def logout(request: Request, seen: Visitor = Depends(visitor)) -> Response:
-    form = await _form(request, seen)
-    if isinstance(form, Response):
-        return form
+    await _form(request, seen)  # only the CSRF check: no field is read
     response = RedirectResponse("/admin/login", status_code=303)
     response.delete_cookie(COOKIE, path="/admin")
     return response
@@ -416,8 +436,7 @@ async def credentials_list(
     seen: Visitor = Depends(visitor),
     svc: Services = Depends(services),
 ) -> Response:
-    if (refused := _admin_only(request, seen)) is not None:
-        return refused
+    _admin_only(request, seen)
     page = await svc.credentials.list(limit=500)
     items = [
         {
@@ -440,8 +459,7 @@ async def credentials_list(
 
 @router.get("/credentials/new")
 async def credential_new(request: Request, seen: Visitor = Depends(visitor)) -> Response:
-    if (refused := _admin_only(request, seen)) is not None:
-        return refused
+    _admin_only(request, seen)
     return _form_page(request, seen, CredentialForm(), credential_id=None)
 
 
@@ -449,11 +467,8 @@ async def credential_new(request: Request, seen: Visitor = Depends(visitor)) -> 
 async def credential_create(
     request: Request, seen: Visitor = Depends(visitor), svc: Services = Depends(services)
 ) -> Response:
-    if (refused := _admin_only(request, seen)) is not None:
-        return refused
+    _admin_only(request, seen)
     form = await _form(request, seen)
-    if isinstance(form, Response):
-        return form
     shown, document, errors = _read_form(form)
     action = str(form.get("do") or "save")
     if action == "preset" and shown.preset in PRESETS:
@@ -483,8 +498,7 @@ async def credential_edit(
     seen: Visitor = Depends(visitor),
     svc: Services = Depends(services),
 ) -> Response:
-    if (refused := _admin_only(request, seen)) is not None:
-        return refused
+    _admin_only(request, seen)
     try:
         view = await svc.credentials.get(credential_id)
     except NotFound:
@@ -508,11 +522,8 @@ async def credential_update(
     seen: Visitor = Depends(visitor),
     svc: Services = Depends(services),
 ) -> Response:
-    if (refused := _admin_only(request, seen)) is not None:
-        return refused
+    _admin_only(request, seen)
     form = await _form(request, seen)
-    if isinstance(form, Response):
-        return form
     shown, document, errors = _read_form(form)
     document.pop("preset", None)
     try:
@@ -553,8 +564,7 @@ async def credential_delete_page(
     seen: Visitor = Depends(visitor),
     svc: Services = Depends(services),
 ) -> Response:
-    if (refused := _admin_only(request, seen)) is not None:
-        return refused
+    _admin_only(request, seen)
     try:
         view = await svc.credentials.get(credential_id)
     except NotFound:
@@ -575,11 +585,8 @@ async def credential_delete(
     seen: Visitor = Depends(visitor),
     svc: Services = Depends(services),
 ) -> Response:
-    if (refused := _admin_only(request, seen)) is not None:
-        return refused
-    form = await _form(request, seen)
-    if isinstance(form, Response):
-        return form
+    _admin_only(request, seen)
+    await _form(request, seen)  # only the CSRF check: no field is read
     try:
         view = await svc.credentials.get(credential_id)
         await svc.credentials.delete(credential_id)
@@ -600,8 +607,7 @@ async def credential_validate_page(
     seen: Visitor = Depends(visitor),
     svc: Services = Depends(services),
 ) -> Response:
-    if (refused := _admin_only(request, seen)) is not None:
-        return refused
+    _admin_only(request, seen)
     try:
         view = await svc.credentials.get(credential_id)
     except NotFound:
@@ -622,11 +628,8 @@ async def credential_validate(
     seen: Visitor = Depends(visitor),
     svc: Services = Depends(services),
 ) -> Response:
-    if (refused := _admin_only(request, seen)) is not None:
-        return refused
+    _admin_only(request, seen)
     form = await _form(request, seen)
-    if isinstance(form, Response):
-        return form
     to = str(form.get("to") or "").strip()
     sender = str(form.get("sender") or "").strip() or None
     message = str(form.get("message") or "").strip() or "smsbridge connection test"

@@ -120,8 +120,7 @@ async def surfaces_list(
     seen: Visitor = Depends(visitor),
     svc: Services = Depends(services),
 ) -> Response:
-    if (refused := _admin_only(request, seen)) is not None:
-        return refused
+    _admin_only(request, seen)
     names = {
         v.id: v.document.get("name", v.id) for v in (await svc.credentials.list(limit=500)).items
     }
@@ -149,8 +148,7 @@ async def surfaces_list(
 async def surface_new(
     request: Request, seen: Visitor = Depends(visitor), svc: Services = Depends(services)
 ) -> Response:
-    if (refused := _admin_only(request, seen)) is not None:
-        return refused
+    _admin_only(request, seen)
     return await _page(request, seen, svc, SurfaceForm(), surface_id=None)
 
 
@@ -158,11 +156,8 @@ async def surface_new(
 async def surface_create(
     request: Request, seen: Visitor = Depends(visitor), svc: Services = Depends(services)
 ) -> Response:
-    if (refused := _admin_only(request, seen)) is not None:
-        return refused
+    _admin_only(request, seen)
     form = await _form(request, seen)
-    if isinstance(form, Response):
-        return form
     shown, document = _read(form)
     try:
         created = await svc.surfaces.create(document)
@@ -187,8 +182,7 @@ async def surface_edit(
     seen: Visitor = Depends(visitor),
     svc: Services = Depends(services),
 ) -> Response:
-    if (refused := _admin_only(request, seen)) is not None:
-        return refused
+    _admin_only(request, seen)
     try:
         view = await svc.surfaces.get(surface_id)
     except NotFound:
@@ -204,11 +198,8 @@ async def surface_update(
     seen: Visitor = Depends(visitor),
     svc: Services = Depends(services),
 ) -> Response:
-    if (refused := _admin_only(request, seen)) is not None:
-        return refused
+    _admin_only(request, seen)
     form = await _form(request, seen)
-    if isinstance(form, Response):
-        return form
     shown, document = _read(form)
     try:
         view = await svc.surfaces.update(surface_id, document)
