@@ -5,9 +5,12 @@ server on loopback and the loopback mock provider. Screenshots of each screen go
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import shutil
 import socket
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +23,7 @@ from smsbridge.app import create_app
 from smsbridge.config import Settings
 from smsbridge.wiring import Services, build_services
 from tests.conftest import ADMIN_KEY, IN_CI
-from tests.mock_provider import MockProvider
+from tests.mock_provider import MockProvider, Recorded, Reply
 
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
@@ -47,8 +50,10 @@ class Site:
         self.services = services
 
 
-@pytest.fixture
-async def site(sqlite_url: str, tmp_path: Path) -> AsyncIterator[Site]:
+@asynccontextmanager
+async def _serve(sqlite_url: str, tmp_path: Path, *, run_worker: bool) -> AsyncIterator[Site]:
+    """The app under uvicorn on a free loopback port (with ``run_worker``: delivery worker and
+    campaign runner in-process, as ``smsbridge serve`` runs them)."""
     port = _free_port()
     settings = Settings(
         database_url=sqlite_url,
@@ -57,9 +62,10 @@ async def site(sqlite_url: str, tmp_path: Path) -> AsyncIterator[Site]:
         allow_private_provider_urls=True,
         state_dir=tmp_path / "state",
         public_url=f"http://127.0.0.1:{port}",
+        worker_poll_interval=0.2,
     )
     services = await build_services(settings)
-    app = create_app(settings, prebuilt=services)
+    app = create_app(settings, prebuilt=services, run_worker=run_worker)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     task = asyncio.create_task(server.serve())
     for _ in range(100):
@@ -72,6 +78,20 @@ async def site(sqlite_url: str, tmp_path: Path) -> AsyncIterator[Site]:
         server.should_exit = True
         await task
         await services.close()
+
+
+@pytest.fixture
+async def site(sqlite_url: str, tmp_path: Path) -> AsyncIterator[Site]:
+    """The admin without a worker: tests drive delivery themselves."""
+    async with _serve(sqlite_url, tmp_path, run_worker=False) as served:
+        yield served
+
+
+@pytest.fixture
+async def live_site(sqlite_url: str, tmp_path: Path) -> AsyncIterator[Site]:
+    """The admin as ``smsbridge serve`` runs it: worker and campaign runner in-process."""
+    async with _serve(sqlite_url, tmp_path, run_worker=True) as served:
+        yield served
 
 
 @pytest.fixture
@@ -336,6 +356,12 @@ async def test_profiles_import_search_and_consent(site: Site, browser: Any, tmp_
     await page.get_by_role("link", name="crm-2").click()
     await page.get_by_role("heading", name="Consent").wait_for()
     assert "Opted out of Acme" in await page.locator("main ul").inner_text()
+    assert await page.get_by_role("button", name="Record").count() == 0  # consent: admins only
+    forged = await page.request.post(
+        f"{site.base}/admin/profiles/crm-2/consent",
+        form={"sender": "Acme", "status": "opted_in", "csrf": "x"},
+    )
+    assert forged.status == 403
     await _check_page(page)
     await _shot(page, "profile-detail")
     await context.close()
@@ -420,14 +446,14 @@ async def test_campaign_create_launch_and_live_progress(
     await site.services.new_worker().drain()
     await runner.run_once()
     await page.locator("#campaign-status").get_by_text("completed").wait_for()  # live update
-    assert await page.locator('td[data-label="Targeted"]').inner_text() == "2"
+    assert await page.locator('td[data-label="Audience"]').inner_text() == "2"
     assert await page.locator('td[data-label="Sent"]').inner_text() == "2"
     await _check_page(page)
     await _shot(page, "campaign-completed")
     sent = sorted(r.body for r in mock_provider.requests)
     assert len(sent) == 2 and all(b"Hi N" in body for body in sent)
 
-    await page.get_by_role("link", name="Report").click()
+    await page.get_by_role("link", name="Report", exact=True).click()
     tiles = await page.get_by_role("list", name="Key figures").inner_text()
     assert "2\ntargeted" in tiles and "2\nsent" in tiles
     assert await page.locator("svg rect").count() >= 3  # one series of bars per chart
@@ -438,4 +464,145 @@ async def test_campaign_create_launch_and_live_progress(
     assert download.status == 200
     rows = (await download.text()).strip().splitlines()
     assert rows[0].startswith("id,to,status") and len(rows) == 3
+    await context.close()
+
+
+async def test_whole_journey_from_sign_in_to_report(
+    live_site: Site, browser: Any, mock_provider: MockProvider, tmp_path: Path
+) -> None:
+    """Everything through the pages, with the server's own worker and campaign runner: sign in →
+    credentials pointing at the mock provider → validate → surface → import → opt one number out
+    by hand → campaign → launch → live progress → a click → the report's numbers."""
+    site = live_site
+    rejected = "+33612345604"
+
+    def provider(request: Recorded) -> Reply:
+        if rejected.encode() in request.body:
+            return Reply(status=400, json={"error": "invalid destination"})
+        return Reply(json={"id": f"prov-{len(mock_provider.requests)}"})
+
+    mock_provider.responder = provider
+    people = tmp_path / "people.csv"
+    people.write_text(
+        "external_id,phone,firstName\n"
+        "crm-1,+33612345601,Ana\n"
+        "crm-2,+33612345602,Bo\n"
+        "crm-3,+33612345603,Cy\n"  # opted out by hand below → excluded
+        f"crm-4,{rejected},Di\n"  # the provider refuses it → error
+        "crm-5,+33612345601,Ed\n"  # Ana's number again → excluded as a duplicate
+        "crm-6,12,Fay\n"  # not a phone number → an import error, not a profile
+    )
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
+    await _sign_in(page, site.base, ADMIN_KEY)
+    await page.wait_for_url(f"{site.base}/admin/credentials")
+
+    # API credentials pointing at the loopback mock provider, then "Validate connection".
+    await page.get_by_role("link", name="Create API credentials").click()
+    await page.get_by_label("Name", exact=True).fill("acme-gateway")
+    await page.get_by_label("Provider name").fill("Mock")
+    await page.get_by_label("Provider URL").fill(f"{mock_provider.url}/sms")
+    await page.get_by_label("Authentication type").select_option("bearer")
+    await page.get_by_label("API token (bearer)").fill(TOKEN)
+    await page.get_by_label("Provider payload (JSON)").fill(
+        '{"to": "{{toNumber}}", "from": "{{fromNumber}}", "text": "{{message}}"}'
+    )
+    await page.get_by_label("Provider message id in the answer (JSONPath)").fill("$.id")
+    await page.get_by_role("button", name="Save").click()
+    await page.wait_for_url(f"{site.base}/admin/credentials?notice=*")
+    await page.get_by_role("link", name="Validate connection").click()
+    await page.get_by_label("Send a test message to").fill("+33612345678")
+    await page.get_by_role("button", name="Send test message").click()
+    await page.get_by_text("Connection works").wait_for()
+    assert [r.header("authorization") for r in mock_provider.requests] == [f"Bearer {TOKEN}"]
+
+    # A surface on those credentials, with link tracking.
+    await page.get_by_role("link", name="Surfaces").click()
+    await page.get_by_role("link", name="Create a surface").click()
+    await page.get_by_label("Name", exact=True).fill("promo")
+    await page.get_by_label("Credential", exact=True).select_option(label="acme-gateway")
+    await page.get_by_label("Sender").fill("Acme")
+    await page.get_by_label("Shorten links and count clicks").check()
+    await page.get_by_role("button", name="Save").click()
+    await page.get_by_role("heading", name="Webhook URLs for your provider").wait_for()
+
+    # Profiles: import, then opt crm-3 out of Acme by hand.
+    await page.get_by_role("link", name="Profiles").click()
+    await page.get_by_label("File (.csv or .ndjson)").set_input_files(str(people))
+    await page.get_by_role("button", name="Import").click()
+    await page.get_by_role("heading", name="Import finished").wait_for()
+    assert (
+        "5 profile(s) imported from 7 line(s); 1 error(s)"
+        in await page.locator(".notice").inner_text()
+    )
+    await page.goto(f"{site.base}/admin/profiles?q=crm-3")
+    await page.get_by_role("link", name="crm-3").click()
+    await page.get_by_label("Sender").select_option("Acme")
+    await page.get_by_label("Change", exact=True).select_option("opted_out")
+    await page.get_by_label("Note (optional)").fill("asked by phone")
+    await page.get_by_role("button", name="Record").click()
+    await page.get_by_text("+33612345603 opted out of Acme.").wait_for()
+    assert "Opted out of Acme" in await page.locator("main ul").inner_text()
+    await _shot(page, "journey-consent")
+
+    # A campaign to everyone, launched, followed live until it completes.
+    await page.get_by_role("link", name="Campaigns").click()
+    await page.get_by_role("link", name="Create a campaign").click()
+    await page.get_by_label("Name", exact=True).fill("spring")
+    await page.get_by_label("Surface").select_option(label="promo (Acme)")
+    await page.get_by_label("Message", exact=True).fill(
+        "Hi {{ profile.firstName }}, spring offers: https://shop.example.com/spring?src=sms."
+    )
+    await page.get_by_role("button", name="Create (draft)").click()
+    await page.get_by_role("button", name="Launch").click()
+    await page.locator("#campaign-status").get_by_text("completed").wait_for(timeout=20_000)
+    assert await page.get_by_role("button", name="Cancel the campaign").count() == 0
+    assert await page.locator('td[data-label="Audience"]').inner_text() == "5"
+    assert await page.locator('td[data-label="Sent"]').inner_text() == "2"
+    assert await page.locator('td[data-label="Failed"]').inner_text() == "1"
+    await _shot(page, "journey-campaign")
+
+    # The provider saw exactly the two accepted messages and the refused one (after the test).
+    campaign_requests = mock_provider.requests[1:]
+    texts = sorted(json.loads(r.body)["text"] for r in campaign_requests)
+    assert len(texts) == 3
+    assert [t.split(",")[0] for t in texts] == ["Hi Ana", "Hi Bo", "Hi Di"]  # Ed: duplicate
+    ana = texts[0]
+    link = re.search(rf"{re.escape(site.base)}/l/[0-9A-Za-z]{{7,}}", ana)
+    assert link is not None and ana.endswith(".")  # the sentence's dot stays outside the link
+    phone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148 Safari/604.1"
+    for _ in range(2):  # two clicks by one recipient: 2 clicks, 1 unique
+        followed = await page.request.get(
+            link.group(0), max_redirects=0, headers={"User-Agent": phone}
+        )
+        assert followed.status == 302
+        assert followed.headers["location"] == "https://shop.example.com/spring?src=sms"
+
+    # The report page.
+    await page.get_by_role("link", name="Report", exact=True).click()
+    tiles = await page.get_by_role("list", name="Key figures").inner_text()
+    for figure in (
+        "5\ntargeted",
+        "2\nsent",
+        "1\nerrors",
+        "2\nexcluded",
+        "2\nclicks",
+        "1 (50%)\nunique clicks",
+    ):
+        assert figure in tiles, (figure, tiles)
+    reasons = await page.locator("main .row").inner_text()
+    assert "opted_out: 1" in reasons and "duplicate" in reasons and "Errors (1)" in reasons
+    await _check_page(page)
+    await _shot(page, "journey-report")
+
+    # The surface's report (last 7 days) counts the campaign and the validation message.
+    await page.get_by_role("link", name="Reports", exact=True).click()
+    await page.get_by_role("link", name="promo").click()
+    tiles = await page.get_by_role("list", name="Key figures").inner_text()
+    assert "5\ntargeted" in tiles and "2\nclicks" in tiles  # the test send has no surface
+    await _check_page(page)
+    await _shot(page, "journey-surface-report")
+    await page.goto(f"{page.url.split('?')[0]}?from=yesterday&to=2026-13-01")
+    problems = await page.get_by_role("alert").inner_text()
+    assert "from: not a date" in problems and "to: not a date" in problems
     await context.close()

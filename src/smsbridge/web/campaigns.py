@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from smsbridge.api.deps import services
 from smsbridge.errors import Conflict, InvalidInput, NotFound
@@ -152,62 +152,6 @@ async def campaign_detail(
     )
 
 
-@router.get("/campaigns/{campaign_id}/report")
-async def campaign_report(
-    campaign_id: str,
-    request: Request,
-    seen: Visitor = Depends(visitor),
-    svc: Services = Depends(services),
-) -> Response:
-    try:
-        campaign = await svc.campaigns.get(campaign_id)
-        report = await svc.reports.campaign(campaign_id)
-    except NotFound:
-        return RedirectResponse("/admin/campaigns", status_code=303)
-    rates = report["rates"]
-    tiles = [
-        ("targeted", f"{report['targeted']:,}"),
-        ("sent", f"{report['sent']:,}"),
-        ("delivered", f"{report['delivered']:,} ({rates['delivery']:.0%})"),
-        ("bounced", f"{report['bounced']:,}"),
-        ("errors", f"{report['errors']:,}"),
-        ("excluded", f"{report['excluded']:,}"),
-        ("clicks", f"{report['clicks']:,}"),
-        ("unique clicks", f"{report['unique_clicks']:,} ({rates['click']:.0%})"),
-        ("opt-outs", f"{report['opt_outs']:,}"),
-        ("segments", f"{report['segments']:,}"),
-    ]
-    points = len(report["timeline"]) or 1
-    peaks = {
-        series: max((p[series] for p in report["timeline"]), default=0)
-        for series in ("sent", "delivered", "clicks")
-    }
-    return _pages(request).render(
-        "report.html",
-        title="Report",
-        name=campaign["name"],
-        campaign_id=campaign_id,
-        r=report,
-        tiles=tiles,
-        peaks=peaks,
-        width=points * 10,
-        bar=10,
-        **seen.context(),
-    )
-
-
-@router.get("/campaigns/{campaign_id}/report.csv")
-async def campaign_report_csv(
-    campaign_id: str, seen: Visitor = Depends(visitor), svc: Services = Depends(services)
-) -> Response:
-    scope = await svc.reports.campaign_scope(campaign_id)
-    return StreamingResponse(
-        svc.reports.csv_rows(scope),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{campaign_id}.csv"'},
-    )
-
-
 @router.get("/campaigns/{campaign_id}/progress")
 async def campaign_progress(
     campaign_id: str,
@@ -216,7 +160,9 @@ async def campaign_progress(
     svc: Services = Depends(services),
 ) -> Response:
     campaign = await svc.campaigns.get(campaign_id)
-    html = _pages(request).fragment("campaign_progress.html", c=campaign)
+    html = _pages(request).fragment(
+        "campaign_progress.html", c=campaign, can_write=_can_write(seen), csrf=seen.session.csrf
+    )
     # 286 tells htmx to stop polling: nothing moves any more once the campaign has ended.
     return HTMLResponse(html, status_code=200 if campaign["status"] == "running" else 286)
 

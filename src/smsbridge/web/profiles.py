@@ -9,15 +9,17 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import UploadFile
 
 from smsbridge.api.deps import services
-from smsbridge.errors import InvalidInput, NotFound
+from smsbridge.errors import FieldError, InvalidInput, NotFound
 from smsbridge.services.api_keys import Role
-from smsbridge.web.routes import Visitor, _form, _pages, visitor
+from smsbridge.services.consent import ConsentStatus
+from smsbridge.web.routes import Visitor, _form, _pages, require, visitor
 from smsbridge.wiring import Services
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -64,10 +66,17 @@ async def profiles_page(
     )
 
 
+async def _senders(svc: Services) -> list[str]:
+    """The senders of the surfaces (first page), for the consent form's picker."""
+    surfaces = (await svc.surfaces.list(limit=200)).items
+    return sorted({view.surface.sender for view in surfaces})
+
+
 @router.get("/profiles/{external_id}")
 async def profile_detail(
     external_id: str,
     request: Request,
+    notice: str = "",
     seen: Visitor = Depends(visitor),
     svc: Services = Depends(services),
 ) -> Response:
@@ -89,7 +98,50 @@ async def profile_detail(
         p=profile,
         attributes=json.dumps(profile["attributes"], indent=2, ensure_ascii=False),
         consent=consent,
+        notice=notice,
+        senders=await _senders(svc) if seen.who.role == Role.ADMIN else [],
+        can_change_consent=seen.who.role == Role.ADMIN,
         **seen.context(),
+    )
+
+
+@router.post("/profiles/{external_id}/consent")
+async def profile_consent(
+    external_id: str,
+    request: Request,
+    seen: Visitor = Depends(visitor),
+    svc: Services = Depends(services),
+) -> Response:
+    """Opt the profile's number out of a sender (or back in) by hand, audited with the key."""
+    require(request, seen, (Role.ADMIN,), "Changing consent by hand needs an admin key.")
+    form = await _form(request, seen)
+    back = f"/admin/profiles/{quote(external_id, safe='')}"
+    try:
+        profile = await svc.profiles.get(external_id)
+        sender = str(form.get("sender") or "").strip()
+        status = ConsentStatus(str(form.get("status") or ""))
+        if not sender:
+            raise InvalidInput([FieldError("sender", "Choose a sender.")])
+        await svc.consent.change(
+            profile["phone"],
+            sender=sender,
+            status=status,
+            source="admin",
+            actor=seen.who.key_id,
+            note=str(form.get("note") or "").strip() or None,
+        )
+    except NotFound:
+        text = "No such profile."
+    except InvalidInput as exc:
+        text = "; ".join(e.message for e in exc.errors)
+    except ValueError:
+        text = "Choose opt out or opt in."
+    else:
+        done = "opted out of" if status is ConsentStatus.OPTED_OUT else "opted back in to"
+        notice = f"{profile['phone']} {done} {sender}."
+        return RedirectResponse(f"{back}?notice={quote(notice)}", status_code=303)
+    return _pages(request).render(
+        "message.html", status=422, title="Not changed", text=text, back=back, **seen.context()
     )
 
 

@@ -93,6 +93,7 @@ def install(app: FastAPI) -> None:
         compose,
         messages,
         profiles,
+        reports,
         surfaces,
     )
 
@@ -101,6 +102,7 @@ def install(app: FastAPI) -> None:
     app.include_router(campaigns.router)
     app.include_router(profiles.router)
     app.include_router(messages.router)
+    app.include_router(reports.router)
 
     async def sign_in_first(_request: Request, _exc: Exception) -> Response:
         return RedirectResponse("/admin/login", status_code=303)

@@ -1,0 +1,196 @@
+"""Admin pages: Reports — a campaign's report, a surface's report over a window, CSV downloads.
+
+Both pages show the same KPI tiles and SVG bar charts (no chart library: a few ``<rect>``s
+drawn by the template), fed by :class:`smsbridge.services.reports.ReportService`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
+
+from smsbridge.api.deps import services
+from smsbridge.errors import InvalidInput, NotFound
+from smsbridge.web.routes import Visitor, _pages, visitor
+from smsbridge.wiring import Services
+
+router = APIRouter(prefix="/admin", include_in_schema=False)
+
+SERIES = (("sent", "#2151c7"), ("delivered", "#1b7a3d"), ("clicks", "#b36b00"))
+MIN_SLOTS = 24
+"""Charts are at least this many bars wide, so two buckets are two narrow bars, not two slabs."""
+
+
+def _tiles(report: dict[str, Any]) -> list[tuple[str, str]]:
+    rates = report["rates"]
+    return [
+        ("targeted", f"{report['targeted']:,}"),
+        ("sent", f"{report['sent']:,}"),
+        ("delivered", f"{report['delivered']:,} ({rates['delivery']:.0%})"),
+        ("bounced", f"{report['bounced']:,}"),
+        ("errors", f"{report['errors']:,}"),
+        ("excluded", f"{report['excluded']:,}"),
+        ("clicks", f"{report['clicks']:,}"),
+        ("unique clicks", f"{report['unique_clicks']:,} ({rates['click']:.0%})"),
+        ("opt-outs", f"{report['opt_outs']:,}"),
+        ("segments", f"{report['segments']:,}"),
+    ]
+
+
+def _charts(report: dict[str, Any]) -> dict[str, Any]:
+    timeline = report["timeline"]
+    slots = max(len(timeline), MIN_SLOTS)
+    return {
+        "series": SERIES,
+        "peaks": {name: max((point[name] for point in timeline), default=0) for name, _ in SERIES},
+        "bar": 10,
+        "width": slots * 10,
+        "first": timeline[0]["at"] if timeline else None,
+        "last": timeline[-1]["at"] if timeline else None,
+    }
+
+
+def _render(
+    request: Request, seen: Visitor, *, heading: str, report: dict[str, Any], **context: Any
+) -> Response:
+    return _pages(request).render(
+        "report.html",
+        title="Report",
+        heading=heading,
+        r=report,
+        tiles=_tiles(report),
+        chart=_charts(report),
+        **context,
+        **seen.context(),
+    )
+
+
+@router.get("/reports")
+async def reports_index(
+    request: Request, seen: Visitor = Depends(visitor), svc: Services = Depends(services)
+) -> Response:
+    """Every surface and campaign, each with a link to its report."""
+    surfaces = (await svc.surfaces.list(limit=500)).items
+    campaigns = (await svc.campaigns.list(limit=200)).items
+    return _pages(request).render(
+        "reports.html",
+        title="Reports",
+        surfaces=[
+            {"id": v.id, "name": v.surface.name, "sender": v.surface.sender} for v in surfaces
+        ],
+        campaigns=campaigns,
+        **seen.context(),
+    )
+
+
+@router.get("/campaigns/{campaign_id}/report")
+async def campaign_report(
+    campaign_id: str,
+    request: Request,
+    seen: Visitor = Depends(visitor),
+    svc: Services = Depends(services),
+) -> Response:
+    try:
+        campaign = await svc.campaigns.get(campaign_id)
+        report = await svc.reports.campaign(campaign_id)
+    except NotFound:
+        return RedirectResponse("/admin/campaigns", status_code=303)
+    return _render(
+        request,
+        seen,
+        heading=f"Campaign {campaign['name']}",
+        report=report,
+        csv_url=f"/admin/campaigns/{campaign_id}/report.csv",
+        back=(f"/admin/campaigns/{campaign_id}", "Back to the campaign"),
+    )
+
+
+@router.get("/campaigns/{campaign_id}/report.csv")
+async def campaign_report_csv(
+    campaign_id: str, seen: Visitor = Depends(visitor), svc: Services = Depends(services)
+) -> Response:
+    try:
+        scope = await svc.reports.campaign_scope(campaign_id)
+    except NotFound:
+        return RedirectResponse("/admin/campaigns", status_code=303)
+    return StreamingResponse(
+        svc.reports.csv_rows(scope),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{campaign_id}.csv"'},
+    )
+
+
+def _window(start: str, end: str, today: date) -> tuple[date, date, list[str]]:
+    """The report's days from the form's ``from``/``to`` (inclusive dates, UTC); the last 7
+    days when absent or wrong (the problems are listed so the page can say so)."""
+    problems = []
+    try:
+        last = date.fromisoformat(end) if end else today
+    except ValueError:
+        problems.append("to: not a date (YYYY-MM-DD)")
+        last = today
+    try:
+        first = date.fromisoformat(start) if start else last - timedelta(days=6)
+    except ValueError:
+        problems.append("from: not a date (YYYY-MM-DD)")
+        first = last - timedelta(days=6)
+    if first > last:
+        problems.append("from: must not be after `to`")
+        first, last = last - timedelta(days=6), last
+    if (last - first).days > 365:
+        problems.append("from: the window is limited to 366 days")
+        first = last - timedelta(days=365)
+    return first, last, problems
+
+
+@router.get("/surfaces/{surface_id}/report")
+async def surface_report(
+    surface_id: str,
+    request: Request,
+    start: str = Query("", alias="from"),
+    end: str = Query("", alias="to"),
+    seen: Visitor = Depends(visitor),
+    svc: Services = Depends(services),
+) -> Response:
+    """The surface's messages created between two dates (default: the last 7 days)."""
+    try:
+        surface = await svc.surfaces.get(surface_id)
+    except NotFound:
+        return RedirectResponse("/admin/reports", status_code=303)
+    first, last, problems = _window(start.strip(), end.strip(), svc.clock().astimezone(UTC).date())
+    begins = datetime.combine(first, time.min, UTC)
+    ends = datetime.combine(last + timedelta(days=1), time.min, UTC)
+    report = await svc.reports.surface(surface_id, start=begins, end=ends)
+    query = urlencode({"from": begins.isoformat(), "to": ends.isoformat()})
+    return _render(
+        request,
+        seen,
+        heading=f"Surface {surface.surface.name} ({surface.surface.sender})",
+        report=report,
+        csv_url=f"/admin/surfaces/{surface_id}/report.csv?{query}",
+        window={"from": first.isoformat(), "to": last.isoformat(), "problems": problems},
+        back=("/admin/reports", "Back to reports"),
+    )
+
+
+@router.get("/surfaces/{surface_id}/report.csv")
+async def surface_report_csv(
+    surface_id: str,
+    start: datetime = Query(alias="from"),
+    end: datetime = Query(alias="to"),
+    seen: Visitor = Depends(visitor),
+    svc: Services = Depends(services),
+) -> Response:
+    try:
+        scope = await svc.reports.surface_scope(surface_id, start=start, end=end)
+    except (NotFound, InvalidInput):
+        return RedirectResponse("/admin/reports", status_code=303)
+    return StreamingResponse(
+        svc.reports.csv_rows(scope),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{surface_id}.csv"'},
+    )
