@@ -606,3 +606,40 @@ async def test_whole_journey_from_sign_in_to_report(
     problems = await page.get_by_role("alert").inner_text()
     assert "from: not a date" in problems and "to: not a date" in problems
     await context.close()
+
+
+async def test_keyboard_alone_reaches_and_submits_a_form(site: Site, browser: Any) -> None:
+    """Tab order reaches every field and the Save button; Enter submits; focus is visible."""
+    context = await browser.new_context(viewport={"width": 390, "height": 900})
+    page = await context.new_page()
+    await _sign_in(page, site.base, ADMIN_KEY)
+    await page.wait_for_url(f"{site.base}/admin/credentials")
+    await page.goto(f"{site.base}/admin/surfaces/new")
+    reached: list[str] = []
+    for _ in range(80):
+        await page.keyboard.press("Tab")
+        reached.append(
+            await page.evaluate(
+                "() => { const e = document.activeElement;"
+                " return (e.labels && e.labels[0] ? e.labels[0].innerText : e.innerText) || ''; }"
+            )
+        )
+        if reached[-1].strip() == "Save":
+            break
+    assert reached[-1].strip() == "Save", reached
+    assert any(label.startswith("Name") for label in reached)
+    assert any(label.startswith("Sender") for label in reached)
+    outline = await page.evaluate("() => getComputedStyle(document.activeElement).outlineStyle")
+    assert outline == "solid"  # the focus ring is drawn
+    await page.keyboard.press("Enter")  # empty required fields: the browser stops and says so
+    assert await page.evaluate("() => document.activeElement.id") == "name"
+    assert await page.evaluate("() => document.getElementById('name').validity.valueMissing")
+    await page.keyboard.type("alerts")
+    for _ in range(3):  # credential, fallbacks (none), sender
+        await page.keyboard.press("Tab")
+        if await page.evaluate("() => document.activeElement.id") == "sender":
+            break
+    await page.keyboard.type("not a sender!!")
+    await page.keyboard.press("Enter")
+    await page.locator("#sender-error").wait_for()  # the server's inline error
+    await context.close()
