@@ -1,16 +1,24 @@
 """Dispatch throughput: smsbridge end to end against the raw aiohttp ceiling, same run.
 
     python benchmarks/dispatch.py [--messages 20000] [--concurrency 64] [--pg URL]
+                                  [--pg-workers 1,2,4] [--pg-repeat 1] [--no-sqlite | --no-pg]
 
 1. Starts ``fast_provider.py`` in a separate process (a raw asyncio HTTP server).
 2. Measures the ceiling: plain aiohttp POSTs of the same payload at the same concurrency.
 3. Measures smsbridge: N messages enqueued through the service layer (timed apart), all
    falling due at one instant; then workers run until every message is ``sent``. Runs on
-   SQLite with one worker, and on PostgreSQL with one and two worker processes when
-   PostgreSQL is reachable (``--pg``, default ``postgresql://postgres@127.0.0.1:5432/postgres``;
-   a throw-away database is created and dropped).
+   SQLite with one worker, and on PostgreSQL with 1, 2 and 4 ``smsbridge worker`` processes
+   when PostgreSQL is reachable (``--pg``, default
+   ``postgresql://postgres@127.0.0.1:5432/postgres``; a fresh throw-away database per run).
+4. Checks every run sent each message exactly once, two independent ways: the provider's
+   request counter (it numbers every request it answers; a probe before and after the run
+   gives how many it received) must equal N, the provider ids recorded must be N distinct
+   ones, and the database must hold exactly one ``attempt`` event per message.
+5. Samples CPU time (``/proc``) over each run: the workers, PostgreSQL, the provider, and
+   what the whole machine spent (other load on a shared machine shows up there).
 
-Prints messages/s and the ratio to the ceiling; the target is SQLite, one worker ≥ 50 %.
+Prints messages/s, the ratio to the ceiling and, on PostgreSQL, to one worker. Targets:
+SQLite, one worker ≥ 50 % of the ceiling; PostgreSQL, two workers ≥ 1.5x one worker.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -39,11 +48,14 @@ from sqlalchemy import func, select
 from smsbridge.config import Settings
 from smsbridge.services.messages import SendRequest
 from smsbridge.storage.migrate import upgrade_async
-from smsbridge.storage.tables import messages, outbox
+from smsbridge.storage.tables import message_events, messages, outbox
 from smsbridge.wiring import Services, build_services
 
 HERE = Path(__file__).parent
 BODY = "Hello Ana, your order 12345 has shipped. Track it: https://acme.example/t/abc"
+PAYLOAD = orjson.dumps({"to": "+33612345678", "from": "Acme", "text": BODY, "ref": "x" * 30})
+HEADERS = {"Content-Type": "application/json", "Authorization": "Bearer bench-token-123"}
+TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 def free_port() -> int:
@@ -67,22 +79,133 @@ def start_provider() -> tuple[subprocess.Popen[str], str]:
 
 
 async def raw_ceiling(url: str, count: int, concurrency: int) -> float:
-    payload = orjson.dumps(
-        {"to": "+33612345678", "from": "Acme", "text": BODY, "ref": "msg_" + "X" * 26}
-    )
-    headers = {"Content-Type": "application/json", "Authorization": "Bearer bench-token-123"}
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
         queue = iter(range(count))
 
         async def one() -> None:
             for _ in queue:
-                async with session.post(url, data=payload, headers=headers) as response:
+                async with session.post(url, data=PAYLOAD, headers=HEADERS) as response:
                     await response.read()
 
         started = time.perf_counter()
         await asyncio.gather(*(one() for _ in range(concurrency)))
         return count / (time.perf_counter() - started)
+
+
+async def provider_counter(url: str) -> int:
+    """How many requests the provider has answered, this probe included.
+
+    The fast provider numbers its answers (``bench-1``, ``bench-2``…) across every client,
+    so two probes bracket a run: the run made ``after - before - 1`` requests."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url, data=PAYLOAD, headers=HEADERS) as response,
+    ):
+        answer = orjson.loads(await response.read())
+    return int(answer["id"].removeprefix("bench-"))
+
+
+# --- CPU accounting (Linux /proc; silently empty elsewhere) ---------------------------------
+
+
+def _process_ticks(pid: int) -> int:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def _postgres_pids() -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().startswith("postgres"):
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+def _machine_ticks() -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs since boot."""
+    try:
+        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except OSError:
+        return 0, 0
+    idle = values[3] + values[4]  # idle + iowait
+    return sum(values) - idle, sum(values)
+
+
+@dataclass(frozen=True)
+class CpuSample:
+    workers: int
+    postgres: int
+    provider: int
+    bench: int
+    busy: int
+    total: int
+
+    @classmethod
+    def take(cls, workers: list[int], provider: int) -> CpuSample:
+        # PostgreSQL backends come and go: summing the live ones at both ends undercounts
+        # a backend that exited in between, never overcounts.
+        busy, total = _machine_ticks()
+        return cls(
+            workers=sum(_process_ticks(pid) for pid in workers),
+            postgres=sum(_process_ticks(pid) for pid in _postgres_pids()),
+            provider=_process_ticks(provider),
+            bench=_process_ticks(os.getpid()),
+            busy=busy,
+            total=total,
+        )
+
+
+@dataclass(frozen=True)
+class CpuUse:
+    """CPU seconds spent during one run, and the machine's busy share of all its CPUs."""
+
+    workers: float
+    postgres: float
+    provider: float
+    bench: float
+    machine_busy: float
+    other: float
+
+    @classmethod
+    def between(cls, start: CpuSample, end: CpuSample) -> CpuUse:
+        def seconds(a: int, b: int) -> float:
+            return max(0, b - a) / TICKS
+
+        workers = seconds(start.workers, end.workers)
+        postgres = seconds(start.postgres, end.postgres)
+        provider = seconds(start.provider, end.provider)
+        bench = seconds(start.bench, end.bench)
+        busy = seconds(start.busy, end.busy)
+        total = seconds(start.total, end.total)
+        return cls(
+            workers,
+            postgres,
+            provider,
+            bench,
+            busy / total if total else 0.0,
+            max(0.0, busy - workers - postgres - provider - bench),
+        )
+
+    def describe(self, elapsed: float) -> str:
+        def cores(value: float) -> str:
+            return f"{value / elapsed:.2f}"
+
+        return (
+            f"CPU cores used: workers {cores(self.workers)}, PostgreSQL {cores(self.postgres)}, "
+            f"provider {cores(self.provider)}, this script {cores(self.bench)}, other "
+            f"{cores(self.other)}; machine busy {self.machine_busy:.0%}"
+        )
+
+
+# --- one run -------------------------------------------------------------------------------
 
 
 def settings_for(database_url: str, state: Path) -> Settings:
@@ -144,6 +267,10 @@ async def outbox_size(services: Services) -> int:
         return int((await conn.execute(select(func.count()).select_from(outbox))).scalar_one())
 
 
+async def until(instant: datetime) -> None:
+    await asyncio.sleep(max(0.0, (instant - datetime.now(UTC)).total_seconds()))
+
+
 async def wait_all_sent(services: Services, count: int, due: datetime, limit: float = 600) -> float:
     """Seconds from the due instant until every message is sent.
 
@@ -161,30 +288,119 @@ async def wait_all_sent(services: Services, count: int, due: datetime, limit: fl
     return elapsed
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """Exactly-once evidence for one run: what the provider received, what the database says."""
+
+    messages: int
+    provider_requests: int
+    attempt_events: int
+    messages_not_one_attempt: int
+    distinct_provider_ids: int
+
+    @property
+    def duplicates(self) -> int:
+        """Requests beyond one per message, by the worse of the two counts."""
+        return max(self.provider_requests, self.attempt_events) - self.messages
+
+    @property
+    def exactly_once(self) -> bool:
+        return (
+            self.provider_requests == self.messages
+            and self.attempt_events == self.messages
+            and self.messages_not_one_attempt == 0
+            and self.distinct_provider_ids == self.messages
+        )
+
+    def describe(self) -> str:
+        verdict = "each message sent exactly once" if self.exactly_once else "NOT EXACTLY ONCE"
+        return (
+            f"{verdict}: provider received {self.provider_requests:,} requests for "
+            f"{self.messages:,} messages; {self.attempt_events:,} attempt events, "
+            f"{self.messages_not_one_attempt} messages with other than one, "
+            f"{self.distinct_provider_ids:,} distinct provider ids"
+        )
+
+
+async def check_delivery(services: Services, count: int, requests: int) -> Delivery:
+    per_message = (
+        select(message_events.c.message_id, func.count().label("n"))
+        .where(message_events.c.type == "attempt")
+        .group_by(message_events.c.message_id)
+        .subquery()
+    )
+    async with services.db.read() as conn:
+        attempts = int(
+            (await conn.execute(select(func.coalesce(func.sum(per_message.c.n), 0)))).scalar_one()
+        )
+        with_attempt = int(
+            (await conn.execute(select(func.count()).select_from(per_message))).scalar_one()
+        )
+        not_one = int(
+            (
+                await conn.execute(
+                    select(func.count()).select_from(per_message).where(per_message.c.n != 1)
+                )
+            ).scalar_one()
+        )
+        distinct_ids = int(
+            (
+                await conn.execute(select(func.count(messages.c.provider_message_id.distinct())))
+            ).scalar_one()
+        )
+    # messages never attempted count as "not one attempt" too
+    return Delivery(count, requests, attempts, not_one + (count - with_attempt), distinct_ids)
+
+
+@dataclass(frozen=True)
+class Run:
+    enqueue_rate: float
+    rate: float
+    elapsed: float
+    delivery: Delivery
+    cpu: CpuUse
+
+
 async def run_in_process(
-    database_url: str, url: str, count: int, concurrency: int
-) -> tuple[float, float]:
+    database_url: str, url: str, provider: int, count: int, concurrency: int
+) -> Run:
     with tempfile.TemporaryDirectory() as state:
         settings = settings_for(database_url, Path(state))
         await upgrade_async(database_url)
         services = await build_services(settings)
         try:
             enqueue_rate, due = await prepare(services, url, count, due_in=2.0)
+            before = await provider_counter(url)
             worker = services.new_worker(
                 concurrency=concurrency, batch_size=500, max_in_flight=2000
             )
             task = asyncio.create_task(worker.run())
+            await until(due)
+            start = CpuSample.take([], provider)
             elapsed = await wait_all_sent(services, count, due)
+            cpu = CpuUse.between(start, CpuSample.take([], provider))
             worker.stop()
             await task
+            requests = await provider_counter(url) - before - 1
+            delivery = await check_delivery(services, count, requests)
         finally:
             await services.close()
-    return enqueue_rate, count / elapsed
+    # in-process, the worker's CPU is this script's
+    cpu = CpuUse(cpu.bench, cpu.postgres, cpu.provider, 0.0, cpu.machine_busy, cpu.other)
+    return Run(enqueue_rate, count / elapsed, elapsed, delivery, cpu)
 
 
 async def run_processes(
-    database_url: str, url: str, count: int, concurrency: int, workers: int
-) -> tuple[float, float]:
+    database_url: str,
+    url: str,
+    provider: int,
+    count: int,
+    concurrency: int,
+    workers: int,
+    *,
+    batch_size: int = 500,
+    profile_dir: Path | None = None,
+) -> Run:
     with tempfile.TemporaryDirectory() as state:
         settings = settings_for(database_url, Path(state))
         await upgrade_async(database_url)
@@ -198,36 +414,44 @@ async def run_processes(
             SMSBRIDGE_ALLOW_PRIVATE_PROVIDER_URLS="true",
             SMSBRIDGE_STATE_DIR=state,
             SMSBRIDGE_LOG_LEVEL="WARNING",
-            SMSBRIDGE_WORKER_BATCH_SIZE="500",
+            SMSBRIDGE_WORKER_BATCH_SIZE=str(batch_size),
             SMSBRIDGE_WORKER_POLL_INTERVAL="0.05",
         )
         try:
             enqueue_rate, due = await prepare(services, url, count, due_in=5.0)
-            procs = [
-                subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "smsbridge",
-                        "worker",
-                        "--concurrency",
-                        str(concurrency),
-                    ],
-                    env=env,
-                    stdout=subprocess.DEVNULL,
+            before = await provider_counter(url)
+            procs = []
+            for n in range(workers):
+                # cProfile writes its file when the worker exits after SIGTERM (gracefully)
+                profile = (
+                    ["-m", "cProfile", "-o", str(profile_dir / f"worker-{workers}x-{n + 1}.prof")]
+                    if profile_dir
+                    else []
                 )
-                for _ in range(workers)
-            ]
+                command = [sys.executable, *profile, "-m", "smsbridge", "worker"]
+                procs.append(
+                    subprocess.Popen(
+                        [*command, "--concurrency", str(concurrency)],
+                        env=env,
+                        stdout=subprocess.DEVNULL,
+                    )
+                )
+            pids = [proc.pid for proc in procs]
             try:
+                await until(due)
+                start = CpuSample.take(pids, provider)
                 elapsed = await wait_all_sent(services, count, due)
+                cpu = CpuUse.between(start, CpuSample.take(pids, provider))
             finally:
                 for proc in procs:
                     proc.terminate()
                 for proc in procs:
                     proc.wait(timeout=30)
+            requests = await provider_counter(url) - before - 1
+            delivery = await check_delivery(services, count, requests)
         finally:
             await services.close()
-    return enqueue_rate, count / elapsed
+    return Run(enqueue_rate, count / elapsed, elapsed, delivery, cpu)
 
 
 async def pg_database(server: str) -> str | None:
@@ -247,17 +471,149 @@ async def drop_pg(server: str, name: str) -> None:
     await conn.close()
 
 
-Row = tuple[str, float, float, float]  # label, msg/s, share of the ceiling, enqueue msg/s
+# --- reporting -----------------------------------------------------------------------------
 
 
-def report(rows: list[Row], label: str, rate: float, ceiling: float, enqueue: float) -> float:
+@dataclass(frozen=True)
+class Row:
+    label: str
+    run: Run
+    ceiling: float
+
+    @property
+    def share(self) -> float:
+        return self.run.rate / self.ceiling
+
+
+def report(rows: list[Row], label: str, run: Run, ceiling: float) -> float:
     """Print and keep one run, compared with ``ceiling``; returns its share of the ceiling."""
+    row = Row(label, run, ceiling)
     print(
-        f"{label}: {rate:,.0f} msg/s ({rate / ceiling:.0%} of ceiling {ceiling:,.0f}); "
-        f"enqueue {enqueue:,.0f} msg/s"
+        f"{label}: {run.rate:,.0f} msg/s ({row.share:.0%} of ceiling {ceiling:,.0f}); "
+        f"enqueue {run.enqueue_rate:,.0f} msg/s\n"
+        f"    {run.delivery.describe()}\n    {run.cpu.describe(run.elapsed)}"
     )
-    rows.append((label, rate, rate / ceiling, enqueue))
-    return rate / ceiling
+    rows.append(row)
+    return row.share
+
+
+class Ceilings:
+    """The raw ceiling, re-measured after every smsbridge run: the machine's speed drifts, so
+    each run is compared with the mean of the ceilings measured right before and after it."""
+
+    def __init__(self, url: str, count: int, concurrency: int) -> None:
+        self._url, self._count, self._concurrency = url, count, concurrency
+        self.measured: list[float] = []
+
+    async def measure(self) -> float:
+        self.measured.append(await raw_ceiling(self._url, self._count, self._concurrency))
+        return self.measured[-1]
+
+    async def around_last_run(self) -> float:
+        before = self.measured[-1]
+        return (before + await self.measure()) / 2
+
+
+def plural(workers: int) -> str:
+    return f"{workers} worker process{'es' if workers > 1 else ''}"
+
+
+async def sqlite_runs(
+    args: argparse.Namespace, url: str, provider: int, ceilings: Ceilings, rows: list[Row]
+) -> None:
+    count, concurrency = args.messages, args.concurrency
+    in_process: list[float] = []
+    separate: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for repeat in range(args.repeat):
+            sqlite_url = f"sqlite+aiosqlite:///{tmp}/bench-{repeat}.db"
+            run = await run_in_process(sqlite_url, url, provider, count, concurrency)
+            label = f"SQLite, 1 worker (in-process) #{repeat + 1}"
+            in_process.append(report(rows, label, run, await ceilings.around_last_run()))
+            run = await run_processes(
+                f"sqlite+aiosqlite:///{tmp}/bench-process-{repeat}.db",
+                url,
+                provider,
+                count,
+                concurrency,
+                1,
+                batch_size=args.batch_size,
+            )
+            label = f"SQLite, 1 worker process #{repeat + 1}"
+            separate.append(report(rows, label, run, await ceilings.around_last_run()))
+    print(
+        f"SQLite, 1 worker, share of the ceiling over {args.repeat} runs: in-process median "
+        f"{statistics.median(in_process):.0%} ({', '.join(f'{r:.0%}' for r in in_process)}); "
+        f"worker process median {statistics.median(separate):.0%} "
+        f"({', '.join(f'{r:.0%}' for r in separate)})\n"
+    )
+
+
+async def pg_runs(
+    args: argparse.Namespace, url: str, provider: int, ceilings: Ceilings, rows: list[Row]
+) -> dict[int, list[Row]]:
+    """Every worker count once per round (rounds interleave, so drift hits them alike), each
+    on a fresh database; returns the rows by worker count."""
+    base = args.pg.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    by_workers: dict[int, list[Row]] = {n: [] for n in args.pg_workers}
+    for repeat in range(args.pg_repeat):
+        for workers in args.pg_workers:
+            db = await pg_database(args.pg)
+            assert db is not None
+            try:
+                run = await run_processes(
+                    f"{base}/{db}",
+                    url,
+                    provider,
+                    args.messages,
+                    args.concurrency,
+                    workers,
+                    batch_size=args.batch_size,
+                    profile_dir=args.profile_dir,
+                )
+            finally:
+                await drop_pg(args.pg, db)
+            label = f"PostgreSQL, {plural(workers)}"
+            if args.pg_repeat > 1:
+                label += f" #{repeat + 1}"
+            report(rows, label, run, await ceilings.around_last_run())
+            by_workers[workers].append(rows[-1])
+    return by_workers
+
+
+def print_pg_table(by_workers: dict[int, list[Row]]) -> None:
+    baseline = statistics.median(r.run.rate for r in by_workers[min(by_workers)])
+    print(
+        f"\nPostgreSQL scaling (median over rounds; ratio against {min(by_workers)} worker):\n"
+        "| workers | msg/s | vs 1 worker | ceiling around it | of ceiling | worker CPU µs/msg "
+        "| PostgreSQL CPU µs/msg | machine busy | duplicates |\n"
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    )
+    for workers, runs in by_workers.items():
+        rate = statistics.median(r.run.rate for r in runs)
+        ceiling = statistics.median(r.ceiling for r in runs)
+        messages_sent = sum(r.run.delivery.messages for r in runs)
+        worker_cpu = sum(r.run.cpu.workers for r in runs) / messages_sent * 1e6
+        pg_cpu = sum(r.run.cpu.postgres for r in runs) / messages_sent * 1e6
+        busy = statistics.median(r.run.cpu.machine_busy for r in runs)
+        duplicates = sum(r.run.delivery.duplicates for r in runs)
+        exact = all(r.run.delivery.exactly_once for r in runs)
+        print(
+            f"| {workers} | {rate:,.0f} | {rate / baseline:.2f}x | {ceiling:,.0f} | "
+            f"{rate / ceiling:.0%} | {worker_cpu:,.0f} | {pg_cpu:,.0f} | {busy:.0%} | "
+            f"{duplicates}{'' if exact else ' (NOT exactly once)'} |"
+        )
+    if 2 in by_workers and 1 in by_workers:
+        ratio = statistics.median(r.run.rate for r in by_workers[2]) / baseline
+        verdict = "met" if ratio >= 1.5 else "NOT met"
+        print(f"PostgreSQL, 2 workers / 1 worker: {ratio:.2f}x (target ≥ 1.5x: {verdict})")
+
+
+def worker_counts(text: str) -> list[int]:
+    counts = sorted({int(part) for part in text.split(",") if part.strip()})
+    if not counts or counts[0] < 1:
+        raise argparse.ArgumentTypeError("a comma-separated list of positive counts, e.g. 1,2,4")
+    return counts
 
 
 async def main() -> None:
@@ -265,75 +621,41 @@ async def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--messages", type=int, default=20_000)
-    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--concurrency", type=int, default=64, help="sends per worker")
+    parser.add_argument("--batch-size", type=int, default=500, help="SMSBRIDGE_WORKER_BATCH_SIZE")
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--no-pg", action="store_true", help="skip the PostgreSQL runs")
+    parser.add_argument("--no-sqlite", action="store_true", help="skip the SQLite runs")
     parser.add_argument("--repeat", type=int, default=3, help="SQLite runs of each kind")
+    parser.add_argument(
+        "--pg-workers", type=worker_counts, default=[1, 2, 4], help="e.g. 1,2,4 (default)"
+    )
+    parser.add_argument("--pg-repeat", type=int, default=1, help="rounds of PostgreSQL runs")
+    parser.add_argument(
+        "--profile-dir",
+        type=Path,
+        help="run PostgreSQL worker processes under cProfile, writing worker-*.prof here",
+    )
     args = parser.parse_args()
-    count, concurrency = args.messages, args.concurrency
+    if args.profile_dir:
+        args.profile_dir.mkdir(parents=True, exist_ok=True)
 
     print(
         f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
     )
-    print(f"messages: {count}, concurrency: {concurrency}\n")
+    print(f"messages: {args.messages}, concurrency: {args.concurrency}\n")
     provider, url = start_provider()
     rows: list[Row] = []
+    by_workers: dict[int, list[Row]] = {}
     try:
-        await raw_ceiling(url, 2000, concurrency)  # warm-up
-        ceiling = await raw_ceiling(url, count, concurrency)
-        ceilings = [ceiling]
-        print(f"raw aiohttp ceiling: {ceiling:,.0f} req/s")
-
-        # The machine's speed drifts: every smsbridge run is compared with the mean of the
-        # ceilings measured right before and right after it, and the SQLite runs repeat.
-        in_process: list[float] = []
-        separate: list[float] = []
-        with tempfile.TemporaryDirectory() as tmp:
-            for repeat in range(args.repeat):
-                sqlite_url = f"sqlite+aiosqlite:///{tmp}/bench-{repeat}.db"
-                enqueue, rate = await run_in_process(sqlite_url, url, count, concurrency)
-                after = await raw_ceiling(url, count, concurrency)
-                label = f"SQLite, 1 worker (in-process) #{repeat + 1}"
-                in_process.append(report(rows, label, rate, (ceiling + after) / 2, enqueue))
-                ceilings.append(after)
-                ceiling = after
-                enqueue, rate = await run_processes(
-                    f"sqlite+aiosqlite:///{tmp}/bench-process-{repeat}.db",
-                    url,
-                    count,
-                    concurrency,
-                    1,
-                )
-                after = await raw_ceiling(url, count, concurrency)
-                label = f"SQLite, 1 worker process #{repeat + 1}"
-                separate.append(report(rows, label, rate, (ceiling + after) / 2, enqueue))
-                ceilings.append(after)
-                ceiling = after
-        print(
-            f"SQLite, 1 worker, share of the ceiling over {args.repeat} runs: in-process median "
-            f"{statistics.median(in_process):.0%} ({', '.join(f'{r:.0%}' for r in in_process)}); "
-            f"worker process median {statistics.median(separate):.0%} "
-            f"({', '.join(f'{r:.0%}' for r in separate)})"
-        )
+        ceilings = Ceilings(url, args.messages, args.concurrency)
+        await raw_ceiling(url, 2000, args.concurrency)  # warm-up
+        print(f"raw aiohttp ceiling: {await ceilings.measure():,.0f} req/s")
+        if not args.no_sqlite:
+            await sqlite_runs(args, url, provider.pid, ceilings, rows)
         if not args.no_pg and (name := await pg_database(args.pg)):
-            base = args.pg.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
             try:
-                pg_rates = []
-                for workers in (1, 2):
-                    db = await pg_database(args.pg)
-                    assert db is not None
-                    try:
-                        enqueue, rate = await run_processes(
-                            f"{base}/{db}", url, count, concurrency, workers
-                        )
-                    finally:
-                        await drop_pg(args.pg, db)
-                    label = f"PostgreSQL, {workers} worker process{'es' if workers > 1 else ''}"
-                    after = await raw_ceiling(url, count, concurrency)
-                    report(rows, label, rate, (ceilings[-1] + after) / 2, enqueue)
-                    ceilings.append(after)
-                    pg_rates.append(rate)
-                print(f"PostgreSQL, 2 workers / 1 worker: {pg_rates[1] / pg_rates[0]:.2f}x")
+                by_workers = await pg_runs(args, url, provider.pid, ceilings, rows)
             finally:
                 await drop_pg(args.pg, name)
         elif not args.no_pg:
@@ -342,12 +664,25 @@ async def main() -> None:
         provider.terminate()
         provider.wait()
 
-    print("\n| run | msg/s | of ceiling (measured around it) | enqueue msg/s |")
-    print("|---|---:|---:|---:|")
-    mean = statistics.mean(ceilings)
-    print(f"| raw aiohttp ceiling (mean of {len(ceilings)}) | {mean:,.0f} | - | - |")
-    for label, rate, share, enqueue in rows:
-        print(f"| {label} | {rate:,.0f} | {share:.0%} | {enqueue:,.0f} |")
+    print("\n| run | msg/s | of ceiling (measured around it) | enqueue msg/s | exactly once |")
+    print("|---|---:|---:|---:|---|")
+    measured = ceilings.measured
+    mean = statistics.mean(measured)
+    print(
+        f"| raw aiohttp ceiling (mean of {len(measured)}; {min(measured):,.0f} to "
+        f"{max(measured):,.0f}) | {mean:,.0f} | - | - | - |"
+    )
+    for row in rows:
+        delivery = row.run.delivery
+        once = "yes" if delivery.exactly_once else f"NO ({delivery.duplicates:+d})"
+        print(
+            f"| {row.label} | {row.run.rate:,.0f} | {row.share:.0%} | "
+            f"{row.run.enqueue_rate:,.0f} | {once} |"
+        )
+    if by_workers:
+        print_pg_table(by_workers)
+    if not all(row.run.delivery.exactly_once for row in rows):
+        sys.exit("some run did not send every message exactly once")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from smsbridge.delivery.ratelimit import SharedRateLimiter
 from smsbridge.delivery.sandbox import Poster, SandboxProvider
 from smsbridge.delivery.worker import Worker, WorkerConfig
 from smsbridge.domain.personalize import Personalizer
+from smsbridge.domain.retry import RetryPolicy
 from smsbridge.errors import ConfigurationError
 from smsbridge.services.api_keys import ApiKeyService
 from smsbridge.services.campaigns import CampaignService
@@ -71,8 +72,9 @@ class Services:
     workers: list[Worker] = field(default_factory=list)
     runners: list[CampaignRunner] = field(default_factory=list)
 
-    def new_worker(self, **overrides: object) -> Worker:
-        """A worker on these services; in-process enqueues wake it at once."""
+    def new_worker(self, *, policy: RetryPolicy | None = None, **overrides: object) -> Worker:
+        """A worker on these services; in-process enqueues wake it at once. ``overrides``
+        replace :class:`WorkerConfig` fields; ``policy`` the retry policy (tests)."""
         settings = self.settings
         config = WorkerConfig(
             batch_size=settings.worker_batch_size,
@@ -90,6 +92,7 @@ class Services:
             limiter=self.limiter,
             clock=self.clock,
             config=config,
+            **({"policy": policy} if policy is not None else {}),
         )
         self.workers.append(worker)
         return worker
@@ -125,14 +128,18 @@ async def build_services(
     *,
     clock: Callable[[], datetime] = utc_now,
     sandbox_report: Poster | None = None,
+    transport: HttpTransport | None = None,
 ) -> Services:
     """The object graph; ``sandbox_report`` replaces how the sandbox provider posts its
-    delivery reports (by default: HTTP to the message's status callback URL)."""
+    delivery reports (by default: HTTP to the message's status callback URL), ``transport``
+    the outbound provider transport (by default: SSRF-guarded per the settings); the services
+    own and close it."""
     if settings.admin_key is None:
         raise ConfigurationError("SMSBRIDGE_ADMIN_KEY is not set")
     box = SecretBox(settings.fernet_keys())
     db = Database(create_engine(settings.database_url))
-    transport = HttpTransport.create(allow_private=settings.allow_private_provider_urls)
+    if transport is None:
+        transport = HttpTransport.create(allow_private=settings.allow_private_provider_urls)
     callbacks = CallbackPoster()
     sandbox = SandboxProvider(report=sandbox_report or callbacks)
     gateway = ProviderGateway(transport, sandbox)

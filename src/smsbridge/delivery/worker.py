@@ -50,6 +50,11 @@ from smsbridge.storage.messages import Event
 log = logging.getLogger("smsbridge.worker")
 
 
+def _outage_pause(failures: int) -> float:
+    """Seconds to wait after ``failures`` database errors in a row: 0.25 s doubling to 8 s."""
+    return float(min(8.0, 0.25 * 2 ** min(failures - 1, 5)))
+
+
 @dataclass(frozen=True)
 class WorkerConfig:
     batch_size: int = 200
@@ -104,6 +109,7 @@ class Worker:
         self._room = asyncio.Condition()
         self._senders_done = False
         self._claim_numbers = itertools.count(1)
+        self._flush_failures = 0
         self.sent = 0
 
     # --- control ---------------------------------------------------------------------------
@@ -154,6 +160,7 @@ class Worker:
     async def _claimer(self) -> None:
         # Claim in sizeable batches: topping up after every small flush would cost one claim
         # transaction per flush. Claim again once a batch fits, or the senders run dry.
+        failures = 0
         while not self._stopping.is_set():
             room = self._config.max_in_flight - len(self._in_hand)
             wanted = min(self._config.batch_size, self._config.max_in_flight)
@@ -165,10 +172,13 @@ class Worker:
                 continue
             try:
                 claimed = await self.claim(min(room, self._config.batch_size))
-            except Exception:  # database unavailable: keep the worker alive and retry
-                log.exception("claim failed; retrying")
-                await self._idle(1.0)
+            except Exception:  # database unavailable: keep the worker alive, back off, retry
+                failures += 1
+                pause = _outage_pause(failures)
+                log.exception("claim failed (%d in a row); retrying in %.1f s", failures, pause)
+                await self._idle(pause)
                 continue
+            failures = 0
             if not claimed:
                 await self._idle(self._config.poll_interval)
 
@@ -421,10 +431,16 @@ class Worker:
         try:
             applied = await complete_batch(self._db, batch, self._clock())
         except Exception:
-            log.exception("recording %d results failed; will retry", len(batch))
+            # Kept in memory and retried: the leases are still ours until they expire (the
+            # heartbeat renews them when the database is back); past that, the fenced write
+            # discards them and the rescuer re-sends, at-least-once.
+            self._flush_failures += 1
+            pause = _outage_pause(self._flush_failures)
+            log.exception("recording %d results failed; retrying in %.1f s", len(batch), pause)
             self._done = batch + self._done
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(pause)
             return
+        self._flush_failures = 0
         lost = len(batch) - len(applied)
         if lost:
             log.warning("%d results discarded: their lease had passed to another worker", lost)
