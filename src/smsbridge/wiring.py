@@ -92,7 +92,7 @@ class Services:
             limiter=self.limiter,
             clock=self.clock,
             config=config,
-            **({"policy": policy} if policy is not None else {}),
+            policy=policy or RetryPolicy(),
         )
         self.workers.append(worker)
         return worker

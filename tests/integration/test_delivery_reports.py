@@ -428,3 +428,59 @@ async def test_standard_webhooks_signing(
     signed = await client.post(_hook(surface), content=body, headers=headers)
     assert signed.status_code == 200, signed.text
     assert signed.json()["applied"] == 1
+
+
+async def test_an_early_report_is_parked_then_applied_or_forgotten(
+    client: httpx.AsyncClient, services: Services, mock_provider: MockProvider
+) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import func, select
+
+    from smsbridge.storage.messages import apply_early_reports
+    from smsbridge.storage.tables import early_delivery_reports
+
+    async def parked() -> int:
+        async with services.db.read() as conn:
+            query = select(func.count()).select_from(early_delivery_reports)
+            return int((await conn.execute(query)).scalar_one())
+
+    hook_holder: dict[str, str] = {}
+
+    async def report_first(request: Recorded) -> Reply:
+        # The provider reports delivery before it even answers the send.
+        early = await client.post(
+            hook_holder["hook"], json={"id": "prov-early", "status": "delivered"}
+        )
+        assert early.json()["unknown"] == 1
+        return Reply(200, {"id": "prov-early"})
+
+    credential = await client.post(
+        "/api/v1/credentials",
+        json={
+            "name": "early",
+            "preset": "sandbox",
+            "provider_url": f"{mock_provider.url}/send",
+            "auth": {"type": "none"},
+        },
+    )
+    assert credential.status_code == 201, credential.text
+    surface = await _surface(client, credential.json())
+    hook_holder["hook"] = _hook(surface)
+    mock_provider.responder = report_first
+    sent = await client.post(
+        "/api/v1/messages", json={"surface_id": surface["id"], "to": "+33612345678", "body": "Hi"}
+    )
+    worker = services.new_worker()
+    await worker.drain()
+    assert await parked() == 1
+    assert (await client.get(f"/api/v1/messages/{sent.json()['id']}")).json()["status"] == "sent"
+    assert await worker.sweep_early_reports() == 1
+    view = (await client.get(f"/api/v1/messages/{sent.json()['id']}")).json()
+    assert view["status"] == "delivered" and await parked() == 0
+
+    stray = await client.post(hook_holder["hook"], json={"id": "never-sent", "status": "failed"})
+    assert stray.json()["unknown"] == 1 and await parked() == 1
+    async with services.db.transaction() as conn:  # a day later, nothing claimed it: forgotten
+        assert await apply_early_reports(conn, services.clock() + timedelta(days=2)) == 0
+    assert await parked() == 0

@@ -94,8 +94,9 @@ def worker(
     logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
 
     async def main(services: Services) -> None:
-        overrides = {"concurrency": concurrency} if concurrency else {}
-        delivery = services.new_worker(**overrides)
+        delivery = (
+            services.new_worker(concurrency=concurrency) if concurrency else services.new_worker()
+        )
         runner = services.new_campaign_runner()
 
         def stop() -> None:

@@ -45,7 +45,7 @@ from smsbridge.storage.claim import (
     renew_leases,
 )
 from smsbridge.storage.database import Database
-from smsbridge.storage.messages import Event
+from smsbridge.storage.messages import Event, apply_early_reports
 
 log = logging.getLogger("smsbridge.worker")
 
@@ -449,10 +449,19 @@ class Worker:
         async with self._room:
             self._room.notify_all()
 
+    async def sweep_early_reports(self) -> int:
+        """Apply delivery reports that arrived before their send was recorded."""
+        async with self._db.transaction() as conn:
+            return await apply_early_reports(conn, self._clock())
+
     async def _heartbeat(self) -> None:
         period = self._config.lease.total_seconds() / 3
         while True:
             await asyncio.sleep(period)
+            try:
+                await self.sweep_early_reports()
+            except Exception:
+                log.exception("applying early delivery reports failed")
             if not self._in_hand:
                 continue
             try:

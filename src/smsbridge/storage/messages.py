@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from smsbridge.storage.tables import idempotency_keys, message_events, messages, outbox
+from smsbridge.storage.tables import (
+    early_delivery_reports,
+    idempotency_keys,
+    message_events,
+    messages,
+    outbox,
+)
 
 
 @dataclass(frozen=True)
@@ -233,7 +239,19 @@ async def apply_deliveries(
         ).all()
         if not found:
             unknown += 1
+            if status != "sent":  # parked until the send is recorded (see apply_early_reports)
+                await conn.execute(
+                    insert(early_delivery_reports).values(
+                        surface_id=surface_id,
+                        provider_message_id=provider_id,
+                        status=status,
+                        error=error,
+                        received_at=at,
+                    )
+                )
             continue
+        # Reports parked before the send was recorded arrived first: they apply first.
+        await apply_early_reports(conn, at, provider_message_id=provider_id)
         for message_id, _ in found:
             if status == "sent":  # "on its way": nothing to record
                 ignored += 1
@@ -244,3 +262,45 @@ async def apply_deliveries(
             else:
                 ignored += 1
     return applied, unknown, ignored
+
+
+EARLY_REPORTS_KEPT = timedelta(days=1)
+
+
+async def apply_early_reports(
+    conn: AsyncConnection,
+    now: datetime,
+    *,
+    provider_message_id: str | None = None,
+    limit: int = 1000,
+) -> int:
+    """Apply parked delivery reports whose message now carries their provider id (in arrival
+    order: the first final status wins, as if they had arrived after the send); forget those
+    older than a day. With ``provider_message_id``, only that id's (before applying a newer
+    report for it). Returns how many changed a message."""
+    early = early_delivery_reports
+    query = (
+        select(early.c.id, early.c.status, early.c.error, early.c.received_at, messages.c.id)
+        .join(
+            messages,
+            and_(
+                messages.c.provider_message_id == early.c.provider_message_id,
+                messages.c.surface_id == early.c.surface_id,
+            ),
+        )
+        .order_by(early.c.id)
+        .limit(limit)
+    )
+    if provider_message_id is not None:
+        query = query.where(early.c.provider_message_id == provider_message_id)
+    rows = (await conn.execute(query)).all()
+    applied = 0
+    for _report, status, error, received_at, message_id in rows:
+        event = Event(message_id, received_at, status, {"error": error} if error else None)
+        if await apply_delivery(conn, message_id, status, at=received_at, error=error, event=event):
+            applied += 1
+    if rows:
+        await conn.execute(delete(early).where(early.c.id.in_([row[0] for row in rows])))
+    if provider_message_id is None:
+        await conn.execute(delete(early).where(early.c.received_at < now - EARLY_REPORTS_KEPT))
+    return applied

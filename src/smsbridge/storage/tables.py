@@ -178,6 +178,23 @@ message_events = Table(
     Index("ix_message_events_message_id", "message_id", "id"),
 )
 
+# Delivery reports that arrived before the send they describe was recorded (fast providers
+# report within milliseconds; the worker records sends in batches). Parked here, applied by a
+# worker's sweep once the provider id is known, forgotten after a day.
+early_delivery_reports = Table(
+    "early_delivery_reports",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("surface_id", String(40), nullable=False),
+    Column("provider_message_id", String(200), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("error", Text, nullable=True),
+    Column("received_at", UtcDateTime, nullable=False),
+    Index("ix_early_delivery_reports_provider_message_id", "provider_message_id"),
+)
+
 # Idempotency-Key records: the first response to (scope, key), kept 24 hours.
 idempotency_keys = Table(
     "idempotency_keys",
