@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import json
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 
@@ -64,6 +67,39 @@ class WorkerProcesses:
         )
         self.procs.append(proc)
         return proc
+
+    async def start_server(self) -> str:
+        """An API process (``serve --no-worker``) on a free loopback port; its base URL."""
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "smsbridge",
+            "serve",
+            "--no-worker",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            env=self._env,
+            cwd=self._cwd,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        self.procs.append(proc)
+        base = f"http://127.0.0.1:{port}"
+        async with httpx.AsyncClient() as http:
+            for _ in range(200):
+                with contextlib.suppress(httpx.TransportError):
+                    if (await http.get(f"{base}/healthz")).status_code == 200:
+                        return base
+                if proc.returncode is not None:
+                    assert proc.stderr is not None
+                    pytest.fail(f"serve exited: {(await proc.stderr.read()).decode()[-2000:]}")
+                await asyncio.sleep(0.1)
+        pytest.fail(f"serve did not answer on {base}")
 
     async def stop_all(self) -> None:
         for proc in self.procs:
