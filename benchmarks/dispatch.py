@@ -117,15 +117,21 @@ def _process_ticks(pid: int) -> int:
     return int(fields[11]) + int(fields[12])  # utime + stime
 
 
-def _postgres_pids() -> list[int]:
+def _postgres_pids(database: str | None) -> list[int]:
+    """PostgreSQL's background processes, and the backends serving ``database`` (others'
+    backends on a shared server are left out; their titles name their own database)."""
     pids = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if (entry / "comm").read_text().startswith("postgres"):
-                    pids.append(int(entry.name))
+                if not (entry / "comm").read_text().startswith("postgres"):
+                    continue
+                title = (entry / "cmdline").read_bytes().decode(errors="replace")
             except OSError:
                 continue
+            client = "(" in title or "[local]" in title
+            if not client or (database is not None and database in title):
+                pids.append(int(entry.name))
     return pids
 
 
@@ -149,13 +155,13 @@ class CpuSample:
     total: int
 
     @classmethod
-    def take(cls, workers: list[int], provider: int) -> CpuSample:
+    def take(cls, workers: list[int], provider: int, database: str | None = None) -> CpuSample:
         # PostgreSQL backends come and go: summing the live ones at both ends undercounts
         # a backend that exited in between, never overcounts.
         busy, total = _machine_ticks()
         return cls(
             workers=sum(_process_ticks(pid) for pid in workers),
-            postgres=sum(_process_ticks(pid) for pid in _postgres_pids()),
+            postgres=sum(_process_ticks(pid) for pid in _postgres_pids(database)),
             provider=_process_ticks(provider),
             bench=_process_ticks(os.getpid()),
             busy=busy,
@@ -439,9 +445,10 @@ async def run_processes(
             pids = [proc.pid for proc in procs]
             try:
                 await until(due)
-                start = CpuSample.take(pids, provider)
+                database = database_url.rsplit("/", 1)[1]
+                start = CpuSample.take(pids, provider, database)
                 elapsed = await wait_all_sent(services, count, due)
-                cpu = CpuUse.between(start, CpuSample.take(pids, provider))
+                cpu = CpuUse.between(start, CpuSample.take(pids, provider, database))
             finally:
                 for proc in procs:
                     proc.terminate()
