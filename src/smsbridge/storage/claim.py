@@ -18,20 +18,16 @@ from functools import partial
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import ColumnElement, and_, bindparam, exists, insert, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, and_, insert, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smsbridge.storage import claim_sqlite
 from smsbridge.storage.database import Database
 from smsbridge.storage.messages import Event
 from smsbridge.storage.tables import (
-    credentials,
     message_events,
     messages,
     outbox,
-    suppressions,
-    surface_credentials,
-    surfaces,
 )
 
 # The records of the send hot path are plain slotted dataclasses, not frozen ones: a frozen
@@ -101,104 +97,45 @@ async def claim_batch(
         return await _claim_postgresql(conn, owner=owner, now=now, lease=lease, limit=limit)
 
 
+def numbered(sql: str) -> str:
+    """``?`` placeholders as asyncpg's ``$1, $2…``."""
+    parts = sql.split("?")
+    return "".join(f"{part}${i}" for i, part in enumerate(parts[:-1], start=1)) + parts[-1]
+
+
+# One round trip: pick due, unleased rows (SKIP LOCKED: concurrent workers take disjoint
+# batches), lease them, mark their messages ``sending`` and read what the senders need. The
+# final SELECT sees the rows as they were before the CTEs' updates, which is all it reads.
+_PG_CLAIM = numbered(
+    "WITH due AS ("
+    " SELECT message_id FROM outbox"
+    " WHERE due_at <= ? AND (lease_owner IS NULL OR lease_expires_at < ?)"
+    " ORDER BY due_at LIMIT ? FOR UPDATE SKIP LOCKED"
+    "), leased AS ("
+    " UPDATE outbox o SET lease_owner = ?, lease_expires_at = ?, lease_token = o.lease_token + 1"
+    " FROM due WHERE o.message_id = due.message_id"
+    " RETURNING o.message_id, o.lease_token"
+    "), marked AS ("
+    " UPDATE messages m SET status = 'sending', updated_at = ?"
+    " FROM leased WHERE m.id = leased.message_id AND m.status <> 'sending'"
+    ")"
+    " SELECT m.id, leased.lease_token, m.surface_id, sc.credential_id, s.status_token,"
+    " m.to_number, m.from_number, m.body, m.attempts, 'sending',"
+    " (NOT m.ignore_opt_out AND EXISTS (SELECT 1 FROM suppressions x"
+    "  WHERE x.sender = m.from_number AND x.phone = m.to_number)),"
+    " c.updated_at"
+    " FROM leased JOIN messages m ON m.id = leased.message_id"
+    " LEFT JOIN surfaces s ON s.id = m.surface_id"
+    " LEFT JOIN surface_credentials sc ON sc.surface_id = m.surface_id AND sc.position = 0"
+    " LEFT JOIN credentials c ON c.id = sc.credential_id"
+)
+
+
 async def _claim_postgresql(
     conn: AsyncConnection, *, owner: str, now: datetime, lease: timedelta, limit: int
 ) -> list[ClaimedMessage]:
-    due = (
-        select(outbox.c.message_id)
-        .where(
-            outbox.c.due_at <= now,
-            or_(outbox.c.lease_owner.is_(None), outbox.c.lease_expires_at < now),
-        )
-        .order_by(outbox.c.due_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    claimed = await conn.execute(
-        update(outbox)
-        .where(outbox.c.message_id.in_(due.scalar_subquery()))
-        .values(
-            lease_owner=owner,
-            lease_expires_at=now + lease,
-            lease_token=outbox.c.lease_token + 1,
-        )
-        .returning(outbox.c.message_id, outbox.c.lease_token)
-    )
-    tokens = {r.message_id: r.lease_token for r in claimed}
-    if not tokens:
-        return []
-    # This claim's rows are the ones leased to us until exactly this instant: selecting them
-    # so avoids sending hundreds of ids back as parameters, twice.
-    batch = select(outbox.c.message_id).where(
-        outbox.c.lease_owner == owner, outbox.c.lease_expires_at == now + lease
-    )
-    await conn.execute(
-        update(messages)
-        .where(messages.c.id.in_(batch.scalar_subquery()), messages.c.status != "sending")
-        .values(status="sending", updated_at=now)
-    )
-    rows = await conn.execute(
-        select(
-            messages.c.id,
-            messages.c.surface_id,
-            messages.c.to_number,
-            messages.c.from_number,
-            messages.c.body,
-            messages.c.attempts,
-            messages.c.status,
-            surface_credentials.c.credential_id,
-            surfaces.c.status_token,
-            credentials.c.updated_at,
-            and_(
-                messages.c.ignore_opt_out.is_(False),
-                exists().where(
-                    suppressions.c.sender == messages.c.from_number,
-                    suppressions.c.phone == messages.c.to_number,
-                ),
-            ).label("suppressed"),
-        )
-        .select_from(
-            messages.outerjoin(surfaces, surfaces.c.id == messages.c.surface_id)
-            .outerjoin(
-                surface_credentials,
-                and_(
-                    surface_credentials.c.surface_id == messages.c.surface_id,
-                    surface_credentials.c.position == 0,
-                ),
-            )
-            .outerjoin(credentials, credentials.c.id == surface_credentials.c.credential_id)
-        )
-        .where(messages.c.id.in_(batch.scalar_subquery()))
-    )
-    return [
-        ClaimedMessage(
-            message_id,
-            tokens[message_id],
-            surface_id,
-            credential_id,
-            status_token,
-            to_number,
-            from_number,
-            body,
-            attempts,
-            status,
-            suppressed,
-            version,
-        )
-        for (
-            message_id,
-            surface_id,
-            to_number,
-            from_number,
-            body,
-            attempts,
-            status,
-            credential_id,
-            status_token,
-            version,
-            suppressed,
-        ) in rows
-    ]
+    result = await conn.exec_driver_sql(_PG_CLAIM, (now, now, limit, owner, now + lease, now))
+    return [ClaimedMessage(*cast(tuple[Any, ...], row)) for row in result]
 
 
 def _fenced(pairs: Sequence[tuple[str, int]]) -> ColumnElement[bool]:
@@ -235,64 +172,42 @@ async def complete_batch(
 async def _complete_postgresql(
     conn: AsyncConnection, completions: Sequence[Completion], now: datetime
 ) -> set[str]:
-    finished = [c for c in completions if c.retry_at is None]
-    retrying = [c for c in completions if c.retry_at is not None]
-    owned: set[str] = set()
-    if finished:
-        result = await conn.execute(
-            outbox.delete().where(_fenced(_pairs(finished))).returning(outbox.c.message_id)
+    """One round trip for the whole batch (arrays in, a fixed statement the driver prepares
+    once); provider opt-outs, rare, follow in two more statements."""
+    rows = list(
+        zip(
+            *(
+                (
+                    c.message_id,
+                    c.lease_token,
+                    c.status,
+                    c.attempts,
+                    c.credential_id,
+                    c.provider_message_id,
+                    c.last_error,
+                    c.sent_at,
+                    c.retry_at,
+                )
+                for c in completions
+            ),
+            strict=True,
         )
-        owned.update(r.message_id for r in result)
-    if retrying:
-        result = await conn.execute(
-            update(outbox)
-            .where(_fenced(_pairs(retrying)))
-            .values(lease_owner=None, lease_expires_at=None)
-            .returning(outbox.c.message_id)
-        )
-        owned_retry = {r.message_id for r in result}
-        owned.update(owned_retry)
-        if owned_retry:
-            await conn.execute(
-                update(outbox)
-                .where(outbox.c.message_id == bindparam("m_id"))
-                .values(due_at=bindparam("m_due")),
-                [
-                    {"m_id": c.message_id, "m_due": c.retry_at}
-                    for c in retrying
-                    if c.message_id in owned_retry
-                ],
-            )
-    applied = [c for c in completions if c.message_id in owned]
-    if not applied:
-        return owned
-    # The two statements below run once per message sent: they are written for the driver
-    # directly (executemany with plain tuples), which skips SQLAlchemy's per-row parameter
-    # processing, the largest cost of recording in the send hot path.
-    await conn.exec_driver_sql(
-        _PG_UPDATE_MESSAGE,
-        [
-            (
-                c.status,
-                c.attempts,
-                c.credential_id,
-                c.provider_message_id,
-                c.last_error,
-                c.sent_at,
-                now,
-                c.message_id,
-            )
-            for c in applied
-        ],
     )
     events = [
         (e.message_id, e.at, e.type, None if e.detail is None else _json(e.detail))
-        for c in applied
+        for c in completions
         for e in c.events
     ]
-    if events:
-        await conn.exec_driver_sql(_PG_INSERT_EVENT, events)
-    opt_outs = [(c.opt_out, c.last_error) for c in applied if c.opt_out is not None]
+    columns = [list(column) for column in zip(*events, strict=True)] if events else [[]] * 4
+    result = await conn.exec_driver_sql(
+        _PG_COMPLETE, (*[list(column) for column in rows], now, *columns)
+    )
+    owned = {row[0] for row in result}
+    opt_outs = [
+        (c.opt_out, c.last_error)
+        for c in completions
+        if c.opt_out is not None and c.message_id in owned
+    ]
     if opt_outs:
         await conn.exec_driver_sql(
             _PG_SUPPRESS, [(sender, phone, now) for (sender, phone), _ in opt_outs]
@@ -303,17 +218,42 @@ async def _complete_postgresql(
     return owned
 
 
-def numbered(sql: str) -> str:
-    """``?`` placeholders as asyncpg's ``$1, $2…``."""
-    parts = sql.split("?")
-    return "".join(f"{part}${i}" for i, part in enumerate(parts[:-1], start=1)) + parts[-1]
-
-
-# A delivery report may have landed while the send was being recorded: it wins.
-_PG_UPDATE_MESSAGE = numbered(
-    "UPDATE messages SET status = CASE WHEN status IN ('delivered', 'undelivered') THEN status "
-    "ELSE ? END, attempts = ?, credential_id = ?, provider_message_id = ?, "
-    "last_error = ?, sent_at = ?, updated_at = ? WHERE id = ?"
+# Fenced completion in one statement: the outbox rows whose lease token still matches are
+# deleted (done) or released with their next due time (retry); only those messages are
+# updated and get their events. A delivery report may have landed while the send was being
+# recorded: it wins.
+_PG_COMPLETE = numbered(
+    "WITH input AS ("
+    " SELECT * FROM unnest(?::text[], ?::bigint[], ?::text[], ?::int[], ?::text[], ?::text[],"
+    " ?::text[], ?::timestamptz[], ?::timestamptz[])"
+    " AS t(id, token, status, attempts, credential_id, provider_message_id, last_error,"
+    " sent_at, retry_at)"
+    "), done AS ("
+    " DELETE FROM outbox o USING input i"
+    " WHERE o.message_id = i.id AND o.lease_token = i.token AND i.retry_at IS NULL"
+    " RETURNING o.message_id"
+    "), again AS ("
+    " UPDATE outbox o SET lease_owner = NULL, lease_expires_at = NULL, due_at = i.retry_at"
+    " FROM input i"
+    " WHERE o.message_id = i.id AND o.lease_token = i.token AND i.retry_at IS NOT NULL"
+    " RETURNING o.message_id"
+    "), owned AS (SELECT message_id FROM done UNION ALL SELECT message_id FROM again"
+    "), changed AS ("
+    " UPDATE messages m SET"
+    " status = CASE WHEN m.status IN ('delivered', 'undelivered') THEN m.status"
+    " ELSE i.status END,"
+    " attempts = i.attempts, credential_id = i.credential_id,"
+    " provider_message_id = i.provider_message_id, last_error = i.last_error,"
+    " sent_at = i.sent_at, updated_at = ?"
+    " FROM input i JOIN owned ON owned.message_id = i.id WHERE m.id = i.id"
+    "), logged AS ("
+    " INSERT INTO message_events (message_id, at, type, detail)"
+    " SELECT e.message_id, e.at, e.type, e.detail::jsonb"
+    " FROM unnest(?::text[], ?::timestamptz[], ?::text[], ?::text[]) WITH ORDINALITY"
+    " AS e(message_id, at, type, detail, n)"
+    " WHERE e.message_id IN (SELECT message_id FROM owned) ORDER BY e.n"
+    ")"
+    " SELECT message_id FROM owned"
 )
 _PG_SUPPRESS = numbered(
     "INSERT INTO suppressions (sender, phone, source, keyword, created_at) "
