@@ -142,7 +142,7 @@ async def build_services(
         transport = HttpTransport.create(allow_private=settings.allow_private_provider_urls)
     callbacks = CallbackPoster()
     sandbox = SandboxProvider(report=sandbox_report or callbacks)
-    gateway = ProviderGateway(transport, sandbox)
+    gateway = ProviderGateway(transport, sandbox, clock=clock)
     wake = _WakeSignal()
     launched = _WakeSignal()
     personalizer = Personalizer()

@@ -26,6 +26,8 @@ SUITE_SECRETS = [
     "leak-basic-z9x8c7",
     "leak-apikey-m5n6b7",
     "leak-header-p0o9i8",
+    "cs-oauth-7f6e5d4c3b",  # test_auth_types: OAuth2 client secret
+    "hm-secret-a1b2c3d4e5",  # test_auth_types: HMAC secret
 ]
 
 

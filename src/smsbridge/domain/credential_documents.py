@@ -40,6 +40,25 @@ def full_document(cred: Credential) -> dict[str, Any]:
         auth.update(username=cred.auth.username, password=cred.auth.password)
     elif cred.auth.type is AuthType.API_KEY:
         auth.update(header=cred.auth.header, key=cred.auth.key)
+    elif cred.auth.type is AuthType.OAUTH2:
+        auth.update(
+            token_url=cred.auth.token_url,
+            client_id=cred.auth.client_id,
+            client_secret=cred.auth.client_secret,
+            scope=cred.auth.scope,
+            client_auth=cred.auth.client_auth,
+        )
+    elif cred.auth.type is AuthType.HMAC:
+        auth.update(
+            secret=cred.auth.secret,
+            algorithm=cred.auth.algorithm,
+            signature_header=cred.auth.signature_header,
+            timestamp_header=cred.auth.timestamp_header,
+            string_to_sign=cred.auth.string_to_sign,
+            encoding=cred.auth.encoding,
+            signature_prefix=cred.auth.signature_prefix,
+            timestamp_format=cred.auth.timestamp_format,
+        )
     document: dict[str, Any] = {
         "vendor": cred.vendor,
         "name": cred.name,

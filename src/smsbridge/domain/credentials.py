@@ -35,7 +35,16 @@ class AuthType(StrEnum):
     BEARER = "bearer"
     BASIC = "basic"
     API_KEY = "api_key"
+    OAUTH2 = "oauth2_client_credentials"
+    HMAC = "hmac"
     NONE = "none"
+
+
+HMAC_ALGORITHMS = ("sha256", "sha1")
+HMAC_ENCODINGS = ("hex", "base64")
+HMAC_TIMESTAMPS = ("unix", "unix_ms")
+HMAC_PLACEHOLDERS = ("{method}", "{path}", "{timestamp}", "{body}")
+DEFAULT_STRING_TO_SIGN = "{method}\n{path}\n{timestamp}\n{body}"
 
 
 class HeaderType(StrEnum):
@@ -45,7 +54,16 @@ class HeaderType(StrEnum):
 
 @dataclass(frozen=True)
 class Auth:
-    """How requests authenticate. Secret fields: ``token``, ``password``, ``key``."""
+    """How requests authenticate. Secret fields: ``token``, ``password``, ``key``,
+    ``client_secret``, ``secret`` (see :data:`SECRET_AUTH_FIELDS`).
+
+    ``oauth2_client_credentials``: a token from ``token_url`` (RFC 6749 §4.4; the client
+    authenticates with HTTP Basic, or in the form body with ``client_auth: "body"``), sent as
+    ``Authorization: Bearer …``, cached until it expires, fetched again once on a 401.
+
+    ``hmac``: each request carries ``timestamp_header`` and ``signature_header``; the signature
+    is HMAC(``secret``, ``string_to_sign`` with ``{method}``, ``{path}`` (with the query),
+    ``{timestamp}`` and ``{body}`` filled in), hex or base64, after ``signature_prefix``."""
 
     type: AuthType
     scheme: str = "Bearer"
@@ -54,12 +72,27 @@ class Auth:
     password: str = ""
     header: str = ""
     key: str = ""
+    token_url: str = ""
+    client_id: str = ""
+    client_secret: str = ""
+    scope: str = ""
+    client_auth: str = "basic"
+    secret: str = ""
+    algorithm: str = "sha256"
+    signature_header: str = "X-Signature"
+    timestamp_header: str = "X-Timestamp"
+    string_to_sign: str = DEFAULT_STRING_TO_SIGN
+    encoding: str = "hex"
+    signature_prefix: str = ""
+    timestamp_format: str = "unix"
 
 
 SECRET_AUTH_FIELDS: dict[AuthType, tuple[str, ...]] = {
     AuthType.BEARER: ("token",),
     AuthType.BASIC: ("password",),
     AuthType.API_KEY: ("key",),
+    AuthType.OAUTH2: ("client_secret",),
+    AuthType.HMAC: ("secret",),
     AuthType.NONE: (),
 }
 
@@ -269,7 +302,7 @@ def parse_credential(doc: Mapping[str, Any], *, allow_private_urls: bool) -> Cre
         except InvalidInput as exc:
             c.errors.extend(exc.errors)
 
-    auth = _parse_auth(c, doc.get("auth"))
+    auth = _parse_auth(c, doc.get("auth"), allow_private_urls)
     headers = _parse_headers(c, doc.get("headers"))
     if auth.type is AuthType.API_KEY and auth.header:
         for index, header in enumerate(headers):
@@ -369,7 +402,76 @@ def _standard_webhooks_key(secret: str) -> bytes | None:
     return key if len(key) >= 16 else None
 
 
-def _parse_auth(c: _Collector, raw: object) -> Auth:
+def _choice(c: _Collector, raw: Mapping[str, Any], name: str, allowed: tuple[str, ...]) -> str:
+    value = c.text(raw, name, f"auth.{name}", required=False, default=allowed[0]) or allowed[0]
+    if value not in allowed:
+        c.add(f"auth.{name}", f"must be one of: {', '.join(allowed)}")
+        return allowed[0]
+    return value
+
+
+def _header_name(c: _Collector, raw: Mapping[str, Any], name: str, default: str) -> str:
+    header = (c.text(raw, name, f"auth.{name}", required=False, default=default) or default).strip()
+    if not _HTTP_TOKEN.match(header):
+        c.add(f"auth.{name}", "must be a valid HTTP header name")
+    elif header.lower() in RESERVED_HEADERS:
+        c.add(f"auth.{name}", f"{header} is set by smsbridge; choose another header")
+    return header
+
+
+def _parse_oauth2(c: _Collector, raw: Mapping[str, Any], allow_private_urls: bool) -> Auth:
+    token_url = c.text(raw, "token_url", "auth.token_url", required=True).strip()
+    if token_url:
+        problem = check_provider_url(token_url, allow_private_urls)
+        if problem or token_url.startswith("sandbox://") or "{{" in token_url:
+            c.add("auth.token_url", problem or "must be an absolute https:// URL")
+    client_id = c.text(raw, "client_id", "auth.client_id", required=True)
+    client_secret = c.text(raw, "client_secret", "auth.client_secret", required=True)
+    scope = c.text(raw, "scope", "auth.scope", required=False, default="")
+    for path, value in (("auth.client_id", client_id), ("auth.scope", scope)):
+        if value:
+            _check_header_value(c, path, value)
+    return Auth(
+        AuthType.OAUTH2,
+        token_url=token_url,
+        client_id=client_id,
+        client_secret=client_secret,
+        scope=scope,
+        client_auth=_choice(c, raw, "client_auth", ("basic", "body")),
+    )
+
+
+def _parse_hmac(c: _Collector, raw: Mapping[str, Any]) -> Auth:
+    secret = c.text(raw, "secret", "auth.secret", required=True)
+    template = c.text(
+        raw, "string_to_sign", "auth.string_to_sign", required=False, default=DEFAULT_STRING_TO_SIGN
+    )
+    if not any(p in template for p in HMAC_PLACEHOLDERS):
+        c.add(
+            "auth.string_to_sign",
+            f"must use at least one of {', '.join(HMAC_PLACEHOLDERS)} (usually {{body}})",
+        )
+    prefix = c.text(raw, "signature_prefix", "auth.signature_prefix", required=False, default="")
+    if prefix:
+        _check_header_value(c, "auth.signature_prefix", prefix)
+    signature_header = _header_name(c, raw, "signature_header", "X-Signature")
+    timestamp_header = _header_name(c, raw, "timestamp_header", "X-Timestamp")
+    if signature_header.lower() == timestamp_header.lower():
+        c.add("auth.timestamp_header", "must differ from signature_header")
+    return Auth(
+        AuthType.HMAC,
+        secret=secret,
+        algorithm=_choice(c, raw, "algorithm", HMAC_ALGORITHMS),
+        signature_header=signature_header,
+        timestamp_header=timestamp_header,
+        string_to_sign=template or DEFAULT_STRING_TO_SIGN,
+        encoding=_choice(c, raw, "encoding", HMAC_ENCODINGS),
+        signature_prefix=prefix or "",
+        timestamp_format=_choice(c, raw, "timestamp_format", HMAC_TIMESTAMPS),
+    )
+
+
+def _parse_auth(c: _Collector, raw: object, allow_private_urls: bool = False) -> Auth:
     if raw is None:
         raw = {"type": "none"}
     if not isinstance(raw, Mapping):
@@ -402,6 +504,10 @@ def _parse_auth(c: _Collector, raw: object) -> Auth:
         key = c.text(raw, "key", "auth.key", required=True)
         _check_header_value(c, "auth.key", key)
         return Auth(auth_type, header=header, key=key)
+    if auth_type is AuthType.OAUTH2:
+        return _parse_oauth2(c, raw, allow_private_urls)
+    if auth_type is AuthType.HMAC:
+        return _parse_hmac(c, raw)
     return Auth(AuthType.NONE)
 
 

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass, replace
+from datetime import datetime
+from urllib.parse import urlsplit
 
 from smsbridge import __version__
-from smsbridge.domain.credentials import AuthType, Credential, HeaderType
+from smsbridge.domain.credentials import Auth, AuthType, Credential, HeaderType
 
 USER_AGENT = f"smsbridge/{__version__}"
 
@@ -73,6 +78,11 @@ def request_headers(credential: Credential, *, masked: bool = False) -> dict[str
             headers["Authorization"] = "Basic " + base64.b64encode(raw).decode("ascii")
     elif auth.type is AuthType.API_KEY:
         headers[auth.header] = _maybe(auth.key, masked)
+    elif auth.type is AuthType.OAUTH2 and masked:
+        headers["Authorization"] = "Bearer ****(token from the OAuth2 token URL)"
+    elif auth.type is AuthType.HMAC and masked:
+        headers[auth.timestamp_header] = "(the time of the request)"
+        headers[auth.signature_header] = f"{auth.signature_prefix}****(HMAC-{auth.algorithm})"
     for header in credential.headers:
         secret = header.type is HeaderType.SECRET
         headers[header.label] = _maybe(header.value, masked and secret)
@@ -98,3 +108,49 @@ def build_request(
 
 def _maybe(value: str, masked: bool) -> str:
     return mask_secret(value) if masked else value
+
+
+_SIGNED_PARTS = re.compile(r"\{(method|path|timestamp|body)\}")
+
+
+def string_to_sign(auth: Auth, *, method: str, path: str, timestamp: str, body: bytes) -> bytes:
+    """``auth.string_to_sign`` with its placeholders filled in (nothing else is interpreted:
+    other braces are literal text)."""
+    values = {"method": method.encode(), "path": path.encode(), "timestamp": timestamp.encode()}
+    out = bytearray()
+    # split() with one group: even items are literal text, odd items placeholder names
+    for index, piece in enumerate(_SIGNED_PARTS.split(auth.string_to_sign)):
+        if index % 2 == 0:
+            out += piece.encode()
+        else:
+            out += body if piece == "body" else values[piece]
+    return bytes(out)
+
+
+def hmac_signature(auth: Auth, message: bytes) -> str:
+    digest = hmac.new(auth.secret.encode(), message, getattr(hashlib, auth.algorithm)).digest()
+    encoded = digest.hex() if auth.encoding == "hex" else base64.b64encode(digest).decode()
+    return auth.signature_prefix + encoded
+
+
+def sign_request(request: ProviderRequest, auth: Auth, now: datetime) -> ProviderRequest:
+    """``request`` with the HMAC timestamp and signature headers of ``auth`` added."""
+    seconds = now.timestamp()
+    timestamp = str(int(seconds * 1000) if auth.timestamp_format == "unix_ms" else int(seconds))
+    parts = urlsplit(request.url)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    signed = string_to_sign(
+        auth, method=request.method, path=path, timestamp=timestamp, body=request.body
+    )
+    headers = (
+        *request.headers,
+        (auth.timestamp_header, timestamp),
+        (auth.signature_header, hmac_signature(auth, signed)),
+    )
+    return replace(request, headers=headers)
+
+
+def with_bearer(request: ProviderRequest, token: str) -> ProviderRequest:
+    """``request`` carrying ``Authorization: Bearer token`` (OAuth2)."""
+    kept = tuple((k, v) for k, v in request.headers if k.lower() != "authorization")
+    return replace(request, headers=(*kept, ("Authorization", f"Bearer {token}")))
