@@ -643,3 +643,63 @@ async def test_keyboard_alone_reaches_and_submits_a_form(site: Site, browser: An
     await page.keyboard.press("Enter")
     await page.locator("#sender-error").wait_for()  # the server's inline error
     await context.close()
+
+
+async def test_oauth2_and_hmac_credentials_through_the_form(
+    site: Site, browser: Any, mock_provider: MockProvider
+) -> None:
+    secret = "cs-browser-oauth-5e4d3c"
+
+    def provider(request: Recorded) -> Reply:
+        if request.path == "/token":
+            return Reply(200, {"access_token": "at-browser-1", "expires_in": 600})
+        ok = request.header("authorization") == "Bearer at-browser-1"
+        return Reply(200 if ok else 401, {"id": "oauth-ok"})
+
+    mock_provider.responder = provider
+    context = await browser.new_context(viewport={"width": 390, "height": 900})
+    page = await context.new_page()
+    await _sign_in(page, site.base, ADMIN_KEY)
+    await page.wait_for_url(f"{site.base}/admin/credentials")
+    await page.get_by_role("link", name="Create API credentials").click()
+    await page.get_by_label("Name", exact=True).fill("oauth-gw")
+    await page.get_by_label("Provider URL").fill(f"{mock_provider.url}/sms")
+    await page.get_by_label("Authentication type").select_option("oauth2_client_credentials")
+    await page.get_by_label("Token URL (OAuth2)").fill(f"{mock_provider.url}/token")
+    await page.get_by_label("Client id (OAuth2)").fill("client-9")
+    await page.get_by_label("Provider payload (JSON)").fill(
+        '{"to": "{{toNumber}}", "from": "{{fromNumber}}", "text": "{{message}}"}'
+    )
+    await page.get_by_role("button", name="Save").click()
+    await page.locator("#auth-client_secret-error").wait_for()  # the secret is required
+    await page.get_by_label("Client secret (OAuth2)").fill(secret)
+    await page.get_by_role("button", name="Preview the request").click()
+    assert "Bearer ****(token from the OAuth2 token URL)" in await page.locator("pre").inner_text()
+    await page.get_by_label("Client secret (OAuth2)").fill(secret)
+    await page.get_by_role("button", name="Save").click()
+    await page.wait_for_url(f"{site.base}/admin/credentials?notice=*")
+    await page.get_by_role("link", name="Validate connection").click()
+    await page.get_by_label("Send a test message to").fill("+33612345678")
+    await page.get_by_role("button", name="Send test message").click()
+    await page.get_by_text("Connection works").wait_for()
+    assert [r.path for r in mock_provider.requests] == ["/token", "/sms"]
+    assert secret not in await page.content()
+    await _shot(page, "credential-oauth2-validated")
+
+    credential_id = (await site.services.credentials.list()).items[0].id
+    await page.goto(f"{site.base}/admin/credentials/{credential_id}")
+    assert "set (…" in await page.content() and secret not in await page.content()
+    await page.get_by_label("Authentication type").select_option("hmac")
+    await page.get_by_label("Signing secret (HMAC)").fill("hmac-browser-secret-77")
+    await page.get_by_label("Signature prefix (HMAC, optional, e.g. sha256=)").fill("sha256=")
+    await page.get_by_role("button", name="Preview the request").click()
+    assert "sha256=****(HMAC-sha256)" in await page.locator("pre").inner_text()
+    await _check_page(page)
+    await _shot(page, "credential-hmac-preview")
+    await page.get_by_label("Signing secret (HMAC)").fill("hmac-browser-secret-77")
+    await page.get_by_role("button", name="Save").click()
+    await page.wait_for_url(f"{site.base}/admin/credentials?notice=*")
+    stored = await site.services.credentials.load(credential_id)
+    assert stored.auth.type.value == "hmac" and stored.auth.secret == "hmac-browser-secret-77"
+    assert stored.auth.signature_prefix == "sha256="
+    await context.close()

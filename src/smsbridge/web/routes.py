@@ -20,7 +20,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.datastructures import FormData
 
 from smsbridge.api.deps import services
-from smsbridge.domain.credentials import parse_credential
+from smsbridge.domain.credentials import SECRET_AUTH_FIELDS, AuthType, parse_credential
 from smsbridge.domain.request import MessageValues, build_request
 from smsbridge.errors import AuthenticationRequired, Conflict, InvalidInput, NotFound
 from smsbridge.providers.presets import PRESETS, apply_preset, preset_names
@@ -230,6 +230,21 @@ class HeaderRow:
     hint: str = ""
 
 
+AUTH_TEXT_FIELDS: dict[str, tuple[str, ...]] = {
+    "oauth2_client_credentials": ("token_url", "client_id", "scope", "client_auth"),
+    "hmac": (
+        "algorithm",
+        "encoding",
+        "signature_header",
+        "signature_prefix",
+        "timestamp_header",
+        "timestamp_format",
+        "string_to_sign",
+    ),
+}
+"""Non-secret settings of the auth types that have more than one or two."""
+
+
 @dataclass
 class CredentialForm:
     """What the form shows: plain values; secrets never (only hints)."""
@@ -243,6 +258,8 @@ class CredentialForm:
     auth_scheme: str = ""
     auth_username: str = ""
     auth_header: str = ""
+    auth_fields: dict[str, str] = field(default_factory=dict)
+    """The other non-secret settings of the OAuth2 and HMAC types, by name."""
     content_type: str = "application/json"
     payload: str = ""
     message_id_path: str = ""
@@ -279,6 +296,12 @@ class CredentialForm:
             auth_scheme=str(auth.get("scheme") or "") if auth.get("type") == "bearer" else "",
             auth_username=str(auth.get("username") or ""),
             auth_header=str(auth.get("header") or ""),
+            auth_fields={
+                name: str(auth.get(name) or "")
+                for names in AUTH_TEXT_FIELDS.values()
+                for name in names
+                if isinstance(auth.get(name), str)
+            },
             content_type=str(document.get("content_type") or "application/json"),
             payload=payload
             if isinstance(payload, str)
@@ -305,6 +328,11 @@ def _read_form(form: FormData) -> tuple[CredentialForm, dict[str, Any], dict[str
         auth_scheme=text.get("auth_scheme", ""),
         auth_username=text.get("auth_username", ""),
         auth_header=text.get("auth_header", ""),
+        auth_fields={
+            name: text.get(f"auth_{name}", "").replace("\r\n", "\n")
+            for names in AUTH_TEXT_FIELDS.values()
+            for name in names
+        },
         content_type=text.get("content_type", "application/json"),
         payload=str(form.get("payload") or ""),
         message_id_path=text.get("message_id_path", ""),
@@ -337,6 +365,13 @@ def _read_form(form: FormData) -> tuple[CredentialForm, dict[str, Any], dict[str
         auth["header"] = shown.auth_header
         if text.get("auth_key"):
             auth["key"] = text["auth_key"]
+    elif shown.auth_type in AUTH_TEXT_FIELDS:
+        for name in AUTH_TEXT_FIELDS[shown.auth_type]:
+            if shown.auth_fields.get(name):
+                auth[name] = shown.auth_fields[name]
+        for name in SECRET_AUTH_FIELDS[AuthType(shown.auth_type)]:
+            if text.get(f"auth_{name}"):
+                auth[name] = text[f"auth_{name}"]
     document["auth"] = auth
     headers = []
     rows = int(text.get("header_rows", "0") or 0)
@@ -382,6 +417,9 @@ def _form_page(
         "auth.password",
         "auth.header",
         "auth.key",
+        *(f"auth.{name}" for names in AUTH_TEXT_FIELDS.values() for name in names),
+        "auth.client_secret",
+        "auth.secret",
         "headers",
         "response.message_id_path",
     }
@@ -411,8 +449,12 @@ def _preview(document: dict[str, Any], allow_private: bool) -> Any:
     """The request the form would make, secrets masked (missing secrets stand masked too)."""
     candidate = apply_preset(document)
     auth = dict(candidate.get("auth") or {})
-    for name in ("token", "password", "key"):
-        if name not in auth and auth.get("type") in ("bearer", "basic", "api_key"):
+    try:
+        secret_names = SECRET_AUTH_FIELDS[AuthType(str(auth.get("type")))]
+    except ValueError:
+        secret_names = ()
+    for name in secret_names:
+        if name not in auth:
             auth[name] = SECRET_PLACEHOLDER
     candidate["auth"] = auth
     candidate["headers"] = [
