@@ -20,17 +20,22 @@ from smsbridge.api import (
     reports,
     surfaces,
 )
-from smsbridge.api.deps import services
-from smsbridge.api.problems import install_error_handlers, problem
-from smsbridge.api.schemas import Health, Problem
+from smsbridge.api.deps import services, url_without_nul
+from smsbridge.api.problems import install_error_handlers, problem, problem_responses
+from smsbridge.api.schemas import Health
 from smsbridge.config import Settings
 from smsbridge.web import routes as admin
 from smsbridge.wiring import Services, build_services
 
-_ERRORS = {
-    status: {"model": Problem, "content": {"application/problem+json": {}}}
-    for status in (401, 403, 404, 409, 422)
-}
+_ERRORS = problem_responses(
+    {
+        401: "no valid API key",
+        403: "the key's role does not allow this",
+        404: "unknown id",
+        409: "conflict with the current state",
+        422: "invalid input, with the fields at fault",
+    }
+)
 
 
 def create_app(
@@ -66,22 +71,20 @@ def create_app(
         version=__version__,
         description="Send SMS through any HTTP SMS provider.",
         lifespan=lifespan,
-        responses=_ERRORS,  # type: ignore[arg-type]
+        responses=_ERRORS,
     )
     install_error_handlers(app)
-    app.include_router(credentials.router)
-    app.include_router(surfaces.router)
-    app.include_router(messages.router)
-    app.include_router(profiles.router)
-    app.include_router(campaigns.router)
-    app.include_router(reports.router)
-    app.include_router(consent.router)
+    for api in (credentials, surfaces, messages, profiles, campaigns, reports, consent):
+        app.include_router(api.router, dependencies=[Depends(url_without_nul)])
     app.include_router(public.router)
-    app.include_router(hooks.router)
+    app.include_router(hooks.router, dependencies=[Depends(url_without_nul)])
     admin.install(app)
 
     @app.get(
-        "/healthz", response_model=Health, tags=["health"], responses={503: {"model": Problem}}
+        "/healthz",
+        response_model=Health,
+        tags=["health"],
+        responses=problem_responses({503: "the database does not answer"}),
     )
     async def healthz(svc: Services = Depends(services)) -> object:
         try:

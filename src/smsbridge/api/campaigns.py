@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 from smsbridge.api.deps import require, services
 from smsbridge.api.messages import idempotency_of
+from smsbridge.api.problems import UNREADABLE_BODY
 from smsbridge.api.schemas import CampaignIn, CampaignList, CampaignOut, ExclusionList
 from smsbridge.services.api_keys import Principal, Role
 from smsbridge.wiring import Services
@@ -16,7 +17,7 @@ from smsbridge.wiring import Services
 router = APIRouter(prefix="/api/v1", tags=["campaigns"])
 
 
-@router.post("/campaigns", status_code=201, response_model=CampaignOut)
+@router.post("/campaigns", status_code=201, response_model=CampaignOut, responses=UNREADABLE_BODY)
 async def create_campaign(
     body: CampaignIn,
     _who: Principal = Depends(require(Role.SENDER)),

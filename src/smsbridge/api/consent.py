@@ -9,6 +9,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import Field
 
 from smsbridge.api.deps import require, services
+from smsbridge.api.problems import UNREADABLE_BODY
 from smsbridge.api.schemas import Strict
 from smsbridge.errors import InvalidInput
 from smsbridge.services.api_keys import Principal, Role
@@ -50,7 +51,7 @@ async def get_consent(
     return await svc.consent.status(phone)
 
 
-@router.put("/consent/{phone}")
+@router.put("/consent/{phone}", responses=UNREADABLE_BODY)
 async def put_consent(
     phone: str,
     body: ConsentIn,

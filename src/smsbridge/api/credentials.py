@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Response
 
 from smsbridge.api.deps import require, services
+from smsbridge.api.problems import UNREADABLE_BODY
 from smsbridge.api.schemas import (
     CredentialCreate,
     CredentialList,
@@ -37,7 +38,9 @@ def _out(view: CredentialView) -> dict[str, Any]:
     }
 
 
-@router.post("/credentials", status_code=201, response_model=CredentialOut)
+@router.post(
+    "/credentials", status_code=201, response_model=CredentialOut, responses=UNREADABLE_BODY
+)
 async def create_credential(
     body: CredentialCreate, svc: Services = Depends(services)
 ) -> dict[str, Any]:
@@ -59,7 +62,9 @@ async def get_credential(credential_id: str, svc: Services = Depends(services)) 
     return _out(await svc.credentials.get(credential_id))
 
 
-@router.patch("/credentials/{credential_id}", response_model=CredentialOut)
+@router.patch(
+    "/credentials/{credential_id}", response_model=CredentialOut, responses=UNREADABLE_BODY
+)
 async def patch_credential(
     credential_id: str, body: CredentialPatch, svc: Services = Depends(services)
 ) -> dict[str, Any]:
@@ -73,7 +78,9 @@ async def delete_credential(credential_id: str, svc: Services = Depends(services
     return Response(status_code=204)
 
 
-@router.post("/credentials/{credential_id}/preview", response_model=PreviewOut)
+@router.post(
+    "/credentials/{credential_id}/preview", response_model=PreviewOut, responses=UNREADABLE_BODY
+)
 async def preview_credential(
     credential_id: str, body: PreviewIn, svc: Services = Depends(services)
 ) -> dict[str, Any]:
@@ -86,7 +93,7 @@ async def preview_credential(
     return vars(request)
 
 
-@router.post("/credentials/{credential_id}/test", response_model=TestOut)
+@router.post("/credentials/{credential_id}/test", response_model=TestOut, responses=UNREADABLE_BODY)
 async def run_credential_test(
     credential_id: str, body: TestIn, svc: Services = Depends(services)
 ) -> dict[str, Any]:

@@ -7,6 +7,8 @@ from collections.abc import Awaitable, Callable
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from smsbridge.api.schemas import NUL_REFUSED
+from smsbridge.errors import InvalidInput
 from smsbridge.services.api_keys import Principal, Role
 from smsbridge.wiring import Services
 
@@ -34,3 +36,11 @@ def require(role: Role) -> Callable[..., Awaitable[Principal]]:
         return who
 
     return check
+
+
+async def url_without_nul(request: Request) -> None:
+    """Refuse U+0000 in path and query values, as :class:`smsbridge.api.schemas.Strict` does in
+    bodies: PostgreSQL cannot compare or store it."""
+    for name, value in [*request.path_params.items(), *request.query_params.multi_items()]:
+        if isinstance(value, str) and "\x00" in value:
+            raise InvalidInput.one(name, NUL_REFUSED)

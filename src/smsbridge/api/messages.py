@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import JSONResponse
 
 from smsbridge.api.deps import require, services
+from smsbridge.api.problems import UNREADABLE_BODY
 from smsbridge.api.schemas import (
     MessageIn,
     MessageList,
@@ -36,7 +37,13 @@ def idempotency_of(
     return Idempotency(scope=f"{who.key_id}:{operation}", key=key, request=request)
 
 
-@router.post("/messages", status_code=202, response_model=MessageOut, response_model_by_alias=True)
+@router.post(
+    "/messages",
+    status_code=202,
+    response_model=MessageOut,
+    response_model_by_alias=True,
+    responses=UNREADABLE_BODY,
+)
 async def send_message(
     body: MessageIn,
     idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
@@ -62,7 +69,7 @@ async def send_message(
     )
 
 
-@router.post("/messages/preview", response_model=MessagePreviewOut)
+@router.post("/messages/preview", response_model=MessagePreviewOut, responses=UNREADABLE_BODY)
 async def preview_message(
     body: MessagePreviewIn,
     _who: Principal = Depends(require(Role.SENDER)),

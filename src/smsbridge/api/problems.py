@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -11,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from smsbridge.api.schemas import Problem
 from smsbridge.errors import (
     AuthenticationRequired,
     Conflict,
@@ -50,6 +52,27 @@ _TITLES = {
     422: "Invalid input",
     500: "Internal error",
 }
+
+
+def problem_responses(described: Mapping[int, str]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for problem answers: their description by status.
+
+    The schema sits under ``application/problem+json``, the type these answers carry; FastAPI
+    also lists it under ``application/json`` because of ``model``, which registers it.
+    """
+    return {
+        status: {
+            "model": Problem,
+            "description": description,
+            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for status, description in described.items()
+    }
+
+
+# Every operation with a JSON body: FastAPI answers 400 when the body cannot be decoded at all
+# (not UTF-8); well-formed text that is not valid JSON is a 422 like any other invalid input.
+UNREADABLE_BODY = problem_responses({400: "the body could not be read (not UTF-8)"})
 
 
 def problem(

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from smsbridge.api.deps import require, services
+from smsbridge.api.problems import UNREADABLE_BODY
 from smsbridge.api.schemas import ImportOut, ProfileIn, ProfileList, ProfileOut
 from smsbridge.services.api_keys import Principal, Role
 from smsbridge.wiring import Services
@@ -60,7 +61,7 @@ async def list_profiles(
     return {"items": page.items, "next_cursor": page.next_cursor}
 
 
-@router.put("/profiles/{external_id}", response_model=ProfileOut)
+@router.put("/profiles/{external_id}", response_model=ProfileOut, responses=UNREADABLE_BODY)
 async def put_profile(
     external_id: str,
     body: ProfileIn,

@@ -7,13 +7,68 @@ API, the CLI and presets share them; these models only shape the request.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+NUL_REFUSED = "must not contain NUL characters (U+0000)"
+
+
+def holds_nul(value: Any) -> bool:
+    """Whether a JSON value has U+0000 in a string or a key (nested models check themselves)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(holds_nul(k) or holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(holds_nul(item) for item in value)
+    return False
 
 
 class Strict(BaseModel):
+    """A request body: unknown fields are refused, and so is U+0000 in any text, which
+    PostgreSQL cannot store (SQLite can; both refuse it here, alike)."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _without_nul(cls, value: Any) -> Any:
+        if holds_nul(value):
+            raise ValueError(NUL_REFUSED)
+        return value
+
+
+_INT_RANGE = range(-(2**63), 2**64)
+
+
+def _big_integer_at(value: Any, path: str) -> str | None:
+    """Where ``value`` holds an integer outside 64 bits, or None."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return None if value in _INT_RANGE else path or "the value"
+    if isinstance(value, dict):
+        items: Any = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        found = _big_integer_at(item, f"{path}[{key!r}]" if path else f"[{key!r}]")
+        if found is not None:
+            return found
+    return None
+
+
+def _fits_64_bits(value: dict[str, Any]) -> dict[str, Any]:
+    # JSON allows integers of any size; our JSON encoding (storage, idempotency hashes) does not.
+    found = _big_integer_at(value, "")
+    if found is not None:
+        raise ValueError(f"{found} is an integer outside 64 bits")
+    return value
+
+
+JsonObject = Annotated[dict[str, Any], AfterValidator(_fits_64_bits)]
+"""A free-form JSON object from a client (variables, attributes, templates)."""
 
 
 class SecretHint(BaseModel):
@@ -91,7 +146,7 @@ class CredentialFields(Strict):
     auth: AuthIn | None = None
     headers: list[HeaderIn] | None = None
     content_type: Literal["application/json", "application/x-www-form-urlencoded"] | None = None
-    payload: dict[str, Any] | str | None = Field(
+    payload: JsonObject | str | None = Field(
         None, description="must contain {{toNumber}}, {{fromNumber}} and {{message}}"
     )
     response: ResponseMapping | None = None
@@ -279,7 +334,7 @@ class MessageIn(Strict):
         None, description="a profile's external_id: its phone is used, its attributes personalize"
     )
     body: str = Field(examples=["Hi Ana: https://acme.example/sale"])
-    variables: dict[str, Any] = Field(default_factory=dict)
+    variables: JsonObject = Field(default_factory=dict)
     send_at: datetime | None = None
 
 
@@ -335,7 +390,7 @@ class MessagePreviewIn(Strict):
     body: str = Field(examples=["Hi {{ profile.firstName | default('there') }}!"])
     to: str | None = None
     profile_id: str | None = None
-    variables: dict[str, Any] = Field(default_factory=dict)
+    variables: JsonObject = Field(default_factory=dict)
 
 
 class PreviewProblem(BaseModel):
@@ -360,7 +415,7 @@ class MessagePreviewOut(BaseModel):
 class ProfileIn(Strict):
     external_id: str | None = Field(None, description="optional; must equal the id in the URL")
     phone: str = Field(examples=["+33612345678"])
-    attributes: dict[str, Any] = Field(default_factory=dict, examples=[{"firstName": "Ana"}])
+    attributes: JsonObject = Field(default_factory=dict, examples=[{"firstName": "Ana"}])
     timezone: str | None = Field(None, examples=["Europe/Paris"])
 
 
@@ -395,14 +450,14 @@ class CampaignIn(Strict):
     name: str
     surface_id: str
     body: str = Field(examples=["Hi {{ profile.firstName }}, -20% today: https://acme.example/s"])
-    audience: dict[str, Any] = Field(
+    audience: JsonObject = Field(
         examples=[
             {"all": True},
             {"profile_ids": ["u1", "u2"]},
             {"filter": {"attributes.country": "FR"}},
         ]
     )
-    variables: dict[str, Any] = Field(default_factory=dict)
+    variables: JsonObject = Field(default_factory=dict)
     send_at: datetime | None = None
     throttle_per_second: float | None = Field(
         None, description="messages per second for this campaign, on top of the credential's limit"

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Response
 
 from smsbridge.api.deps import require, services
+from smsbridge.api.problems import UNREADABLE_BODY
 from smsbridge.api.schemas import SurfaceFields, SurfaceList, SurfaceOut
 from smsbridge.services.api_keys import Role
 from smsbridge.wiring import Services
@@ -14,7 +15,7 @@ from smsbridge.wiring import Services
 router = APIRouter(prefix="/api/v1", tags=["surfaces"], dependencies=[Depends(require(Role.ADMIN))])
 
 
-@router.post("/surfaces", status_code=201, response_model=SurfaceOut)
+@router.post("/surfaces", status_code=201, response_model=SurfaceOut, responses=UNREADABLE_BODY)
 async def create_surface(body: SurfaceFields, svc: Services = Depends(services)) -> dict[str, Any]:
     view = await svc.surfaces.create(body.model_dump(mode="json", exclude_none=True))
     return view.document()
@@ -35,7 +36,7 @@ async def get_surface(surface_id: str, svc: Services = Depends(services)) -> dic
     return (await svc.surfaces.get(surface_id)).document()
 
 
-@router.patch("/surfaces/{surface_id}", response_model=SurfaceOut)
+@router.patch("/surfaces/{surface_id}", response_model=SurfaceOut, responses=UNREADABLE_BODY)
 async def patch_surface(
     surface_id: str, body: SurfaceFields, svc: Services = Depends(services)
 ) -> dict[str, Any]:
