@@ -37,6 +37,7 @@ class ExclusionReason(StrEnum):
     INVALID_PHONE = "invalid_phone"
     INVALID_MESSAGE = "invalid_message"
     UNKNOWN_PROFILE = "unknown_profile"
+    FREQUENCY_CAP = "frequency_cap"
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,12 @@ from urllib.parse import urlsplit
 
 import phonenumbers
 
+from smsbridge.domain.pacing import (
+    FrequencyCap,
+    QuietHours,
+    parse_frequency_cap,
+    parse_quiet_hours,
+)
 from smsbridge.errors import FieldError, InvalidInput
 
 NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")
@@ -58,6 +64,16 @@ class Surface:
     replies: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_REPLIES))
     double_opt_in: bool = False
     """An opt-in becomes active only once the number answers YES to a confirmation."""
+    quiet_hours: QuietHours | None = None
+    """Marketing messages wait for the end of this local-time window (see domain.pacing)."""
+    frequency_cap: FrequencyCap | None = None
+    """At most so many marketing messages per recipient in a rolling window."""
+
+    @property
+    def paces(self) -> bool:
+        """Whether quiet hours or a frequency cap apply to this surface's messages."""
+        marketing = self.message_type is MessageType.MARKETING
+        return marketing and (self.quiet_hours is not None or self.frequency_cap is not None)
 
     def link_base(self, public_url: str) -> str | None:
         """Where this surface's short links point, or None when it does not track links."""
@@ -79,6 +95,8 @@ class Surface:
             "keywords": {k: list(v) for k, v in self.keywords.items()},
             "replies": dict(self.replies),
             "double_opt_in": self.double_opt_in,
+            "quiet_hours": self.quiet_hours.document() if self.quiet_hours else None,
+            "frequency_cap": self.frequency_cap.document() if self.frequency_cap else None,
         }
 
 
@@ -145,6 +163,8 @@ def parse_surface(doc: Mapping[str, Any]) -> Surface:
     if not isinstance(double_opt_in, bool):
         errors.append(FieldError("double_opt_in", "must be true or false"))
         double_opt_in = False
+    quiet_hours = parse_quiet_hours(doc.get("quiet_hours"), errors)
+    frequency_cap = parse_frequency_cap(doc.get("frequency_cap"), errors)
     if errors:
         raise InvalidInput(errors)
     assert isinstance(name, str)
@@ -159,6 +179,8 @@ def parse_surface(doc: Mapping[str, Any]) -> Surface:
         keywords=keywords,
         replies=replies,
         double_opt_in=double_opt_in,
+        quiet_hours=quiet_hours,
+        frequency_cap=frequency_cap,
     )
 
 

@@ -24,7 +24,7 @@ import contextlib
 import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,9 +34,10 @@ from smsbridge.domain.links import shorten
 from smsbridge.domain.messages import MessageStatus, check_body
 from smsbridge.domain.personalize import Personalizer
 from smsbridge.domain.segments import count_segments
-from smsbridge.domain.surfaces import parse_surface
+from smsbridge.domain.surfaces import Surface, parse_surface
 from smsbridge.errors import Conflict, InvalidInput
 from smsbridge.storage import campaigns as repo
+from smsbridge.storage import messages as messages_repo
 from smsbridge.storage import profiles as profiles_repo
 from smsbridge.storage import surfaces as surfaces_repo
 from smsbridge.storage.database import Database
@@ -58,6 +59,8 @@ class _State:
     audience: Audience
     link_base: str | None
     """Where short links point (None: the surface does not track links)."""
+    pacing: Surface | None
+    """The surface, when its quiet hours or frequency cap apply to this campaign."""
     cursor: str | None
     offset: int
     """Messages the campaign had before the next batch (throttle spacing continues from it)."""
@@ -159,6 +162,7 @@ class FanOut:
             message_type=surface.message_type.value,
             audience=parse_audience(campaign["audience"]),
             link_base=surface.link_base(self._public_url),
+            pacing=surface if surface.paces else None,
             cursor=campaign["fanout_cursor"],
             offset=int(campaign["targeted"]),
         )
@@ -185,11 +189,20 @@ class FanOut:
             phones = [m[1] for _, m in members if m is not None]
             suppressed = await repo.suppressed_phones(conn, state.sender, phones)
             seen = await repo.phones_already_targeted(conn, campaign_id, phones)
+            recent: dict[str, int] = {}
+            cap = state.pacing.frequency_cap if state.pacing is not None else None
+            if cap is not None:
+                recent = await messages_repo.recent_marketing_counts(
+                    conn, state.campaign["surface_id"], phones, self._clock() - cap.window
+                )
         seen |= in_flight & set(phones)
         now = self._clock()
         recipients, exclusions = self._classify(
             state.campaign, state.offset, state.link_base, members, suppressed, seen, now
         )
+        if state.pacing is not None:
+            recipients, capped = _pace(state.pacing, recipients, members, recent)
+            exclusions.extend(capped)
         return FanoutBatch(
             campaign_id=campaign_id,
             surface_id=state.campaign["surface_id"],
@@ -279,6 +292,40 @@ class FanOut:
                 )
             )
         return recipients, exclusions
+
+
+def _pace(
+    surface: Surface,
+    recipients: list[NewRecipient],
+    members: Sequence[tuple[str, Member | None]],
+    recent: Mapping[str, int],
+) -> tuple[list[NewRecipient], list[Exclusion]]:
+    """The surface's frequency cap (over it: excluded) and quiet hours (inside them: due at
+    the end of the recipient's window, scheduled)."""
+    cap, quiet = surface.frequency_cap, surface.quiet_hours
+    zones = {m[0]: m[3] for _, m in members if m is not None}  # external id → profile zone
+    kept: list[NewRecipient] = []
+    excluded: list[Exclusion] = []
+    for recipient in recipients:
+        if cap is not None and recent.get(recipient.to_number, 0) >= cap.max_messages:
+            hours = cap.window.total_seconds() / 3600
+            detail = f"{recent[recipient.to_number]} marketing message(s) in the last {hours:g} h"
+            excluded.append(
+                Exclusion(
+                    recipient.profile_id,
+                    recipient.to_number,
+                    ExclusionReason.FREQUENCY_CAP,
+                    detail,
+                )
+            )
+            continue
+        if quiet is not None:
+            zone = quiet.zone(recipient.to_number, zones.get(recipient.profile_id))
+            release = quiet.release(recipient.due_at, zone)
+            if release is not None:
+                recipient = replace(recipient, due_at=release, deferred=True)
+        kept.append(recipient)
+    return kept, excluded
 
 
 def _initial_status(campaign: Mapping[str, Any], now: datetime) -> MessageStatus:

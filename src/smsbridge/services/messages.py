@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
@@ -218,10 +218,16 @@ class MessageService:
             new = self._prepare(
                 request, now, surface, to=to, body=tracked.text, suppressed=suppressed
             )
+            if surface.paces and not suppressed:
+                timezone = (profile or {}).get("timezone")
+                new = await _pace(conn, surface, new, now, timezone)
             due = _due(new, now)
             await repo.insert_messages(conn, [new], due=[due])
             await links_repo.insert_links(conn, _link_rows(new, tracked, now))
-            view = message_view(_new_row(new), [{"at": now, "type": new.status, "detail": None}])
+            first = new.first_event()
+            view = message_view(
+                _new_row(new), [{"at": now, "type": new.status, "detail": first.detail}]
+            )
             if idempotency is not None:
                 await repo.save_idempotent(
                     conn,
@@ -432,12 +438,43 @@ def _due(new: repo.NewMessage, now: datetime) -> datetime | None:
     return new.send_at if new.status == MessageStatus.SCHEDULED else now
 
 
+async def _pace(
+    conn: AsyncConnection,
+    surface: Surface,
+    new: repo.NewMessage,
+    now: datetime,
+    timezone: str | None,
+) -> repo.NewMessage:
+    """A marketing message under the surface's frequency cap and quiet hours: suppressed when
+    over the cap, scheduled for the end of the recipient's quiet hours when due inside them."""
+    cap = surface.frequency_cap
+    if cap is not None:
+        since = now - cap.window
+        counts = await repo.recent_marketing_counts(conn, new.surface_id, [new.to_number], since)
+        recent = counts.get(new.to_number, 0)
+        if recent >= cap.max_messages:
+            hours = cap.window.total_seconds() / 3600
+            reason = (
+                f"frequency_cap: {recent} marketing message(s) to this number in the last "
+                f"{hours:g} h (cap {cap.max_messages})"
+            )
+            return replace(new, status=MessageStatus.SUPPRESSED.value, last_error=reason)
+    quiet = surface.quiet_hours
+    if quiet is not None:
+        due = new.send_at if new.status == MessageStatus.SCHEDULED and new.send_at else now
+        zone = quiet.zone(new.to_number, timezone)
+        release = quiet.release(due, zone)
+        if release is not None:
+            note = f"quiet hours in {zone.key}: deferred to {release.isoformat()}"
+            return replace(new, status=MessageStatus.SCHEDULED.value, send_at=release, note=note)
+    return new
+
+
 def _new_row(new: repo.NewMessage) -> dict[str, Any]:
     return {
-        **new.__dict__,
+        **new.columns(),
         "credential_id": None,
         "attempts": 0,
-        "last_error": None,
         "provider_message_id": None,
         "updated_at": new.created_at,
         "sent_at": None,

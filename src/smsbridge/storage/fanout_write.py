@@ -39,6 +39,8 @@ class NewRecipient:
     due_at: datetime
     links: tuple[tuple[str, str], ...] = ()
     """(code, URL) of the message's short links."""
+    deferred: bool = False
+    """Held back by quiet hours: ``scheduled`` with ``send_at`` = ``due_at``."""
 
 
 @dataclass(slots=True)
@@ -106,8 +108,8 @@ async def _write_postgresql(db: Database, batch: FanoutBatch) -> bool:
                         r.body,
                         r.segments,
                         r.encoding,
-                        batch.status.value,
-                        batch.send_at,
+                        _status(batch, r),
+                        r.due_at if r.deferred else batch.send_at,
                         batch.now,
                         batch.now,
                     )
@@ -116,7 +118,7 @@ async def _write_postgresql(db: Database, batch: FanoutBatch) -> bool:
             )
             await conn.exec_driver_sql(_PG_OUTBOX, [(r.id, r.due_at) for r in batch.recipients])
             await conn.exec_driver_sql(
-                _PG_EVENT, [(r.id, batch.now, batch.status.value) for r in batch.recipients]
+                _PG_EVENT, [(r.id, batch.now, _status(batch, r)) for r in batch.recipients]
             )
             link_rows = [
                 (code, r.id, batch.campaign_id, batch.surface_id, url, batch.now)
@@ -140,6 +142,10 @@ _PG_LINK = numbered(
     "INSERT INTO links (code, message_id, campaign_id, surface_id, url, created_at) "
     "VALUES (?, ?, ?, ?, ?, ?)"
 )
+
+
+def _status(batch: FanoutBatch, recipient: NewRecipient) -> str:
+    return MessageStatus.SCHEDULED.value if recipient.deferred else batch.status.value
 
 
 def _exclusion_row(batch: FanoutBatch, e: Exclusion) -> dict[str, object]:
@@ -204,6 +210,11 @@ def _write_sqlite(conn: sqlite3.Connection, batch: FanoutBatch) -> bool:
                 ),
             ),
         )
+        deferred = [(sqlite_time(r.due_at), r.id) for r in chunk if r.deferred]
+        if deferred:  # quiet hours: these wait, scheduled, for the end of the window
+            conn.executemany(
+                "UPDATE messages SET status = 'scheduled', send_at = ? WHERE id = ?", deferred
+            )
         dues = [sqlite_time(r.due_at) for r in chunk]
         if len(set(dues)) == 1:  # no throttle: one due time for the whole batch
             conn.execute(
@@ -217,11 +228,18 @@ def _write_sqlite(conn: sqlite3.Connection, batch: FanoutBatch) -> bool:
                 f"FROM (VALUES {_values(len(chunk), 2)})",
                 tuple(x for r, due in zip(chunk, dues, strict=True) for x in (r.id, due)),
             )
-        conn.execute(
-            "INSERT INTO message_events (message_id, at, type) SELECT column1, ?, ? "
-            f"FROM (VALUES {_values(len(chunk), 1)})",
-            (now, status, *(r.id for r in chunk)),
-        )
+        if deferred:
+            conn.execute(
+                "INSERT INTO message_events (message_id, at, type) SELECT column1, ?, column2 "
+                f"FROM (VALUES {_values(len(chunk), 2)})",
+                (now, *(x for r in chunk for x in (r.id, _status(batch, r)))),
+            )
+        else:
+            conn.execute(
+                "INSERT INTO message_events (message_id, at, type) SELECT column1, ?, ? "
+                f"FROM (VALUES {_values(len(chunk), 1)})",
+                (now, status, *(r.id for r in chunk)),
+            )
     link_rows = [(code, r.id, url) for r in batch.recipients for code, url in r.links]
     for start in range(0, len(link_rows), MAX_PARAMETERS // 3):
         chunk_links = link_rows[start : start + MAX_PARAMETERS // 3]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smsbridge.storage.tables import (
@@ -36,6 +36,19 @@ class NewMessage:
     created_at: datetime
     ignore_opt_out: bool = False
     """A consent reply: sent even to a number that opted out (it answers its STOP)."""
+    last_error: str | None = None
+    """Why a message is suppressed from the start (e.g. its frequency cap)."""
+    note: str | None = None
+    """Detail of the first event (e.g. deferred by quiet hours); not a column."""
+
+    def columns(self) -> dict[str, Any]:
+        values = dict(self.__dict__)
+        del values["note"]
+        return values
+
+    def first_event(self) -> Event:
+        reason = self.last_error or self.note
+        return Event(self.id, self.created_at, self.status, {"reason": reason} if reason else None)
 
 
 @dataclass(slots=True)
@@ -64,7 +77,7 @@ async def insert_messages(
         insert(messages),
         [
             {
-                **m.__dict__,
+                **m.columns(),
                 "credential_id": None,
                 "attempts": 0,
                 "updated_at": m.created_at,
@@ -72,10 +85,7 @@ async def insert_messages(
             for m in new
         ],
     )
-    await conn.execute(
-        insert(message_events),
-        [Event(m.id, m.created_at, m.status).row() for m in new],
-    )
+    await conn.execute(insert(message_events), [m.first_event().row() for m in new])
     entries = [
         {"message_id": m.id, "due_at": when, "lease_token": 0}
         for m, when in zip(new, due, strict=True)
@@ -304,3 +314,27 @@ async def apply_early_reports(
     if provider_message_id is None:
         await conn.execute(delete(early).where(early.c.received_at < now - EARLY_REPORTS_KEPT))
     return applied
+
+
+PACED_STATUSES = ("scheduled", "queued", "sending", "sent", "delivered", "undelivered")
+"""The messages a frequency cap counts: on their way or sent (not failed, cancelled…)."""
+
+
+async def recent_marketing_counts(
+    conn: AsyncConnection, surface_id: str, phones: Sequence[str], since: datetime
+) -> dict[str, int]:
+    """How many marketing messages of the surface each number got since ``since``."""
+    if not phones:
+        return {}
+    rows = await conn.execute(
+        select(messages.c.to_number, func.count())
+        .where(
+            messages.c.to_number.in_(list(set(phones))),
+            messages.c.surface_id == surface_id,
+            messages.c.message_type == "marketing",
+            messages.c.created_at >= since,
+            messages.c.status.in_(PACED_STATUSES),
+        )
+        .group_by(messages.c.to_number)
+    )
+    return {phone: int(count) for phone, count in rows}
