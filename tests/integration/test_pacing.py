@@ -159,3 +159,36 @@ async def test_campaign_fan_out_honours_both(paced: Paced) -> None:
     assert len(await paced.drain()) == 1
     report = await services.reports.campaign(campaign["id"])
     assert report["sent"] == 3 and report["excluded_reasons"] == {"frequency_cap": 1}
+
+
+async def test_surface_api_sets_changes_and_removes_pacing(client: Any) -> None:
+    credential = await client.post(
+        "/api/v1/credentials",
+        json={"name": "c", "preset": "sandbox", "provider_url": "sandbox://default"},
+    )
+    assert credential.status_code == 201, credential.text
+    created = await client.post(
+        "/api/v1/surfaces",
+        json={
+            "name": "promo",
+            "credential_id": credential.json()["id"],
+            "sender": "Acme",
+            "quiet_hours": {"start": "21:00", "end": "08:00"},
+            "frequency_cap": {"max_messages": 3, "window_hours": 24},
+        },
+    )
+    assert created.status_code == 201, created.text
+    surface = created.json()
+    assert surface["quiet_hours"] == {"start": "21:00", "end": "08:00", "default_timezone": "UTC"}
+    assert surface["frequency_cap"] == {"max_messages": 3, "window_hours": 24}
+    path = f"/api/v1/surfaces/{surface['id']}"
+    changed = await client.patch(path, json={"quiet_hours": {"end": "07:30"}})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["quiet_hours"]["end"] == "07:30"
+    assert changed.json()["quiet_hours"]["start"] == "21:00"
+    bad = await client.patch(path, json={"quiet_hours": {"start": "25:00"}})
+    assert bad.status_code == 422
+    assert "quiet_hours.start" in {e["field"] for e in bad.json()["errors"]}
+    removed = await client.patch(path, json={"quiet_hours": None, "frequency_cap": None})
+    assert removed.status_code == 200, removed.text
+    assert removed.json()["quiet_hours"] is None and removed.json()["frequency_cap"] is None

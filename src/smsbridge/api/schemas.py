@@ -291,6 +291,21 @@ class RepliesIO(Strict):
     )
 
 
+class QuietHoursIO(Strict):
+    start: str | None = Field(None, examples=["21:00"], description="HH:MM, recipient's time")
+    end: str | None = Field(None, examples=["08:00"], description="HH:MM; before start: next day")
+    default_timezone: str | None = Field(
+        None,
+        examples=["Europe/Paris"],
+        description="for numbers whose prefix spans several zones (default UTC)",
+    )
+
+
+class FrequencyCapIO(Strict):
+    max_messages: int | None = Field(None, examples=[3])
+    window_hours: float | None = Field(None, examples=[24])
+
+
 class SurfaceFields(Strict):
     name: str | None = Field(None, examples=["acme-marketing"])
     credential_id: str | None = None
@@ -302,6 +317,12 @@ class SurfaceFields(Strict):
     replies: RepliesIO | None = None
     double_opt_in: bool | None = Field(
         None, description="an opt-in counts only after the number answers YES to a confirmation"
+    )
+    quiet_hours: QuietHoursIO | None = Field(
+        None, description="marketing messages wait for the end of this local-time window"
+    )
+    frequency_cap: FrequencyCapIO | None = Field(
+        None, description="at most max_messages marketing messages per number per window"
     )
 
 
@@ -316,6 +337,8 @@ class SurfaceOut(BaseModel):
     keywords: dict[str, list[str]]
     replies: dict[str, str]
     double_opt_in: bool = False
+    quiet_hours: QuietHoursIO | None = None
+    frequency_cap: FrequencyCapIO | None = None
     inbound_webhook_url: str
     status_webhook_url: str
     created_at: datetime

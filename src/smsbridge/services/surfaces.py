@@ -36,14 +36,18 @@ class SurfaceView:
         }
 
 
-_NESTED = ("link_tracking", "keywords", "replies")
+_NESTED = ("link_tracking", "keywords", "replies", "quiet_hours", "frequency_cap")
+_SWITCHED_OFF_BY_NULL = ("quiet_hours", "frequency_cap")
 
 
 def merge_surface_patch(current: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
-    """A partial update: nested objects merge key by key, ``null`` keeps the current value."""
+    """A partial update: nested objects merge key by key, ``null`` keeps the current value —
+    except for ``quiet_hours`` and ``frequency_cap``, which ``null`` switches off."""
     document = dict(current)
     for key, value in patch.items():
         if value is None:
+            if key in _SWITCHED_OFF_BY_NULL:
+                document[key] = None
             continue
         if key in _NESTED and isinstance(value, Mapping) and isinstance(document.get(key), Mapping):
             document[key] = {**document[key], **value}
