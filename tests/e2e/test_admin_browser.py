@@ -258,6 +258,14 @@ async def test_surfaces_screens(site: Site, browser: Any, mock_provider: MockPro
     await _check_page(page)
 
     await page.get_by_label("Sender").fill("Acme")
+    await page.get_by_label("Quiet hours from (HH:MM)").fill("9pm")
+    await page.get_by_label("until (HH:MM)").fill("08:00")
+    await page.get_by_role("button", name="Save").click()
+    await page.locator("#quiet_hours-start-error").wait_for()
+    await page.get_by_label("Quiet hours from (HH:MM)").fill("21:00")
+    await page.get_by_label("Zone when the number has several").fill("Europe/Paris")
+    await page.get_by_label("At most (messages per number)").fill("3")
+    await page.get_by_label("in any window of (hours)").fill("24")
     await page.get_by_label("Shorten links and count clicks").check()
     await page.get_by_label("Opt-out keywords (comma-separated)").fill("STOP, ARRET")
     await page.get_by_role("button", name="Save").click()
@@ -271,6 +279,10 @@ async def test_surfaces_screens(site: Site, browser: Any, mock_provider: MockPro
     surface = (await site.services.surfaces.list()).items[0]
     assert surface.surface.keywords["opt_out"] == ("STOP", "ARRET")
     assert surface.surface.link_tracking.enabled is True
+    assert surface.surface.quiet_hours is not None
+    assert surface.surface.quiet_hours.default_timezone == "Europe/Paris"
+    assert surface.surface.frequency_cap is not None
+    assert surface.surface.frequency_cap.max_messages == 3
     await page.goto(f"{site.base}/admin/surfaces")
     assert "alerts" in await page.content()
     await _shot(page, "surfaces-list")

@@ -33,10 +33,17 @@ class SurfaceForm:
     )
     replies: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_REPLIES))
     double_opt_in: bool = False
+    quiet_start: str = ""
+    quiet_end: str = ""
+    quiet_zone: str = ""
+    cap_max: str = ""
+    cap_hours: str = ""
 
     @classmethod
     def of_document(cls, document: dict[str, Any]) -> SurfaceForm:
         tracking = document.get("link_tracking") or {}
+        quiet = document.get("quiet_hours") or {}
+        cap = document.get("frequency_cap") or {}
         return cls(
             name=document["name"],
             credential_id=document["credential_id"],
@@ -48,6 +55,11 @@ class SurfaceForm:
             keywords={k: ", ".join(v) for k, v in (document.get("keywords") or {}).items()},
             replies=dict(document.get("replies") or {}),
             double_opt_in=bool(document.get("double_opt_in")),
+            quiet_start=str(quiet.get("start") or ""),
+            quiet_end=str(quiet.get("end") or ""),
+            quiet_zone=str(quiet.get("default_timezone") or ""),
+            cap_max=str(cap.get("max_messages") or ""),
+            cap_hours=f"{cap['window_hours']:g}" if cap.get("window_hours") else "",
         )
 
 
@@ -64,6 +76,11 @@ def _read(form: FormData) -> tuple[SurfaceForm, dict[str, Any]]:
         keywords={k: text.get(f"keywords_{k}", "") for k in DEFAULT_KEYWORDS},
         replies={k: text.get(f"reply_{k}", "") for k in DEFAULT_REPLIES},
         double_opt_in=text.get("double_opt_in") == "on",
+        quiet_start=text.get("quiet_start", ""),
+        quiet_end=text.get("quiet_end", ""),
+        quiet_zone=text.get("quiet_zone", ""),
+        cap_max=text.get("cap_max", ""),
+        cap_hours=text.get("cap_hours", ""),
     )
     document: dict[str, Any] = {
         "name": shown.name,
@@ -80,8 +97,29 @@ def _read(form: FormData) -> tuple[SurfaceForm, dict[str, Any]]:
         },
         "replies": {k: v for k, v in shown.replies.items() if v},
         "double_opt_in": shown.double_opt_in,
+        "quiet_hours": None,
+        "frequency_cap": None,
     }
+    if shown.quiet_start or shown.quiet_end:  # both empty: no quiet hours
+        document["quiet_hours"] = {
+            "start": shown.quiet_start,
+            "end": shown.quiet_end,
+            "default_timezone": shown.quiet_zone or "UTC",
+        }
+    if shown.cap_max or shown.cap_hours:
+        document["frequency_cap"] = {
+            "max_messages": _number(shown.cap_max, int),
+            "window_hours": _number(shown.cap_hours, float),
+        }
     return shown, document
+
+
+def _number(text: str, kind: type[int] | type[float]) -> int | float | str:
+    """The number typed, or the text itself so that validation names the field."""
+    try:
+        return kind(text)
+    except ValueError:
+        return text
 
 
 async def _page(
