@@ -14,6 +14,7 @@ from smsbridge.wiring import build_services
 from tests.clock import FakeClock
 from tests.faults import invariants
 from tests.mock_provider import MockProvider, Recorded, Reply
+from tests.workers import setup_surface
 
 MESSAGES = 300
 
@@ -60,26 +61,9 @@ async def test_scripted_provider_mix_loses_nothing(
     log = invariants.ProviderLog()
     mock_provider.responder = _script(log)  # type: ignore[assignment]
     try:
-        credential = await services.credentials.create(
-            {
-                "name": "flaky",
-                "provider_url": f"{mock_provider.url}/send",
-                "auth": {"type": "none"},
-                "payload": {
-                    "to": "{{toNumber}}",
-                    "from": "{{fromNumber}}",
-                    "text": "{{message}}",
-                    "ref": "{{messageId}}",
-                },
-                "response": {"message_id_path": "$.id"},
-                "timeout_seconds": 0.3,
-            }
-        )
-        surface = await services.surfaces.create(
-            {"name": "flaky", "credential_id": credential.id, "sender": "Acme"}
-        )
+        surface_id = await setup_surface(services, mock_provider, "flaky", timeout_seconds=0.3)
         ids = await services.messages.enqueue_many(
-            [SendRequest(surface.id, f"+3361{n:07d}", f"message {n}") for n in range(MESSAGES)]
+            [SendRequest(surface_id, f"+3361{n:07d}", f"message {n}") for n in range(MESSAGES)]
         )
         worker = services.new_worker(concurrency=32, policy=RetryPolicy(max_attempts=4))
         for _ in range(40):
