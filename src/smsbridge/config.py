@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     worker_batch_size: int = Field(default=200, ge=1, le=5000)
     worker_lease_seconds: float = Field(default=60.0, ge=5, le=3600)
     worker_poll_interval: float = Field(default=0.25, gt=0, le=60)
+    worker_breaker_failures: int = Field(
+        default=5, ge=1, le=1000, description="transient failures in a row that open a breaker"
+    )
+    worker_breaker_cooldown_seconds: float = Field(default=30.0, gt=0, le=3600)
 
     @field_validator("public_url")
     @classmethod

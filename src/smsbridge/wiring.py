@@ -82,6 +82,8 @@ class Services:
             lease=timedelta(seconds=settings.worker_lease_seconds),
             poll_interval=settings.worker_poll_interval,
             public_url=settings.public_url,
+            breaker_threshold=settings.worker_breaker_failures,
+            breaker_cooldown=timedelta(seconds=settings.worker_breaker_cooldown_seconds),
         )
         if overrides:
             config = replace(config, **overrides)  # type: ignore[arg-type]

@@ -540,6 +540,11 @@ class TimelinePoint(BaseModel):
     clicks: int
 
 
+class CredentialCounts(BaseModel):
+    sent: int = Field(description="accepted by the provider: sent, delivered or undelivered")
+    failed: int
+
+
 class ReportOut(BaseModel):
     targeted: int
     excluded: int
@@ -560,6 +565,10 @@ class ReportOut(BaseModel):
     rates: ReportRates
     bucket: Literal["minute", "hour", "day"]
     timeline: list[TimelinePoint]
+    by_credential: dict[str, CredentialCounts] = Field(
+        default_factory=dict,
+        description="per credential id, counted on the credential of each message's last attempt",
+    )
 
 
 class CampaignReport(ReportOut):

@@ -4,13 +4,25 @@ Four cooperating tasks:
 
 * the **claimer** takes batches of due outbox entries under a lease (``storage/claim.py``),
   whenever fewer than ``max_in_flight`` messages are being handled;
-* **senders** (``concurrency`` of them) wait for the credential's shared rate limit, send
-  through the gateway and turn the outcome into a decision with the retry policy;
+* **senders** (``concurrency`` of them) pick the credential (failover, below), wait for its
+  shared rate limit, send through the gateway and turn the outcome into a decision with the
+  retry policy;
 * the **recorder** applies finished attempts in batches, fenced by lease token;
 * the **heartbeat** renews the leases of messages still in hand.
 
 Stopping (SIGTERM/SIGINT or :meth:`Worker.stop`) stops claiming, lets in-flight sends finish
 and be recorded, and releases claimed messages that were not started.
+
+**Failover.** A surface's route is its primary credential, then its fallbacks in order. Each
+credential of the route has the retry policy's whole budget: attempts 1..max go to the
+primary, max+1..2·max to the first fallback, and so on, so where a message stands follows
+from its attempt count alone. When a credential's budget is spent on transient failures, the
+message moves on to the next credential at once; when the last one's is spent, it fails.
+Permanent refusals (4xx other than 429) fail the message wherever they happen: another
+provider would refuse the same request. While a credential's circuit breaker is open
+(``domain/breaker.py``; the breakers are this worker's, in memory) the attempt goes to the next
+credential of the route whose breaker lets it through, counted against the current budget;
+with none, the current credential is tried anyway, as with no fallback at all.
 """
 
 from __future__ import annotations
@@ -23,12 +35,13 @@ import os
 import random
 import secrets
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from smsbridge.delivery.gateway import ProviderGateway
 from smsbridge.delivery.ratelimit import SharedRateLimiter
+from smsbridge.domain.breaker import CircuitBreakers
 from smsbridge.domain.credentials import Credential
 from smsbridge.domain.messages import EventType, MessageStatus
 from smsbridge.domain.request import MessageValues
@@ -65,6 +78,10 @@ class WorkerConfig:
     flush_interval: float = 0.02
     flush_size: int = 500
     public_url: str = "http://127.0.0.1:8000"
+    breaker_threshold: int = 5
+    """Transient failures in a row that open a credential's circuit breaker."""
+    breaker_cooldown: timedelta = timedelta(seconds=30)
+    """How long an open breaker keeps traffic away before one probe is let through."""
 
 
 def worker_name() -> str:
@@ -75,6 +92,7 @@ def worker_name() -> str:
 class _Work:
     message: ClaimedMessage
     credential: Credential | None
+    fallbacks: tuple[tuple[str, Credential], ...] = ()
 
 
 class Worker:
@@ -90,6 +108,7 @@ class Worker:
         policy: RetryPolicy = RetryPolicy(),
         rng: random.Random | None = None,
         name: str | None = None,
+        breakers: CircuitBreakers | None = None,
     ) -> None:
         self._db = db
         self._credentials = credentials
@@ -99,6 +118,9 @@ class Worker:
         self._config = config
         self._policy = policy
         self._rng = rng or random.Random()
+        self.breakers = breakers or CircuitBreakers(
+            threshold=config.breaker_threshold, cooldown=config.breaker_cooldown
+        )
         self.name = name or worker_name()
         self._queue: asyncio.Queue[_Work | None] = asyncio.Queue()
         self._in_hand: dict[str, int] = {}  # message id → lease token, claimed and not recorded
@@ -201,10 +223,18 @@ class Worker:
             for m in batch
             if m.credential_id and m.credential_version
         }
+        for m in batch:
+            if m.fallback_ids and m.fallback_versions:
+                versions.update(zip(m.fallback_ids, m.fallback_versions, strict=True))
         credentials = await self._credentials.load_many(versions, versions)
         for message in batch:
             credential = credentials.get(message.credential_id) if message.credential_id else None
-            self._queue.put_nowait(_Work(message, credential))
+            fallbacks = (
+                tuple((i, credentials[i]) for i in message.fallback_ids if i in credentials)
+                if message.fallback_ids
+                else ()
+            )
+            self._queue.put_nowait(_Work(message, credential, fallbacks))
         return len(batch)
 
     async def _idle(self, seconds: float) -> None:
@@ -220,7 +250,7 @@ class Worker:
             if work is None:
                 return
             try:
-                completion = await self.process(work.message, work.credential)
+                completion = await self.process(work.message, work.credential, work.fallbacks)
             except Exception:
                 log.exception("unexpected error sending %s", work.message.id)
                 completion = self._unexpected(work.message)
@@ -248,8 +278,16 @@ class Worker:
             retry_at=now + timedelta(seconds=delay),
         )
 
-    async def process(self, message: ClaimedMessage, credential: Credential | None) -> Completion:
-        """Send one message once and decide what happens next (no database writes)."""
+    async def process(
+        self,
+        message: ClaimedMessage,
+        credential: Credential | None,
+        fallbacks: Sequence[tuple[str, Credential]] = (),
+    ) -> Completion:
+        """Send one message once and decide what happens next (no database writes).
+
+        ``credential`` is the surface's primary, ``fallbacks`` its fallback credentials in
+        order, by id."""
         attempt = message.attempts + 1
         started = self._clock()
         if message.suppressed:
@@ -272,10 +310,24 @@ class Worker:
                 [Event(message.id, started, EventType.FAILED, {"reason": reason})],
                 last_error=reason,
             )
+        credential_id = message.credential_id or ""
+        # Where the message stands on its route (see the module docstring), and which
+        # credential this attempt uses.
+        route_length = 1 + len(fallbacks)
+        budget = self._policy.max_attempts
+        stage = min((attempt - 1) // budget, route_length - 1)
+        stage_attempt = attempt - stage * budget
+        failover: str | None = None
+        if route_length > 1:
+            route = ((credential_id, credential), *fallbacks)
+            chosen = self._pick(route, stage, started)
+            credential_id, credential = route[chosen]
+            if chosen > stage:
+                failover = "circuit_open"
+            elif chosen > 0:
+                failover = "budget_spent"
         if credential.rate_limit_per_second:
-            await self._limiter.acquire(
-                message.credential_id or "", credential.rate_limit_per_second
-            )
+            await self._limiter.acquire(credential_id, credential.rate_limit_per_second)
             started = self._clock()
         values = MessageValues(
             to_number=message.to_number,
@@ -307,18 +359,33 @@ class Worker:
             latency = result.latency_ms
             outcome = judge_response(response, credential, self._clock())
             if outcome.kind is OutcomeKind.ACCEPTED:  # the common case: straight to the record
+                self.breakers.succeeded(credential_id)
                 return self._sent(
-                    message, attempt, started, response.status, latency, credential, response.body
+                    message,
+                    attempt,
+                    started,
+                    response.status,
+                    latency,
+                    credential_id,
+                    credential,
+                    response.body,
+                    failover,
                 )
             if credential.opt_out_error_codes and outcome.kind is OutcomeKind.REJECTED:
                 codes = error_codes(response.body) & set(credential.opt_out_error_codes)
                 opted_out = min(codes) if codes else None
         now = self._clock()
+        if outcome.transient:
+            self.breakers.failed(credential_id, now)
+        elif outcome.kind is OutcomeKind.REJECTED:  # a permanent refusal: the provider is up
+            self.breakers.succeeded(credential_id)
         attempt_detail: dict[str, object] = {
             "attempt": attempt,
-            "credential_id": message.credential_id,
+            "credential_id": credential_id,
             "latency_ms": round(latency),
         }
+        if failover is not None:
+            attempt_detail["failover"] = failover
         if status_code is not None:
             attempt_detail["status_code"] = status_code
         attempt_detail["error"] = outcome.reason
@@ -334,13 +401,37 @@ class Worker:
                 MessageStatus.SUPPRESSED,
                 attempt,
                 events,
-                credential_id=message.credential_id,
+                credential_id=credential_id,
                 last_error=reason,
                 opt_out=(message.from_number, message.to_number),
             )
         decision = self._policy.decide(
-            outcome, attempt=attempt, retry_ambiguous=credential.retry_ambiguous, rng=self._rng
+            outcome,
+            attempt=stage_attempt,
+            retry_ambiguous=credential.retry_ambiguous,
+            rng=self._rng,
         )
+        if decision.exhausted and stage + 1 < route_length:
+            # This credential's budget is spent on transient failures: the next one, at once.
+            following = fallbacks[stage][0]
+            events.append(
+                Event(
+                    message.id,
+                    now,
+                    EventType.RETRY_SCHEDULED,
+                    {"reason": decision.reason, "delay": 0.0, "failover_to": following},
+                )
+            )
+            return Completion(
+                message.id,
+                message.lease_token,
+                MessageStatus.QUEUED,
+                attempt,
+                events,
+                credential_id=credential_id,
+                last_error=decision.reason,
+                retry_at=now,
+            )
         if decision.verdict is Verdict.RETRY:
             events.append(
                 Event(
@@ -356,20 +447,35 @@ class Worker:
                 MessageStatus.QUEUED,
                 attempt,
                 events,
-                credential_id=message.credential_id,
+                credential_id=credential_id,
                 last_error=decision.reason,
                 retry_at=now + timedelta(seconds=decision.delay),
             )
-        events.append(Event(message.id, now, EventType.FAILED, {"reason": decision.reason}))
+        reason = decision.reason
+        if decision.exhausted and route_length > 1:
+            reason = (
+                f"{outcome.reason} (gave up after {attempt} attempts "
+                f"through {route_length} credentials)"
+            )
+        events.append(Event(message.id, now, EventType.FAILED, {"reason": reason}))
         return Completion(
             message.id,
             message.lease_token,
             MessageStatus.FAILED,
             attempt,
             events,
-            credential_id=message.credential_id,
-            last_error=decision.reason,
+            credential_id=credential_id,
+            last_error=reason,
         )
+
+    def _pick(self, route: Sequence[tuple[str, Credential]], stage: int, now: datetime) -> int:
+        """The credential for this attempt: the stage's own, unless its breaker is open; then
+        the next one along the route whose breaker lets a request through; with none, the
+        stage's own anyway (its breaker keeps no one from sending, it only redirects)."""
+        for index in range(stage, len(route)):
+            if self.breakers.allow(route[index][0], now):
+                return index
+        return stage
 
     def _sent(
         self,
@@ -378,29 +484,29 @@ class Worker:
         started: datetime,
         status_code: int,
         latency: float,
+        credential_id: str,
         credential: Credential,
         body: bytes,
+        failover: str | None,
     ) -> Completion:
         provider_id = extract_message_id(body, credential.message_id_path)
         now = self._clock()
         self.sent += 1
+        detail: dict[str, object] = {
+            "attempt": attempt,
+            "credential_id": credential_id,
+            "latency_ms": round(latency),
+            "status_code": status_code,
+        }
+        if failover is not None:
+            detail["failover"] = failover
         return Completion(
             message.id,
             message.lease_token,
             MessageStatus.SENT,
             attempt,
             [
-                Event(
-                    message.id,
-                    started,
-                    EventType.ATTEMPT,
-                    {
-                        "attempt": attempt,
-                        "credential_id": message.credential_id,
-                        "latency_ms": round(latency),
-                        "status_code": status_code,
-                    },
-                ),
+                Event(message.id, started, EventType.ATTEMPT, detail),
                 Event(
                     message.id,
                     now,
@@ -408,7 +514,7 @@ class Worker:
                     {"provider_message_id": provider_id} if provider_id else None,
                 ),
             ],
-            credential_id=message.credential_id,
+            credential_id=credential_id,
             provider_message_id=provider_id,
             sent_at=now,
         )
@@ -481,7 +587,7 @@ class Worker:
 
         async def one(work: _Work) -> Completion:
             async with semaphore:
-                return await self.process(work.message, work.credential)
+                return await self.process(work.message, work.credential, work.fallbacks)
 
         while loop.time() < deadline:
             claimed = await self.claim(self._config.batch_size)

@@ -33,6 +33,17 @@ class Outcome:
     retry_after: float | None = None
     reason: str = ""
 
+    @property
+    def transient(self) -> bool:
+        """A failure of the provider rather than of the message: unreachable, no complete
+        answer, a server error (5xx) or throttling (429). Another try may succeed."""
+        if self.kind is OutcomeKind.UNREACHABLE or self.kind is OutcomeKind.AMBIGUOUS:
+            return True
+        if self.kind is not OutcomeKind.REJECTED:
+            return False
+        status = self.status
+        return status is None or status == 429 or status >= 500
+
 
 class Verdict(StrEnum):
     SENT = "sent"
@@ -45,6 +56,8 @@ class Decision:
     verdict: Verdict
     delay: float = 0.0
     reason: str = ""
+    exhausted: bool = False
+    """Failed only because the attempt budget ran out on transient failures."""
 
 
 @dataclass(frozen=True)
@@ -68,9 +81,7 @@ class RetryPolicy:
             return Decision(Verdict.SENT)
         if outcome.kind is OutcomeKind.BLOCKED:
             return Decision(Verdict.FAIL, reason=outcome.reason)
-        status = outcome.status
-        permanent = status is not None and status != 429 and status < 500
-        if outcome.kind is OutcomeKind.REJECTED and permanent:
+        if not outcome.transient:  # a permanent refusal (4xx other than 429)
             return Decision(Verdict.FAIL, reason=outcome.reason)
         if outcome.kind is OutcomeKind.AMBIGUOUS and not retry_ambiguous:
             return Decision(
@@ -79,9 +90,11 @@ class RetryPolicy:
             )
         if attempt >= self.max_attempts:
             return Decision(
-                Verdict.FAIL, reason=f"{outcome.reason} (gave up after {attempt} attempts)"
+                Verdict.FAIL,
+                reason=f"{outcome.reason} (gave up after {attempt} attempts)",
+                exhausted=True,
             )
-        if status == 429 and outcome.retry_after is not None:
+        if outcome.status == 429 and outcome.retry_after is not None:
             delay = min(max(0.0, outcome.retry_after), self.max_retry_after)
         else:
             delay = self.backoff(attempt, rng)

@@ -9,6 +9,9 @@ Definitions (the same for both reports):
   ``bot_clicks``); ``unique_clicks``: messages clicked at least once by a human;
 * ``opt_outs``: numbers that opted out of the sender after their message was created;
 * ``segments``: segments of the messages sent;
+* ``by_credential``: per credential id, the messages it ``sent`` (as above) and those that
+  ``failed`` on it, each counted on the credential of its last attempt (with failover, the
+  fallback that sent it or the last one tried);
 * rates: delivery = delivered / sent, bounce = bounced / sent, error = errors / (sent +
   errors), click = unique clicks / sent (0 when the denominator is 0);
 * ``timeline``: sent, delivered and clicks per bucket (minute up to 3 hours, hour up to 3 days,
@@ -120,6 +123,7 @@ class ReportService:
         clicked = await repo.click_totals(conn, scope, bucket)
         excluded = await repo.exclusions(conn, scope)
         opted_out = await repo.opt_outs(conn, scope, sender)
+        by_credential = await repo.credential_totals(conn, scope)
         status = totals.by_status
         sent = sum(status.get(s.value, 0) for s in ACCEPTED)
         delivered = status.get(MessageStatus.DELIVERED.value, 0)
@@ -147,6 +151,10 @@ class ReportService:
             "bot_clicks": clicked.bots,
             "opt_outs": opted_out,
             "segments": sum(totals.segments_by_status.get(s.value, 0) for s in ACCEPTED),
+            "by_credential": {
+                credential_id: {"sent": counts.sent, "failed": counts.failed}
+                for credential_id, counts in sorted(by_credential.items())
+            },
             "rates": {
                 "delivery": _rate(delivered, sent),
                 "bounce": _rate(bounced, sent),

@@ -50,6 +50,10 @@ class ClaimedMessage:
     """The number opted out of this sender (checked at claim: nothing is sent)."""
     credential_version: datetime | None
     """The credential's ``updated_at``: its cached compiled form is used while this matches."""
+    fallback_ids: list[str] | None = None
+    """The surface's fallback credentials, in order (None when it has none)."""
+    fallback_versions: list[datetime] | None = None
+    """Their ``updated_at``, like ``credential_version``."""
 
 
 @dataclass(slots=True)
@@ -92,9 +96,27 @@ async def claim_batch(
             if text is not None and text not in versions:
                 versions[text] = datetime.fromisoformat(text).replace(tzinfo=UTC)
             message.credential_version = versions[text]
+            if message.fallback_ids:
+                _sqlite_fallbacks(message, versions)
         return claimed
     async with db.transaction() as conn:
         return await _claim_postgresql(conn, owner=owner, now=now, lease=lease, limit=limit)
+
+
+def _sqlite_fallbacks(message: ClaimedMessage, versions: dict[str | None, datetime | None]) -> None:
+    """SQLite hands the fallbacks over as one JSON list of (position, id, version) rows, in no
+    set order (before 3.44 its aggregates take no ORDER BY): sorted and split here."""
+    rows = cast(list[tuple[int, str, str]] | str, message.fallback_ids)
+    if isinstance(rows, str):  # a SQLite that drops the JSON subtype across the subquery
+        rows = orjson.loads(rows)
+    ordered = sorted(rows)
+    message.fallback_ids = [credential_id for _, credential_id, _ in ordered]
+    found: list[datetime] = []
+    for _, _, text in ordered:
+        if text not in versions:
+            versions[text] = datetime.fromisoformat(text).replace(tzinfo=UTC)
+        found.append(cast(datetime, versions[text]))
+    message.fallback_versions = found
 
 
 def numbered(sql: str) -> str:
@@ -106,6 +128,7 @@ def numbered(sql: str) -> str:
 # One round trip: pick due, unleased rows (SKIP LOCKED: concurrent workers take disjoint
 # batches), lease them, mark their messages ``sending`` and read what the senders need. The
 # final SELECT sees the rows as they were before the CTEs' updates, which is all it reads.
+# A surface's fallback credentials come as two arrays (NULL when it has none).
 _PG_CLAIM = numbered(
     "WITH due AS ("
     " SELECT message_id FROM outbox"
@@ -114,7 +137,7 @@ _PG_CLAIM = numbered(
     "), leased AS ("
     " UPDATE outbox o SET lease_owner = ?, lease_expires_at = ?, lease_token = o.lease_token + 1"
     " FROM due WHERE o.message_id = due.message_id"
-    " RETURNING o.message_id, o.lease_token"
+    " RETURNING o.message_id, o.lease_token, o.due_at"
     "), marked AS ("
     " UPDATE messages m SET status = 'sending', updated_at = ?"
     " FROM leased WHERE m.id = leased.message_id AND m.status <> 'sending'"
@@ -123,11 +146,17 @@ _PG_CLAIM = numbered(
     " m.to_number, m.from_number, m.body, m.attempts, 'sending',"
     " (NOT m.ignore_opt_out AND EXISTS (SELECT 1 FROM suppressions x"
     "  WHERE x.sender = m.from_number AND x.phone = m.to_number)),"
-    " c.updated_at"
+    " c.updated_at, fb.ids, fb.versions"
     " FROM leased JOIN messages m ON m.id = leased.message_id"
     " LEFT JOIN surfaces s ON s.id = m.surface_id"
     " LEFT JOIN surface_credentials sc ON sc.surface_id = m.surface_id AND sc.position = 0"
     " LEFT JOIN credentials c ON c.id = sc.credential_id"
+    " LEFT JOIN LATERAL (SELECT array_agg(f.credential_id ORDER BY f.position) AS ids,"
+    "  array_agg(fc.updated_at ORDER BY f.position) AS versions"
+    "  FROM surface_credentials f JOIN credentials fc ON fc.id = f.credential_id"
+    "  WHERE f.surface_id = m.surface_id AND f.position > 0) fb ON true"
+    # senders start in due order: a STOP's reply goes out before a later START's
+    " ORDER BY leased.due_at, m.created_at, m.id"
 )
 
 

@@ -49,7 +49,8 @@ def _placeholders(row_count: int, width: int) -> str:
 def claim(
     conn: sqlite3.Connection, *, owner: str, now: datetime, lease: timedelta, limit: int
 ) -> list[tuple[Any, ...]]:
-    """Lease up to ``limit`` due rows; their message data as tuples (see ``_CLAIMED``)."""
+    """Lease up to ``limit`` due rows; their message data as tuples (see ``_CLAIMED``; the
+    last item lists the surface's fallback credentials as (position, id, version) rows)."""
     at = sqlite_time(now)
     until = sqlite_time(now + lease)
     conn.execute(
@@ -74,7 +75,10 @@ SELECT json_group_array(json_array(
     m.to_number, m.from_number, m.body, m.attempts, m.status,
     NOT m.ignore_opt_out AND EXISTS (SELECT 1 FROM suppressions AS sp
         WHERE sp.sender = m.from_number AND sp.phone = m.to_number),
-    c.updated_at))
+    c.updated_at,
+    (SELECT json_group_array(json_array(f.position, f.credential_id, fc.updated_at))
+        FROM surface_credentials AS f JOIN credentials AS fc ON fc.id = f.credential_id
+        WHERE f.surface_id = m.surface_id AND f.position > 0)))
 FROM outbox AS o
 JOIN messages AS m ON m.id = o.message_id
 LEFT JOIN surfaces AS s ON s.id = m.surface_id

@@ -2,8 +2,8 @@
 
 A report's scope is a set of messages: a campaign's, or a surface's created in a window. One
 pass over the scope's messages gives the counts by status, the segments and both timelines
-(grouped by status and the sent / delivered time buckets); clicks, exclusions, error reasons
-and opt-outs are each one more indexed query.
+(grouped by status and the sent / delivered time buckets); the counts by credential, clicks,
+exclusions, error reasons and opt-outs are each one more indexed query.
 """
 
 from __future__ import annotations
@@ -106,6 +106,31 @@ async def error_reasons(conn: AsyncConnection, scope: Scope) -> dict[str, int]:
         key = reason or "unknown"
         reasons[key] = reasons.get(key, 0) + int(count)
     return reasons
+
+
+@dataclass
+class CredentialTotals:
+    sent: int = 0
+    """Accepted by the provider: sent, delivered or undelivered."""
+    failed: int = 0
+
+
+async def credential_totals(conn: AsyncConnection, scope: Scope) -> dict[str, CredentialTotals]:
+    """Per credential, the scope's messages it sent and those that failed on it (the
+    credential of their last attempt; messages never attempted have none). A campaign's are
+    counted from its covering report index."""
+    rows = await conn.execute(
+        select(messages.c.credential_id, messages.c.status, func.count())
+        .where(scope.messages(), messages.c.credential_id.is_not(None))
+        .group_by(messages.c.credential_id, messages.c.status)
+    )
+    totals: dict[str, CredentialTotals] = {}
+    for credential_id, status, count in rows:
+        if status == "failed":
+            totals.setdefault(credential_id, CredentialTotals()).failed += int(count)
+        elif status in ("sent", "delivered", "undelivered"):
+            totals.setdefault(credential_id, CredentialTotals()).sent += int(count)
+    return totals
 
 
 def _clicks_of(scope: Scope, query: Any) -> Any:

@@ -146,6 +146,7 @@ messages = Table(
         "segments",
         "sent_at",
         "delivered_at",
+        "credential_id",
     ),
     # Surface reports and lists select a surface's messages by creation time.
     Index("ix_messages_surface_id_created_at", "surface_id", "created_at"),

@@ -283,3 +283,38 @@ def test_parse_retry_after_never_raises_on_ascii(value: str) -> None:
 )
 def test_non_ascii_digits_are_garbage(value: str) -> None:
     assert parse_retry_after(value, NOW) is None
+
+
+# --- transient failures and a spent budget (what failover and the breakers act on) ------------
+
+
+@pytest.mark.parametrize(
+    ("outcome", "transient"),
+    [
+        (Outcome(OutcomeKind.UNREACHABLE, reason="refused"), True),
+        (Outcome(OutcomeKind.AMBIGUOUS, reason="timeout"), True),
+        (_rejected(500), True),
+        (_rejected(503), True),
+        (_rejected(429), True),
+        (Outcome(OutcomeKind.REJECTED, reason="no status"), True),
+        (_rejected(400), False),
+        (_rejected(401), False),
+        (_rejected(422), False),
+        (Outcome(OutcomeKind.ACCEPTED, status=200), False),
+        (Outcome(OutcomeKind.BLOCKED, reason="private address"), False),
+    ],
+)
+def test_which_outcomes_are_transient(outcome: Outcome, transient: bool) -> None:
+    assert outcome.transient is transient
+
+
+def test_only_a_budget_spent_on_transient_failures_is_exhausted() -> None:
+    last = POLICY.max_attempts
+    assert _decide(_rejected(503), attempt=last).exhausted
+    assert _decide(Outcome(OutcomeKind.UNREACHABLE, reason="x"), attempt=last).exhausted
+    assert not _decide(_rejected(503), attempt=last - 1).exhausted
+    assert not _decide(_rejected(400), attempt=last).exhausted
+    assert not _decide(
+        Outcome(OutcomeKind.AMBIGUOUS, reason="timeout"), attempt=1, retry_ambiguous=False
+    ).exhausted
+    assert not _decide(Outcome(OutcomeKind.BLOCKED, reason="private"), attempt=last).exhausted
