@@ -604,6 +604,8 @@ async def test_whole_journey_from_sign_in_to_report(
         assert figure in tiles, (figure, tiles)
     reasons = await page.locator("main .row").inner_text()
     assert "opted_out: 1" in reasons and "duplicate" in reasons and "Errors (1)" in reasons
+    by_credential = await page.get_by_role("table", name="Messages by the credential").inner_text()
+    assert "acme-gateway\t2\t1" in by_credential
     await _check_page(page)
     await _shot(page, "journey-report")
 

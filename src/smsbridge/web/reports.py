@@ -54,9 +54,23 @@ def _charts(report: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _render(
-    request: Request, seen: Visitor, *, heading: str, report: dict[str, Any], **context: Any
+async def _render(
+    request: Request,
+    seen: Visitor,
+    svc: Services,
+    *,
+    heading: str,
+    report: dict[str, Any],
+    **context: Any,
 ) -> Response:
+    names = {
+        view.id: str(view.document.get("name") or view.id)
+        for view in (await svc.credentials.list(limit=500)).items
+    }
+    by_credential = [
+        (names.get(credential_id, credential_id), counts["sent"], counts["failed"])
+        for credential_id, counts in sorted((report.get("by_credential") or {}).items())
+    ]
     return _pages(request).render(
         "report.html",
         title="Report",
@@ -64,6 +78,7 @@ def _render(
         r=report,
         tiles=_tiles(report),
         chart=_charts(report),
+        by_credential=by_credential,
         **context,
         **seen.context(),
     )
@@ -99,9 +114,10 @@ async def campaign_report(
         report = await svc.reports.campaign(campaign_id)
     except NotFound:
         return RedirectResponse("/admin/campaigns", status_code=303)
-    return _render(
+    return await _render(
         request,
         seen,
+        svc,
         heading=f"Campaign {campaign['name']}",
         report=report,
         csv_url=f"/admin/campaigns/{campaign_id}/report.csv",
@@ -166,9 +182,10 @@ async def surface_report(
     ends = datetime.combine(last + timedelta(days=1), time.min, UTC)
     report = await svc.reports.surface(surface_id, start=begins, end=ends)
     query = urlencode({"from": begins.isoformat(), "to": ends.isoformat()})
-    return _render(
+    return await _render(
         request,
         seen,
+        svc,
         heading=f"Surface {surface.surface.name} ({surface.surface.sender})",
         report=report,
         csv_url=f"/admin/surfaces/{surface_id}/report.csv?{query}",
