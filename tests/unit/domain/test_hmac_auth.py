@@ -155,3 +155,35 @@ def test_bad_auth_settings_name_the_field(auth: dict[str, object], field: str) -
     with pytest.raises(InvalidInput) as caught:
         parse_credential(_credential(auth), allow_private_urls=False)
     assert field in {e.field for e in caught.value.errors}
+
+
+def test_infobip_preset_with_an_oauth2_token_in_the_form_body() -> None:
+    from urllib.parse import parse_qs
+
+    from smsbridge.delivery.oauth2 import token_request
+    from smsbridge.providers.presets import apply_preset
+
+    document = apply_preset(
+        {
+            "name": "infobip-oauth",
+            "preset": "infobip",
+            "provider_url": "https://abc123.api.infobip.com/sms/2/text/advanced",
+            "auth": {
+                "type": "oauth2_client_credentials",
+                "token_url": "https://abc123.api.infobip.com/auth/1/oauth2/token",
+                "client_id": "acme-user",
+                "client_secret": "acme pass&word",
+                "client_auth": "body",
+            },
+        }
+    )
+    credential = parse_credential(document, allow_private_urls=False)
+    request = token_request(credential.auth)
+    assert request.url == "https://abc123.api.infobip.com/auth/1/oauth2/token"
+    assert parse_qs(request.body.decode()) == {
+        "grant_type": ["client_credentials"],
+        "client_id": ["acme-user"],
+        "client_secret": ["acme pass&word"],
+    }
+    assert "authorization" not in {k.lower() for k, _ in request.headers}
+    assert credential.preset == "infobip"
