@@ -475,6 +475,8 @@ def test_full_document_round_trips(make_surface_doc: SurfaceDocumentFactory) -> 
             "confirm_opt_in": "Sure?",
         },
         double_opt_in=True,
+        quiet_hours={"start": "21:00", "end": "08:00", "default_timezone": "Europe/Paris"},
+        frequency_cap={"max_messages": 3, "window_hours": 24},
     )
     surface = parse_surface(document)
     assert surface.document() == {
@@ -492,6 +494,8 @@ def test_full_document_round_trips(make_surface_doc: SurfaceDocumentFactory) -> 
             "confirm_opt_in": "Sure?",
         },
         "double_opt_in": True,
+        "quiet_hours": {"start": "21:00", "end": "08:00", "default_timezone": "Europe/Paris"},
+        "frequency_cap": {"max_messages": 3, "window_hours": 24.0},
     }
     assert parse_surface(surface.document()) == surface
 
