@@ -37,7 +37,7 @@ def _script(log: invariants.ProviderLog) -> object:
             return Reply(429, {"error": "slow down"}, headers={"Retry-After": "2"})
         if kind == 3 and first:  # answers after the client gave up: ambiguous
             log.record(request, "ambiguous")
-            return Reply(200, {"id": f"late-{ref}"}, delay=0.8)
+            return Reply(200, {"id": f"late-{ref}"}, delay=3.0)
         if kind == 4 and first:  # connection cut after the request arrived: ambiguous
             log.record(request, "ambiguous")
             return Reply(close=True)
@@ -61,7 +61,9 @@ async def test_scripted_provider_mix_loses_nothing(
     log = invariants.ProviderLog()
     mock_provider.responder = _script(log)  # type: ignore[assignment]
     try:
-        surface_id = await setup_surface(services, mock_provider, "flaky", timeout_seconds=0.3)
+        # a timeout far from both the normal answers and the late ones: a loaded CI machine
+        # must not turn a normal answer into an ambiguous one
+        surface_id = await setup_surface(services, mock_provider, "flaky", timeout_seconds=1.5)
         ids = await services.messages.enqueue_many(
             [SendRequest(surface_id, f"+3361{n:07d}", f"message {n}") for n in range(MESSAGES)]
         )
