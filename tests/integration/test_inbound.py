@@ -172,6 +172,12 @@ async def test_bad_inbound_bodies(client: httpx.AsyncClient, surface: dict[str, 
     assert nobody.status_code == 200
     assert nobody.json()["ignored"] == 1
     assert (await client.post("/hooks/inbound/nope", json={})).status_code == 404
+    nul = await client.post(path, json={"from": PHONE, "to": SENDER, "text": "hi\u0000there"})
+    assert nul.status_code == 200, nul.text  # PostgreSQL cannot store NUL: kept as U+FFFD
+    report = await client.post(
+        _path(surface["status_webhook_url"]), json={"id": "x\u0000y", "status": "delivered"}
+    )
+    assert report.status_code == 200 and report.json()["unknown"] == 1
 
 
 PRESET_PAYLOADS: dict[str, tuple[str, Any]] = {

@@ -62,8 +62,13 @@ class DeliveryReport:
 def _scalar(value: object) -> str | None:
     if value is None or value is MISSING or isinstance(value, dict | list):
         return None
-    text = str(value).strip()
+    text = _printable(str(value)).strip()
     return text or None
+
+
+def _printable(text: str) -> str:
+    """NUL cannot be stored by PostgreSQL: kept visible as U+FFFD instead of failing."""
+    return text.replace("\x00", "\ufffd")
 
 
 def _items(document: object, items_path: str | None) -> list[object]:
@@ -102,7 +107,7 @@ def read_inbound(document: object, mapping: InboundMapping) -> tuple[list[Inboun
             InboundItem(
                 sender,
                 _scalar(to_path.first(item)) if to_path else None,
-                text,
+                _printable(text),
                 _scalar(id_path.first(item)) if id_path else None,
             )
         )
