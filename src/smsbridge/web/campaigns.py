@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from smsbridge.api.deps import services
 from smsbridge.errors import Conflict, InvalidInput, NotFound
 from smsbridge.services.api_keys import Role
-from smsbridge.web.routes import Visitor, _errors, _form, _pages, require, visitor
+from smsbridge.web.routes import Visitor, _errors, _form, _pages, found, require, visitor
 from smsbridge.wiring import Services
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -139,10 +139,7 @@ async def campaign_detail(
     seen: Visitor = Depends(visitor),
     svc: Services = Depends(services),
 ) -> Response:
-    try:
-        campaign = await svc.campaigns.get(campaign_id)
-    except NotFound:
-        return RedirectResponse("/admin/campaigns", status_code=303)
+    campaign = await found(svc.campaigns.get(campaign_id), "/admin/campaigns")
     return _pages(request).render(
         "campaign_detail.html",
         title="Campaign",

@@ -15,7 +15,7 @@ from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from smsbridge.api.deps import services
 from smsbridge.errors import InvalidInput, NotFound
-from smsbridge.web.routes import Visitor, _pages, visitor
+from smsbridge.web.routes import Visitor, _pages, found, visitor
 from smsbridge.wiring import Services
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -109,11 +109,8 @@ async def campaign_report(
     seen: Visitor = Depends(visitor),
     svc: Services = Depends(services),
 ) -> Response:
-    try:
-        campaign = await svc.campaigns.get(campaign_id)
-        report = await svc.reports.campaign(campaign_id)
-    except NotFound:
-        return RedirectResponse("/admin/campaigns", status_code=303)
+    campaign = await found(svc.campaigns.get(campaign_id), "/admin/campaigns")
+    report = await found(svc.reports.campaign(campaign_id), "/admin/campaigns")
     return await _render(
         request,
         seen,
@@ -129,10 +126,7 @@ async def campaign_report(
 async def campaign_report_csv(
     campaign_id: str, seen: Visitor = Depends(visitor), svc: Services = Depends(services)
 ) -> Response:
-    try:
-        scope = await svc.reports.campaign_scope(campaign_id)
-    except NotFound:
-        return RedirectResponse("/admin/campaigns", status_code=303)
+    scope = await found(svc.reports.campaign_scope(campaign_id), "/admin/campaigns")
     return StreamingResponse(
         svc.reports.csv_rows(scope),
         media_type="text/csv; charset=utf-8",
@@ -173,10 +167,7 @@ async def surface_report(
     svc: Services = Depends(services),
 ) -> Response:
     """The surface's messages created between two dates (default: the last 7 days)."""
-    try:
-        surface = await svc.surfaces.get(surface_id)
-    except NotFound:
-        return RedirectResponse("/admin/reports", status_code=303)
+    surface = await found(svc.surfaces.get(surface_id), "/admin/reports")
     first, last, problems = _window(start.strip(), end.strip(), svc.clock().astimezone(UTC).date())
     begins = datetime.combine(first, time.min, UTC)
     ends = datetime.combine(last + timedelta(days=1), time.min, UTC)

@@ -8,9 +8,10 @@ Errors from the services are shown next to the field they name.
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -31,6 +32,8 @@ from smsbridge.wiring import Services
 HERE = Path(__file__).parent
 STATIC = "/admin/static"
 EMPTY_HEADER_ROWS = 1
+_T = TypeVar("_T")
+NO_CREDENTIAL = "/admin/credentials?bad=No+such+credential"
 SECRET_PLACEHOLDER = "********"  # noqa: S105 - a mask, not a password
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -160,6 +163,15 @@ def require(request: Request, seen: Visitor, roles: tuple[Role, ...], text: str)
                 "message.html", status=403, title="Not allowed", text=text, **seen.context()
             )
         )
+
+
+async def found(load: Awaitable[_T], back: str) -> _T:
+    """What ``load`` finds; a redirect to ``back`` instead when it raises :class:`NotFound`
+    (a page of something deleted meanwhile, or a mistyped id)."""
+    try:
+        return await load
+    except NotFound:
+        raise PageInstead(RedirectResponse(back, status_code=303)) from None
 
 
 def _admin_only(request: Request, seen: Visitor) -> None:
@@ -570,10 +582,7 @@ async def credential_update(
     form = await _form(request, seen)
     shown, document, errors = _read_form(form)
     document.pop("preset", None)
-    try:
-        current = await svc.credentials.get(credential_id)
-    except NotFound:
-        return RedirectResponse("/admin/credentials?bad=No+such+credential", status_code=303)
+    current = await found(svc.credentials.get(credential_id), NO_CREDENTIAL)
     shown.hints = CredentialForm.of_document(current.document).hints
     stored_headers = {h.label: h.hint for h in CredentialForm.of_document(current.document).headers}
     for row in shown.headers:
@@ -609,10 +618,7 @@ async def credential_delete_page(
     svc: Services = Depends(services),
 ) -> Response:
     _admin_only(request, seen)
-    try:
-        view = await svc.credentials.get(credential_id)
-    except NotFound:
-        return RedirectResponse("/admin/credentials?bad=No+such+credential", status_code=303)
+    view = await found(svc.credentials.get(credential_id), NO_CREDENTIAL)
     return _pages(request).render(
         "confirm_delete.html",
         title="Delete credentials",
@@ -635,7 +641,7 @@ async def credential_delete(
         view = await svc.credentials.get(credential_id)
         await svc.credentials.delete(credential_id)
     except NotFound:
-        return RedirectResponse("/admin/credentials?bad=No+such+credential", status_code=303)
+        return RedirectResponse(NO_CREDENTIAL, status_code=303)
     except Conflict as exc:
         return RedirectResponse(
             f"/admin/credentials?bad={quote('Not deleted: ' + exc.message)}", status_code=303
@@ -652,10 +658,7 @@ async def credential_validate_page(
     svc: Services = Depends(services),
 ) -> Response:
     _admin_only(request, seen)
-    try:
-        view = await svc.credentials.get(credential_id)
-    except NotFound:
-        return RedirectResponse("/admin/credentials?bad=No+such+credential", status_code=303)
+    view = await found(svc.credentials.get(credential_id), NO_CREDENTIAL)
     return _pages(request).render(
         "validate.html",
         title="Validate connection",
@@ -678,10 +681,7 @@ async def credential_validate(
     sender = str(form.get("sender") or "").strip() or None
     message = str(form.get("message") or "").strip() or "smsbridge connection test"
     context: dict[str, Any] = {"to": to, "sender": sender or "", "message": message}
-    try:
-        view = await svc.credentials.get(credential_id)
-    except NotFound:
-        return RedirectResponse("/admin/credentials?bad=No+such+credential", status_code=303)
+    view = await found(svc.credentials.get(credential_id), NO_CREDENTIAL)
     try:
         context["result"] = await svc.credentials.test(
             credential_id, to=to, sender=sender, message=message

@@ -13,7 +13,7 @@ from starlette.datastructures import FormData
 from smsbridge.api.deps import services
 from smsbridge.domain.surfaces import DEFAULT_KEYWORDS, DEFAULT_REPLIES
 from smsbridge.errors import InvalidInput, NotFound
-from smsbridge.web.routes import Visitor, _admin_only, _errors, _form, _pages, visitor
+from smsbridge.web.routes import Visitor, _admin_only, _errors, _form, _pages, found, visitor
 from smsbridge.wiring import Services
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -221,10 +221,7 @@ async def surface_edit(
     svc: Services = Depends(services),
 ) -> Response:
     _admin_only(request, seen)
-    try:
-        view = await svc.surfaces.get(surface_id)
-    except NotFound:
-        return RedirectResponse("/admin/surfaces", status_code=303)
+    view = await found(svc.surfaces.get(surface_id), "/admin/surfaces")
     shown = SurfaceForm.of_document(view.surface.document())
     return await _page(request, seen, svc, shown, surface_id=surface_id, urls=_urls(view))
 
