@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
-from smsbridge import __version__
+from smsbridge import __version__, runtime
 from smsbridge.api import (
     campaigns,
     consent,
@@ -39,17 +39,24 @@ _ERRORS = problem_responses(
 
 
 def create_app(
-    settings: Settings, *, prebuilt: Services | None = None, run_worker: bool = False
+    settings: Settings,
+    *,
+    prebuilt: Services | None = None,
+    run_worker: bool = False,
+    settle: bool = False,
 ) -> FastAPI:
     """The application; with ``run_worker`` an in-process delivery worker runs beside it.
 
-    ``prebuilt`` services (tests) are used as given and not closed.
+    ``prebuilt`` services (tests) are used as given and not closed. ``settle``: the app owns
+    its process (``smsbridge serve``) and tunes it once started (:func:`runtime.settle`).
     """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         built = prebuilt if prebuilt is not None else await build_services(settings)
         app.state.services = built
+        if settle:
+            runtime.settle()
         tasks: list[asyncio.Task[None]] = []
         if run_worker:
             worker = built.new_worker()

@@ -22,7 +22,7 @@ from smsbridge.config import Settings
 from smsbridge.delivery.worker import Worker, WorkerConfig
 from smsbridge.domain.personalize import Personalizer
 from smsbridge.services.fanout import CampaignRunner, FanOut
-from smsbridge.storage.tables import messages, outbox, suppressions
+from smsbridge.storage.tables import message_events, messages, outbox, suppressions
 from smsbridge.wiring import Services, build_services
 from tests.clock import FakeClock
 from tests.conftest import ADMIN_KEY
@@ -106,6 +106,15 @@ class World:
                     created_at=self.clock(),
                 )
             )
+
+    async def message_of(self, campaign_id: str) -> dict[str, Any]:
+        """One message of the campaign, in full (with its events)."""
+        listed = await self.http.get("/api/v1/messages", params={"campaign_id": campaign_id})
+        first = listed.json()["items"][0]["id"]
+        response = await self.http.get(f"/api/v1/messages/{first}")
+        assert response.status_code == 200, response.text
+        found: dict[str, Any] = response.json()
+        return found
 
     def received(self) -> dict[str, str]:
         """Destination → text of every request the provider received (fails on repeats)."""
@@ -206,6 +215,26 @@ async def test_filtered_campaign_sends_exactly_to_matching_unexcluded_profiles(
     assert {m["profile_id"] for m in page.json()["items"]} == {
         p["external_id"] for p in matching if p["external_id"] not in excluded
     }
+
+
+async def test_a_campaign_message_timeline_starts_queued_at_its_creation(world: World) -> None:
+    """Fan-out stores no first event (a third of its rows): the timeline implies it."""
+    await world.import_profiles(_people(3))
+    campaign = await world.campaign(body="Hi {{ profile.firstName }}")
+    await world.launch(campaign["id"])
+    await world.runner().run_once()
+    queued = await world.message_of(campaign["id"])
+    assert queued["events"] == [{"at": queued["created_at"], "type": "queued", "detail": None}]
+    async with world.services.db.read() as conn:
+        stored = await conn.execute(select(func.count()).select_from(message_events))
+        assert stored.scalar_one() == 0
+
+    await world.worker().drain()
+    sent = await world.message_of(campaign["id"])
+    assert sent["status"] == "sent"
+    types = [e["type"] for e in sent["events"]]
+    assert types[0] == "queued" and types.count("queued") == 1 and "sent" in types
+    assert sent["events"][0]["at"] == queued["created_at"]
 
 
 async def test_profile_ids_audience_reports_unknown_and_repeated_ids(world: World) -> None:
@@ -352,6 +381,8 @@ async def test_scheduled_campaign_waits_for_send_at(world: World) -> None:
     await world.runner().run_once()
     view = await world.get(campaign["id"])
     assert view["counts"]["scheduled"] == 2
+    waiting = await world.message_of(campaign["id"])
+    assert [e["type"] for e in waiting["events"]] == ["scheduled"]
     await world.worker().drain()
     assert world.provider.requests == []
     world.clock.advance(3601)

@@ -113,3 +113,35 @@ async def test_api_keys_store_hashes_and_revoke_once(db: Database) -> None:
     async with db.read() as conn:
         [listed] = await keys_repo.list_keys(conn)
     assert listed.revoked_at == T0
+
+
+async def test_message_lookups_use_the_partial_indexes(db: Database) -> None:
+    """Listing by a rare status and finding a delivery report's message use the partial
+    indexes of migration 0009 (a query that stopped matching their condition would scan)."""
+    from sqlalchemy import event
+
+    from smsbridge.storage import messages as messages_repo
+
+    statements: list[tuple[str, tuple[object, ...]]] = []
+
+    def record(_c: object, _cu: object, sql: str, params: object, *_: object) -> None:
+        statements.append((sql, tuple(params) if isinstance(params, tuple | list) else ()))
+
+    explain = "EXPLAIN QUERY PLAN " if db.dialect == "sqlite" else "EXPLAIN "
+    event.listen(db.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        async with db.transaction() as conn:
+            if db.dialect == "postgresql":  # an empty table: make any usable index win
+                await conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+            await messages_repo.list_messages(conn, limit=10, after=None, status="failed")
+            listed = statements[-1]
+            await messages_repo.apply_deliveries(conn, "srf_x", [("SM123", "delivered", None)], T0)
+            by_provider = next(s for s in statements if "FROM messages" in s[0] and s is not listed)
+            for (sql, params), index in (
+                (listed, "ix_messages_rare_status_id"),
+                (by_provider, "ix_messages_provider_message_id"),
+            ):
+                plan = await conn.exec_driver_sql(explain + sql, params)
+                assert index in " ".join(str(r[-1]) for r in plan), sql
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", record)

@@ -14,7 +14,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from smsbridge import __version__
+from smsbridge import __version__, runtime
 from smsbridge.cli import marketing
 from smsbridge.cli.common import err, load_settings, migrate_sqlite, out, run_with
 from smsbridge.services.credentials import CredentialView
@@ -75,7 +75,7 @@ def serve(
     if no_worker:
         out.print("  worker:    disabled (--no-worker); run `smsbridge worker` elsewhere")
     uvicorn.run(
-        create_app(settings, run_worker=not no_worker),
+        create_app(settings, run_worker=not no_worker, settle=True),
         host=host,
         port=port,
         log_level=settings.log_level.lower(),
@@ -98,6 +98,7 @@ def worker(
             services.new_worker(concurrency=concurrency) if concurrency else services.new_worker()
         )
         runner = services.new_campaign_runner()
+        runtime.settle()
 
         def stop() -> None:
             delivery.stop()

@@ -229,6 +229,84 @@ class Personalizer:
         return _substitution(tree, reserved) or self._env.from_string(tree)
 
 
+class ProfileRenderer:
+    """One template rendered for many profiles (a campaign's fan-out).
+
+    A substitution-only template (the usual ``Hi {{ profile.firstName }}``) is memoized by
+    the texts it substitutes from the profile: a campaign to a million people renders each
+    distinct first name once. Other templates go through Jinja for every profile. At most
+    ``memo_size`` texts are kept (the memo starts over when full), so per-profile values
+    such as coupon codes cost a lookup, not memory.
+    """
+
+    def __init__(
+        self,
+        personalizer: Personalizer,
+        source: str,
+        variables: Mapping[str, Any],
+        *,
+        field: str = "body",
+        memo_size: int = 10_000,
+    ) -> None:
+        self._personalizer = personalizer
+        self._source = source
+        self._variables = dict(variables)
+        self._field = field
+        self._memo_size = memo_size
+        self._memo: dict[tuple[str, ...], str] = {}
+        self._static = personalizer.is_static(source)
+        template = None if self._static else personalizer._compile(source, field)
+        self._substitution = template if isinstance(template, _Substitution) else None
+        self._fields: tuple[str, ...] = ()
+        if self._substitution is not None:
+            # What the profile supplies: each profile field, once, in order.
+            self._fields = tuple(
+                dict.fromkeys(
+                    part[1]
+                    for part in self._substitution.parts
+                    if not isinstance(part, str) and part[0] == "profile"
+                )
+            )
+
+    def render(
+        self,
+        attributes: Mapping[str, Any],
+        phone: str,
+        external_id: str,
+        timezone: str | None,
+    ) -> str:
+        """The text for one profile; :class:`InvalidInput` if it cannot be rendered."""
+        if self._static:
+            return self._source
+        builtin = {"phone": phone, "external_id": external_id, "timezone": timezone}
+        if self._substitution is None:
+            view = dict(attributes)
+            view.update(builtin)
+            return self._personalizer.render(
+                self._source, profile=view, variables=self._variables, field=self._field
+            ).text
+        key = tuple(
+            [
+                _substituted(builtin[name] if name in builtin else attributes.get(name))
+                for name in self._fields
+            ]
+        )
+        text = self._memo.get(key)
+        if text is None:
+            if len(self._memo) >= self._memo_size:
+                self._memo.clear()
+            view = dict(zip(self._fields, key, strict=True))
+            text = self._memo[key] = self._substitution.render(view, self._variables, [])
+        return text
+
+
+def _substituted(value: Any) -> str:
+    """A value as a substitution renders it (None and missing alike: nothing)."""
+    if isinstance(value, str):
+        return value
+    return "" if value is None else str(value)
+
+
 def _none_as_empty(value: Any) -> Any:
     return "" if value is None else value
 

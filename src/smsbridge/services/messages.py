@@ -339,7 +339,7 @@ class MessageService:
             row = await repo.get_message(conn, message_id)
             if row is None:
                 raise NotFound(f"no message {message_id}")
-            events = await repo.get_events(conn, message_id)
+            events = await repo.get_events(conn, row)
         return message_view(row, events)
 
     async def list(

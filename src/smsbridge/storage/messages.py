@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -11,6 +11,8 @@ from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smsbridge.storage.tables import (
+    RARE_STATUS_CONDITION,
+    RARE_STATUSES,
     early_delivery_reports,
     idempotency_keys,
     message_events,
@@ -100,13 +102,30 @@ async def get_message(conn: AsyncConnection, message_id: str) -> dict[str, Any] 
     return dict(found._mapping) if found else None
 
 
-async def get_events(conn: AsyncConnection, message_id: str) -> list[dict[str, Any]]:
+async def get_events(conn: AsyncConnection, message: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The message's timeline, oldest first.
+
+    A campaign's fan-out does not store its messages' first event (a third of the rows a
+    launch would write): it is implied by the row — ``scheduled`` when the message was
+    created to wait for a later send time, else ``queued``, at ``created_at``. Rows written
+    before that change still hold it, and it is not repeated."""
     rows = await conn.execute(
         select(message_events.c.at, message_events.c.type, message_events.c.detail)
-        .where(message_events.c.message_id == message_id)
+        .where(message_events.c.message_id == message["id"])
         .order_by(message_events.c.id)
     )
-    return [dict(r._mapping) for r in rows]
+    events = [dict(r._mapping) for r in rows]
+    created: datetime = message["created_at"]
+    if message["campaign_id"] is None or (
+        events and events[0]["at"] == created and events[0]["type"] in _FIRST_EVENTS
+    ):
+        return events
+    send_at: datetime | None = message["send_at"]
+    first = "scheduled" if send_at is not None and send_at > created else "queued"
+    return [{"at": created, "type": first, "detail": None}, *events]
+
+
+_FIRST_EVENTS = frozenset({"scheduled", "queued"})
 
 
 async def list_messages(
@@ -126,6 +145,8 @@ async def list_messages(
         query = query.where(messages.c.campaign_id == campaign_id)
     if status is not None:
         query = query.where(messages.c.status == status)
+        if status in RARE_STATUSES:  # the partial index's own condition, so SQLite uses it
+            query = query.where(RARE_STATUS_CONDITION)
     if to_number is not None:
         query = query.where(messages.c.to_number == to_number)
     if surface_id is not None:

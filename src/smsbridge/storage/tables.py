@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     false,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -110,6 +111,11 @@ surface_credentials = Table(
     Index("ix_surface_credentials_credential_id", "credential_id"),
 )
 
+_PROVIDER_ID_SET = "provider_message_id IS NOT NULL"
+RARE_STATUSES = ("failed", "undelivered", "suppressed", "cancelled")
+RARE_STATUS_CONDITION = text(f"status IN ({', '.join(repr(s) for s in RARE_STATUSES)})")
+"""Where ``ix_messages_rare_status_id`` applies; a query repeats it for SQLite to use it."""
+
 messages = Table(
     "messages",
     metadata,
@@ -124,10 +130,10 @@ messages = Table(
     Column("body", Text, nullable=False),
     Column("segments", Integer, nullable=False),
     Column("encoding", String(8), nullable=False),
-    Column("status", String(16), nullable=False, index=True),
+    Column("status", String(16), nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
     Column("last_error", Text, nullable=True),
-    Column("provider_message_id", String(200), nullable=True, index=True),
+    Column("provider_message_id", String(200), nullable=True),
     Column("send_at", UtcDateTime, nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
@@ -150,6 +156,24 @@ messages = Table(
     ),
     # Surface reports and lists select a surface's messages by creation time.
     Index("ix_messages_surface_id_created_at", "surface_id", "created_at"),
+    # Partial indexes (migration 0009): each index costs every message written, so these
+    # hold only what is looked up — provider ids once set (delivery reports, by provider id
+    # and surface: with both, SQLite never prefers the surface's index), and the rare
+    # statuses a list filters on (plentiful ones are found walking the newest messages).
+    Index(
+        "ix_messages_provider_message_id_surface_id",
+        "provider_message_id",
+        "surface_id",
+        sqlite_where=text(_PROVIDER_ID_SET),
+        postgresql_where=text(_PROVIDER_ID_SET),
+    ),
+    Index(
+        "ix_messages_rare_status_id",
+        "status",
+        "id",
+        sqlite_where=RARE_STATUS_CONDITION,
+        postgresql_where=RARE_STATUS_CONDITION,
+    ),
 )
 
 # Work to do: one row per message waiting to be (re)tried. A row is claimable when due and

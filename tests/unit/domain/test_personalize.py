@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from smsbridge.domain.personalize import Personalizer
+from smsbridge.domain.personalize import Personalizer, ProfileRenderer
 from smsbridge.errors import InvalidInput
 
 PROFILE = {"firstName": "ana", "phone": "+33612345678", "vip": True, "points": 1200, "none": None}
@@ -141,3 +141,49 @@ def test_substitution_fast_path_renders_like_jinja(
         "code",
         "b",
     }
+
+
+@given(
+    attributes=st.dictionaries(
+        st.sampled_from(["firstName", "phone", "city"]),
+        values | st.lists(st.integers()),
+        max_size=3,
+    ),
+    timezone=st.none() | st.just("Europe/Paris"),
+)
+def test_profile_renderer_renders_like_render(
+    attributes: dict[str, Any], timezone: str | None
+) -> None:
+    """The fan-out's memoized renderer gives, profile after profile, what render() gives —
+    including for values that compare equal but render differently (True and 1)."""
+    personalizer = Personalizer()
+    sources = [
+        "Hi {{ profile.firstName }} ({{ profile.city }}) {{ code }} {{ profile.phone }}",
+        "{{ profile.firstName | upper }} {{ profile.timezone }}",  # Jinja, not memoized
+        "Static text",
+    ]
+    variables = {"code": "X1"}
+    profiles = [attributes, {**attributes, "firstName": True}, {**attributes, "firstName": 1}]
+    for source in sources:
+        renderer = ProfileRenderer(personalizer, source, variables, memo_size=2)
+        for n, profile in enumerate(profiles * 2):
+            view = {
+                **profile,
+                "phone": "+33612345678",
+                "external_id": f"p{n}",
+                "timezone": timezone,
+            }
+            expected = personalizer.render(source, profile=view, variables=variables).text
+            got = renderer.render(profile, "+33612345678", f"p{n}", timezone)
+            assert got == expected, (source, profile)
+
+
+def test_profile_renderer_renders_each_distinct_value_once() -> None:
+    personalizer = Personalizer()
+    renderer = ProfileRenderer(personalizer, "Hi {{ profile.firstName }}!", {})
+    texts = [renderer.render({"firstName": name}, "+33612345678", "p", None) for name in "abab"]
+    assert texts == ["Hi a!", "Hi b!", "Hi a!", "Hi b!"]
+    assert texts[0] is texts[2]  # the same text object: rendered once, remembered
+    with pytest.raises(InvalidInput) as raised:
+        ProfileRenderer(personalizer, "Hi {{ profile.firstName ", {})
+    assert raised.value.errors[0].field == "body"
