@@ -2,8 +2,10 @@
 
     python benchmarks/dispatch.py [--messages 20000] [--concurrency 64] [--pg URL]
                                   [--pg-workers 1,2,4] [--pg-repeat 1] [--no-sqlite | --no-pg]
+                                  [--provider-latency 0.05]
 
-1. Starts ``fast_provider.py`` in a separate process (a raw asyncio HTTP server).
+1. Starts ``fast_provider.py`` in a separate process (a raw asyncio HTTP server), answering at
+   once or, with ``--provider-latency``, after a fixed delay as real providers do.
 2. Measures the ceiling: plain aiohttp POSTs of the same payload at the same concurrency.
 3. Measures smsbridge: N messages enqueued through the service layer (timed apart), all
    falling due at one instant; then workers run until every message is ``sent``. Runs on
@@ -65,10 +67,10 @@ def free_port() -> int:
         return port
 
 
-def start_provider() -> tuple[subprocess.Popen[str], str]:
+def start_provider(latency: float = 0.0) -> tuple[subprocess.Popen[str], str]:
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, str(HERE / "fast_provider.py"), str(port)],
+        [sys.executable, str(HERE / "fast_provider.py"), str(port), str(latency)],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -639,6 +641,12 @@ async def main() -> None:
     )
     parser.add_argument("--pg-repeat", type=int, default=1, help="rounds of PostgreSQL runs")
     parser.add_argument(
+        "--provider-latency",
+        type=float,
+        default=0.0,
+        help="seconds the provider takes to answer each request (default 0: at once)",
+    )
+    parser.add_argument(
         "--profile-dir",
         type=Path,
         help="run PostgreSQL worker processes under cProfile, writing worker-*.prof here",
@@ -650,8 +658,11 @@ async def main() -> None:
     print(
         f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
     )
-    print(f"messages: {args.messages}, concurrency: {args.concurrency}\n")
-    provider, url = start_provider()
+    print(
+        f"messages: {args.messages}, concurrency: {args.concurrency}, "
+        f"provider latency: {args.provider_latency * 1000:g} ms\n"
+    )
+    provider, url = start_provider(args.provider_latency)
     rows: list[Row] = []
     by_workers: dict[int, list[Row]] = {}
     try:

@@ -1,7 +1,9 @@
 """A minimal, fast HTTP/1.1 provider for benchmarks: answers every request with ``{"id": …}``.
 
-Run as ``python benchmarks/fast_provider.py PORT``; it prints ``ready`` once listening. A raw
-asyncio protocol (no framework) so that the provider is never the bottleneck being measured.
+Run as ``python benchmarks/fast_provider.py PORT [LATENCY_SECONDS]``; it prints ``ready`` once
+listening. A raw asyncio protocol (no framework) so that the provider is never the bottleneck
+being measured. With a latency, every answer is sent that long after its request arrived, as
+a real provider's API answers after tens to hundreds of milliseconds.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import itertools
 import sys
 
 _ids = itertools.count(1)
+LATENCY = float(sys.argv[2]) if len(sys.argv) > 2 else 0.0
 
 
 class ProviderProtocol(asyncio.Protocol):
@@ -39,10 +42,18 @@ class ProviderProtocol(asyncio.Protocol):
             self.buffer = self.buffer[total:]
             body = b'{"id":"bench-%d","status":"accepted"}' % next(_ids)
             assert self.transport is not None
-            self.transport.write(
+            answer = (
                 b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                 b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
             )
+            if LATENCY > 0:  # one request at a time per connection: answers stay in order
+                asyncio.get_running_loop().call_later(LATENCY, self._answer, answer)
+            else:
+                self.transport.write(answer)
+
+    def _answer(self, answer: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(answer)
 
 
 async def main(port: int) -> None:
