@@ -145,3 +145,20 @@ async def test_message_lookups_use_the_partial_indexes(db: Database) -> None:
                 assert index in " ".join(str(r[-1]) for r in plan), sql
     finally:
         event.remove(db.engine.sync_engine, "before_cursor_execute", record)
+
+
+async def test_migrations_build_exactly_the_schema_the_code_declares(db: Database) -> None:
+    """tables.py and the Alembic migrations describe the same tables, columns, types, indexes
+    (partial conditions included) and constraints, on both dialects."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from smsbridge.storage.tables import metadata
+
+    async with db.engine.connect() as conn:
+        differences = await conn.run_sync(
+            lambda sync: compare_metadata(
+                MigrationContext.configure(sync, opts={"compare_type": True}), metadata
+            )
+        )
+    assert differences == []
