@@ -237,6 +237,31 @@ async def test_a_campaign_message_timeline_starts_queued_at_its_creation(world: 
     assert sent["events"][0]["at"] == queued["created_at"]
 
 
+async def test_a_stored_body_that_no_longer_compiles_excludes_recipients(world: World) -> None:
+    """E.g. template rules tightened by an upgrade while a campaign was a draft: each
+    recipient is excluded with the reason, the fan-out finishes, the runner goes on."""
+    from sqlalchemy import update
+
+    from smsbridge.storage.tables import campaigns
+
+    await world.import_profiles(_people(3))
+    broken = await world.campaign(body="Hi {{ profile.firstName }}")
+    fine = await world.campaign(body="Static")
+    async with world.services.db.transaction() as conn:
+        await conn.execute(
+            update(campaigns)
+            .where(campaigns.c.id == broken["id"])
+            .values(body="Hi {{ profile.firstName ")
+        )
+    await world.launch(broken["id"])
+    await world.launch(fine["id"])
+    await world.runner().run_once()
+    view = await world.get(broken["id"])
+    assert view["fanout_done"] and view["excluded_reasons"] == {"invalid_message": 3}
+    assert view["counts"]["targeted"] == 0
+    assert (await world.get(fine["id"]))["counts"]["targeted"] == 3
+
+
 async def test_profile_ids_audience_reports_unknown_and_repeated_ids(world: World) -> None:
     await world.import_profiles(_people(4))
     campaign = await world.campaign(

@@ -116,8 +116,9 @@ async def test_api_keys_store_hashes_and_revoke_once(db: Database) -> None:
 
 
 async def test_message_lookups_use_the_partial_indexes(db: Database) -> None:
-    """Listing by a rare status and finding a delivery report's message use the partial
-    indexes of migration 0009 (a query that stopped matching their condition would scan)."""
+    """Listing by status (the partial status index, or the outbox for queued messages) and
+    finding a delivery report's message use the indexes of migration 0009: a query that
+    stopped matching an index's condition would walk the whole table."""
     from sqlalchemy import event
 
     from smsbridge.storage import messages as messages_repo
@@ -134,15 +135,22 @@ async def test_message_lookups_use_the_partial_indexes(db: Database) -> None:
             if db.dialect == "postgresql":  # an empty table: make any usable index win
                 await conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
             await messages_repo.list_messages(conn, limit=10, after=None, status="failed")
-            listed = statements[-1]
+            failed = statements[-1]
+            await messages_repo.list_messages(conn, limit=10, after="msg_x", status="queued")
+            queued = statements[-1]
             await messages_repo.apply_deliveries(conn, "srf_x", [("SM123", "delivered", None)], T0)
-            by_provider = next(s for s in statements if "FROM messages" in s[0] and s is not listed)
+            by_provider = next(
+                s for s in statements if "FROM messages" in s[0] and s not in (failed, queued)
+            )
             for (sql, params), index in (
-                (listed, "ix_messages_rare_status_id"),
-                (by_provider, "ix_messages_provider_message_id"),
+                (failed, "ix_messages_status_id"),
+                (queued, "outbox"),
+                (by_provider, "ix_messages_provider_message_id_surface_id"),
             ):
                 plan = await conn.exec_driver_sql(explain + sql, params)
-                assert index in " ".join(str(r[-1]) for r in plan), sql
+                text = " ".join(str(r[-1]) for r in plan)
+                assert index in text, (sql, text)
+                assert "SCAN messages" not in text and "Seq Scan" not in text, (sql, text)
     finally:
         event.remove(db.engine.sync_engine, "before_cursor_execute", record)
 

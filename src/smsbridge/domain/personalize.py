@@ -255,7 +255,13 @@ class ProfileRenderer:
         self._memo_size = memo_size
         self._memo: dict[tuple[str, ...], str] = {}
         self._static = personalizer.is_static(source)
-        template = None if self._static else personalizer._compile(source, field)
+        self._broken: InvalidInput | None = None
+        template = None
+        if not self._static:
+            try:
+                template = personalizer._compile(source, field)
+            except InvalidInput as exc:  # every render says so (each recipient is excluded)
+                self._broken = exc
         self._substitution = template if isinstance(template, _Substitution) else None
         self._fields: tuple[str, ...] = ()
         if self._substitution is not None:
@@ -278,6 +284,8 @@ class ProfileRenderer:
         """The text for one profile; :class:`InvalidInput` if it cannot be rendered."""
         if self._static:
             return self._source
+        if self._broken is not None:  # a new exception each time (no growing traceback)
+            raise InvalidInput(self._broken.errors, self._broken.message)
         builtin = {"phone": phone, "external_id": external_id, "timezone": timezone}
         if self._substitution is None:
             view = dict(attributes)

@@ -24,7 +24,7 @@ import contextlib
 import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -47,7 +47,7 @@ log = logging.getLogger("smsbridge.campaigns")
 
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 _MEASURED_BODIES = 10_000
-"""Distinct bodies whose segment count a batch remembers."""
+"""Distinct bodies whose segment count a fan-out remembers."""
 Member = tuple[str, str, dict[str, Any], str | None]  # external_id, phone, attributes, timezone
 
 
@@ -66,6 +66,10 @@ class _State:
     cursor: str | None
     offset: int
     """Messages the campaign had before the next batch (throttle spacing continues from it)."""
+    renderer: ProfileRenderer
+    """The campaign's body, rendered (and memoized) for every batch of this fan-out."""
+    measured: dict[str, tuple[int, str]] = field(default_factory=dict)
+    """Segments and encoding per distinct body (without short links, bodies repeat)."""
 
     def advance(self, batch: FanoutBatch) -> None:
         self.cursor = batch.cursor
@@ -184,6 +188,9 @@ class FanOut:
             pacing=surface if surface.paces else None,
             cursor=campaign["fanout_cursor"],
             offset=int(campaign["targeted"]),
+            renderer=ProfileRenderer(
+                self._personalizer, campaign["body"], campaign["variables"] or {}
+            ),
         )
 
     async def _read(self, state: _State, cursor: str | None) -> _Page:
@@ -223,9 +230,7 @@ class FanOut:
         recent, next_cursor, done = page.recent, page.cursor, page.done
         seen |= in_flight & set(phones)
         now = self._clock()
-        recipients, exclusions = self._classify(
-            state.campaign, state.offset, state.link_base, members, suppressed, seen, now
-        )
+        recipients, exclusions = self._classify(state, members, suppressed, seen, now)
         if state.pacing is not None:
             recipients, capped = _pace(state.pacing, recipients, members, recent)
             exclusions.extend(capped)
@@ -246,24 +251,19 @@ class FanOut:
 
     def _classify(
         self,
-        campaign: Mapping[str, Any],
-        offset: int,
-        link_base: str | None,
+        state: _State,
         members: Sequence[tuple[str, Member | None]],
         suppressed: set[str],
         seen: set[str],
         now: datetime,
     ) -> tuple[list[NewRecipient], list[Exclusion]]:
         """Each audience member becomes a rendered message or an exclusion with a reason."""
+        campaign, offset, link_base = state.campaign, state.offset, state.link_base
+        renderer, measured = state.renderer, state.measured
         send_at: datetime | None = campaign["send_at"]
         launched: datetime = campaign["launched_at"] or now
         start = max(send_at or launched, launched, now)
         throttle: float | None = campaign["throttle_per_second"]
-        renderer = ProfileRenderer(
-            self._personalizer, campaign["body"], campaign["variables"] or {}
-        )
-        # Segments and encoding per distinct body: without short links, bodies repeat.
-        measured: dict[str, tuple[int, str]] = {}
         ids = iter(new_ids("msg", len(members)))
         recipients: list[NewRecipient] = []
         exclusions: list[Exclusion] = []

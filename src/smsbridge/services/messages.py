@@ -46,7 +46,6 @@ class SendRequest:
     to: str | None
     body: str
     send_at: datetime | None = None
-    campaign_id: str | None = None
     profile_id: str | None = None
     variables: Mapping[str, Any] | None = None
 
@@ -160,7 +159,7 @@ class MessageService:
         return repo.NewMessage(
             id=new_id("msg"),
             surface_id=request.surface_id,
-            campaign_id=request.campaign_id,
+            campaign_id=None,  # a campaign's messages come from its fan-out only
             profile_id=request.profile_id,
             message_type=surface.message_type.value,
             to_number=to,

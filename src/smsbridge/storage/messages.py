@@ -10,9 +10,9 @@ from typing import Any
 from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from smsbridge.domain.messages import MessageStatus
 from smsbridge.storage.tables import (
-    RARE_STATUS_CONDITION,
-    RARE_STATUSES,
+    NOT_QUEUED,
     early_delivery_reports,
     idempotency_keys,
     message_events,
@@ -138,15 +138,28 @@ async def list_messages(
     to_number: str | None = None,
     surface_id: str | None = None,
 ) -> list[dict[str, Any]]:
-    query = select(messages).order_by(messages.c.id.desc()).limit(limit)
+    """Messages newest first, filtered, after the cursor ``after`` (an id).
+
+    Lists by status use ``ix_messages_status_id`` (every status but ``queued``); queued
+    messages all have their outbox entry, so the outbox leads the way to them. Filters on a
+    campaign or a number have better indexes of their own, which are then left to the planner.
+    """
+    narrower = campaign_id is not None or to_number is not None
+    if status == MessageStatus.QUEUED and not narrower:
+        order = outbox.c.message_id  # the same ids, walked in the (pending-only) outbox
+        query = select(messages).join(outbox, outbox.c.message_id == messages.c.id)
+    else:
+        order = messages.c.id
+        query = select(messages)
+    query = query.order_by(order.desc()).limit(limit)
     if after is not None:
-        query = query.where(messages.c.id < after)
+        query = query.where(order < after)
     if campaign_id is not None:
         query = query.where(messages.c.campaign_id == campaign_id)
     if status is not None:
         query = query.where(messages.c.status == status)
-        if status in RARE_STATUSES:  # the partial index's own condition, so SQLite uses it
-            query = query.where(RARE_STATUS_CONDITION)
+        if status != MessageStatus.QUEUED and not narrower:
+            query = query.where(NOT_QUEUED)  # the partial index's condition: SQLite uses it
     if to_number is not None:
         query = query.where(messages.c.to_number == to_number)
     if surface_id is not None:

@@ -112,9 +112,8 @@ surface_credentials = Table(
 )
 
 _PROVIDER_ID_SET = "provider_message_id IS NOT NULL"
-RARE_STATUSES = ("failed", "undelivered", "suppressed", "cancelled")
-RARE_STATUS_CONDITION = text(f"status IN ({', '.join(repr(s) for s in RARE_STATUSES)})")
-"""Where ``ix_messages_rare_status_id`` applies; a query repeats it for SQLite to use it."""
+NOT_QUEUED = text("status <> 'queued'")
+"""Where ``ix_messages_status_id`` applies; a query repeats it for SQLite to use it."""
 
 messages = Table(
     "messages",
@@ -158,8 +157,9 @@ messages = Table(
     Index("ix_messages_surface_id_created_at", "surface_id", "created_at"),
     # Partial indexes (migration 0009): each index costs every message written, so these
     # hold only what is looked up — provider ids once set (delivery reports, by provider id
-    # and surface: with both, SQLite never prefers the surface's index), and the rare
-    # statuses a list filters on (plentiful ones are found walking the newest messages).
+    # and surface: with both, SQLite never prefers the surface's index), and statuses other
+    # than ``queued`` for lists by status (queued messages are found through the outbox).
+    # A campaign's fan-out and every accepted message (queued) write neither.
     Index(
         "ix_messages_provider_message_id_surface_id",
         "provider_message_id",
@@ -168,11 +168,11 @@ messages = Table(
         postgresql_where=text(_PROVIDER_ID_SET),
     ),
     Index(
-        "ix_messages_rare_status_id",
+        "ix_messages_status_id",
         "status",
         "id",
-        sqlite_where=RARE_STATUS_CONDITION,
-        postgresql_where=RARE_STATUS_CONDITION,
+        sqlite_where=NOT_QUEUED,
+        postgresql_where=NOT_QUEUED,
     ),
 )
 

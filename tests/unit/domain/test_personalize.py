@@ -184,6 +184,14 @@ def test_profile_renderer_renders_each_distinct_value_once() -> None:
     texts = [renderer.render({"firstName": name}, "+33612345678", "p", None) for name in "abab"]
     assert texts == ["Hi a!", "Hi b!", "Hi a!", "Hi b!"]
     assert texts[0] is texts[2]  # the same text object: rendered once, remembered
-    with pytest.raises(InvalidInput) as raised:
-        ProfileRenderer(personalizer, "Hi {{ profile.firstName ", {})
-    assert raised.value.errors[0].field == "body"
+    # A template that does not compile fails each render (each recipient is excluded), not
+    # the construction (the campaign runner would stop).
+    broken = ProfileRenderer(personalizer, "Hi {{ profile.firstName ", {})
+    raised = []
+    for _ in range(2):
+        with pytest.raises(InvalidInput) as error:
+            broken.render({"firstName": "a"}, "+33612345678", "p", None)
+        assert error.value.errors[0].field == "body"
+        assert "syntax error" in error.value.message
+        raised.append(error.value)
+    assert raised[0] is not raised[1]

@@ -1,4 +1,4 @@
-"""lighter message indexes: provider ids and rare statuses get partial indexes
+"""lighter message indexes: provider ids and statuses get partial indexes
 
 Revision ID: 0009
 Revises: 0008
@@ -11,9 +11,10 @@ and, on PostgreSQL, each status change. Two of them indexed mostly nothing usefu
   looked up (delivery reports, by provider id and surface), so only they are indexed — with
   the surface: without statistics, SQLite preferred the surface's own index for that lookup
   and walked all of the surface's messages for every report;
-* ``status`` alone served listing messages by a *rare* status (failed, undelivered,
-  suppressed, cancelled); plentiful ones are found by walking the newest messages. The new
-  index holds only the rare ones, in id order, as the list wants them.
+* ``status`` alone served listing messages by status, but not in the order a list wants
+  them (newest first). The new index is (status, id) for every status but ``queued``: the
+  status every message is created with (a launch writes millions) and the one a list finds
+  through the outbox, where every queued message has its entry.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ down_revision = "0008"
 branch_labels = None
 depends_on = None
 
-_RARE = "status IN ('failed', 'undelivered', 'suppressed', 'cancelled')"
+_LISTED = "status <> 'queued'"
 _SET = "provider_message_id IS NOT NULL"
 
 
@@ -34,11 +35,11 @@ def upgrade() -> None:
     op.drop_index("ix_messages_status", table_name="messages")
     op.drop_index("ix_messages_provider_message_id", table_name="messages")
     op.create_index(
-        "ix_messages_rare_status_id",
+        "ix_messages_status_id",
         "messages",
         ["status", "id"],
-        sqlite_where=sa.text(_RARE),
-        postgresql_where=sa.text(_RARE),
+        sqlite_where=sa.text(_LISTED),
+        postgresql_where=sa.text(_LISTED),
     )
     op.create_index(
         "ix_messages_provider_message_id_surface_id",
@@ -51,6 +52,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_messages_provider_message_id_surface_id", table_name="messages")
-    op.drop_index("ix_messages_rare_status_id", table_name="messages")
+    op.drop_index("ix_messages_status_id", table_name="messages")
     op.create_index("ix_messages_provider_message_id", "messages", ["provider_message_id"])
     op.create_index("ix_messages_status", "messages", ["status"])
