@@ -22,6 +22,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from phonenumbers import timezone as phone_timezones
+from phonenumbers.phonenumberutil import COUNTRY_CODE_TO_REGION_CODE
+from phonenumbers.tzdata import TIMEZONE_DATA
 
 from smsbridge.errors import FieldError
 
@@ -92,7 +94,43 @@ def _zone(name: str) -> ZoneInfo | None:
 
 
 def number_zone(phone: str) -> str | None:
-    """The time zone of an E.164 number when its prefix belongs to exactly one, else None."""
+    """The time zone of an E.164 number when its prefix belongs to exactly one, else None.
+
+    In a country whose time-zone data holds one zone only (France, Japan, most of the
+    world), every number is in it: answered from the country code, without parsing and
+    classifying the number (~1 µs instead of ~33). Elsewhere, libphonenumber decides from
+    the number's type and prefix.
+    """
+    if phone.startswith("+"):
+        single = _single_zone_countries()
+        for length in (1, 2, 3):  # country codes are prefix-free: one length at most matches
+            zone = single.get(phone[1 : 1 + length])
+            if zone is not None:
+                return zone
+    return _number_zone(phone)
+
+
+@lru_cache(maxsize=1)
+def _single_zone_countries() -> dict[str, str]:
+    """Country calling code → its zone, for the codes whose every prefix in libphonenumber's
+    time-zone data, the code itself included, has that one zone."""
+    codes = {str(code) for code in COUNTRY_CODE_TO_REGION_CODE}
+    by_code: dict[str, set[tuple[str, ...]]] = {}
+    for prefix, zones in TIMEZONE_DATA.items():
+        code = next((prefix[:n] for n in (1, 2, 3) if prefix[:n] in codes), None)
+        if code is not None:
+            by_code.setdefault(code, set()).add(tuple(zones))
+    return {
+        code: next(iter(found))[0]
+        for code, found in by_code.items()
+        if code in TIMEZONE_DATA
+        and len(found) == 1
+        and len(next(iter(found))) == 1
+        and next(iter(found))[0] != "Etc/Unknown"
+    }
+
+
+def _number_zone(phone: str) -> str | None:
     try:
         number = phonenumbers.parse(phone, None)
     except phonenumbers.NumberParseException:

@@ -130,3 +130,33 @@ def test_frequency_cap_validation(raw: object, fields: set[str]) -> None:
     assert {e.field for e in errors} == fields
     if not fields:
         assert cap is not None and cap.window == timedelta(hours=24)
+
+
+def test_single_zone_countries_answer_like_libphonenumber_for_every_valid_number() -> None:
+    """The country-code shortcut gives libphonenumber's own answer for the example numbers of
+    every region and number type it has (valid numbers); only a number it does not recognise
+    in a one-zone country now gets the country's zone instead of none."""
+    import phonenumbers
+    from phonenumbers import PhoneNumberFormat, PhoneNumberType
+
+    from smsbridge.domain.pacing import _number_zone, _single_zone_countries
+
+    checked = shortcut = 0
+    for region in phonenumbers.SUPPORTED_REGIONS:
+        for kind in (
+            PhoneNumberType.MOBILE,
+            PhoneNumberType.FIXED_LINE,
+            PhoneNumberType.TOLL_FREE,
+            PhoneNumberType.VOIP,
+            PhoneNumberType.PREMIUM_RATE,
+        ):
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is None:
+                continue
+            phone = phonenumbers.format_number(example, PhoneNumberFormat.E164)
+            assert number_zone(phone) == _number_zone(phone), (region, kind, phone)
+            checked += 1
+            shortcut += str(example.country_code) in _single_zone_countries()
+    assert checked > 500 and shortcut > 300
+    assert number_zone("+3361234") == "Europe/Paris"  # too short to be valid: the country's
+    assert _number_zone("+3361234") is None
