@@ -618,6 +618,18 @@ def print_pg_table(by_workers: dict[int, list[Row]]) -> None:
         ratio = statistics.median(r.run.rate for r in by_workers[2]) / baseline
         verdict = "met" if ratio >= 1.5 else "NOT met"
         print(f"PostgreSQL, 2 workers / 1 worker: {ratio:.2f}x (target ≥ 1.5x: {verdict})")
+        # What the machine could give at all: every core busy, at the CPU per message the
+        # two-worker runs spent (workers + PostgreSQL + provider, all on this machine).
+        runs = by_workers[2]
+        spent = sum(r.run.cpu.workers + r.run.cpu.postgres + r.run.cpu.provider for r in runs)
+        per_message = spent / sum(r.run.delivery.messages for r in runs)
+        cores = os.cpu_count() or 1
+        bound = cores / per_message
+        print(
+            f"CPU bound: {per_message * 1e6:,.0f} µs of CPU per message with 2 workers; "
+            f"{cores} cores fully busy would give at most {bound:,.0f} msg/s = "
+            f"{bound / baseline:.2f}x one worker"
+        )
 
 
 def worker_counts(text: str) -> list[int]:
