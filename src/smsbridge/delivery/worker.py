@@ -38,6 +38,7 @@ import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from smsbridge.delivery.gateway import ProviderGateway
 from smsbridge.delivery.ratelimit import SharedRateLimiter
@@ -411,17 +412,16 @@ class Worker:
             retry_ambiguous=credential.retry_ambiguous,
             rng=self._rng,
         )
+        detail: dict[str, Any] | None = None
         if decision.exhausted and stage + 1 < route_length:
             # This credential's budget is spent on transient failures: the next one, at once.
-            following = fallbacks[stage][0]
-            events.append(
-                Event(
-                    message.id,
-                    now,
-                    EventType.RETRY_SCHEDULED,
-                    {"reason": decision.reason, "delay": 0.0, "failover_to": following},
-                )
-            )
+            delay = 0.0
+            detail = {"reason": decision.reason, "delay": delay, "failover_to": fallbacks[stage][0]}
+        elif decision.verdict is Verdict.RETRY:
+            delay = decision.delay
+            detail = {"reason": decision.reason, "delay": round(delay, 3)}
+        if detail is not None:
+            events.append(Event(message.id, now, EventType.RETRY_SCHEDULED, detail))
             return Completion(
                 message.id,
                 message.lease_token,
@@ -430,26 +430,7 @@ class Worker:
                 events,
                 credential_id=credential_id,
                 last_error=decision.reason,
-                retry_at=now,
-            )
-        if decision.verdict is Verdict.RETRY:
-            events.append(
-                Event(
-                    message.id,
-                    now,
-                    EventType.RETRY_SCHEDULED,
-                    {"reason": decision.reason, "delay": round(decision.delay, 3)},
-                )
-            )
-            return Completion(
-                message.id,
-                message.lease_token,
-                MessageStatus.QUEUED,
-                attempt,
-                events,
-                credential_id=credential_id,
-                last_error=decision.reason,
-                retry_at=now + timedelta(seconds=decision.delay),
+                retry_at=now + timedelta(seconds=delay),
             )
         reason = decision.reason
         if decision.exhausted and route_length > 1:
