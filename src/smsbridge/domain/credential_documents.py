@@ -11,7 +11,13 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from smsbridge.domain.credentials import SECRET_AUTH_FIELDS, AuthType, Credential, HeaderType
+from smsbridge.domain.credentials import (
+    AUTH_FIELDS,
+    SECRET_AUTH_FIELDS,
+    AuthType,
+    Credential,
+    HeaderType,
+)
 from smsbridge.domain.request import secret_hint
 
 OPTIONAL_KEYS = frozenset(
@@ -34,31 +40,7 @@ OPTIONAL_KEYS = frozenset(
 def full_document(cred: Credential) -> dict[str, Any]:
     """The normalized document of a validated credential, secrets included."""
     auth: dict[str, Any] = {"type": cred.auth.type.value}
-    if cred.auth.type is AuthType.BEARER:
-        auth.update(scheme=cred.auth.scheme, token=cred.auth.token)
-    elif cred.auth.type is AuthType.BASIC:
-        auth.update(username=cred.auth.username, password=cred.auth.password)
-    elif cred.auth.type is AuthType.API_KEY:
-        auth.update(header=cred.auth.header, key=cred.auth.key)
-    elif cred.auth.type is AuthType.OAUTH2:
-        auth.update(
-            token_url=cred.auth.token_url,
-            client_id=cred.auth.client_id,
-            client_secret=cred.auth.client_secret,
-            scope=cred.auth.scope,
-            client_auth=cred.auth.client_auth,
-        )
-    elif cred.auth.type is AuthType.HMAC:
-        auth.update(
-            secret=cred.auth.secret,
-            algorithm=cred.auth.algorithm,
-            signature_header=cred.auth.signature_header,
-            timestamp_header=cred.auth.timestamp_header,
-            string_to_sign=cred.auth.string_to_sign,
-            encoding=cred.auth.encoding,
-            signature_prefix=cred.auth.signature_prefix,
-            timestamp_format=cred.auth.timestamp_format,
-        )
+    auth.update((name, getattr(cred.auth, name)) for name in AUTH_FIELDS[cred.auth.type])
     document: dict[str, Any] = {
         "vendor": cred.vendor,
         "name": cred.name,

@@ -87,6 +87,25 @@ class Auth:
     timestamp_format: str = "unix"
 
 
+AUTH_FIELDS: dict[AuthType, tuple[str, ...]] = {
+    AuthType.BEARER: ("scheme", "token"),
+    AuthType.BASIC: ("username", "password"),
+    AuthType.API_KEY: ("header", "key"),
+    AuthType.OAUTH2: ("token_url", "client_id", "client_secret", "scope", "client_auth"),
+    AuthType.HMAC: (
+        "secret",
+        "algorithm",
+        "signature_header",
+        "timestamp_header",
+        "string_to_sign",
+        "encoding",
+        "signature_prefix",
+        "timestamp_format",
+    ),
+    AuthType.NONE: (),
+}
+"""The :class:`Auth` fields each type uses, secret ones included, in document order."""
+
 SECRET_AUTH_FIELDS: dict[AuthType, tuple[str, ...]] = {
     AuthType.BEARER: ("token",),
     AuthType.BASIC: ("password",),
