@@ -80,8 +80,6 @@ class _State:
 class _Page:
     """One read of the audience, with what the database said about its numbers."""
 
-    after: str | None
-    """The cursor it was read after."""
     members: list[tuple[str, Member | None]]
     phones: list[str]
     cursor: str | None
@@ -132,7 +130,7 @@ class FanOut:
         in_flight: set[str] = set()
         try:
             while stop is None or not stop.is_set():
-                batch = self._build(state, await self._read(state, state.cursor), in_flight)
+                batch = self._build(state, await self._read(state), in_flight)
                 if writing is not None and not await self._written(writing):
                     return
                 writing = asyncio.create_task(write_batch(self._db, batch))
@@ -150,7 +148,7 @@ class FanOut:
         state = await self._load(campaign_id)
         if state is None:
             return None
-        batch = self._build(state, await self._read(state, state.cursor), set())
+        batch = self._build(state, await self._read(state), set())
         if not await self._written(asyncio.create_task(write_batch(self._db, batch))):
             return None
         return BatchResult(len(batch.recipients), len(batch.exclusions), batch.done)
@@ -193,9 +191,10 @@ class FanOut:
             ),
         )
 
-    async def _read(self, state: _State, cursor: str | None) -> _Page:
-        """The audience members after ``cursor``, and what the database knows about their
-        numbers (suppressed, already targeted, recent marketing messages)."""
+    async def _read(self, state: _State) -> _Page:
+        """The audience members after ``state.cursor``, and what the database knows about
+        their numbers (suppressed, already targeted, recent marketing messages)."""
+        cursor = state.cursor
         async with self._db.read() as conn:
             members: list[tuple[str, Member | None]]
             if state.audience.profile_ids is not None:
@@ -221,30 +220,27 @@ class FanOut:
                 recent = await messages_repo.recent_marketing_counts(
                     conn, state.campaign["surface_id"], phones, self._clock() - cap.window
                 )
-        return _Page(cursor, members, phones, next_cursor, done, suppressed, seen, recent)
+        return _Page(members, phones, next_cursor, done, suppressed, seen, recent)
 
     def _build(self, state: _State, page: _Page, in_flight: set[str]) -> FanoutBatch:
-        """The page's messages and exclusions, as the batch to write after ``page.after``."""
-        campaign_id = state.campaign["id"]
-        members, phones, suppressed, seen = page.members, page.phones, page.suppressed, page.seen
-        recent, next_cursor, done = page.recent, page.cursor, page.done
-        seen |= in_flight & set(phones)
+        """The page's messages and exclusions, as the batch to write after ``state.cursor``."""
+        seen = page.seen | (in_flight & set(page.phones))
         now = self._clock()
-        recipients, exclusions = self._classify(state, members, suppressed, seen, now)
+        recipients, exclusions = self._classify(state, page.members, page.suppressed, seen, now)
         if state.pacing is not None:
-            recipients, capped = _pace(state.pacing, recipients, members, recent)
+            recipients, capped = _pace(state.pacing, recipients, page.members, page.recent)
             exclusions.extend(capped)
         return FanoutBatch(
-            campaign_id=campaign_id,
+            campaign_id=state.campaign["id"],
             surface_id=state.campaign["surface_id"],
             message_type=state.message_type,
             from_number=state.sender,
             status=_initial_status(state.campaign, now),
             send_at=state.campaign["send_at"],
             now=now,
-            expected_cursor=page.after,
-            cursor=next_cursor,
-            done=done,
+            expected_cursor=state.cursor,
+            cursor=page.cursor,
+            done=page.done,
             recipients=recipients,
             exclusions=exclusions,
         )
