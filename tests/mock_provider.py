@@ -103,3 +103,22 @@ def scripted(*replies: Reply) -> Responder:
         return remaining.pop(0) if len(remaining) > 1 else remaining[0]
 
     return respond
+
+
+def credential_document(name: str, url: str, *, token: str, **extra: object) -> dict[str, object]:
+    """A bearer credential posting JSON ``to``/``from``/``text``/``ref`` (the message id) to
+    ``url`` and reading the provider id at ``$.id`` — what the mock answers. ``extra`` adds or
+    replaces fields."""
+    return {
+        "name": name,
+        "provider_url": url,
+        "auth": {"type": "bearer", "token": token},
+        "payload": {
+            "to": "{{toNumber}}",
+            "from": "{{fromNumber}}",
+            "text": "{{message}}",
+            "ref": "{{messageId}}",
+        },
+        "response": {"message_id_path": "$.id"},
+        **extra,
+    }

@@ -23,7 +23,7 @@ from smsbridge.config import Settings
 from smsbridge.services.messages import SendRequest
 from smsbridge.storage.tables import messages
 from smsbridge.wiring import Services
-from tests.mock_provider import MockProvider
+from tests.mock_provider import MockProvider, credential_document
 
 PENDING = ("scheduled", "queued", "sending")
 
@@ -126,19 +126,7 @@ async def setup_surface(
     services: Services, provider: MockProvider, name: str, **extra: object
 ) -> str:
     credential = await services.credentials.create(
-        {
-            "name": name,
-            "provider_url": f"{provider.url}/{name}",
-            "auth": {"type": "bearer", "token": "tok-proc-778899"},
-            "payload": {
-                "to": "{{toNumber}}",
-                "from": "{{fromNumber}}",
-                "text": "{{message}}",
-                "ref": "{{messageId}}",
-            },
-            "response": {"message_id_path": "$.id"},
-            **extra,
-        }
+        credential_document(name, f"{provider.url}/{name}", token="tok-proc-778899", **extra)
     )
     surface = await services.surfaces.create(
         {"name": name, "credential_id": credential.id, "sender": "Acme"}

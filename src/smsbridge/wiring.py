@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -72,9 +73,16 @@ class Services:
     workers: list[Worker] = field(default_factory=list)
     runners: list[CampaignRunner] = field(default_factory=list)
 
-    def new_worker(self, *, policy: RetryPolicy | None = None, **overrides: object) -> Worker:
+    def new_worker(
+        self,
+        *,
+        policy: RetryPolicy | None = None,
+        rng: random.Random | None = None,
+        **overrides: object,
+    ) -> Worker:
         """A worker on these services; in-process enqueues wake it at once. ``overrides``
-        replace :class:`WorkerConfig` fields; ``policy`` the retry policy (tests)."""
+        replace :class:`WorkerConfig` fields; ``policy`` the retry policy and ``rng`` its
+        jitter (tests)."""
         settings = self.settings
         config = WorkerConfig(
             batch_size=settings.worker_batch_size,
@@ -95,6 +103,7 @@ class Services:
             clock=self.clock,
             config=config,
             policy=policy or RetryPolicy(),
+            rng=rng,
         )
         self.workers.append(worker)
         return worker

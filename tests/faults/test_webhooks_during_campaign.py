@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from smsbridge.wiring import Services
+from tests.conftest import CredentialFactory
 from tests.faults import invariants
 from tests.mock_provider import MockProvider, Recorded, Reply
 
@@ -30,7 +31,10 @@ def _hook(url: str) -> str:
 
 
 async def test_reports_replayed_reordered_early_and_stops_during_a_campaign(
-    client: httpx.AsyncClient, services: Services, mock_provider: MockProvider
+    client: httpx.AsyncClient,
+    services: Services,
+    mock_provider: MockProvider,
+    make_credential: CredentialFactory,
 ) -> None:
     rng = random.Random(7)
     log = invariants.ProviderLog()
@@ -64,25 +68,21 @@ async def test_reports_replayed_reordered_early_and_stops_during_a_campaign(
         return Reply(200, {"id": provider_id})
 
     mock_provider.responder = provider
-    credential = await client.post(
-        "/api/v1/credentials",
-        json={
-            "name": "webhooks",
-            "preset": "sandbox",
-            "provider_url": f"{mock_provider.url}/send",
-            "auth": {"type": "none"},
-            "payload": {
-                "from": "{{fromNumber}}",
-                "to": "{{toNumber}}",
-                "text": "{{message}}",
-                "ref": "{{messageId}}",
-            },
+    credential = await make_credential(
+        name="webhooks",
+        preset="sandbox",
+        provider_url=f"{mock_provider.url}/send",
+        auth={"type": "none"},
+        payload={
+            "from": "{{fromNumber}}",
+            "to": "{{toNumber}}",
+            "text": "{{message}}",
+            "ref": "{{messageId}}",
         },
     )
-    assert credential.status_code == 201, credential.text
     surface = await client.post(
         "/api/v1/surfaces",
-        json={"name": "promo", "credential_id": credential.json()["id"], "sender": "Acme"},
+        json={"name": "promo", "credential_id": credential["id"], "sender": "Acme"},
     )
     assert surface.status_code == 201, surface.text
     hooks["status"] = _hook(surface.json()["status_webhook_url"])

@@ -15,14 +15,14 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 
 from smsbridge.app import create_app
 from smsbridge.config import Settings
-from smsbridge.delivery.worker import Worker, WorkerConfig
+from smsbridge.delivery.worker import Worker
 from smsbridge.domain.personalize import Personalizer
 from smsbridge.services.fanout import CampaignRunner, FanOut
-from smsbridge.storage.tables import message_events, messages, outbox, suppressions
+from smsbridge.storage.tables import campaigns, message_events, messages, outbox, suppressions
 from smsbridge.wiring import Services, build_services
 from tests.clock import FakeClock
 from tests.conftest import ADMIN_KEY
@@ -40,15 +40,7 @@ class World:
     surface_id: str
 
     def worker(self) -> Worker:
-        return Worker(
-            db=self.services.db,
-            credentials=self.services.credentials,
-            gateway=self.services.gateway,
-            limiter=self.services.limiter,
-            clock=self.clock,
-            config=WorkerConfig(public_url=self.services.settings.public_url, batch_size=500),
-            rng=random.Random(3),
-        )
+        return self.services.new_worker(rng=random.Random(3), batch_size=500)
 
     def fanout(self, batch_size: int = 1000) -> FanOut:
         return FanOut(
@@ -240,10 +232,6 @@ async def test_a_campaign_message_timeline_starts_queued_at_its_creation(world: 
 async def test_a_stored_body_that_no_longer_compiles_excludes_recipients(world: World) -> None:
     """E.g. template rules tightened by an upgrade while a campaign was a draft: each
     recipient is excluded with the reason, the fan-out finishes, the runner goes on."""
-    from sqlalchemy import update
-
-    from smsbridge.storage.tables import campaigns
-
     await world.import_profiles(_people(3))
     broken = await world.campaign(body="Hi {{ profile.firstName }}")
     fine = await world.campaign(body="Static")

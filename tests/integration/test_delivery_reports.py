@@ -4,13 +4,18 @@ shapes (Twilio form, Infobip batch), replays, out-of-order reports, unknown ids,
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 
 from smsbridge.domain.signatures import twilio_signature
+from smsbridge.storage.messages import apply_early_reports
+from smsbridge.storage.tables import early_delivery_reports
 from smsbridge.wiring import Services
+from tests.conftest import CredentialFactory
 from tests.mock_provider import MockProvider, Recorded, Reply
 
 SENDER = "+15550001111"
@@ -431,15 +436,11 @@ async def test_standard_webhooks_signing(
 
 
 async def test_an_early_report_is_parked_then_applied_or_forgotten(
-    client: httpx.AsyncClient, services: Services, mock_provider: MockProvider
+    client: httpx.AsyncClient,
+    services: Services,
+    mock_provider: MockProvider,
+    make_credential: CredentialFactory,
 ) -> None:
-    from datetime import timedelta
-
-    from sqlalchemy import func, select
-
-    from smsbridge.storage.messages import apply_early_reports
-    from smsbridge.storage.tables import early_delivery_reports
-
     async def parked() -> int:
         async with services.db.read() as conn:
             query = select(func.count()).select_from(early_delivery_reports)
@@ -455,17 +456,13 @@ async def test_an_early_report_is_parked_then_applied_or_forgotten(
         assert early.json()["unknown"] == 1
         return Reply(200, {"id": "prov-early"})
 
-    credential = await client.post(
-        "/api/v1/credentials",
-        json={
-            "name": "early",
-            "preset": "sandbox",
-            "provider_url": f"{mock_provider.url}/send",
-            "auth": {"type": "none"},
-        },
+    credential = await make_credential(
+        name="early",
+        preset="sandbox",
+        provider_url=f"{mock_provider.url}/send",
+        auth={"type": "none"},
     )
-    assert credential.status_code == 201, credential.text
-    surface = await _surface(client, credential.json())
+    surface = await _surface(client, credential)
     hook_holder["hook"] = _hook(surface)
     mock_provider.responder = report_first
     sent = await client.post(

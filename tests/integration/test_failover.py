@@ -17,14 +17,14 @@ import pytest
 from sqlalchemy import func, select
 
 from smsbridge.config import Settings
-from smsbridge.delivery.worker import Worker, WorkerConfig
+from smsbridge.delivery.worker import Worker
 from smsbridge.domain.breaker import BreakerState
 from smsbridge.domain.retry import RetryPolicy
 from smsbridge.services.messages import SendRequest
 from smsbridge.storage.tables import outbox
 from smsbridge.wiring import Services, build_services
 from tests.clock import FakeClock
-from tests.mock_provider import MockProvider, Recorded, Reply
+from tests.mock_provider import MockProvider, Recorded, Reply, credential_document
 
 TO = "+33612345678"
 DOWN = Reply(503, {"error": "unavailable"})
@@ -45,38 +45,18 @@ class Route:
 
     async def credential(self, name: str, url: str) -> str:
         created = await self.services.credentials.create(
-            {
-                "name": name,
-                "provider_url": url,
-                "auth": {"type": "bearer", "token": f"tok-{name}-778899"},
-                "payload": {
-                    "to": "{{toNumber}}",
-                    "from": "{{fromNumber}}",
-                    "text": "{{message}}",
-                    "ref": "{{messageId}}",
-                },
-                "response": {"message_id_path": "$.id"},
-                "timeout_seconds": 0.5,
-            }
+            credential_document(name, url, token=f"tok-{name}-778899", timeout_seconds=0.5)
         )
         return created.id
 
     def worker(
         self, *, max_attempts: int = 3, threshold: int = 5, cooldown: float = 30.0
     ) -> Worker:
-        return Worker(
-            db=self.services.db,
-            credentials=self.services.credentials,
-            gateway=self.services.gateway,
-            limiter=self.services.limiter,
-            clock=self.clock,
-            config=WorkerConfig(
-                public_url=self.services.settings.public_url,
-                breaker_threshold=threshold,
-                breaker_cooldown=timedelta(seconds=cooldown),
-            ),
+        return self.services.new_worker(
             policy=RetryPolicy(max_attempts=max_attempts, base_delay=1.0, max_delay=4.0),
             rng=random.Random(3),
+            breaker_threshold=threshold,
+            breaker_cooldown=timedelta(seconds=cooldown),
         )
 
     async def send(self, body: str = "Hello", surface_id: str | None = None) -> str:

@@ -6,14 +6,17 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import insert
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import event, insert
 
 from smsbridge.domain.ids import new_id
 from smsbridge.errors import Conflict, InvalidInput
 from smsbridge.storage import api_keys as keys_repo
 from smsbridge.storage import credentials as repo
+from smsbridge.storage import messages as messages_repo
 from smsbridge.storage.database import Database, create_engine
-from smsbridge.storage.tables import surface_credentials, surfaces
+from smsbridge.storage.tables import metadata, surface_credentials, surfaces
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
 
@@ -119,10 +122,6 @@ async def test_message_lookups_use_the_partial_indexes(db: Database) -> None:
     """Listing by status (the partial status index, or the outbox for queued messages) and
     finding a delivery report's message use the indexes of migration 0009: a query that
     stopped matching an index's condition would walk the whole table."""
-    from sqlalchemy import event
-
-    from smsbridge.storage import messages as messages_repo
-
     statements: list[tuple[str, tuple[object, ...]]] = []
 
     def record(_c: object, _cu: object, sql: str, params: object, *_: object) -> None:
@@ -158,11 +157,6 @@ async def test_message_lookups_use_the_partial_indexes(db: Database) -> None:
 async def test_migrations_build_exactly_the_schema_the_code_declares(db: Database) -> None:
     """tables.py and the Alembic migrations describe the same tables, columns, types, indexes
     (partial conditions included) and constraints, on both dialects."""
-    from alembic.autogenerate import compare_metadata
-    from alembic.migration import MigrationContext
-
-    from smsbridge.storage.tables import metadata
-
     async with db.engine.connect() as conn:
         differences = await conn.run_sync(
             lambda sync: compare_metadata(

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from smsbridge.config import Settings
-from smsbridge.delivery.worker import Worker, WorkerConfig
+from smsbridge.delivery.worker import Worker
 from smsbridge.domain.retry import RetryPolicy
 from smsbridge.errors import Conflict
 from smsbridge.services.messages import SendRequest
@@ -38,17 +38,7 @@ class Engine:
 
     def worker(self, **config: Any) -> Worker:
         policy = config.pop("policy", RetryPolicy())
-        config.setdefault("public_url", self.services.settings.public_url)
-        return Worker(
-            db=self.services.db,
-            credentials=self.services.credentials,
-            gateway=self.services.gateway,
-            limiter=self.services.limiter,
-            clock=self.clock,
-            config=WorkerConfig(**config),
-            policy=policy,
-            rng=random.Random(7),
-        )
+        return self.services.new_worker(policy=policy, rng=random.Random(7), **config)
 
     async def send(self, body: str = "Hello", **kwargs: Any) -> str:
         request = SendRequest(

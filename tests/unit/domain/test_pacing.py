@@ -6,10 +6,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import phonenumbers
 import pytest
+from phonenumbers import PhoneNumberFormat, PhoneNumberType
 
 from smsbridge.domain.pacing import (
     QuietHours,
+    _number_zone,
+    _single_zone_countries,
     number_zone,
     parse_frequency_cap,
     parse_quiet_hours,
@@ -136,11 +140,6 @@ def test_single_zone_countries_answer_like_libphonenumber_for_every_valid_number
     """The country-code shortcut gives libphonenumber's own answer for the example numbers of
     every region and number type it has (valid numbers); only a number it does not recognise
     in a one-zone country now gets the country's zone instead of none."""
-    import phonenumbers
-    from phonenumbers import PhoneNumberFormat, PhoneNumberType
-
-    from smsbridge.domain.pacing import _number_zone, _single_zone_countries
-
     checked = shortcut = 0
     for region in phonenumbers.SUPPORTED_REGIONS:
         for kind in (
