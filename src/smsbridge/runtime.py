@@ -22,8 +22,8 @@ def settle() -> None:
 
     * What startup built — modules, SQLAlchemy metadata, compiled statements, the services —
       lives as long as the process. Frozen, the collector stops walking it again at every full
-      collection; fan-out and dispatch allocate millions of short-lived objects, which set
-      off hundreds of them.
+      collection; fan-out and dispatch allocate millions of short-lived objects, which keep
+      setting those off.
     * The young generation is collected every 10,000 allocations instead of 700: the batches
       being built are live anyway, so frequent collections only re-examine them.
     * The SQLite hot-path thread releases the interpreter lock while SQLite works and needs
