@@ -47,6 +47,32 @@ class Settings(BaseSettings):
     )
     worker_breaker_cooldown_seconds: float = Field(default=30.0, gt=0, le=3600)
 
+    # Limits on what any caller can make the server hold or compute (docs/configuration.md,
+    # "Limits"). Each refusal is a problem+json naming the limit.
+    max_template_chars: int = Field(
+        default=10_000, ge=100, le=1_000_000, description="longest message or payload template"
+    )
+    max_rendered_chars: int = Field(
+        default=10_000,
+        ge=100,
+        le=10_000_000,
+        description="longest text or value a template may build while rendering",
+    )
+    template_render_seconds: float = Field(
+        default=0.25, gt=0, le=60, description="deadline of one template render"
+    )
+    max_request_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        ge=1024,
+        description="largest request body of any route but imports and webhooks",
+    )
+    max_import_bytes: int = Field(
+        default=1024 * 1024 * 1024, ge=1024, description="largest profile import (API or admin)"
+    )
+    max_webhook_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="largest provider webhook body"
+    )
+
     @field_validator("public_url")
     @classmethod
     def _strip_trailing_slash(cls, value: str) -> str:
