@@ -10,25 +10,34 @@ from fastapi.responses import JSONResponse
 
 from smsbridge.api.deps import services
 from smsbridge.api.problems import problem
-from smsbridge.domain.webhooks import MAX_WEBHOOK_BYTES, WebhookRequest
+from smsbridge.domain.webhooks import WebhookRequest
 from smsbridge.wiring import Services
 
 router = APIRouter(tags=["webhooks"])
 
 
-async def _body(request: Request) -> bytes | None:
-    """The body, or None when it is over the limit (never read past it)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_WEBHOOK_BYTES:
+async def _body(request: Request, limit: int) -> bytes | None:
+    """The body, or None when it is over ``limit`` bytes (never read past it)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
         return None
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > MAX_WEBHOOK_BYTES:
+        if size > limit:
             return None
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _too_large(svc: Services) -> Any:
+    limit = svc.settings.max_webhook_bytes
+    return problem(
+        413,
+        f"the body is over {limit:,} bytes (SMSBRIDGE_MAX_WEBHOOK_BYTES)",
+        slug="too-large",
+    )
 
 
 def _request(request: Request, body: bytes, svc: Services) -> WebhookRequest:
@@ -46,26 +55,32 @@ def _request(request: Request, body: bytes, svc: Services) -> WebhookRequest:
 
 @router.post(
     "/hooks/status/{token}",
-    responses={400: {"description": "unreadable body"}, 413: {"description": "over 1 MB"}},
+    responses={
+        400: {"description": "unreadable body"},
+        413: {"description": "over SMSBRIDGE_MAX_WEBHOOK_BYTES"},
+    },
 )
 async def delivery_reports(token: str, request: Request, svc: Services = Depends(services)) -> Any:
     """Delivery reports from the provider, read with the surface's credential mapping."""
-    body = await _body(request)
+    body = await _body(request, svc.settings.max_webhook_bytes)
     if body is None:
-        return problem(413, "the body is over 1 MB", slug="too-large")
+        return _too_large(svc)
     result = await svc.webhooks.delivery_reports(token, _request(request, body, svc))
     return JSONResponse(result)
 
 
 @router.post(
     "/hooks/inbound/{token}",
-    responses={400: {"description": "unreadable body"}, 413: {"description": "over 1 MB"}},
+    responses={
+        400: {"description": "unreadable body"},
+        413: {"description": "over SMSBRIDGE_MAX_WEBHOOK_BYTES"},
+    },
 )
 async def inbound_messages(token: str, request: Request, svc: Services = Depends(services)) -> Any:
     """Messages from phones: STOP / START / HELP act on consent and are answered; anything
     else is stored."""
-    body = await _body(request)
+    body = await _body(request, svc.settings.max_webhook_bytes)
     if body is None:
-        return problem(413, "the body is over 1 MB", slug="too-large")
+        return _too_large(svc)
     result = await svc.inbound.receive(token, _request(request, body, svc))
     return JSONResponse(result)

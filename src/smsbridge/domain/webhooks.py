@@ -18,7 +18,10 @@ from smsbridge.domain.credentials import DeliveryReportMapping, InboundMapping
 from smsbridge.domain.responses import MISSING, compiled_path
 from smsbridge.errors import MalformedWebhook
 
-MAX_WEBHOOK_BYTES = 1024 * 1024
+MAX_PROVIDER_ID_CHARS = 200
+"""Longest provider message id kept (the column's size; ids we extract are cut there too)."""
+MAX_NUMBER_CHARS = 32
+"""Longest phone number, short code or sender id kept from a webhook."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,11 @@ def _scalar(value: object) -> str | None:
     return text or None
 
 
+def _bounded(value: str | None, limit: int) -> str | None:
+    """``value`` when it fits the column it goes to; a longer one is no valid id or number."""
+    return value if value is None or len(value) <= limit else None
+
+
 def _printable(text: str) -> str:
     """NUL cannot be stored by PostgreSQL: kept visible as U+FFFD instead of failing."""
     return text.replace("\x00", "\ufffd")
@@ -103,12 +111,13 @@ def read_inbound(document: object, mapping: InboundMapping) -> tuple[list[Inboun
         if sender is None or not isinstance(text, str):
             notes.append(f"item {position}: no sender or text")
             continue
+        # An over-long recipient or id is dropped, not the message: a STOP must still act.
         items.append(
             InboundItem(
                 sender,
-                _scalar(to_path.first(item)) if to_path else None,
+                _bounded(_scalar(to_path.first(item)), MAX_NUMBER_CHARS) if to_path else None,
                 _printable(text),
-                _scalar(id_path.first(item)) if id_path else None,
+                _bounded(_scalar(id_path.first(item)), MAX_PROVIDER_ID_CHARS) if id_path else None,
             )
         )
     return items, notes
@@ -132,6 +141,9 @@ def read_reports(
         raw_status = _scalar(status_path.first(item))
         if provider_id is None or raw_status is None:
             notes.append(f"item {position}: no message id or status")
+            continue
+        if len(provider_id) > MAX_PROVIDER_ID_CHARS:
+            notes.append(f"item {position}: message id over {MAX_PROVIDER_ID_CHARS} characters")
             continue
         ours = mapping.status_map.get(raw_status) or lowered.get(raw_status.lower())
         if ours is None:

@@ -62,8 +62,8 @@ class InboundService:
     async def receive(self, token: str, request: WebhookRequest) -> dict[str, Any]:
         row, credential = await webhook_target(self._db, self._credentials, token, kind="inbound")
         assert credential.inbound is not None  # checked by webhook_target
+        verify_signature(credential, request, self._clock())
         document = read_body(request.body, request.content_type)
-        verify_signature(credential, request, document, self._clock())
         items, notes = read_inbound(document, credential.inbound)
         surface = parse_surface(row.document)
         counts: Counter[str] = Counter(ignored=len(notes))

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from smsbridge.domain.credentials import Credential
-from smsbridge.domain.signatures import standard_webhooks_valid, twilio_signature_valid
+from smsbridge.domain.signatures import standard_webhooks_valid, twilio_request_valid
 from smsbridge.domain.webhooks import WebhookRequest, read_body, read_reports
 from smsbridge.errors import MalformedWebhook, NotFound, WebhookNotAuthentic
 from smsbridge.services.credentials import CredentialService
@@ -24,12 +24,9 @@ from smsbridge.storage.database import Database
 from smsbridge.storage.surfaces import SurfaceRow
 
 log = logging.getLogger("smsbridge.webhooks")
-FORM = "application/x-www-form-urlencoded"
 
 
-def verify_signature(
-    credential: Credential, request: WebhookRequest, document: object, now: datetime
-) -> None:
+def verify_signature(credential: Credential, request: WebhookRequest, now: datetime) -> None:
     """Refuse (403) a webhook whose provider signs its requests when the signature fails.
 
     * ``webhook_signing`` set on the credential: a Standard Webhooks signature (HMAC-SHA256,
@@ -48,13 +45,12 @@ def verify_signature(
     if credential.preset != "twilio":
         return
     token = getattr(credential.auth, "password", "") or ""
-    params = (
-        {k: str(v) for k, v in document.items()}
-        if isinstance(document, dict) and (request.content_type or "").startswith(FORM)
-        else {}
-    )
-    if not twilio_signature_valid(
-        token, request.headers.get("x-twilio-signature"), request.url, params
+    if not twilio_request_valid(
+        token,
+        request.headers.get("x-twilio-signature"),
+        request.url,
+        request.body,
+        request.content_type,
     ):
         raise WebhookNotAuthentic("X-Twilio-Signature does not match this request")
 
@@ -97,8 +93,8 @@ class WebhookService:
             self._db, self._credentials, token, kind="status"
         )
         assert credential.delivery_reports is not None  # checked by webhook_target
+        verify_signature(credential, request, self._clock())
         document = read_body(request.body, request.content_type)
-        verify_signature(credential, request, document, self._clock())
         reports, notes = read_reports(document, credential.delivery_reports)
         now = self._clock()
         async with self._db.transaction() as conn:
