@@ -4,6 +4,10 @@ A reader never holds more than the current record: bytes go in as they arrive, c
 profiles or per-line problems come out, numbered by the line where their record starts (the
 CSV header is line 1). Lines are split on ``\\n`` in bytes (safe in UTF-8) and decoded one by
 one, so one badly encoded line is one error, not a failed import.
+
+Work is linear in the input and memory bounded by :data:`MAX_LINE_BYTES`: a line, and a CSV
+record spanning lines, is refused as one error past that size, and no byte is scanned again
+and again (a CSV record's quote state is kept line by line, never recounted over the record).
 """
 
 from __future__ import annotations
@@ -50,10 +54,15 @@ class ProfileReader:
 
 
 class _Lines:
-    """Bytes in, numbered lines out (without their line ending)."""
+    """Bytes in, numbered lines out (without their line ending).
+
+    Each chunk is searched once: the start of an unfinished line is kept as parts, joined when
+    its end arrives, so tiny chunks cost no more than big ones.
+    """
 
     def __init__(self) -> None:
-        self._pending = b""
+        self._parts: list[bytes] = []
+        self._size = 0
         self._number = 0
         self._overlong = False
 
@@ -63,23 +72,28 @@ class _Lines:
 
     def feed(self, chunk: bytes) -> Iterator[tuple[int, bytes | None]]:
         """Complete lines in ``chunk``; ``None`` stands for a line over the size limit."""
-        data = self._pending + chunk
         start = 0
-        while (end := data.find(b"\n", start)) != -1:
+        while (end := chunk.find(b"\n", start)) != -1:
             self._number += 1
-            line = data[start:end]
-            yield self._number, None if self._overlong or len(line) > MAX_LINE_BYTES else line
-            self._overlong = False
+            if self._overlong or self._size + end - start > MAX_LINE_BYTES:
+                line = None
+            else:
+                line = b"".join([*self._parts, chunk[start:end]])
+            self._parts, self._size, self._overlong = [], 0, False
+            yield self._number, line
             start = end + 1
-        self._pending = data[start:]
-        if len(self._pending) > MAX_LINE_BYTES:  # drop the rest of this line as it comes
-            self._pending, self._overlong = b"", True
+        if start < len(chunk) and not self._overlong:
+            self._size += len(chunk) - start
+            if self._size > MAX_LINE_BYTES:  # drop the rest of this line as it comes
+                self._parts, self._size, self._overlong = [], 0, True
+            else:
+                self._parts.append(chunk[start:])
 
     def finish(self) -> Iterator[tuple[int, bytes | None]]:
-        if self._pending or self._overlong:
+        if self._parts or self._overlong:
             self._number += 1
-            yield self._number, None if self._overlong else self._pending
-        self._pending, self._overlong = b"", False
+            yield self._number, None if self._overlong else b"".join(self._parts)
+        self._parts, self._size, self._overlong = [], 0, False
 
 
 def _decode(raw: bytes, first: bool) -> str:
@@ -127,13 +141,20 @@ class NdjsonReader(ProfileReader):
 class CsvReader(ProfileReader):
     """A header line ``external_id,phone[,timezone],<attribute columns>``, then one profile per
     record. Attribute values are strings; empty cells are left out. Quoted fields may span
-    lines (RFC 4180)."""
+    lines (RFC 4180), up to :data:`MAX_LINE_BYTES` for the whole record.
+
+    A quoted field that is not closed within that limit (or by the end of the file) is one
+    error on the line where it opened; the lines it swallowed are then read again as records of
+    their own, so one stray quote costs one line, not the rest of the file. They are read at
+    most twice: every line inside an open field holds an even number of quotes, so none of them
+    opens a field again.
+    """
 
     def __init__(self, region: str | None = None) -> None:
         super().__init__(region)
         self._header: list[str] | None = None
-        self._record: list[str] = []
-        self._record_line = 0
+        self._record: list[tuple[int, str]] = []  # (line number, text) of an unfinished record
+        self._record_bytes = 0
         self._failed_header = False
 
     def feed(self, chunk: bytes) -> Iterator[Item]:
@@ -143,33 +164,62 @@ class CsvReader(ProfileReader):
     def finish(self) -> Iterator[Item]:
         for number, raw in self._lines.finish():
             yield from self._take(number, raw)
-        if self._record:
-            yield LineError(self._record_line, None, "a quoted field is never closed")
-            self._record = []
+        yield from self._abandon("a quoted field is never closed")
         if self._header is None and not self._failed_header:
             yield LineError(1, None, "the file is empty: a header line is expected")
 
     def _take(self, number: int, raw: bytes | None) -> Iterator[Item]:
         if raw is None:
-            self._record = []
+            yield from self._abandon(f"a quoted field is not closed before line {number}")
             yield LineError(number, None, f"line longer than {MAX_LINE_BYTES} bytes")
             return
         try:
             text = _decode(raw, number == 1)
         except UnicodeDecodeError:
-            self._record = []
+            yield from self._abandon(f"a quoted field is not closed before line {number}")
             yield LineError(number, None, "not valid UTF-8")
             return
         if not self._record:
-            if not text.strip():
-                return
-            self._record_line = number
-        self._record.append(text)
-        joined = "\n".join(self._record)
-        if joined.count('"') % 2:  # inside a quoted field: the record goes on
+            yield from self._line(number, text, len(raw))
             return
-        self._record = []
-        yield from self._row(self._record_line, next(csv.reader([joined])))
+        # inside a quoted field: this line continues the record
+        self._record.append((number, text))
+        self._record_bytes += 1 + len(raw)
+        if text.count('"') % 2:  # the field closes on this line
+            yield from self._complete()
+        elif self._record_bytes > MAX_LINE_BYTES:
+            yield from self._abandon(
+                f"a quoted field is not closed within {MAX_LINE_BYTES} bytes (the longest "
+                "record); the lines after it are read as records of their own"
+            )
+
+    def _line(self, number: int, text: str, size: int) -> Iterator[Item]:
+        """A line that starts a record."""
+        if not text.strip():
+            return
+        self._record = [(number, text)]
+        self._record_bytes = size
+        if text.count('"') % 2 == 0:
+            yield from self._complete()
+
+    def _complete(self) -> Iterator[Item]:
+        record, self._record = self._record, []
+        line = record[0][0]
+        if self._record_bytes > MAX_LINE_BYTES:
+            yield LineError(line, None, f"record longer than {MAX_LINE_BYTES} bytes")
+            return
+        joined = "\n".join(text for _, text in record)
+        yield from self._row(line, next(csv.reader([joined])))
+
+    def _abandon(self, message: str) -> Iterator[Item]:
+        """Give up the unfinished record: one error where it starts, then its other lines as
+        records of their own (each holds an even number of quotes, so none opens a field)."""
+        if not self._record:
+            return
+        record, self._record = self._record, []
+        yield LineError(record[0][0], None, message)
+        for number, text in record[1:]:
+            yield from self._line(number, text, len(text.encode()))
 
     def _row(self, line: int, cells: list[str]) -> Iterator[Item]:
         if self._header is None:
