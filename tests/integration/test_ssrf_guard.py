@@ -109,3 +109,25 @@ async def test_credential_test_through_the_api_reports_the_refusal(
     assert verdict["ok"] is False
     assert "loopback address" in verdict["error"]
     assert mock_provider.requests == []
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "169.254.169.254",
+        "169.254.170.2",
+        "100.100.100.200",
+        "168.63.129.16",
+        "[fd00:ec2::254]",
+        "[::ffff:169.254.169.254]",
+    ],
+)
+async def test_metadata_addresses_stay_refused_when_private_urls_are_allowed(host: str) -> None:
+    transport = HttpTransport.create(allow_private=True)
+    try:
+        with pytest.raises(DestinationBlocked) as caught:
+            await transport.send(_request(f"http://{host}/latest/meta-data/"), timeout=2)
+    finally:
+        await transport.close()
+    assert "cloud metadata address" in caught.value.message
+    assert "always refused" in caught.value.message

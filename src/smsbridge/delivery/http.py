@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 from aiohttp.abc import ResolveResult
 
-from smsbridge.domain.addresses import blocked_reason
+from smsbridge.domain.addresses import blocked_reason, metadata_reason
 from smsbridge.domain.ports import ProviderResponse
 from smsbridge.domain.request import ProviderRequest
 from smsbridge.errors import DestinationBlocked, ProviderTimeout, ProviderUnreachable
@@ -28,7 +28,8 @@ class BlockedAddressError(OSError):
 
 
 class GuardedConnector(aiohttp.TCPConnector):
-    """A TCP connector that refuses private, loopback, link-local and metadata addresses."""
+    """A TCP connector that refuses private, loopback, link-local and metadata addresses;
+    with ``allow_private``, metadata addresses only."""
 
     def __init__(self, *, allow_private: bool, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -38,11 +39,10 @@ class GuardedConnector(aiohttp.TCPConnector):
         self, host: str, port: int, traces: Sequence[Any] | None = None
     ) -> list[ResolveResult]:
         results = await super()._resolve_host(host, port, traces)
-        if self._allow_private:
-            return results
-        allowed = [r for r in results if blocked_reason(r["host"]) is None]
+        refused = metadata_reason if self._allow_private else blocked_reason
+        allowed = [r for r in results if refused(r["host"]) is None]
         if not allowed:
-            reason = blocked_reason(results[0]["host"]) if results else "no address"
+            reason = refused(results[0]["host"]) if results else "no address"
             raise BlockedAddressError(f"{host} resolves to a {reason}")
         return allowed
 
@@ -98,10 +98,12 @@ class HttpTransport:
                 )
         except aiohttp.ClientConnectorError as exc:
             if isinstance(exc.os_error, BlockedAddressError):
-                raise DestinationBlocked(
-                    f"provider URL refused: {exc.os_error}; set "
-                    "SMSBRIDGE_ALLOW_PRIVATE_PROVIDER_URLS=true to allow it"
-                ) from exc
+                advice = (
+                    "cloud metadata addresses are always refused"
+                    if "metadata" in str(exc.os_error)
+                    else "set SMSBRIDGE_ALLOW_PRIVATE_PROVIDER_URLS=true to allow it"
+                )
+                raise DestinationBlocked(f"provider URL refused: {exc.os_error}; {advice}") from exc
             raise ProviderUnreachable(
                 f"could not connect to the provider ({_reason(exc)})"
             ) from exc

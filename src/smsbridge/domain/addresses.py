@@ -1,4 +1,9 @@
-"""Which network addresses a provider URL may reach (the SSRF policy, applied at connect time)."""
+"""Which network addresses a provider URL may reach (the SSRF policy, applied at connect time).
+
+Cloud metadata services are refused always, even when private addresses are allowed
+(``SMSBRIDGE_ALLOW_PRIVATE_PROVIDER_URLS``): they hand out the host's cloud credentials to
+whoever asks, and no SMS provider lives there.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +13,14 @@ _CGNAT = ipaddress.ip_network("100.64.0.0/10")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _METADATA = frozenset(
     {
-        ipaddress.ip_address("169.254.169.254"),  # AWS, GCP, Azure, OpenStack
+        ipaddress.ip_address("169.254.169.254"),  # AWS, GCP, Azure IMDS, OpenStack, DO, Oracle
+        ipaddress.ip_address("169.254.170.2"),  # AWS ECS task credentials
+        ipaddress.ip_address("169.254.169.253"),  # AWS DNS / time services
         ipaddress.ip_address("100.100.100.200"),  # Alibaba Cloud
+        ipaddress.ip_address("168.63.129.16"),  # Azure WireServer
+        ipaddress.ip_address("192.0.0.192"),  # Oracle Cloud (legacy)
         ipaddress.ip_address("fd00:ec2::254"),  # AWS IPv6
+        ipaddress.ip_address("fd00:ec2::23"),  # AWS IPv6 ECS/EKS
     }
 )
 
@@ -26,6 +36,20 @@ def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | No
     if address in _NAT64:
         return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
     return None
+
+
+def metadata_reason(raw: str) -> str | None:
+    """Why ``raw`` is refused even where private addresses are allowed: a cloud metadata
+    address (also when embedded in an IPv6 one), or None."""
+    try:
+        address: IPAddress = ipaddress.ip_address(raw.split("%", 1)[0])
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(address)
+        if embedded is not None:
+            address = embedded
+    return "cloud metadata address" if address in _METADATA else None
 
 
 def blocked_reason(raw: str) -> str | None:
