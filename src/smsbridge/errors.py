@@ -8,6 +8,7 @@ at the boundary where they occur (``raise ProviderUnreachable(...) from exc``).
 
     SmsbridgeError
     ├── InvalidInput            422  field-level ``errors``
+    │   └── LimitExceeded       422  the input is over a configured limit (named in the message)
     ├── MalformedWebhook        400  a provider's webhook body cannot be read
     ├── WebhookNotAuthentic     403  a provider's webhook signature does not verify
     ├── NotFound                404
@@ -62,6 +63,14 @@ class InvalidInput(SmsbridgeError):
     @classmethod
     def one(cls, field: str, message: str) -> InvalidInput:
         return cls(FieldError(field, message))
+
+
+class LimitExceeded(InvalidInput):
+    """The input is over a configured limit.
+
+    Kept apart from other invalid input where a use case reports problems instead of raising
+    them (a message preview): going over a limit is a refusal to do the work, never a finding.
+    """
 
 
 class MalformedWebhook(SmsbridgeError):
