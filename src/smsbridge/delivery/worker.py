@@ -23,6 +23,13 @@ provider would refuse the same request. While a credential's circuit breaker is 
 (``domain/breaker.py``; the breakers are this worker's, in memory) the attempt goes to the next
 credential of the route whose breaker lets it through, counted against the current budget;
 with none, the current credential is tried anyway, as with no fallback at all.
+
+**Unusable credentials.** A stored credential that today's rules refuse (a row from before a
+rule, ``http://`` after private provider URLs were turned off, secrets the keys cannot open)
+never holds up the claimed batch: the claim loads every credential on its own. Such a
+credential keeps its place on the route but is passed over, like one with an open breaker
+(``failover: credential_unusable`` on the attempt); when nothing usable is left on the route
+from where the message stands, the message fails at once with the credential's reason.
 """
 
 from __future__ import annotations
@@ -35,8 +42,8 @@ import os
 import random
 import secrets
 import socket
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -93,7 +100,9 @@ def worker_name() -> str:
 class _Work:
     message: ClaimedMessage
     credential: Credential | None
-    fallbacks: tuple[tuple[str, Credential], ...] = ()
+    fallbacks: tuple[tuple[str, Credential | None], ...] = ()
+    unusable: Mapping[str, str] = field(default_factory=dict)
+    """Why the route's unusable credentials (None above) cannot be used, by id."""
 
 
 class Worker:
@@ -227,15 +236,23 @@ class Worker:
         for m in batch:
             if m.fallback_ids and m.fallback_versions:
                 versions.update(zip(m.fallback_ids, m.fallback_versions, strict=True))
-        credentials = await self._credentials.load_many(versions, versions)
+        loaded = await self._credentials.load_many(versions, versions)
+        usable, unusable = loaded.usable, loaded.unusable
         for message in batch:
-            credential = credentials.get(message.credential_id) if message.credential_id else None
-            fallbacks = (
-                tuple((i, credentials[i]) for i in message.fallback_ids if i in credentials)
-                if message.fallback_ids
-                else ()
+            credential = usable.get(message.credential_id) if message.credential_id else None
+            # An unusable fallback keeps its place (attempt counts map to places on the
+            # route); a deleted one drops out.
+            fallbacks = tuple(
+                (i, usable.get(i))
+                for i in message.fallback_ids or ()
+                if i in usable or i in unusable
             )
-            self._queue.put_nowait(_Work(message, credential, fallbacks))
+            reasons = {
+                i: unusable[i]
+                for i in (message.credential_id, *(message.fallback_ids or ()))
+                if i is not None and i in unusable
+            }
+            self._queue.put_nowait(_Work(message, credential, fallbacks, reasons))
         return len(batch)
 
     async def _idle(self, seconds: float) -> None:
@@ -251,7 +268,9 @@ class Worker:
             if work is None:
                 return
             try:
-                completion = await self.process(work.message, work.credential, work.fallbacks)
+                completion = await self.process(
+                    work.message, work.credential, work.fallbacks, work.unusable
+                )
             except Exception:
                 log.exception("unexpected error sending %s", work.message.id)
                 completion = self._unexpected(work.message)
@@ -283,12 +302,13 @@ class Worker:
         self,
         message: ClaimedMessage,
         credential: Credential | None,
-        fallbacks: Sequence[tuple[str, Credential]] = (),
+        fallbacks: Sequence[tuple[str, Credential | None]] = (),
+        unusable: Mapping[str, str] | None = None,
     ) -> Completion:
         """Send one message once and decide what happens next (no database writes).
 
         ``credential`` is the surface's primary, ``fallbacks`` its fallback credentials in
-        order, by id."""
+        order, by id; None for one that cannot be used, ``unusable`` saying why, by id."""
         attempt = message.attempts + 1
         started = self._clock()
         if message.suppressed:
@@ -301,8 +321,20 @@ class Worker:
                 [Event(message.id, started, EventType.SUPPRESSED, {"reason": reason})],
                 last_error=reason,
             )
-        if credential is None:
-            reason = "the surface has no usable credential"
+        credential_id = message.credential_id or ""
+        unusable = unusable or {}
+        # Where the message stands on its route (see the module docstring), and which
+        # credential this attempt uses.
+        route_length = 1 + len(fallbacks)
+        budget = self._policy.max_attempts
+        stage = min((attempt - 1) // budget, route_length - 1)
+        stage_attempt = attempt - stage * budget
+        failover: str | None = None
+        route = ((credential_id, credential), *fallbacks)
+        chosen = self._pick(route, stage, started)
+        if chosen is None:  # nothing usable from here to the end of the route
+            stuck = route[stage][0]
+            reason = unusable.get(stuck, "the surface has no usable credential")
             return Completion(
                 message.id,
                 message.lease_token,
@@ -311,22 +343,13 @@ class Worker:
                 [Event(message.id, started, EventType.FAILED, {"reason": reason})],
                 last_error=reason,
             )
-        credential_id = message.credential_id or ""
-        # Where the message stands on its route (see the module docstring), and which
-        # credential this attempt uses.
-        route_length = 1 + len(fallbacks)
-        budget = self._policy.max_attempts
-        stage = min((attempt - 1) // budget, route_length - 1)
-        stage_attempt = attempt - stage * budget
-        failover: str | None = None
-        if route_length > 1:
-            route = ((credential_id, credential), *fallbacks)
-            chosen = self._pick(route, stage, started)
-            credential_id, credential = route[chosen]
-            if chosen > stage:
-                failover = "circuit_open"
-            elif chosen > 0:
-                failover = "budget_spent"
+        credential_id, picked = route[chosen]
+        assert picked is not None  # _pick chooses usable credentials only
+        credential = picked
+        if chosen > stage:
+            failover = "circuit_open" if route[stage][1] is not None else "credential_unusable"
+        elif chosen > 0:
+            failover = "budget_spent"
         if credential.rate_limit_per_second:
             await self._limiter.acquire(credential_id, credential.rate_limit_per_second)
             started = self._clock()
@@ -449,14 +472,21 @@ class Worker:
             last_error=reason,
         )
 
-    def _pick(self, route: Sequence[tuple[str, Credential]], stage: int, now: datetime) -> int:
-        """The credential for this attempt: the stage's own, unless its breaker is open; then
-        the next one along the route whose breaker lets a request through; with none, the
-        stage's own anyway (its breaker keeps no one from sending, it only redirects)."""
-        for index in range(stage, len(route)):
+    def _pick(
+        self, route: Sequence[tuple[str, Credential | None]], stage: int, now: datetime
+    ) -> int | None:
+        """The credential for this attempt: the stage's own, unless its breaker is open or it
+        cannot be used; then the next usable one along the route whose breaker lets a request
+        through; with none, the first usable one from the stage on anyway (a breaker keeps no
+        one from sending, it only redirects). None when no credential from the stage on can
+        be used."""
+        usable = [i for i in range(stage, len(route)) if route[i][1] is not None]
+        if len(route) == 1:
+            return usable[0] if usable else None  # no alternative: no breaker to consult
+        for index in usable:
             if self.breakers.allow(route[index][0], now):
                 return index
-        return stage
+        return usable[0] if usable else None
 
     def _sent(
         self,
@@ -568,7 +598,9 @@ class Worker:
 
         async def one(work: _Work) -> Completion:
             async with semaphore:
-                return await self.process(work.message, work.credential, work.fallbacks)
+                return await self.process(
+                    work.message, work.credential, work.fallbacks, work.unusable
+                )
 
         while loop.time() < deadline:
             claimed = await self.claim(self._config.batch_size)

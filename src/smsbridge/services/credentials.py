@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,7 +23,7 @@ from smsbridge.domain.phones import normalize_phone
 from smsbridge.domain.request import MessageValues, build_request
 from smsbridge.domain.responses import extract_message_id, judge_response, redact
 from smsbridge.domain.retry import OutcomeKind
-from smsbridge.errors import DeliveryError, InvalidInput, NotFound
+from smsbridge.errors import DeliveryError, InvalidInput, NotFound, SecretsUnavailable
 from smsbridge.providers.presets import apply_preset
 from smsbridge.services.pagination import Page, check_limit, decode_cursor, page_of
 from smsbridge.services.secretbox import SecretBox
@@ -30,6 +31,8 @@ from smsbridge.storage import credentials as repo
 from smsbridge.storage.database import Database
 
 DEFAULT_TEST_SENDER = "SMSBridge"
+
+log = logging.getLogger("smsbridge.credentials")
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,16 @@ class CredentialView:
     document: dict[str, Any]
     created_at: datetime
     updated_at: datetime
+
+
+@dataclass(frozen=True)
+class LoadedCredentials:
+    """What a claimed batch needs: the credentials ready to send with, and, for each one that
+    cannot be used (a stored row today's rules refuse, secrets the keys cannot open), why."""
+
+    usable: dict[str, Credential]
+    unusable: dict[str, str]
+    """Credential id → the reason: rules and field names only, never a value or a secret."""
 
 
 @dataclass(frozen=True)
@@ -74,9 +87,10 @@ class CredentialService:
         self._gateway = gateway
         self._allow_private = allow_private_urls
         self._clock = clock
-        # Compiled credentials by id, valid while the row's updated_at is unchanged, so the
-        # worker decrypts and compiles a credential once, not once per message.
-        self._compiled: dict[str, tuple[datetime, Credential]] = {}
+        # Compiled credentials (or why one cannot be used) by id, valid while the row's
+        # updated_at is unchanged, so the worker decrypts and compiles a credential once, not
+        # once per message, and reports an unusable one once per version.
+        self._compiled: dict[str, tuple[datetime, Credential | str]] = {}
 
     def _parse(self, document: Mapping[str, Any]) -> Credential:
         return parse_credential(document, allow_private_urls=self._allow_private)
@@ -152,25 +166,50 @@ class CredentialService:
 
     async def load_many(
         self, credential_ids: Iterable[str], versions: Mapping[str, datetime] | None = None
-    ) -> dict[str, Credential]:
-        """Ready-to-send credentials by id (missing ids are left out); cached per version.
+    ) -> LoadedCredentials:
+        """Ready-to-send credentials by id, and why each unusable one cannot be used (missing
+        ids are in neither); cached per version. One bad credential never fails the others.
 
         ``versions`` (id → ``updated_at``, as a claim read them) spares the database when
         every cached form is current."""
         wanted = set(credential_ids)
         if not wanted:
-            return {}
-        if versions is not None and all(
+            return LoadedCredentials({}, {})
+        if versions is None or not all(
             i in versions and self._compiled.get(i, (None,))[0] == versions[i] for i in wanted
         ):
-            return {i: self._compiled[i][1] for i in wanted}
-        async with self._db.read() as conn:
-            versions = await repo.versions(conn, wanted)
-            stale = [i for i, v in versions.items() if self._compiled.get(i, (None,))[0] != v]
-            for row in await repo.get_credentials(conn, stale):
-                credential = self._parse(join_secrets(row.document, self._box.open(row.secrets)))
-                self._compiled[row.id] = (row.updated_at, credential)
-        return {i: self._compiled[i][1] for i in versions if i in self._compiled}
+            async with self._db.read() as conn:
+                current = await repo.versions(conn, wanted)
+                stale = [i for i, v in current.items() if self._compiled.get(i, (None,))[0] != v]
+                for row in await repo.get_credentials(conn, stale):
+                    self._compiled[row.id] = (row.updated_at, self._compile(row))
+            wanted = set(current)
+        loaded = LoadedCredentials({}, {})
+        for credential_id in wanted:
+            compiled = self._compiled.get(credential_id)
+            if compiled is None:
+                continue
+            if isinstance(compiled[1], str):
+                loaded.unusable[credential_id] = compiled[1]
+            else:
+                loaded.usable[credential_id] = compiled[1]
+        return loaded
+
+    def _compile(self, row: repo.CredentialRow) -> Credential | str:
+        """The stored row, ready to send with; or why it cannot be used."""
+        secrets: dict[str, str] = {}
+        try:
+            secrets = self._box.open(row.secrets)
+            return self._parse(join_secrets(row.document, secrets))
+        except SecretsUnavailable as exc:
+            problem = exc.message
+        except InvalidInput as exc:
+            problem = "; ".join(f"{e.field}: {e.message}" for e in exc.errors[:5]) or exc.message
+        except Exception as exc:  # a row no rule of today can even read: still only this one
+            problem = f"its stored document cannot be read ({type(exc).__name__})"
+        reason = redact(f"credential {row.id} cannot be used: {problem}", secrets.values())
+        log.warning("%s", reason)
+        return reason
 
     async def preview(
         self, credential_id: str, *, to: str, sender: str | None, message: str
