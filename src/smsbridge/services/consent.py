@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from smsbridge.domain.phones import normalize_phone
+from smsbridge.domain.spreadsheets import inert_cell
 from smsbridge.domain.surfaces import check_sender
 from smsbridge.errors import InvalidInput
 from smsbridge.storage import consent as repo
@@ -150,6 +151,12 @@ def _encode(rows: Any, kind: str) -> bytes:
     writer = csv.writer(out)
     for r in rows:
         writer.writerow(
-            [r["sender"], r["phone"], r["source"], r["keyword"] or "", r["created_at"].isoformat()]
+            [
+                inert_cell(r["sender"]),
+                inert_cell(r["phone"]),
+                r["source"],
+                inert_cell(r["keyword"] or ""),
+                r["created_at"].isoformat(),
+            ]
         )
     return out.getvalue().encode()

@@ -30,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from smsbridge.domain.messages import MessageStatus
+from smsbridge.domain.spreadsheets import inert_cell
 from smsbridge.domain.surfaces import parse_surface
 from smsbridge.errors import InvalidInput, NotFound
 from smsbridge.storage import campaigns as campaigns_repo
@@ -207,6 +208,8 @@ class ReportService:
 def _csv_value(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, str):
+        return inert_cell(value)  # provider errors and ids come from outside
     return "" if value is None else value
 
 
