@@ -202,7 +202,7 @@ async def test_sandbox_accepts_and_rejects_0000(client: httpx.AsyncClient) -> No
 
 async def test_create_shows_secrets_only_as_hints(make_credential: CredentialFactory) -> None:
     cred = await make_credential(
-        headers=[{"label": "X-Secret", "type": "secret", "value": "hdr-secret-abcd"}]
+        headers=[{"label": "X-Secret", "type": "secret", "value": "hdr-secret-01-abcd"}]
     )
     assert cred["id"].startswith("cred_")
     assert cred["auth"]["token"] == {"set": True, "last4": "3456"}
@@ -242,7 +242,7 @@ async def test_patch_keeps_an_omitted_secret(
     client: httpx.AsyncClient, make_credential: CredentialFactory, mock_provider: MockProvider
 ) -> None:
     cred = await make_credential(
-        headers=[{"label": "X-Secret", "type": "secret", "value": "hdr-secret-abcd"}]
+        headers=[{"label": "X-Secret", "type": "secret", "value": "hdr-secret-01-abcd"}]
     )
     patched = await client.patch(
         f"/api/v1/credentials/{cred['id']}",
@@ -264,7 +264,7 @@ async def test_patch_keeps_an_omitted_secret(
     await _test_send(client, cred["id"])
     request = mock_provider.requests[-1]
     assert request.header("Authorization") == "App tok-live-abcdef123456"
-    assert request.header("X-Secret") == "hdr-secret-abcd"
+    assert request.header("X-Secret") == "hdr-secret-01-abcd"
     assert request.header("X-New") == "1"
 
 
@@ -342,7 +342,7 @@ async def test_preview_masks_secrets_and_shows_exact_body(
     client: httpx.AsyncClient, make_credential: CredentialFactory, mock_provider: MockProvider
 ) -> None:
     cred = await make_credential(
-        headers=[{"label": "X-Secret", "type": "secret", "value": "hdr-secret-abcd"}]
+        headers=[{"label": "X-Secret", "type": "secret", "value": "hdr-secret-01-abcd"}]
     )
     response = await client.post(
         f"/api/v1/credentials/{cred['id']}/preview",

@@ -20,7 +20,7 @@ SUITE_SECRETS = [
     "sig-secret-5566",
     "pw-basic-7788",
     "key-apikey-3344",
-    "hdr-secret-abcd",
+    "hdr-secret-01-abcd",
     "tok-new-0000wxyz",
     "leak-bearer-q1w2e3r4",
     "leak-basic-z9x8c7",

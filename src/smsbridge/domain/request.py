@@ -47,7 +47,8 @@ class ProviderRequest:
     body: bytes
 
 
-MIN_HINTED_LENGTH = 6
+MIN_HINTED_LENGTH = 16
+"""Secrets shorter than this get no hint: four characters would be over a quarter of them."""
 
 
 def secret_hint(value: str) -> str:

@@ -1,4 +1,10 @@
-"""API keys and roles: who may call what."""
+"""API keys and roles: who may call what; the admin sessions opened with them.
+
+An admin session is a row (named by the SHA-256 of a random id the cookie carries) bound to
+the key that opened it: signing out deletes the row, revoking the key ends it, and the web
+layer also binds the cookie to :attr:`Principal.key_hash`, so a new master key value (whose
+id stays ``master``) ends the sessions the old value opened.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +12,13 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from smsbridge.domain.ids import new_id
 from smsbridge.errors import AuthenticationRequired, InvalidInput, NotFound, PermissionDenied
+from smsbridge.storage import admin_sessions
 from smsbridge.storage import api_keys as repo
 from smsbridge.storage.database import Database
 
@@ -30,6 +37,9 @@ class Principal:
     key_id: str
     name: str
     role: Role
+    key_hash: str = field(default="", repr=False, compare=False)
+    """SHA-256 of the key itself: what sessions are bound to (the master key's id never
+    changes, its value may)."""
 
     def require(self, role: Role) -> None:
         """Raise :class:`PermissionDenied` unless this key's role includes ``role``."""
@@ -54,29 +64,55 @@ class ApiKeyService:
     def __init__(self, db: Database, master_key: str, clock: Callable[[], datetime]) -> None:
         self._db = db
         self._master = master_key
+        self._master_hash = hash_key(master_key)
         self._clock = clock
 
     async def authenticate(self, presented: str | None) -> Principal:
         if not presented:
             raise AuthenticationRequired()
         if hmac.compare_digest(presented.encode(), self._master.encode()):
-            return Principal("master", "master", Role.ADMIN)
+            return Principal("master", "master", Role.ADMIN, self._master_hash)
         async with self._db.read() as conn:
             row = await repo.find_by_hash(conn, hash_key(presented))
         if row is None or row.revoked_at is not None:
             raise AuthenticationRequired("invalid or revoked API key")
-        return Principal(row.id, row.name, Role(row.role))
+        return Principal(row.id, row.name, Role(row.role), row.key_hash)
 
     async def principal(self, key_id: str) -> Principal:
         """The key with this id, if it is still valid (a signed-in session re-checks it on
         every request, so revoking a key ends its sessions)."""
         if key_id == "master":
-            return Principal("master", "master", Role.ADMIN)
+            return Principal("master", "master", Role.ADMIN, self._master_hash)
         async with self._db.read() as conn:
             row = await repo.get_key(conn, key_id)
         if row is None or row.revoked_at is not None:
             raise AuthenticationRequired("invalid or revoked API key")
-        return Principal(row.id, row.name, Role(row.role))
+        return Principal(row.id, row.name, Role(row.role), row.key_hash)
+
+    async def open_session(self, who: Principal, lifetime: timedelta) -> str:
+        """A new admin session for ``who``; returns its random id (for the cookie only: the
+        database keeps its hash). Expired sessions are swept on the way."""
+        session_id = secrets.token_urlsafe(24)
+        now = self._clock()
+        async with self._db.transaction() as conn:
+            await admin_sessions.sweep_expired(conn, now)
+            await admin_sessions.open_session(
+                conn, hash_key(session_id), who.key_id, now, now + lifetime
+            )
+        return session_id
+
+    async def session_principal(self, session_id: str) -> Principal:
+        """The key of this open admin session, if both are still valid."""
+        async with self._db.read() as conn:
+            key_id = await admin_sessions.session_key(conn, hash_key(session_id), self._clock())
+        if key_id is None:
+            raise AuthenticationRequired("this session has ended; sign in again")
+        return await self.principal(key_id)
+
+    async def close_session(self, session_id: str) -> None:
+        """End this admin session at once (sign-out): its cookie, even copied, opens nothing."""
+        async with self._db.transaction() as conn:
+            await admin_sessions.close_session(conn, hash_key(session_id))
 
     async def create(self, name: str, role: str) -> CreatedKey:
         name = name.strip()

@@ -70,6 +70,18 @@ api_keys = Table(
     Column("revoked_at", UtcDateTime, nullable=True),
 )
 
+# Admin sign-ins still open. A session cookie names its row (by the SHA-256 of its random
+# id); signing out deletes the row, so a copied cookie stops working server-side.
+admin_sessions = Table(
+    "admin_sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("key_id", String(40), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Index("ix_admin_sessions_expires_at", "expires_at"),
+)
+
 credentials = Table(
     "credentials",
     metadata,

@@ -1,8 +1,10 @@
 """Admin pages: sign-in, and Channels > API credentials (list, create, edit, delete, validate).
 
 Plain forms posting back to the server (they work without JavaScript; htmx is loaded for the
-pages that want partial updates). Every POST but the sign-in carries the session's CSRF token.
-Errors from the services are shown next to the field they name.
+pages that want partial updates). Every POST carries a CSRF token: the session's, or before
+signing in, one bound to a pre-session cookie (see :mod:`smsbridge.web.session`). Every admin
+response carries the security headers of :mod:`smsbridge.web.headers`. Errors from the
+services are shown next to the field they name.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -26,7 +29,17 @@ from smsbridge.domain.request import MessageValues, build_request
 from smsbridge.errors import AuthenticationRequired, Conflict, InvalidInput, NotFound
 from smsbridge.providers.presets import PRESETS, apply_preset, preset_names
 from smsbridge.services.api_keys import Principal, Role
-from smsbridge.web.session import COOKIE, LIFETIME, Session, SessionSigner, csrf_valid
+from smsbridge.web.headers import AdminSecurityHeaders
+from smsbridge.web.session import (
+    COOKIE,
+    LIFETIME,
+    SIGN_IN_COOKIE,
+    SIGN_IN_LIFETIME,
+    Session,
+    SessionSigner,
+    csrf_valid,
+    new_sign_in_nonce,
+)
 from smsbridge.wiring import Services
 
 HERE = Path(__file__).parent
@@ -89,6 +102,7 @@ class Visitor:
 def install(app: FastAPI) -> None:
     """Mount the admin on ``app``."""
     app.state.pages = Pages()
+    app.add_middleware(AdminSecurityHeaders, prefix="/admin")
     app.mount(STATIC, StaticFiles(directory=HERE / "static"), name="admin-static")
     app.include_router(router)
     from smsbridge.web import (  # they import this module: registered once it is complete
@@ -128,13 +142,16 @@ def _signer(svc: Services) -> SessionSigner:
 
 
 async def visitor(request: Request, svc: Services = Depends(services)) -> Visitor:
-    session = _signer(svc).load(request.cookies.get(COOKIE))
+    signer = _signer(svc)
+    session = signer.load(request.cookies.get(COOKIE))
     if session is None:
         raise SignInFirst()
     try:
-        who = await svc.api_keys.principal(session.key_id)
+        who = await svc.api_keys.session_principal(session.session_id)
     except AuthenticationRequired:
         raise SignInFirst() from None
+    if not signer.bound_to(session, who.key_hash):  # the key's value changed since
+        raise SignInFirst()
     return Visitor(who, session)
 
 
@@ -187,21 +204,58 @@ def _admin_only(request: Request, seen: Visitor) -> None:
 # --- sign-in ----------------------------------------------------------------------------------
 
 
+def _login_form(
+    request: Request, svc: Services, *, status: int = 200, error: str | None = None
+) -> Response:
+    """The sign-in page, its token bound to the browser's pre-session cookie (a new one
+    when it has none yet)."""
+    nonce = request.cookies.get(SIGN_IN_COOKIE) or ""
+    fresh = not (nonce.isascii() and 16 <= len(nonce) <= 64)
+    if fresh:
+        nonce = new_sign_in_nonce()
+    response = _pages(request).render(
+        "login.html",
+        status=status,
+        title="Sign in",
+        error=error,
+        sign_in_token=_signer(svc).sign_in_token(nonce),
+    )
+    if fresh:
+        response.set_cookie(
+            SIGN_IN_COOKIE,
+            nonce,
+            max_age=SIGN_IN_LIFETIME,
+            httponly=True,
+            samesite="strict",
+            secure=svc.settings.public_url.startswith("https://"),
+            path="/admin/login",
+        )
+    return response
+
+
 @router.get("/login")
-async def login_page(request: Request) -> Response:
-    return _pages(request).render("login.html", title="Sign in")
+async def login_page(request: Request, svc: Services = Depends(services)) -> Response:
+    return _login_form(request, svc)
 
 
 @router.post("/login")
 async def login(request: Request, svc: Services = Depends(services)) -> Response:
     form = await request.form()
+    signer = _signer(svc)
+    if not signer.sign_in_valid(request.cookies.get(SIGN_IN_COOKIE), str(form.get("csrf") or "")):
+        return _login_form(
+            request,
+            svc,
+            status=403,
+            error="This sign-in form expired or did not come from this site. "
+            "Enter the API key again.",
+        )
     try:
         who = await svc.api_keys.authenticate(str(form.get("key") or "").strip())
     except AuthenticationRequired:
-        return _pages(request).render(
-            "login.html", status=401, title="Sign in", error="This API key is not valid."
-        )
-    _, cookie = _signer(svc).new(who.key_id)
+        return _login_form(request, svc, status=401, error="This API key is not valid.")
+    session_id = await svc.api_keys.open_session(who, timedelta(seconds=LIFETIME))
+    _, cookie = signer.new(session_id, who.key_hash)
     response = RedirectResponse(
         "/admin/credentials" if who.role is Role.ADMIN else "/admin/messages", status_code=303
     )
@@ -214,12 +268,16 @@ async def login(request: Request, svc: Services = Depends(services)) -> Response
         secure=svc.settings.public_url.startswith("https://"),
         path="/admin",
     )
+    response.delete_cookie(SIGN_IN_COOKIE, path="/admin/login")
     return response
 
 
 @router.post("/logout")
-async def logout(request: Request, seen: Visitor = Depends(visitor)) -> Response:
+async def logout(
+    request: Request, seen: Visitor = Depends(visitor), svc: Services = Depends(services)
+) -> Response:
     await _form(request, seen)  # only the CSRF check: no field is read
+    await svc.api_keys.close_session(seen.session.session_id)  # a copied cookie ends too
     response = RedirectResponse("/admin/login", status_code=303)
     response.delete_cookie(COOKIE, path="/admin")
     return response
@@ -282,7 +340,7 @@ class CredentialForm:
     def of_document(cls, document: dict[str, Any]) -> CredentialForm:
         auth = document.get("auth") or {}
         hints = {
-            f"auth.{name}": f"set (…{value.get('last4', '')})"
+            f"auth.{name}": _set_hint(value)
             for name, value in auth.items()
             if isinstance(value, dict) and value.get("set")
         }
@@ -290,9 +348,7 @@ class CredentialForm:
         for header in document.get("headers") or []:
             value = header.get("value")
             if isinstance(value, dict):
-                headers.append(
-                    HeaderRow(header["label"], "secret", "", f"set (…{value.get('last4', '')})")
-                )
+                headers.append(HeaderRow(header["label"], "secret", "", _set_hint(value)))
             else:
                 headers.append(
                     HeaderRow(header["label"], header.get("type", "static"), str(value or ""))
@@ -322,6 +378,13 @@ class CredentialForm:
             headers=headers,
             hints=hints,
         )
+
+
+def _set_hint(value: dict[str, Any]) -> str:
+    """What the form says of a stored secret: set, and its last characters when long enough
+    to show any."""
+    last4 = str(value.get("last4") or "")
+    return f"set (…{last4})" if last4 else "set"
 
 
 def _read_form(form: FormData) -> tuple[CredentialForm, dict[str, Any], dict[str, str]]:
@@ -386,8 +449,7 @@ def _read_form(form: FormData) -> tuple[CredentialForm, dict[str, Any], dict[str
                 auth[name] = text[f"auth_{name}"]
     document["auth"] = auth
     headers = []
-    rows = int(text.get("header_rows", "0") or 0)
-    for index in range(min(rows, 50)):
+    for index in range(_header_rows(text)):
         label = text.get(f"header_label_{index}", "")
         kind = text.get(f"header_type_{index}", "static")
         value = text.get(f"header_value_{index}", "")
@@ -403,6 +465,18 @@ def _read_form(form: FormData) -> tuple[CredentialForm, dict[str, Any], dict[str
     if shown.preset:
         document["preset"] = shown.preset
     return shown, document, errors
+
+
+def _header_rows(text: dict[str, str]) -> int:
+    """How many header rows the form posted (at most 50): its ``header_rows`` field, or when
+    that is missing or not a number, the rows actually present."""
+    try:
+        rows = int(text.get("header_rows", ""))
+    except ValueError:
+        rows = 0
+        while rows < 50 and f"header_label_{rows}" in text:
+            rows += 1
+    return max(0, min(rows, 50))
 
 
 def _form_page(

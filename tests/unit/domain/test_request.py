@@ -215,20 +215,23 @@ def test_masked_request_never_contains_a_secret(
     assert masked.method == plain.method
 
 
-def test_masked_headers_show_the_last_four(make_credential: CredentialFactory) -> None:
-    masked = build_request(make_credential(), VALUES, masked=True)
+def test_masked_headers_hide_secrets_under_16_characters_whole(
+    make_credential: CredentialFactory,
+) -> None:
+    masked = build_request(make_credential(), VALUES, masked=True)  # 12 and 13 characters
 
     assert masked.headers == (
         *BASE_HEADERS,
-        ("Authorization", "App ****oken"),
+        ("Authorization", "App ****"),
         ("X-Api-Version", "2"),
-        ("X-Signature-Key", "****alue"),
+        ("X-Signature-Key", "****"),
     )
 
 
 def test_masked_basic_shows_the_username_only(make_credential: CredentialFactory) -> None:
     credential = make_credential(
-        auth={"type": "basic", "username": "AC0123", "password": "basic-passw0rd"}, headers=[]
+        auth={"type": "basic", "username": "AC0123", "password": "basic-long-passw0rd"},
+        headers=[],
     )
 
     masked = build_request(credential, VALUES, masked=True)
@@ -238,7 +241,7 @@ def test_masked_basic_shows_the_username_only(make_credential: CredentialFactory
 
 def test_masked_api_key(make_credential: CredentialFactory) -> None:
     credential = make_credential(
-        auth={"type": "api_key", "header": "X-Api-Key", "key": "api-k3y-value"}, headers=[]
+        auth={"type": "api_key", "header": "X-Api-Key", "key": "api-k3y-long-value"}, headers=[]
     )
 
     masked = build_request(credential, VALUES, masked=True)
@@ -261,9 +264,12 @@ def test_masked_request_hides_a_four_character_secret(make_credential: Credentia
 @pytest.mark.parametrize(
     ("secret", "shown"),
     [
-        ("s3cret-token", "****oken"),
+        ("s3cret-token-0123456789", "****6789"),
+        ("s3cret-token-012", "****-012"),
+        ("s3cret-token-01", "****"),
+        ("s3cret-token", "****"),
         ("abcde", "****"),
-        ("s3cret", "****cret"),
+        ("s3cret", "****"),
         ("abc", "****"),
         ("", "****"),
     ],
