@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from smsbridge.domain.campaigns import MAX_THROTTLE, MIN_THROTTLE
+
 NUL_REFUSED = "must not contain NUL characters (U+0000)"
 
 
@@ -483,7 +485,12 @@ class CampaignIn(Strict):
     variables: JsonObject = Field(default_factory=dict)
     send_at: datetime | None = None
     throttle_per_second: float | None = Field(
-        None, description="messages per second for this campaign, on top of the credential's limit"
+        None,
+        ge=MIN_THROTTLE,
+        le=MAX_THROTTLE,
+        allow_inf_nan=False,
+        strict=True,  # true is not 1 message per second
+        description="messages per second for this campaign, on top of the credential's limit",
     )
 
 

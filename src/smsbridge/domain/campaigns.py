@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -20,7 +20,12 @@ from smsbridge.errors import FieldError, InvalidInput
 
 MAX_PROFILE_IDS = 10_000
 MAX_FILTER_VALUES = 1_000
+MIN_THROTTLE = 0.01
+"""One message every 100 s: slower than that, a campaign of thousands would last years."""
 MAX_THROTTLE = 10_000.0
+LATEST_SEND_AT = datetime(3000, 1, 1, tzinfo=UTC)
+"""Far beyond any plan, and far enough from the end of time (year 9999) that due times spaced
+from it at the slowest throttle never overflow, whatever the audience."""
 _FILTER_KEY = re.compile(r"attributes\.([A-Za-z_][A-Za-z0-9_]*)")
 
 
@@ -132,6 +137,36 @@ def _parse_filters(value: object, field: str) -> tuple[AttributeFilter, ...]:
     return tuple(filters)
 
 
+def check_throttle(value: object) -> float | None:
+    """A campaign's pace in messages per second (None: not throttled); also applied to stored
+    campaigns, which older versions checked less (``1e-300`` passed, then overflowed)."""
+    if value is None:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not MIN_THROTTLE <= value <= MAX_THROTTLE  # refuses NaN and infinities too
+    ):
+        raise InvalidInput.one(
+            "throttle_per_second",
+            f"must be a number of messages per second from {MIN_THROTTLE:g} to {MAX_THROTTLE:g}",
+        )
+    return float(value)
+
+
+def check_send_at(value: object) -> datetime | None:
+    """When a campaign starts (None: at launch); also applied to stored campaigns."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise InvalidInput.one(
+            "send_at", "must be a date-time with a time zone, e.g. 2026-05-01T09:00:00Z"
+        )
+    if value >= LATEST_SEND_AT:
+        raise InvalidInput.one("send_at", f"must be before {LATEST_SEND_AT.year}-01-01")
+    return value
+
+
 @dataclass(frozen=True)
 class CampaignDraft:
     name: str
@@ -174,20 +209,16 @@ def parse_campaign(data: Mapping[str, Any]) -> CampaignDraft:
     variables = data.get("variables") or {}
     if not isinstance(variables, dict):
         errors.append(FieldError("variables", "must be a JSON object"))
-    send_at = data.get("send_at")
-    if send_at is not None and (not isinstance(send_at, datetime) or send_at.tzinfo is None):
-        errors.append(
-            FieldError("send_at", "must be a date-time with a time zone, e.g. 2026-05-01T09:00:00Z")
-        )
-    throttle = data.get("throttle_per_second")
-    if throttle is not None and (
-        isinstance(throttle, bool)
-        or not isinstance(throttle, int | float)
-        or not 0 < throttle <= MAX_THROTTLE
-    ):
-        errors.append(
-            FieldError("throttle_per_second", f"must be a number above 0, at most {MAX_THROTTLE:g}")
-        )
+    send_at: datetime | None = None
+    try:
+        send_at = check_send_at(data.get("send_at"))
+    except InvalidInput as exc:
+        errors.extend(exc.errors)
+    throttle: float | None = None
+    try:
+        throttle = check_throttle(data.get("throttle_per_second"))
+    except InvalidInput as exc:
+        errors.extend(exc.errors)
     if errors or audience is None:
         raise InvalidInput(errors)
     return CampaignDraft(
@@ -197,5 +228,5 @@ def parse_campaign(data: Mapping[str, Any]) -> CampaignDraft:
         audience=audience,
         variables=dict(variables),
         send_at=send_at,
-        throttle_per_second=float(throttle) if throttle is not None else None,
+        throttle_per_second=throttle,
     )

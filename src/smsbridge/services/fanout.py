@@ -14,7 +14,10 @@ campaign's start, so the pace holds across any number of workers, on top of the
 credential's own rate limit.
 
 :class:`CampaignRunner` drives the fan-outs of running campaigns in the background, and marks
-campaigns ``completed`` once their fan-out is done and nothing of them is pending.
+campaigns ``completed`` once their fan-out is done and nothing of them is pending. One campaign
+that cannot fan out (a row stored before today's checks, a bug) never holds up the others: the
+failure is logged, naming the campaign, and that campaign alone is retried later, each delay
+twice the last (from twice the poll interval up to :data:`MAX_RETRY_DELAY`).
 """
 
 from __future__ import annotations
@@ -28,14 +31,21 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from smsbridge.domain.campaigns import Audience, CampaignStatus, ExclusionReason, parse_audience
+from smsbridge.domain.campaigns import (
+    Audience,
+    CampaignStatus,
+    ExclusionReason,
+    check_send_at,
+    check_throttle,
+    parse_audience,
+)
 from smsbridge.domain.ids import new_ids
 from smsbridge.domain.links import shorten
 from smsbridge.domain.messages import MessageStatus, check_body
 from smsbridge.domain.personalize import Personalizer, ProfileRenderer
 from smsbridge.domain.segments import count_segments
 from smsbridge.domain.surfaces import Surface, parse_surface
-from smsbridge.errors import Conflict, InvalidInput
+from smsbridge.errors import Conflict, InvalidInput, SmsbridgeError
 from smsbridge.storage import campaigns as repo
 from smsbridge.storage import messages as messages_repo
 from smsbridge.storage import profiles as profiles_repo
@@ -47,6 +57,8 @@ log = logging.getLogger("smsbridge.campaigns")
 
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 _MEASURED_BODIES = 10_000
+MAX_RETRY_DELAY = 300.0
+"""Seconds, at most, between two tries of a campaign whose fan-out keeps failing."""
 """Distinct bodies whose segment count a fan-out remembers."""
 Member = tuple[str, str, dict[str, Any], str | None]  # external_id, phone, attributes, timezone
 
@@ -130,7 +142,7 @@ class FanOut:
         in_flight: set[str] = set()
         try:
             while stop is None or not stop.is_set():
-                batch = self._build(state, await self._read(state), in_flight)
+                batch = await self._built(state, await self._read(state), in_flight)
                 if writing is not None and not await self._written(writing):
                     return
                 writing = asyncio.create_task(write_batch(self._db, batch))
@@ -148,7 +160,7 @@ class FanOut:
         state = await self._load(campaign_id)
         if state is None:
             return None
-        batch = self._build(state, await self._read(state), set())
+        batch = await self._built(state, await self._read(state), set())
         if not await self._written(asyncio.create_task(write_batch(self._db, batch))):
             return None
         return BatchResult(len(batch.recipients), len(batch.exclusions), batch.done)
@@ -176,6 +188,10 @@ class FanOut:
             surface_row = await surfaces_repo.get_surface(conn, campaign["surface_id"])
         if surface_row is None:
             return None
+        # Stored rows are checked again: older versions let values through (a throttle of
+        # 1e-300, a send_at in year 9999) that would overflow the due times.
+        check_throttle(campaign["throttle_per_second"])
+        check_send_at(campaign["send_at"])
         surface = parse_surface(surface_row.document)
         return _State(
             campaign=campaign,
@@ -186,8 +202,8 @@ class FanOut:
             pacing=surface if surface.paces else None,
             cursor=campaign["fanout_cursor"],
             offset=int(campaign["targeted"]),
-            renderer=ProfileRenderer(
-                self._personalizer, campaign["body"], campaign["variables"] or {}
+            renderer=await asyncio.to_thread(  # compiling may take a while
+                ProfileRenderer, self._personalizer, campaign["body"], campaign["variables"] or {}
             ),
         )
 
@@ -221,6 +237,13 @@ class FanOut:
                     conn, state.campaign["surface_id"], phones, self._clock() - cap.window
                 )
         return _Page(members, phones, next_cursor, done, suppressed, seen, recent)
+
+    async def _built(self, state: _State, page: _Page, in_flight: set[str]) -> FanoutBatch:
+        """:meth:`_build`, in a thread when the body renders through Jinja (each recipient may
+        take up to the render deadline); plain substitutions stay on the loop (microseconds)."""
+        if state.renderer.uses_engine:
+            return await asyncio.to_thread(self._build, state, page, in_flight)
+        return self._build(state, page, in_flight)
 
     def _build(self, state: _State, page: _Page, in_flight: set[str]) -> FanoutBatch:
         """The page's messages and exclusions, as the batch to write after ``state.cursor``."""
@@ -364,6 +387,8 @@ class CampaignRunner:
         self._poll_interval = poll_interval
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
+        self._failing: dict[str, tuple[int, datetime]] = {}
+        """Campaign id → failures in a row and when to try it again (this process only)."""
 
     def wake(self) -> None:
         self._wake.set()
@@ -371,6 +396,27 @@ class CampaignRunner:
     def stop(self) -> None:
         self._stopping.set()
         self._wake.set()
+
+    def _failed(self, campaign_id: str, exc: Exception) -> None:
+        failures = self._failing.get(campaign_id, (0, None))[0] + 1
+        delay = min(MAX_RETRY_DELAY, self._poll_interval * 2.0 ** min(failures, 30))
+        self._failing[campaign_id] = (failures, self._clock() + timedelta(seconds=delay))
+        if isinstance(exc, SmsbridgeError):  # a stored value today's checks refuse: no trace
+            log.error(
+                "campaign %s cannot fan out (%s); retrying in %.0f s",
+                campaign_id,
+                exc.message,
+                delay,
+            )
+        else:
+            log.error(
+                "campaign %s: fan-out failed (%s, %d in a row); retrying in %.0f s",
+                campaign_id,
+                type(exc).__name__,
+                failures,
+                delay,
+                exc_info=exc,
+            )
 
     async def run(self) -> None:
         while not self._stopping.is_set():
@@ -387,19 +433,33 @@ class CampaignRunner:
         async with self._db.read() as conn:
             unfinished = await repo.unfinished_fanouts(conn)
         for campaign_id in unfinished:
-            await self._fanout.run(campaign_id, stop=self._stopping)
+            failing = self._failing.get(campaign_id)
+            if failing is not None and self._clock() < failing[1]:
+                continue  # failed recently: its turn comes after the delay
+            try:
+                await self._fanout.run(campaign_id, stop=self._stopping)
+            except Exception as exc:  # this campaign only: the others go on
+                self._failed(campaign_id, exc)
+            else:
+                self._failing.pop(campaign_id, None)
         async with self._db.read() as conn:
             finished = await repo.finished_fanouts(conn)
             idle = [c for c in finished if not await repo.has_pending_messages(conn, c)]
         for campaign_id in idle:
-            now = self._clock()
-            async with self._db.transaction() as conn:
-                if not await repo.has_pending_messages(conn, campaign_id):
-                    await repo.set_fields(
-                        conn,
-                        campaign_id,
-                        only_if_status=CampaignStatus.RUNNING,
-                        status=CampaignStatus.COMPLETED,
-                        completed_at=now,
-                        updated_at=now,
-                    )
+            try:
+                await self._complete(campaign_id)
+            except Exception:
+                log.exception("campaign %s could not be marked completed; next pass", campaign_id)
+
+    async def _complete(self, campaign_id: str) -> None:
+        now = self._clock()
+        async with self._db.transaction() as conn:
+            if not await repo.has_pending_messages(conn, campaign_id):
+                await repo.set_fields(
+                    conn,
+                    campaign_id,
+                    only_if_status=CampaignStatus.RUNNING,
+                    status=CampaignStatus.COMPLETED,
+                    completed_at=now,
+                    updated_at=now,
+                )

@@ -7,7 +7,14 @@ from typing import Any
 
 import pytest
 
-from smsbridge.domain.campaigns import AttributeFilter, Audience, parse_audience, parse_campaign
+from smsbridge.domain.campaigns import (
+    AttributeFilter,
+    Audience,
+    check_send_at,
+    check_throttle,
+    parse_audience,
+    parse_campaign,
+)
 from smsbridge.errors import InvalidInput
 
 
@@ -92,3 +99,26 @@ def test_campaign_defaults() -> None:
         }
     )
     assert later.throttle_per_second == 5.0
+
+
+@pytest.mark.parametrize(
+    "throttle",
+    [1e-300, 0.001, 0, -1, 1e300, 10**400, float("nan"), float("inf"), -float("inf"), True, "5"],
+)
+def test_throttles_out_of_range_are_refused(throttle: object) -> None:
+    """1e-300 used to pass and overflow every due time computed from it."""
+    with pytest.raises(InvalidInput) as refused:
+        check_throttle(throttle)
+    assert [e.field for e in refused.value.errors] == ["throttle_per_second"]
+
+
+@pytest.mark.parametrize("throttle", [None, 0.01, 1, 2.5, 10_000])
+def test_throttles_in_range_are_kept(throttle: float | None) -> None:
+    assert check_throttle(throttle) == throttle
+
+
+def test_send_at_stays_clear_of_the_end_of_time() -> None:
+    assert check_send_at(datetime(2999, 12, 31, 23, 59, tzinfo=UTC)) is not None
+    with pytest.raises(InvalidInput) as refused:
+        check_send_at(datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC))
+    assert [e.field for e in refused.value.errors] == ["send_at"]
