@@ -21,6 +21,7 @@ from smsbridge.api import (
     surfaces,
 )
 from smsbridge.api.deps import services, url_without_nul
+from smsbridge.api.limits import RequestLimits
 from smsbridge.api.problems import install_error_handlers, problem, problem_responses
 from smsbridge.api.schemas import Health
 from smsbridge.config import Settings
@@ -81,6 +82,11 @@ def create_app(
         responses=_ERRORS,
     )
     install_error_handlers(app)
+    app.add_middleware(
+        RequestLimits,
+        max_request_bytes=settings.max_request_bytes,
+        max_import_bytes=settings.max_import_bytes,
+    )
     for api in (credentials, surfaces, messages, profiles, campaigns, reports, consent):
         app.include_router(api.router, dependencies=[Depends(url_without_nul)])
     app.include_router(public.router)

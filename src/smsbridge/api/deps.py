@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.requests import HTTPConnection
 
 from smsbridge.api.schemas import NUL_REFUSED
 from smsbridge.errors import InvalidInput
@@ -20,12 +21,30 @@ def services(request: Request) -> Services:
     return found
 
 
+AUTHENTICATED = "smsbridge.principal"
+"""Scope key where :class:`smsbridge.api.limits.RequestLimits` leaves the key it checked before
+the body was read, so that the dependency does not look it up again."""
+
+
+async def authenticate(connection: HTTPConnection) -> Principal:
+    """The caller's key from its ``Authorization: Bearer`` header, checked once per request."""
+    known = connection.scope.get(AUTHENTICATED)
+    if isinstance(known, Principal):
+        return known
+    credentials = await _bearer(connection)
+    token = credentials.credentials if credentials is not None else None
+    services_: Services = connection.app.state.services
+    found = await services_.api_keys.authenticate(token)
+    connection.scope[AUTHENTICATED] = found
+    return found
+
+
 async def principal(
     request: Request,
-    credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),
+    _credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),
 ) -> Principal:
-    token = credentials.credentials if credentials is not None else None
-    return await services(request).api_keys.authenticate(token)
+    # ``_credentials`` declares the security scheme in OpenAPI; the header is read here
+    return await authenticate(request)
 
 
 def require(role: Role) -> Callable[..., Awaitable[Principal]]:

@@ -113,6 +113,11 @@ def _field(loc: tuple[Any, ...]) -> str:
 
 async def _smsbridge_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, SmsbridgeError)
+    return error_problem(exc)
+
+
+def error_problem(exc: SmsbridgeError) -> Response:
+    """The problem answer for one of our errors (also used by middleware, outside routing)."""
     for kind, status, slug in _STATUS:
         if isinstance(exc, kind):
             errors = (

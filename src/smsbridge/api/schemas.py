@@ -69,7 +69,28 @@ def _fits_64_bits(value: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
-JsonObject = Annotated[dict[str, Any], AfterValidator(_fits_64_bits)]
+MAX_JSON_DEPTH = 32
+
+
+def _not_too_deep(value: dict[str, Any]) -> dict[str, Any]:
+    # Deep values exhaust the recursion of the checks, the encoders and the template renderer
+    # after them (a 500); counted without recursion, before any of them runs.
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > MAX_JSON_DEPTH:
+            raise ValueError(f"is nested deeper than {MAX_JSON_DEPTH} levels")
+        pending.extend((child, depth + 1) for child in children)
+    return value
+
+
+JsonObject = Annotated[dict[str, Any], AfterValidator(_not_too_deep), AfterValidator(_fits_64_bits)]
 """A free-form JSON object from a client (variables, attributes, templates)."""
 
 
@@ -276,6 +297,12 @@ class Health(BaseModel):
 class LinkTrackingIO(Strict):
     enabled: bool = False
     base_url: str | None = Field(None, examples=["https://go.acme.example"])
+    expire_after_days: int | None = Field(
+        None,
+        ge=1,
+        le=3650,
+        description="short links answer 404 this many days after their message; null: never",
+    )
 
 
 class KeywordsIO(Strict):

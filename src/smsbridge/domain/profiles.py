@@ -84,7 +84,29 @@ def check_attributes(value: object, field: str = "attributes") -> dict[str, Any]
         raise InvalidInput.one(
             field, f"is {size} bytes of JSON; the limit is {MAX_ATTRIBUTES_BYTES}"
         )
+    errors = [
+        FieldError(f"{field}.{name}", "must not contain NUL characters (U+0000)")
+        for name, item in value.items()
+        if "\x00" in name or _holds_nul(item)
+    ]
+    if errors:  # PostgreSQL cannot store it (SQLite can): refused alike on both
+        raise InvalidInput(errors)
     return value
+
+
+def _holds_nul(value: object) -> bool:
+    pending = [value]  # without recursion: the value is as deep as its JSON allowed
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
 
 
 def parse_profile(
