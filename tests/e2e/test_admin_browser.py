@@ -717,3 +717,33 @@ async def test_oauth2_and_hmac_credentials_through_the_form(
     assert stored.auth.type.value == "hmac" and stored.auth.secret == "hmac-browser-secret-77"
     assert stored.auth.signature_prefix == "sha256="
     await context.close()
+
+
+async def test_admin_refuses_framing_and_its_policy_blocks_nothing_of_its_own(
+    site: Site, browser: Any
+) -> None:
+    """Another site cannot frame the admin (clickjacking); the admin's own pages, scripts
+    included, run under their Content-Security-Policy without a single violation."""
+    context = await browser.new_context()
+    page = await context.new_page()
+    violations: list[str] = []
+    page.on(
+        "console",
+        lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None,
+    )
+    await _sign_in(page, site.base, ADMIN_KEY)
+    await page.wait_for_url(f"{site.base}/admin/credentials")
+    for path in ("surfaces/new", "profiles", "compose", "campaigns/new", "messages"):
+        await page.goto(f"{site.base}/admin/{path}")
+        await page.wait_for_load_state("networkidle")
+    assert await page.evaluate("() => typeof htmx") == "object"  # the vendored script ran
+    assert violations == []
+
+    framing = await context.new_page()
+    refused: list[str] = []
+    framing.on("console", lambda m: refused.append(m.text))
+    await framing.set_content(f'<iframe src="{site.base}/admin/login"></iframe>')
+    await framing.wait_for_timeout(500)
+    assert await framing.frame_locator("iframe").get_by_label("API key").count() == 0
+    assert any("frame-ancestors" in text for text in refused), refused
+    await context.close()
