@@ -69,6 +69,12 @@ class Settings(BaseSettings):
     max_import_bytes: int = Field(
         default=1024 * 1024 * 1024, ge=1024, description="largest profile import (API or admin)"
     )
+    link_misses_per_minute: int = Field(
+        default=30,
+        ge=1,
+        le=100_000,
+        description="unknown short-link codes one client may try per minute (then 429)",
+    )
     max_webhook_bytes: int = Field(
         default=1024 * 1024, ge=1024, description="largest provider webhook body"
     )

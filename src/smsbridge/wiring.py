@@ -15,6 +15,7 @@ from smsbridge.delivery.sandbox import Poster, SandboxProvider
 from smsbridge.delivery.worker import Worker, WorkerConfig
 from smsbridge.domain.personalize import Personalizer
 from smsbridge.domain.retry import RetryPolicy
+from smsbridge.domain.template_sandbox import TemplateLimits
 from smsbridge.errors import ConfigurationError
 from smsbridge.services.api_keys import ApiKeyService
 from smsbridge.services.campaigns import CampaignService
@@ -156,7 +157,13 @@ async def build_services(
     gateway = ProviderGateway(transport, sandbox, clock=clock)
     wake = _WakeSignal()
     launched = _WakeSignal()
-    personalizer = Personalizer()
+    personalizer = Personalizer(
+        TemplateLimits(
+            max_template_chars=settings.max_template_chars,
+            max_rendered_chars=settings.max_rendered_chars,
+            render_seconds=settings.template_render_seconds,
+        )
+    )
     credentials = CredentialService(
         db,
         box,
@@ -192,7 +199,9 @@ async def build_services(
             public_url=settings.public_url,
             on_enqueued=wake,
         ),
-        links=LinkService(db, box, clock=clock),
+        links=LinkService(
+            db, box, clock=clock, misses_per_minute=settings.link_misses_per_minute
+        ),
         consent=ConsentService(db, clock=clock, default_region=settings.default_region),
         webhooks=WebhookService(db, credentials, clock=clock),
         inbound=InboundService(

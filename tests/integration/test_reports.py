@@ -20,6 +20,7 @@ from sqlalchemy import insert
 from smsbridge.app import create_app
 from smsbridge.config import Settings
 from smsbridge.delivery.worker import Worker, WorkerConfig
+from smsbridge.domain.links import CODE_LENGTH
 from smsbridge.domain.messages import MessageStatus
 from smsbridge.storage.tables import suppressions
 from smsbridge.wiring import Services, build_services
@@ -144,7 +145,7 @@ async def scenario(settings: Settings, mock_provider: MockProvider) -> AsyncIter
 def _code(message: dict[str, Any]) -> str:
     marker = f"{LINK_BASE}/l/"
     start = message["body"].index(marker) + len(marker)
-    return str(message["body"][start : start + 8])
+    return str(message["body"][start : start + CODE_LENGTH])
 
 
 async def _click(s: Scenario, profile: str, agent: str, **params: str) -> httpx.Response:
@@ -320,7 +321,9 @@ async def test_preview_shows_the_shortened_text(scenario: Scenario) -> None:
     assert preview["text"].startswith(f"See {LINK_BASE}/l/")
     assert preview["text"].endswith(" now")
     assert "shop.example" not in preview["text"]
-    assert preview["characters"] == len("See ") + len(LINK_BASE) + len("/l/") + 8 + len(" now")
+    assert preview["characters"] == len("See ") + len(LINK_BASE) + len("/l/") + CODE_LENGTH + len(
+        " now"
+    )
 
 
 async def test_csv_cells_from_outside_cannot_be_formulas(scenario: Scenario) -> None:
@@ -334,3 +337,50 @@ async def test_csv_cells_from_outside_cannot_be_formulas(scenario: Scenario) -> 
     rows = {r["id"]: r for r in csv.DictReader(io.StringIO(response.text))}
     assert rows[message["id"]]["last_error"] == "'" + formula
     assert rows[message["id"]]["to"] == message["to"]  # an E.164 number is left as it is
+
+
+async def test_a_client_guessing_codes_is_slowed_down_and_others_are_not(
+    scenario: Scenario, settings: Settings
+) -> None:
+    s = scenario
+    budget = settings.link_misses_per_minute
+    for n in range(budget):
+        assert (await s.http.get(f"/l/Guess{n:07d}")).status_code == 404
+    refused = await s.http.get("/l/GuessAgain00")
+    assert refused.status_code == 429
+    assert 1 <= int(refused.headers["retry-after"]) <= 60
+    # While blocked, even a real code is refused to this client (no lookup is made) ...
+    assert (await _click(s, "p2", HUMAN)).status_code == 429
+    # ... while another client follows it, and a bad code costs it only its own budget.
+    app = create_app(settings, prebuilt=s.services)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app, client=("203.0.113.9", 40000)),
+            base_url="http://testserver",
+        ) as other,
+    ):
+        assert (await other.get(f"/l/{_code(s.by_profile['p2'])}")).status_code == 302
+        assert (await other.get("/l/GuessOther00")).status_code == 404
+
+
+async def test_links_expire_after_their_surfaces_lifetime(scenario: Scenario) -> None:
+    s = scenario
+    code = _code(s.by_profile["p3"])
+    assert (await s.http.get(f"/l/{code}")).status_code == 302
+    changed = await s.http.patch(
+        f"/api/v1/surfaces/{s.surface_id}", json={"link_tracking": {"expire_after_days": 2}}
+    )
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["link_tracking"]["expire_after_days"] == 2
+    assert changed.json()["link_tracking"]["enabled"] is True
+    s.clock.advance(2 * 86400 - 120)
+    assert (await s.http.get(f"/l/{code}")).status_code == 302  # cached lifetimes: 30 s
+    s.clock.advance(180)
+    expired = await s.http.get(f"/l/{code}")
+    assert expired.status_code == 404
+    bad = await s.http.patch(
+        f"/api/v1/surfaces/{s.surface_id}", json={"link_tracking": {"expire_after_days": 0}}
+    )
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["field"] == "link_tracking.expire_after_days"

@@ -87,7 +87,11 @@ async def test_create_fills_defaults_and_webhook_urls(
     assert surface["fallback_credential_ids"] == []
     assert surface["sender"] == "+15550001111"
     assert surface["message_type"] == "transactional"
-    assert surface["link_tracking"] == {"enabled": False, "base_url": None}
+    assert surface["link_tracking"] == {
+        "enabled": False,
+        "base_url": None,
+        "expire_after_days": None,
+    }
     assert set(surface["keywords"]) == set(DOCUMENTED_KEYWORDS)
     for category, words in DOCUMENTED_KEYWORDS.items():
         assert words <= set(surface["keywords"][category]), category
@@ -132,7 +136,11 @@ async def test_create_keeps_the_given_options(
     assert surface["fallback_credential_ids"] == [f["id"] for f in fallbacks]
     assert surface["sender"] == "ACME"
     assert surface["message_type"] == "marketing"
-    assert surface["link_tracking"] == {"enabled": True, "base_url": "https://go.acme.example"}
+    assert surface["link_tracking"] == {
+        "enabled": True,
+        "base_url": "https://go.acme.example",
+        "expire_after_days": None,
+    }
     # trimmed, upper-cased, without repeats; categories not given keep their defaults
     assert surface["keywords"]["opt_out"] == ["STOP", "QUIT"]
     assert surface["keywords"]["help"] == ["AIDE"]
@@ -202,7 +210,11 @@ async def test_patch_changes_fields_and_keeps_tokens(
     patched = response.json()
     assert patched["name"] == "after"
     assert patched["sender"] == "+33612345678"
-    assert patched["link_tracking"] == {"enabled": True, "base_url": "https://go.acme.example"}
+    assert patched["link_tracking"] == {
+        "enabled": True,
+        "base_url": "https://go.acme.example",
+        "expire_after_days": None,
+    }
     # what the patch did not name is kept
     assert patched["credential_id"] == surface["credential_id"]
     assert patched["keywords"] == surface["keywords"]
@@ -264,6 +276,7 @@ async def test_patch_of_a_nested_field_keeps_its_siblings(
     assert response.json()["link_tracking"] == {
         "enabled": True,
         "base_url": "https://l.acme.example",
+        "expire_after_days": None,
     }
     response = await client.patch(
         f"/api/v1/surfaces/{surface['id']}", json={"keywords": {"opt_in": ["GO"]}}

@@ -12,11 +12,15 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-CODE_LENGTH = 8
+CODE_LENGTH = 12
+"""Characters of a new code: 62^12 ≈ 3.2e21, so that with ten million live links a guess hits
+one with probability 3e-15 (and guessers are slowed down per client, see MissLimiter)."""
+LEGACY_CODE_LENGTH = 8
+"""Codes made before 0.2 are 8 characters long; they keep working."""
 BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-_CODE = re.compile(rf"[0-9A-Za-z]{{{CODE_LENGTH},32}}")
+_CODE = re.compile(rf"[0-9A-Za-z]{{{LEGACY_CODE_LENGTH},16}}")
 
 # A scheme, then a host (letters in any script, digits, dots, hyphens, or a bracketed IPv6
 # literal), then anything up to whitespace or a character that never appears unescaped in a
@@ -57,7 +61,7 @@ def find_urls(text: str) -> list[FoundUrl]:
 
 
 def new_code() -> str:
-    """A random base62 link code (8 characters: 62^8, about 2.2e14 possibilities)."""
+    """A random base62 link code (:data:`CODE_LENGTH` characters)."""
     return "".join(secrets.choice(BASE62) for _ in range(CODE_LENGTH))
 
 
@@ -110,3 +114,41 @@ def is_bot(user_agent: str | None) -> bool:
     if not user_agent or not user_agent.strip():
         return True
     return _BOTS.search(user_agent) is not None
+
+
+@dataclass
+class MissLimiter:
+    """How many unknown or expired codes one client may ask for: ``per_minute`` in a fixed
+    one-minute window per client address. Someone guessing codes is slowed to that rate;
+    a person mistyping a link is not affected.
+
+    Memory is bounded: at most ``max_clients`` addresses are remembered; when full, windows
+    that have ended are forgotten, and if none has, all are (a flood from that many addresses
+    would exceed the budget anyway).
+    """
+
+    per_minute: int
+    max_clients: int = 65_536
+    _windows: dict[str, tuple[float, int]] = field(default_factory=dict)
+
+    def blocked(self, client: str, now: float) -> float | None:
+        """Seconds until ``client`` may miss again, or None when it may now."""
+        window = self._windows.get(client)
+        if window is None or now - window[0] >= 60 or window[1] < self.per_minute:
+            return None
+        return max(1.0, 60 - (now - window[0]))
+
+    def missed(self, client: str, now: float) -> None:
+        window = self._windows.get(client)
+        if window is None or now - window[0] >= 60:
+            if window is None and len(self._windows) >= self.max_clients:
+                self._forget_ended(now)
+            self._windows[client] = (now, 1)
+        else:
+            self._windows[client] = (window[0], window[1] + 1)
+
+    def _forget_ended(self, now: float) -> None:
+        for key in [k for k, (start, _) in self._windows.items() if now - start >= 60]:
+            del self._windows[key]
+        if len(self._windows) >= self.max_clients:
+            self._windows.clear()

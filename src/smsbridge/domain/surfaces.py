@@ -46,10 +46,15 @@ class MessageType(StrEnum):
     TRANSACTIONAL = "transactional"
 
 
+MAX_LINK_DAYS = 3650
+
+
 @dataclass(frozen=True)
 class LinkTracking:
     enabled: bool = False
     base_url: str | None = None
+    expire_after_days: int | None = None
+    """Short links stop redirecting (404) this many days after the message; None: never."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,7 @@ class Surface:
             "link_tracking": {
                 "enabled": self.link_tracking.enabled,
                 "base_url": self.link_tracking.base_url,
+                "expire_after_days": self.link_tracking.expire_after_days,
             },
             "keywords": {k: list(v) for k, v in self.keywords.items()},
             "replies": dict(self.replies),
@@ -211,7 +217,18 @@ def _parse_link_tracking(raw: object, errors: list[FieldError]) -> LinkTracking:
             base_url = None
         else:
             base_url = base_url.rstrip("/")
-    return LinkTracking(enabled, base_url)
+    days = raw.get("expire_after_days")
+    if days is not None and (
+        not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= MAX_LINK_DAYS
+    ):
+        errors.append(
+            FieldError(
+                "link_tracking.expire_after_days",
+                f"must be a whole number of days from 1 to {MAX_LINK_DAYS}, or null (never)",
+            )
+        )
+        days = None
+    return LinkTracking(enabled, base_url, days)
 
 
 def _parse_keywords(raw: object, errors: list[FieldError]) -> dict[str, tuple[str, ...]]:

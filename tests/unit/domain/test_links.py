@@ -101,3 +101,35 @@ def test_codes_are_random_base62() -> None:
 )
 def test_bots(agent: str | None, bot: bool) -> None:
     assert is_bot(agent) is bot
+
+
+def test_codes_are_long_and_legacy_codes_still_read() -> None:
+    from smsbridge.domain.links import LEGACY_CODE_LENGTH
+
+    assert CODE_LENGTH >= 12
+    assert is_code("a" * LEGACY_CODE_LENGTH)
+    assert not is_code("a" * (LEGACY_CODE_LENGTH - 1))
+    assert not is_code("a" * 17)  # longer than any stored code
+
+
+def test_the_miss_limiter_counts_per_client_per_minute() -> None:
+    from smsbridge.domain.links import MissLimiter
+
+    limiter = MissLimiter(per_minute=3)
+    for _ in range(3):
+        assert limiter.blocked("a", 100.0) is None
+        limiter.missed("a", 100.0)
+    assert limiter.blocked("a", 110.0) == 50.0
+    assert limiter.blocked("b", 110.0) is None  # another client is not affected
+    assert limiter.blocked("a", 160.0) is None  # the window is over
+    limiter.missed("a", 160.0)
+    assert limiter.blocked("a", 161.0) is None
+
+
+def test_the_miss_limiter_remembers_a_bounded_number_of_clients() -> None:
+    from smsbridge.domain.links import MissLimiter
+
+    limiter = MissLimiter(per_minute=1, max_clients=100)
+    for n in range(10_000):
+        limiter.missed(f"10.0.{n // 256}.{n % 256}", 1000.0 + n / 1000)
+        assert len(limiter._windows) <= 100
