@@ -9,19 +9,21 @@ small:
 * the sandbox refuses attribute escapes (``''.__class__.__mro__``); such templates are
   rejected as invalid input, like syntax errors (with line and column);
 * only ``{% if %}`` / ``{% elif %}`` / ``{% else %}`` blocks: no loops, macros, includes or
-  assignments, so rendering time is bounded by the template's length;
-* ``*`` and ``**`` are capped, so ``{{ 'x' * 10**9 }}`` cannot exhaust memory;
+  assignments;
+* what one render may cost is bounded (:mod:`smsbridge.domain.template_sandbox`): the
+  template's length, the size of every value it builds, its output and its time; going over
+  raises :class:`~smsbridge.errors.LimitExceeded` naming the field and the limit;
 * an undefined name renders as nothing and is reported (:attr:`Rendered.undefined`).
 
-Compiled templates are cached per source text.
+Compiled templates up to :data:`CACHEABLE_TEMPLATE_CHARS` long are cached per source text
+(a long one is compiled each time: the cache never holds much).
 """
 
 from __future__ import annotations
 
-import operator
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -30,11 +32,19 @@ from jinja2 import ChainableUndefined, TemplateSyntaxError, nodes
 from jinja2.exceptions import SecurityError, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
-from smsbridge.errors import FieldError, InvalidInput
+from smsbridge.domain.template_sandbox import (
+    MAX_NESTING,
+    BoundedEnvironment,
+    OverLimit,
+    RenderBudget,
+    TemplateLimits,
+)
+from smsbridge.errors import FieldError, InvalidInput, LimitExceeded
 
 ALLOWED_BLOCKS = (nodes.If, nodes.Output, nodes.TemplateData)
-MAX_PRODUCT = 2_000
-"""Longest string or list a ``*`` may build, and the largest ``**`` exponent's result size."""
+CACHEABLE_TEMPLATE_CHARS = 2_000
+"""Longest template kept compiled (compiling 10,000 characters takes about 0.3 s and much
+memory; the usual message is a few hundred)."""
 _TAG_START = re.compile(r"\{[{%#]")
 
 
@@ -69,33 +79,6 @@ class ProfileView(dict[str, Any]):
     ``timezone`` (a dict subclass so that undefined names can say they were profile ones)."""
 
 
-def _limited_binop(left: Any, right: Any, op: Any) -> Any:
-    if op is operator.mul:
-        for count, item in ((right, left), (left, right)):
-            if (
-                isinstance(count, int)
-                and isinstance(item, str | list | tuple)
-                and count * len(item) > MAX_PRODUCT
-            ):
-                raise SecurityError("'*' would build a value that is too long")
-    if op is operator.pow and isinstance(right, int) and abs(right) > 64:
-        raise SecurityError("'**' exponent too large")
-    return op(left, right)
-
-
-class _Environment(SandboxedEnvironment):
-    intercepted_binops = frozenset({"*", "**"})
-
-    def unsafe_undefined(self, obj: Any, attribute: str) -> Any:
-        # The stock sandbox answers an unsafe attribute with an undefined value, which would
-        # render as nothing; an attempt to escape is refused outright instead.
-        raise SecurityError(f"access to attribute {attribute!r} is not allowed")
-
-    def call_binop(self, context: Any, operator_name: str, left: Any, right: Any) -> Any:
-        op = operator.mul if operator_name == "*" else operator.pow
-        return _limited_binop(left, right, op)
-
-
 class _Substitution:
     """A template that only substitutes values — text and ``{{ profile.x }}`` / ``{{ x }}`` /
     ``{{ variables.x }}`` outputs, no filters or blocks — rendered without Jinja's machinery
@@ -107,9 +90,14 @@ class _Substitution:
         self.parts = parts
 
     def render(
-        self, profile: Mapping[str, Any], variables: Mapping[str, Any], undefined: list[str]
+        self,
+        profile: Mapping[str, Any],
+        variables: Mapping[str, Any],
+        undefined: list[str],
+        limits: TemplateLimits,
     ) -> str:
         out: list[str] = []
+        size = 0
         for part in self.parts:
             if isinstance(part, str):
                 out.append(part)
@@ -119,7 +107,11 @@ class _Substitution:
             if name in source:
                 value = source[name]
                 if value is not None:
-                    out.append(value if isinstance(value, str) else str(value))
+                    text = value if isinstance(value, str) else str(value)
+                    size += len(text)
+                    if size > limits.max_rendered_chars:  # {{ v }}{{ v }}… of a long v
+                        raise OverLimit(limits.over_output())
+                    out.append(text)
             else:
                 label = f"profile.{name}" if scope == "profile" else name
                 if label not in undefined:
@@ -163,23 +155,35 @@ class Rendered:
 
 
 class Personalizer:
-    """Compiles (with a cache) and renders message templates."""
+    """Compiles (with a cache) and renders message templates, within ``limits``.
 
-    def __init__(self, cache_size: int = 1024) -> None:
+    Rendering a template that needs Jinja (not plain text or plain substitutions) takes up to
+    ``limits.render_seconds`` of CPU: callers on an event loop run it in a thread
+    (:meth:`is_static` tells which need not).
+    """
+
+    def __init__(self, limits: TemplateLimits | None = None, *, cache_size: int = 256) -> None:
+        self.limits = limits or TemplateLimits()
         self._local = threading.local()
         undefined = type("Undefined", (_Tracked,), {"__slots__": (), "_local": self._local})
-        self._env = _Environment(
+        self._env = BoundedEnvironment(
+            self._local,
             undefined=undefined,
             autoescape=False,
             keep_trailing_newline=True,
             auto_reload=False,
-            finalize=_none_as_empty,
         )
-        self._compile = lru_cache(maxsize=cache_size)(self._compile_uncached)
+        self._cached = lru_cache(maxsize=cache_size)(self._compile_uncached)
 
     def check(self, source: str, field: str = "body") -> None:
         """Raise :class:`InvalidInput` (naming ``field``) if ``source`` is not a usable template."""
         self._compile(source, field)
+
+    def check_length(self, source: str, field: str = "body") -> None:
+        """Raise :class:`LimitExceeded` if ``source`` is too long to be a template."""
+        problem = self.limits.too_long(source)
+        if problem is not None:
+            raise LimitExceeded.one(field, problem)
 
     def is_static(self, source: str) -> bool:
         """True when the template has no tags at all (it renders as itself)."""
@@ -193,40 +197,75 @@ class Personalizer:
         variables: Mapping[str, Any] | None = None,
         field: str = "body",
     ) -> Rendered:
-        """Render ``source`` for one recipient; :class:`InvalidInput` if it cannot be."""
+        """Render ``source`` for one recipient; :class:`InvalidInput` if it cannot be
+        (:class:`LimitExceeded` if that would go over a limit)."""
+        self.check_length(source, field)
         if self.is_static(source):
             return Rendered(source, ())
         template = self._compile(source, field)
+        names: list[str] = []
         if isinstance(template, _Substitution):
-            names: list[str] = []
-            text = template.render(profile or {}, variables or {}, names)
+            try:
+                text = template.render(profile or {}, variables or {}, names, self.limits)
+            except OverLimit as exc:
+                raise LimitExceeded.one(field, str(exc)) from None
             return Rendered(text, tuple(names))
         context: dict[str, Any] = dict(variables or {})
         context["variables"] = dict(variables or {})
         context["profile"] = ProfileView(profile or {})
-        names = []
         self._local.names = names
+        self._local.budget = RenderBudget(self.limits)
         try:
             text = template.render(context)
+        except OverLimit as exc:
+            raise LimitExceeded.one(field, str(exc)) from None
+        except (RecursionError, MemoryError):
+            raise LimitExceeded.one(field, "needs too much memory to render") from None
         except SecurityError as exc:
             raise InvalidInput.one(field, f"not allowed in a message template: {exc}") from None
-        except TemplateError as exc:
-            raise InvalidInput.one(field, f"cannot be rendered: {exc}") from None
-        except (ArithmeticError, TypeError, ValueError) as exc:
+        except (TemplateError, ArithmeticError, AttributeError, TypeError, ValueError) as exc:
             raise InvalidInput.one(field, f"cannot be rendered: {exc}") from None
         finally:
             self._local.names = None
+            self._local.budget = None
+        if len(text) > self.limits.max_rendered_chars:  # its literal text counts too
+            raise LimitExceeded.one(field, self.limits.over_output())
         return Rendered(text, tuple(names))
 
+    def _compile(self, source: str, field: str) -> Any:
+        if len(source) <= CACHEABLE_TEMPLATE_CHARS:
+            return self._cached(source, field)
+        return self._compile_uncached(source, field)
+
     def _compile_uncached(self, source: str, field: str) -> Any:
+        self.check_length(source, field)
+        nested = LimitExceeded.one(field, f"is nested more than {MAX_NESTING} levels deep")
         try:
             tree = self._env.parse(source)
         except TemplateSyntaxError as exc:
             raise _syntax_error(source, exc, field) from None
+        except (RecursionError, MemoryError):
+            raise nested from None
+        except ValueError as exc:  # e.g. an integer literal of more than 4,300 digits
+            raise InvalidInput.one(field, f"cannot be compiled: {exc}") from None
+        for node, depth in _walk(tree):
+            if depth > MAX_NESTING:
+                raise nested
+            if isinstance(node, nodes.Getattr) and node.attr.startswith("_"):
+                raise InvalidInput.one(
+                    field,
+                    "not allowed in a message template: "
+                    f"access to attribute {node.attr!r} is not allowed",
+                )
         for node in tree.body:
             _check_blocks(node, field)
         reserved = frozenset(self._env.globals) | {"profile", "variables"}
-        return _substitution(tree, reserved) or self._env.from_string(tree)
+        try:
+            return _substitution(tree, reserved) or self._env.from_string(tree)
+        except TemplateSyntaxError as exc:  # e.g. a filter that does not exist
+            raise _syntax_error(source, exc, field) from None
+        except (RecursionError, MemoryError, SyntaxError):  # Python's compiler's own limits
+            raise nested from None
 
 
 class ProfileRenderer:
@@ -257,12 +296,16 @@ class ProfileRenderer:
         self._static = personalizer.is_static(source)
         self._broken: InvalidInput | None = None
         template = None
-        if not self._static:
-            try:
+        try:
+            personalizer.check_length(source, field)
+            if not self._static:
                 template = personalizer._compile(source, field)
-            except InvalidInput as exc:  # every render says so (each recipient is excluded)
-                self._broken = exc
+        except InvalidInput as exc:  # every render says so (each recipient is excluded)
+            self._broken = exc
         self._substitution = template if isinstance(template, _Substitution) else None
+        self.uses_engine = template is not None and self._substitution is None
+        """Whether rendering goes through Jinja: up to ``render_seconds`` a profile, so a
+        caller on an event loop renders in a thread."""
         self._fields: tuple[str, ...] = ()
         if self._substitution is not None:
             # What the profile supplies: each profile field, once, in order.
@@ -282,10 +325,10 @@ class ProfileRenderer:
         timezone: str | None,
     ) -> str:
         """The text for one profile; :class:`InvalidInput` if it cannot be rendered."""
+        if self._broken is not None:  # a new exception each time (no growing traceback)
+            raise type(self._broken)(self._broken.errors, self._broken.message)
         if self._static:
             return self._source
-        if self._broken is not None:  # a new exception each time (no growing traceback)
-            raise InvalidInput(self._broken.errors, self._broken.message)
         builtin = {"phone": phone, "external_id": external_id, "timezone": timezone}
         if self._substitution is None:
             view = dict(attributes)
@@ -304,7 +347,13 @@ class ProfileRenderer:
             if len(self._memo) >= self._memo_size:
                 self._memo.clear()
             view = dict(zip(self._fields, key, strict=True))
-            text = self._memo[key] = self._substitution.render(view, self._variables, [])
+            try:
+                text = self._substitution.render(
+                    view, self._variables, [], self._personalizer.limits
+                )
+            except OverLimit as exc:
+                raise LimitExceeded.one(self._field, str(exc)) from None
+            self._memo[key] = text
         return text
 
 
@@ -315,8 +364,13 @@ def _substituted(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _none_as_empty(value: Any) -> Any:
-    return "" if value is None else value
+def _walk(tree: nodes.Node) -> Iterator[tuple[nodes.Node, int]]:
+    """Every node with how deep it is nested (without recursion: a caller stops when too deep)."""
+    pending = [(tree, 0)]
+    while pending:
+        node, depth = pending.pop()
+        yield node, depth
+        pending.extend((child, depth + 1) for child in node.iter_child_nodes())
 
 
 def _check_blocks(node: nodes.Node, field: str) -> None:

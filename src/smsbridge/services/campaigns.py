@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -72,7 +73,9 @@ class CampaignService:
 
     async def create(self, data: Mapping[str, Any]) -> dict[str, Any]:
         draft = parse_campaign(data)
-        self._personalizer.check(draft.body)
+        self._personalizer.check_length(draft.body)
+        if not self._personalizer.is_static(draft.body):  # compiling may take a while
+            await asyncio.to_thread(self._personalizer.check, draft.body)
         now = self._clock()
         row = {
             "id": new_id("cmp"),

@@ -6,6 +6,7 @@ one transaction; the worker does the rest.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -20,12 +21,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from smsbridge.domain.ids import new_id
 from smsbridge.domain.links import Shortened, shorten
 from smsbridge.domain.messages import DELIVERY_OUTCOMES, EventType, MessageStatus, check_body
-from smsbridge.domain.personalize import Personalizer
+from smsbridge.domain.personalize import Personalizer, Rendered
 from smsbridge.domain.phones import normalize_phone
 from smsbridge.domain.profiles import template_view
 from smsbridge.domain.segments import count_segments
 from smsbridge.domain.surfaces import MessageType, Surface, parse_surface
-from smsbridge.errors import Conflict, InvalidInput, NotFound
+from smsbridge.errors import Conflict, InvalidInput, LimitExceeded, NotFound
 from smsbridge.services.pagination import Page, check_limit, decode_cursor, page_of
 from smsbridge.storage import campaigns as campaigns_repo
 from smsbridge.storage import links as links_repo
@@ -124,12 +125,19 @@ class MessageService:
             raise InvalidInput.one("profile_id", f"no profile {request.profile_id!r}")
         return str(found["phone"]), template_view(found)
 
-    def _render(self, request: SendRequest, profile: Mapping[str, Any] | None, to: str) -> str:
+    async def _render(
+        self, request: SendRequest, profile: Mapping[str, Any] | None, to: str | None
+    ) -> Rendered:
+        """The body personalized. A template that needs Jinja is rendered in a thread: it may
+        take up to the render deadline, which the event loop must never wait for."""
         view = dict(profile) if profile is not None else {"phone": to}
-        rendered = self._personalizer.render(
-            request.body, profile=view, variables=request.variables or {}
+        variables = request.variables or {}
+        self._personalizer.check_length(request.body)
+        if self._personalizer.is_static(request.body):
+            return self._personalizer.render(request.body, profile=view, variables=variables)
+        return await asyncio.to_thread(
+            self._personalizer.render, request.body, profile=view, variables=variables
         )
-        return check_body(rendered.text)
 
     def _track(self, surface: Surface, body: str) -> Shortened:
         """The body with its URLs shortened when the surface tracks links."""
@@ -187,6 +195,23 @@ class MessageService:
             async with self._db.read() as conn:
                 return await self._replay(conn, idempotency)
 
+    async def _replayed(
+        self, conn: Any, idempotency: Idempotency | None, now: datetime
+    ) -> tuple[int, dict[str, Any]] | None:
+        """The stored answer when this Idempotency-Key was already used, else None."""
+        if idempotency is None:
+            return None
+        since = now - IDEMPOTENCY_TTL
+        if await repo.find_idempotent(conn, idempotency.scope, idempotency.key, since):
+            return await self._replay(conn, idempotency)
+        return None
+
+    async def _surface(self, conn: AsyncConnection, surface_id: str) -> Surface:
+        found = await surfaces_repo.get_surface(conn, surface_id)
+        if found is None:
+            raise InvalidInput.one("surface_id", f"no surface {surface_id}")
+        return parse_surface(found.document)
+
     async def _replay(self, conn: Any, idempotency: Idempotency) -> tuple[int, dict[str, Any]]:
         since = self._clock() - IDEMPOTENCY_TTL
         found = await repo.find_idempotent(conn, idempotency.scope, idempotency.key, since)
@@ -202,17 +227,18 @@ class MessageService:
         self, request: SendRequest, idempotency: Idempotency | None
     ) -> tuple[int, dict[str, Any]]:
         now = self._clock()
-        async with self._db.transaction() as conn:
-            if idempotency is not None:
-                since = now - IDEMPOTENCY_TTL
-                if await repo.find_idempotent(conn, idempotency.scope, idempotency.key, since):
-                    return await self._replay(conn, idempotency)
-            surface_row = await surfaces_repo.get_surface(conn, request.surface_id)
-            if surface_row is None:
-                raise InvalidInput.one("surface_id", f"no surface {request.surface_id}")
-            surface = parse_surface(surface_row.document)
+        # Rendered before the write transaction, which must not wait for a template.
+        async with self._db.read() as conn:
+            if (replayed := await self._replayed(conn, idempotency, now)) is not None:
+                return replayed
+            await self._surface(conn, request.surface_id)
             to, profile = await self._recipient(conn, request)
-            tracked = self._track(surface, self._render(request, profile, to))
+        body = check_body((await self._render(request, profile, to)).text)
+        async with self._db.transaction() as conn:
+            if (replayed := await self._replayed(conn, idempotency, now)) is not None:
+                return replayed
+            surface = await self._surface(conn, request.surface_id)
+            tracked = self._track(surface, body)
             suppressed = bool(await campaigns_repo.suppressed_phones(conn, surface.sender, [to]))
             new = self._prepare(
                 request, now, surface, to=to, body=tracked.text, suppressed=suppressed
@@ -284,13 +310,11 @@ class MessageService:
         errors: list[dict[str, str]] = []
         text, undefined = "", tuple[str, ...]()
         try:
-            rendered = self._personalizer.render(
-                request.body,
-                profile=profile if profile is not None else {"phone": to},
-                variables=request.variables or {},
-            )
+            rendered = await self._render(request, profile, to)
             text, undefined = self._track(surface, rendered.text).text, rendered.undefined
             check_body(text)
+        except LimitExceeded:
+            raise  # a refusal to do the work (422), not a problem found in the message
         except InvalidInput as exc:
             errors = [{"field": e.field, "message": e.message} for e in exc.errors]
         count = count_segments(text)

@@ -68,9 +68,9 @@ def test_values_are_never_evaluated_as_templates(personalizer: Personalizer) -> 
         ("{{ profile.__class__ }}", "not allowed"),
         ("{{ lipsum.__globals__ }}", "not allowed"),
         ("{{ cycler.__init__.__globals__.os }}", "not allowed"),
-        ("{{ 'x' * 3000 }}", "too long"),
-        ("{{ [1] * 5000 }}", "too long"),
-        ("{{ 9 ** 999999 }}", "exponent"),
+        ("{{ 'x' * 30000 }}", "the limit is 10,000"),
+        ("{{ [1] * 50000 }}", "the limit is 10,000"),
+        ("{{ 9 ** 999999 }}", "bits; the limit is 4,096"),
         ("{% for i in range(9) %}{% endfor %}", "'for' blocks are not supported"),
         ("{% set x = 1 %}", "not supported"),
         ("{% macro m() %}{% endmacro %}", "not supported"),
@@ -106,9 +106,9 @@ def test_syntax_errors_name_line_and_column(
 def test_compiled_templates_are_cached(personalizer: Personalizer) -> None:
     source = "cache {{ profile.firstName }}"
     personalizer.render(source, profile=PROFILE)
-    before = personalizer._compile.cache_info().hits  # type: ignore[attr-defined]
+    before = personalizer._cached.cache_info().hits
     personalizer.render(source, profile={"firstName": "bo"})
-    assert personalizer._compile.cache_info().hits == before + 1  # type: ignore[attr-defined]
+    assert personalizer._cached.cache_info().hits == before + 1
 
 
 values = st.one_of(
