@@ -5,6 +5,10 @@ placeholders such as ``{{message}}``. It is parsed and compiled once per credent
 substitutes values inside the parsed structure and then encodes it, so a message containing
 quotes, backslashes, newlines, emoji, ``{{message}}`` or ``}}`` is sent verbatim and can never
 change the structure of the request.
+
+A payload is at most :data:`MAX_PAYLOAD_CHARS` characters, :data:`MAX_PAYLOAD_DEPTH` levels
+deep and holds at most :data:`MAX_PLACEHOLDERS` placeholders, so neither compiling it nor
+rendering it for each message can cost much (each placeholder may be a 1,600-character text).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TypeAlias
@@ -20,7 +24,7 @@ from urllib.parse import quote, urlencode
 
 import orjson
 
-from smsbridge.errors import FieldError, InvalidInput
+from smsbridge.errors import FieldError, InvalidInput, LimitExceeded
 
 REQUIRED_PLACEHOLDERS = ("toNumber", "fromNumber", "message")
 # ``…Digits`` variants give the number without its leading "+", for providers (Vonage)
@@ -34,6 +38,12 @@ OPTIONAL_PLACEHOLDERS = (
 )
 ALLOWED_PLACEHOLDERS = frozenset(REQUIRED_PLACEHOLDERS + OPTIONAL_PLACEHOLDERS)
 URL_PLACEHOLDERS = frozenset({"appId"})
+MAX_PAYLOAD_CHARS = 65_536
+"""Largest payload template, in characters of JSON (a provider's request is well under 4 KB)."""
+MAX_PAYLOAD_DEPTH = 32
+"""Deepest nesting of objects and arrays in a payload template."""
+MAX_PLACEHOLDERS = 100
+"""Most placeholders in a payload template, counting each occurrence."""
 
 # Anything between double braces is a placeholder attempt; names are checked separately so a
 # typo such as ``{{ to_number }}`` is reported by name instead of being sent literally.
@@ -120,10 +130,16 @@ MIN_INT = -(2**63)
 
 
 def load_payload(payload: object, field: str = "payload") -> object:
-    """Accept a JSON object, or a string holding one; anything else is a field error."""
+    """Accept a JSON object, or a string holding one; anything else is a field error
+    (:class:`LimitExceeded` when it is over :data:`MAX_PAYLOAD_CHARS`, deeper than
+    :data:`MAX_PAYLOAD_DEPTH` or has more than :data:`MAX_PLACEHOLDERS` placeholders)."""
     if isinstance(payload, str):
+        if len(payload) > MAX_PAYLOAD_CHARS:
+            raise LimitExceeded.one(field, _too_long(len(payload)))
         try:
             payload = json.loads(payload, parse_constant=_reject_constant)
+        except RecursionError:
+            raise LimitExceeded.one(field, _too_deep()) from None
         except ValueError as exc:
             if not isinstance(exc, json.JSONDecodeError):
                 raise InvalidInput.one(field, str(exc)) from None
@@ -136,7 +152,50 @@ def load_payload(payload: object, field: str = "payload") -> object:
             ) from None
     if not isinstance(payload, dict):
         raise InvalidInput.one(field, "must be a JSON object (or a string holding one)")
+    _check_shape(payload, field)
     return payload
+
+
+def _check_shape(document: object, field: str) -> None:
+    """Size, depth and placeholders within the limits (walked without recursion, stopping at
+    the first excess, so a document 100,000 levels deep costs no more than a small one)."""
+    size, placeholders = 0, 0
+    pending: list[tuple[object, int]] = [(document, 1)]
+    while pending:
+        node, depth = pending.pop()
+        if isinstance(node, dict | list):
+            if depth > MAX_PAYLOAD_DEPTH:
+                raise LimitExceeded.one(field, _too_deep())
+            size += 2 + len(node)
+            if isinstance(node, dict):
+                size += sum(len(str(key)) + 3 for key in node)
+            pending.extend((child, depth + 1) for child in _children(node))
+        elif isinstance(node, str):
+            size += len(node) + 2
+            placeholders += node.count("{{")
+        else:
+            size += 8
+        if size > MAX_PAYLOAD_CHARS:
+            raise LimitExceeded.one(field, _too_long())
+        if placeholders > MAX_PLACEHOLDERS:
+            raise LimitExceeded.one(
+                field,
+                f"has more than {MAX_PLACEHOLDERS} placeholders, the limit",
+            )
+
+
+def _children(node: dict[object, object] | list[object]) -> Iterable[object]:
+    return node.values() if isinstance(node, dict) else node
+
+
+def _too_long(size: int | None = None) -> str:
+    if size is None:
+        return f"is more than {MAX_PAYLOAD_CHARS:,} characters of JSON, the limit"
+    return f"is {size:,} characters; the limit is {MAX_PAYLOAD_CHARS:,}"
+
+
+def _too_deep() -> str:
+    return f"is nested more than {MAX_PAYLOAD_DEPTH} levels deep; the limit is {MAX_PAYLOAD_DEPTH}"
 
 
 class PayloadTemplate:

@@ -20,7 +20,7 @@ from smsbridge.domain.payload import (
     load_payload,
     parse_text,
 )
-from smsbridge.errors import FieldError, InvalidInput
+from smsbridge.errors import FieldError, InvalidInput, LimitExceeded
 
 FLAT = {"to": "{{toNumber}}", "from": "{{fromNumber}}", "text": "{{message}}"}
 
@@ -523,3 +523,51 @@ def test_url_template_refuses_anything_but_app_id(placeholder: str) -> None:
         UrlTemplate.compile(f"https://api.example.com/{placeholder}")
 
     assert [e.field for e in caught.value.errors] == ["provider_url"]
+
+
+# --- limits (issue 15, points 1 and 10): size, depth and placeholders --------------------------
+
+
+def _nested(depth: int) -> dict[str, Any]:
+    document: dict[str, Any] = {"to": "{{toNumber}}", "from": "{{fromNumber}}", "m": "{{message}}"}
+    for _ in range(depth - 1):
+        document = {"x": document}
+    return document
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        _nested(10_000),
+        "[" * 10_000 + "]" * 10_000,
+        '{"a": ' + "[" * 10_000 + "]" * 10_000 + "}",
+        _nested(33),
+    ],
+    ids=["object-10000", "text-array-10000", "text-object-10000", "object-33"],
+)
+def test_a_deeply_nested_payload_is_refused(payload: object) -> None:
+    with pytest.raises(LimitExceeded) as caught:
+        PayloadTemplate.compile(payload, ContentType.JSON)
+    assert caught.value.errors[0].field == "payload"
+    assert "nested more than 32 levels deep" in caught.value.errors[0].message
+
+
+def test_a_payload_32_levels_deep_is_fine() -> None:
+    template = PayloadTemplate.compile(_nested(32), ContentType.JSON)
+    assert b'"m":"hi"' in template.render({"toNumber": "+1", "fromNumber": "+2", "message": "hi"})
+
+
+@pytest.mark.parametrize(
+    ("payload", "fragment"),
+    [
+        ('{"m": "{{message}}", "pad": "' + "x" * 70_000 + '"}', "the limit is 65,536"),
+        ({"m": "{{message}}", **{f"k{i}": "v" * 100 for i in range(1_000)}}, "65,536"),
+        ({"m": "{{message}}" * 101}, "more than 100 placeholders"),
+    ],
+    ids=["text", "object", "placeholders"],
+)
+def test_a_payload_over_the_size_limits_is_refused(payload: object, fragment: str) -> None:
+    with pytest.raises(LimitExceeded) as caught:
+        PayloadTemplate.compile(payload, ContentType.JSON)
+    assert caught.value.errors[0].field == "payload"
+    assert fragment in caught.value.errors[0].message
