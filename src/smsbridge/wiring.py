@@ -199,9 +199,7 @@ async def build_services(
             public_url=settings.public_url,
             on_enqueued=wake,
         ),
-        links=LinkService(
-            db, box, clock=clock, misses_per_minute=settings.link_misses_per_minute
-        ),
+        links=LinkService(db, box, clock=clock, misses_per_minute=settings.link_misses_per_minute),
         consent=ConsentService(db, clock=clock, default_region=settings.default_region),
         webhooks=WebhookService(db, credentials, clock=clock),
         inbound=InboundService(

@@ -50,7 +50,8 @@ class OAuthProvider:
         token = (request.header("authorization") or "").removeprefix("Bearer ")
         if token not in self.issued or token in self.revoked:
             return Reply(401, {"error": "invalid_token"})
-        return Reply(200, {"id": f"sent-with-{token}"})
+        # Which token sent it, without echoing it (an echoed secret is masked in the id).
+        return Reply(200, {"id": f"sent-with-token#{self.issued.index(token) + 1}"})
 
 
 async def _surface(services: Services, credential: dict[str, Any]) -> str:
@@ -95,12 +96,12 @@ async def test_oauth2_token_is_fetched_once_cached_and_refreshed_once_on_401(
     surface_id = await _surface(services, _oauth_credential(mock_provider))
     first = await _send(services, surface_id, 5)
     assert [m["status"] for m in first] == ["sent"] * 5
-    assert {m["provider_message_id"] for m in first} == {"sent-with-tok-1"}
+    assert {m["provider_message_id"] for m in first} == {"sent-with-token#1"}
     assert oauth.issued == ["tok-1"]  # one fetch for five messages (and concurrent senders)
 
     oauth.revoked.add("tok-1")  # the provider revokes it before it expires
     second = await _send(services, surface_id, 2)
-    assert [m["provider_message_id"] for m in second] == ["sent-with-tok-2"] * 2
+    assert [m["provider_message_id"] for m in second] == ["sent-with-token#2"] * 2
     assert oauth.issued == ["tok-1", "tok-2"]
     sms = [r for r in mock_provider.requests if r.path == "/sms"]
     assert [r.header("authorization") for r in sms[-3:]] == [
@@ -126,7 +127,7 @@ async def test_oauth2_token_expiry_and_refused_client(
     await _send(services, surface_id, 1)
     await asyncio.sleep(1.2)
     later = await _send(services, surface_id, 1)
-    assert later[0]["provider_message_id"] == "sent-with-tok-2"
+    assert later[0]["provider_message_id"] == "sent-with-token#2"
     assert oauth.issued == ["tok-1", "tok-2"]  # the first one expired: fetched again
 
     wrong = _oauth_credential(mock_provider, "wrong")

@@ -222,7 +222,10 @@ async def test_connection_closed_mid_response_is_retried(engine: Engine) -> None
 
 
 async def test_unreachable_provider_gives_up_after_max_attempts(engine: Engine) -> None:
-    await engine.configure(provider_url="http://127.0.0.1:9/nothing")
+    await engine.configure(
+        provider_url="http://127.0.0.1:9/nothing",
+        auth={"token": "tok-worker-5566aa"},  # another port: secrets are typed again
+    )
     message_id = await engine.send()
     worker = engine.worker(policy=RetryPolicy(max_attempts=3))
     for _ in range(3):

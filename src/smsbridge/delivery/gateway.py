@@ -15,6 +15,7 @@ from smsbridge.domain.request import (
     MessageValues,
     ProviderRequest,
     build_request,
+    sent_secrets,
     sign_request,
     with_bearer,
 )
@@ -26,6 +27,9 @@ class Attempt:
 
     response: ProviderResponse
     latency_ms: float
+    secrets: tuple[str, ...] = ()
+    """What the request carried that must never come back out of the answer: the
+    credential's secrets and the ``Authorization`` value sent (Basic's base64, OAuth's token)."""
 
 
 class ProviderGateway:
@@ -54,7 +58,7 @@ class ProviderGateway:
         elif auth.type is AuthType.OAUTH2:
             return await self._send_oauth2(credential, request)
         response = await self._transport.send(request, timeout=credential.timeout_seconds)
-        return Attempt(response, response.elapsed_ms)
+        return Attempt(response, response.elapsed_ms, sent_secrets(credential, request))
 
     async def _send_oauth2(self, credential: Credential, request: ProviderRequest) -> Attempt:
         auth, timeout = credential.auth, credential.timeout_seconds
@@ -64,8 +68,13 @@ class ProviderGateway:
                 token = await self.tokens.get(auth, timeout=timeout)
             except TokenRefused as refused:  # judged like a provider answer (4xx fail, 5xx retry)
                 return Attempt(refused.response, (time.perf_counter() - started) * 1000)
-            response = await self._transport.send(with_bearer(request, token), timeout=timeout)
+            sent = with_bearer(request, token)
+            response = await self._transport.send(sent, timeout=timeout)
             if response.status != 401 or last_try:
-                return Attempt(response, (time.perf_counter() - started) * 1000)
+                return Attempt(
+                    response,
+                    (time.perf_counter() - started) * 1000,
+                    sent_secrets(credential, sent),
+                )
             self.tokens.forget(auth, token)  # revoked or expired early: one fresh token, once
         raise AssertionError("unreachable")

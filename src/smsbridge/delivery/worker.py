@@ -393,6 +393,7 @@ class Worker:
                     credential_id,
                     credential,
                     response.body,
+                    result.secrets,
                     failover,
                 )
             if credential.opt_out_error_codes and outcome.kind is OutcomeKind.REJECTED:
@@ -498,9 +499,10 @@ class Worker:
         credential_id: str,
         credential: Credential,
         body: bytes,
+        secrets: tuple[str, ...],
         failover: str | None,
     ) -> Completion:
-        provider_id = extract_message_id(body, credential.message_id_path)
+        provider_id = extract_message_id(body, credential.message_id_path, secrets)
         now = self._clock()
         self.sent += 1
         detail: dict[str, object] = {

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from smsbridge.domain.credentials import (
     AUTH_FIELDS,
@@ -19,6 +20,7 @@ from smsbridge.domain.credentials import (
     HeaderType,
 )
 from smsbridge.domain.request import secret_hint
+from smsbridge.errors import FieldError, InvalidInput
 
 OPTIONAL_KEYS = frozenset(
     {
@@ -187,3 +189,80 @@ def _merge_headers(old: list[Any], new: list[Any]) -> list[Any]:
                 item.pop("value", None)
         result.append(item)
     return result
+
+
+_DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
+def _origin(url: object, app_id: object) -> tuple[str, str, int | None] | None:
+    """Where requests to ``url`` go: (scheme, host, port), with ``{{appId}}`` filled in."""
+    if not isinstance(url, str) or not url:
+        return None
+    try:
+        parts = urlsplit(url.replace("{{appId}}", str(app_id or "")))
+        port = parts.port or _DEFAULT_PORTS.get(parts.scheme)
+    except ValueError:
+        return ("invalid", url, None)
+    return (parts.scheme, (parts.hostname or "").rstrip(".").lower(), port)
+
+
+def _describe(origin: tuple[str, str, int | None] | None) -> str:
+    if origin is None:
+        return "nowhere"
+    scheme, host, port = origin
+    if not host:
+        return scheme
+    return f"{scheme}://{host}" + ("" if port == _DEFAULT_PORTS.get(scheme) else f":{port}")
+
+
+def require_reentered_secrets(
+    current: Mapping[str, Any], merged: Mapping[str, Any], patch: Mapping[str, Any]
+) -> None:
+    """Refuse an update that sends stored secrets to a new host without retyping them.
+
+    A secret is only ever sent where it was typed for: the provider's host for the auth
+    token, password, API key, HMAC secret and secret headers (and, for OAuth 2, the access
+    token the client secret buys), the token endpoint's host for the client secret. An admin
+    who points ``provider_url`` (or ``token_url``, or the ``{{appId}}`` in a URL's host)
+    elsewhere must type those secrets again in the same update; otherwise anyone able to edit
+    a credential could send its secrets to a server of their own and read them there.
+    ``current`` and ``merged`` are full documents, ``patch`` the update as received.
+    """
+    public_current, _ = split_secrets(current)
+    _, supplied = split_secrets(merge_patch(public_current, patch))
+    _, kept = split_secrets(merged)
+    old_url = _origin(current.get("provider_url"), current.get("provider_app_id"))
+    new_url = _origin(merged.get("provider_url"), merged.get("provider_app_id"))
+    old_auth = current.get("auth") or {}
+    new_auth = merged.get("auth") or {}
+    old_token = _origin(old_auth.get("token_url"), current.get("provider_app_id"))
+    new_token = _origin(new_auth.get("token_url"), merged.get("provider_app_id"))
+    moved: dict[str, str] = {}
+    if old_url != new_url:
+        for path in kept:
+            if path != "webhook_signing.secret":  # never sent anywhere
+                moved[path] = f"{_describe(old_url)} to {_describe(new_url)}"
+    if old_token != new_token and "auth.client_secret" in kept:
+        moved["auth.client_secret"] = f"{_describe(old_token)} to {_describe(new_token)}"
+    errors = [
+        FieldError(
+            _field_of(path, merged),
+            f"must be typed again: the credential now sends it to another host "
+            f"(from {where}); stored secrets only go where they were entered for",
+        )
+        for path, where in moved.items()
+        if path not in supplied
+    ]
+    if errors:
+        raise InvalidInput(errors)
+
+
+def _field_of(path: str, document: Mapping[str, Any]) -> str:
+    """The request field of a secret path (``headers.X-Key`` → ``headers[2].value``)."""
+    section, _, name = path.partition(".")
+    if section != "headers":
+        return path
+    for index, header in enumerate(document.get("headers") or []):
+        if isinstance(header, Mapping) and str(header.get("label", "")).lower() == name.lower():
+            return f"headers[{index}].value"
+    return "headers"

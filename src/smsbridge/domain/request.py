@@ -155,3 +155,20 @@ def with_bearer(request: ProviderRequest, token: str) -> ProviderRequest:
     """``request`` carrying ``Authorization: Bearer token`` (OAuth2)."""
     kept = tuple((k, v) for k, v in request.headers if k.lower() != "authorization")
     return replace(request, headers=(*kept, ("Authorization", f"Bearer {token}")))
+
+
+MIN_MASKED_SECRET = 4
+"""Shorter values are not searched for in answers: they would mask ordinary characters."""
+
+
+def sent_secrets(credential: Credential, request: ProviderRequest) -> tuple[str, ...]:
+    """Every secret ``request`` carries, as it may come back in an echo: the credential's
+    secret values, and the ``Authorization`` header's value with and without its scheme."""
+    found = [v for v in credential.secret_values().values() if len(v) >= MIN_MASKED_SECRET]
+    for name, value in request.headers:
+        if name.lower() == "authorization":
+            found.append(value)
+            _, _, token = value.partition(" ")
+            if len(token) >= MIN_MASKED_SECRET:
+                found.append(token)
+    return tuple(found)

@@ -71,8 +71,13 @@ def compiled_path(path: str) -> CompiledPath:
     return CompiledPath(query, tuple(steps) if position == len(path) else None)
 
 
-def extract_message_id(body: bytes, path: str | None) -> str | None:
-    """The provider's message id at JSONPath ``path`` in a JSON body, if there is one."""
+def extract_message_id(body: bytes, path: str | None, secrets: Iterable[str] = ()) -> str | None:
+    """The provider's message id at JSONPath ``path`` in a JSON body, if there is one.
+
+    ``secrets`` — what the request carried (:attr:`Attempt.secrets`) — are masked in it: a
+    server that echoes the request (``$.headers.Authorization``) must not turn a secret into a
+    message id that any viewer can read.
+    """
     if not path or not body:
         return None
     try:
@@ -81,7 +86,7 @@ def extract_message_id(body: bytes, path: str | None) -> str | None:
         return None
     if value is _MISSING or isinstance(value, dict | list | bool) or value in (None, ""):
         return None
-    return str(value)[:_MAX_ID]
+    return redact(str(value), secrets)[:_MAX_ID]  # masked before it is cut
 
 
 def refused_in_body(body: bytes, path: str | None, accepted: tuple[str, ...]) -> str | None:

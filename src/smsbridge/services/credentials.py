@@ -14,6 +14,7 @@ from smsbridge.domain.credential_documents import (
     join_secrets,
     last4,
     merge_patch,
+    require_reentered_secrets,
     split_secrets,
     view_document,
 )
@@ -145,7 +146,9 @@ class CredentialService:
             if preset is not None and preset != row.document.get("preset"):
                 raise InvalidInput.one("preset", "a preset applies at creation only")
             current = join_secrets(row.document, self._box.open(row.secrets))
-            cred = self._parse(merge_patch(current, patch))
+            merged = merge_patch(current, patch)
+            cred = self._parse(merged)
+            require_reentered_secrets(current, merged, patch)
             updated = self._to_row(credential_id, cred, row.created_at, self._clock())
             await repo.update_credential(conn, updated)
         return self._view(updated)
@@ -253,7 +256,9 @@ class CredentialService:
         return TestResult(
             ok=ok,
             status_code=response.status,
-            provider_message_id=extract_message_id(response.body, cred.message_id_path)
+            provider_message_id=extract_message_id(
+                response.body, cred.message_id_path, attempt.secrets
+            )
             if ok
             else None,
             latency_ms=round(attempt.latency_ms),

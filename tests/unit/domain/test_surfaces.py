@@ -466,7 +466,11 @@ def test_full_document_round_trips(make_surface_doc: SurfaceDocumentFactory) -> 
         sender="+15550001111",
         message_type="marketing",
         fallback_credential_ids=["cred-b", "cred-c"],
-        link_tracking={"enabled": True, "base_url": "https://l.example.com/r"},
+        link_tracking={
+            "enabled": True,
+            "base_url": "https://l.example.com/r",
+            "expire_after_days": 90,
+        },
         keywords={"opt_out": ["STOP", "ARRET"], "opt_in": ["START"], "help": ["HELP"]},
         replies={
             "opt_out": "Bye.",
@@ -485,7 +489,11 @@ def test_full_document_round_trips(make_surface_doc: SurfaceDocumentFactory) -> 
         "fallback_credential_ids": ["cred-b", "cred-c"],
         "sender": "+15550001111",
         "message_type": "marketing",
-        "link_tracking": {"enabled": True, "base_url": "https://l.example.com/r"},
+        "link_tracking": {
+            "enabled": True,
+            "base_url": "https://l.example.com/r",
+            "expire_after_days": 90,
+        },
         "keywords": {"opt_out": ["STOP", "ARRET"], "opt_in": ["START"], "help": ["HELP"]},
         "replies": {
             "opt_out": "Bye.",
