@@ -68,8 +68,9 @@ class WorkerProcesses:
         self.procs.append(proc)
         return proc
 
-    async def start_server(self) -> str:
-        """An API process (``serve --no-worker``) on a free loopback port; its base URL."""
+    async def start_server(self, *, keep_stdout: bool = False) -> str:
+        """An API process (``serve --no-worker``) on a free loopback port; its base URL.
+        ``keep_stdout``: its standard output (uvicorn's access log) is piped, to be read."""
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
@@ -85,7 +86,7 @@ class WorkerProcesses:
             str(port),
             env=self._env,
             cwd=self._cwd,
-            stdout=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE if keep_stdout else asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
         )
         self.procs.append(proc)

@@ -57,6 +57,7 @@ def serve(
     """Run the API and admin UI (applies migrations itself on SQLite)."""
     import uvicorn
 
+    from smsbridge.api import access_log
     from smsbridge.app import create_app
 
     settings, generated = load_settings()
@@ -74,6 +75,7 @@ def serve(
         out.print("  admin key: the value of SMSBRIDGE_ADMIN_KEY")
     if no_worker:
         out.print("  worker:    disabled (--no-worker); run `smsbridge worker` elsewhere")
+    access_log.install()
     uvicorn.run(
         create_app(settings, run_worker=not no_worker, settle=True),
         host=host,
