@@ -531,3 +531,31 @@ async def test_openapi_document_is_served(client: httpx.AsyncClient) -> None:
     paths = response.json()["paths"]
     assert "/api/v1/credentials/{credential_id}/preview" in paths
     assert "/healthz" in paths
+
+
+async def test_hints_stored_by_earlier_versions_no_longer_show_short_secrets(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    from sqlalchemy import update
+
+    from smsbridge.storage.tables import credentials
+
+    created = await client.post(
+        "/api/v1/credentials",
+        json={
+            "name": "old-hints",
+            "provider_url": "https://api.example.com/send",
+            "auth": {"type": "bearer", "token": "abc123"},
+            "payload": {"to": "{{toNumber}}", "from": "{{fromNumber}}", "text": "{{message}}"},
+        },
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["auth"]["token"] == {"set": True, "last4": ""}
+    async with services.db.transaction() as conn:  # what an earlier version stored
+        await conn.execute(
+            update(credentials)
+            .where(credentials.c.id == created.json()["id"])
+            .values(secret_hints={"auth.token": "c123"})
+        )
+    shown = (await client.get(f"/api/v1/credentials/{created.json()['id']}")).json()
+    assert shown["auth"]["token"] == {"set": True, "last4": ""}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -97,8 +98,14 @@ class CredentialService:
         return parse_credential(document, allow_private_urls=self._allow_private)
 
     def _view(self, row: repo.CredentialRow) -> CredentialView:
+        hints = row.secret_hints
+        if any(hints.values()):
+            # Hints stored before 0.2 show four characters even of short secrets: recompute
+            # them from the secrets (admin views only; a few microseconds each).
+            with contextlib.suppress(SecretsUnavailable):
+                hints = last4(self._box.open(row.secrets))
         return CredentialView(
-            row.id, view_document(row.document, row.secret_hints), row.created_at, row.updated_at
+            row.id, view_document(row.document, hints), row.created_at, row.updated_at
         )
 
     def _to_row(
