@@ -12,7 +12,7 @@ at the boundary where they occur (``raise ProviderUnreachable(...) from exc``).
     ├── MalformedWebhook        400  a provider's webhook body cannot be read
     ├── WebhookNotAuthentic     403  a provider's webhook signature does not verify
     ├── NotFound                404
-    ├── Conflict                409
+    ├── Conflict                409  ``errors`` name the field when a value clashes (a name)
     ├── AuthenticationRequired  401
     ├── PermissionDenied        403
     ├── ConfigurationError          a setting is not valid (reported at start-up)
@@ -87,6 +87,17 @@ class NotFound(SmsbridgeError):
 
 class Conflict(SmsbridgeError):
     """The request conflicts with the current state of the resource."""
+
+    def __init__(self, message: str | None = None, errors: list[FieldError] | None = None) -> None:
+        self.errors = list(errors or [])
+        if message is None and self.errors:
+            message = f"{self.errors[0].field}: {self.errors[0].message}"
+        super().__init__(message)
+
+    @classmethod
+    def on(cls, field: str, message: str) -> Conflict:
+        """A clash on one field (a name already taken)."""
+        return cls(errors=[FieldError(field, message)])
 
 
 class AuthenticationRequired(SmsbridgeError):

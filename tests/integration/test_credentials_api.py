@@ -444,12 +444,12 @@ async def test_http_provider_url_refused_unless_private_urls_allowed(
     assert (await client.post("/api/v1/credentials", json=document)).status_code == 201
 
 
-async def test_duplicate_name_is_a_field_error(
+async def test_duplicate_name_is_a_conflict_naming_the_field(
     client: httpx.AsyncClient, make_credential: CredentialFactory
 ) -> None:
     await make_credential(name="taken")
     response = await client.post("/api/v1/credentials", json={**VALID, "name": "taken"})
-    assert response.status_code == 422
+    assert response.status_code == 409
     assert _fields(response) == ["name"]
 
 

@@ -298,13 +298,13 @@ async def test_bad_patch_changes_nothing(
     assert (await client.get(f"/api/v1/surfaces/{surface['id']}")).json() == surface
 
 
-async def test_patch_to_a_taken_name_is_a_field_error(
+async def test_patch_to_a_taken_name_is_a_conflict_naming_the_field(
     client: httpx.AsyncClient, make_surface: SurfaceFactory
 ) -> None:
     await make_surface(name="taken")
     other = await make_surface(name="other")
     response = await client.patch(f"/api/v1/surfaces/{other['id']}", json={"name": "taken"})
-    assert response.status_code == 422
+    assert response.status_code == 409
     assert _fields(response) == ["name"]
     assert (await client.get(f"/api/v1/surfaces/{other['id']}")).json()["name"] == "other"
 
@@ -475,7 +475,7 @@ async def test_a_patch_colliding_with_a_default_category_changes_nothing(
     assert got.json() == surface
 
 
-async def test_duplicate_name_is_a_field_error(
+async def test_duplicate_name_is_a_conflict_naming_the_field(
     client: httpx.AsyncClient, make_surface: SurfaceFactory, make_credential: CredentialFactory
 ) -> None:
     first = await make_surface(name="taken")
@@ -484,7 +484,7 @@ async def test_duplicate_name_is_a_field_error(
         "/api/v1/surfaces",
         json={"name": "taken", "credential_id": cred["id"], "sender": "+15550001111"},
     )
-    assert response.status_code == 422
+    assert response.status_code == 409
     assert _fields(response) == ["name"]
     assert await _all_surface_ids(client) == [first["id"]]
 

@@ -122,7 +122,7 @@ def error_problem(exc: SmsbridgeError) -> Response:
         if isinstance(exc, kind):
             errors = (
                 [{"field": e.field, "message": e.message} for e in exc.errors]
-                if isinstance(exc, InvalidInput)
+                if isinstance(exc, InvalidInput | Conflict)
                 else None
             )
             headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None

@@ -10,7 +10,8 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from smsbridge.errors import Conflict, InvalidInput
+from smsbridge.errors import Conflict
+from smsbridge.storage.names import name_taken, require_free_name
 from smsbridge.storage.tables import credentials, surface_credentials
 
 
@@ -37,19 +38,17 @@ def _row(r: Any) -> CredentialRow:
     )
 
 
-def _name_taken(name: str) -> InvalidInput:
-    return InvalidInput.one("name", f"a credential named {name!r} already exists")
-
-
 async def insert_credential(conn: AsyncConnection, row: CredentialRow) -> None:
+    await require_free_name(conn, credentials, row.id, row.name, "credential")
     try:
         async with conn.begin_nested():
             await conn.execute(insert(credentials).values(**row.__dict__))
     except IntegrityError as exc:
-        raise _name_taken(row.name) from exc
+        raise name_taken("credential", row.name) from exc
 
 
 async def update_credential(conn: AsyncConnection, row: CredentialRow) -> None:
+    await require_free_name(conn, credentials, row.id, row.name, "credential")
     try:
         async with conn.begin_nested():
             await conn.execute(
@@ -64,7 +63,7 @@ async def update_credential(conn: AsyncConnection, row: CredentialRow) -> None:
                 )
             )
     except IntegrityError as exc:
-        raise _name_taken(row.name) from exc
+        raise name_taken("credential", row.name) from exc
 
 
 async def get_credential(

@@ -10,7 +10,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from smsbridge.errors import InvalidInput
+from smsbridge.storage.names import name_taken, require_free_name
 from smsbridge.storage.tables import credentials, messages, surface_credentials, surfaces
 
 PENDING_STATUSES = ("scheduled", "queued", "sending")
@@ -56,20 +56,18 @@ async def _set_references(
     )
 
 
-def _name_taken(name: str) -> InvalidInput:
-    return InvalidInput.one("name", f"a surface named {name!r} already exists")
-
-
 async def insert_surface(conn: AsyncConnection, row: SurfaceRow, credential_ids: list[str]) -> None:
+    await require_free_name(conn, surfaces, row.id, row.name, "surface")
     try:
         async with conn.begin_nested():
             await conn.execute(insert(surfaces).values(**row.__dict__))
     except IntegrityError as exc:
-        raise _name_taken(row.name) from exc
+        raise name_taken("surface", row.name) from exc
     await _set_references(conn, row.id, credential_ids)
 
 
 async def update_surface(conn: AsyncConnection, row: SurfaceRow, credential_ids: list[str]) -> None:
+    await require_free_name(conn, surfaces, row.id, row.name, "surface")
     try:
         async with conn.begin_nested():
             await conn.execute(
@@ -78,7 +76,7 @@ async def update_surface(conn: AsyncConnection, row: SurfaceRow, credential_ids:
                 .values(name=row.name, document=row.document, updated_at=row.updated_at)
             )
     except IntegrityError as exc:
-        raise _name_taken(row.name) from exc
+        raise name_taken("surface", row.name) from exc
     await _set_references(conn, row.id, credential_ids)
 
 

@@ -26,7 +26,13 @@ from starlette.datastructures import FormData
 from smsbridge.api.deps import services
 from smsbridge.domain.credentials import SECRET_AUTH_FIELDS, AuthType, parse_credential
 from smsbridge.domain.request import MessageValues, build_request
-from smsbridge.errors import AuthenticationRequired, Conflict, InvalidInput, NotFound
+from smsbridge.errors import (
+    AuthenticationRequired,
+    Conflict,
+    FieldError,
+    InvalidInput,
+    NotFound,
+)
 from smsbridge.providers.presets import PRESETS, apply_preset, preset_names
 from smsbridge.services.api_keys import Principal, Role
 from smsbridge.web.headers import AdminSecurityHeaders
@@ -524,9 +530,15 @@ def _form_page(
     )
 
 
-def _errors(exc: InvalidInput) -> dict[str, str]:
+def _status(exc: InvalidInput | Conflict) -> int:
+    """A form refused for a clash (a name taken) answers 409, like the API; otherwise 422."""
+    return 409 if isinstance(exc, Conflict) else 422
+
+
+def _errors(exc: InvalidInput | Conflict) -> dict[str, str]:
+    """The problems by field (a name clash included), first one per field."""
     found: dict[str, str] = {}
-    for error in exc.errors:
+    for error in exc.errors or [FieldError("", exc.message)]:
         found.setdefault(error.field, error.message)
     return found
 
@@ -615,8 +627,10 @@ async def credential_create(
             preview = _preview(document, svc.settings.allow_private_provider_urls)
             return _form_page(request, seen, shown, credential_id=None, preview=preview)
         created = await svc.credentials.create(document)
-    except InvalidInput as exc:
-        return _form_page(request, seen, shown, credential_id=None, errors=_errors(exc), status=422)
+    except (InvalidInput, Conflict) as exc:
+        return _form_page(
+            request, seen, shown, credential_id=None, errors=_errors(exc), status=_status(exc)
+        )
     name = quote(str(created.document.get("name", "")))
     return RedirectResponse(f"/admin/credentials?notice=Created+{name}", status_code=303)
 
@@ -677,9 +691,14 @@ async def credential_update(
             )
             return _form_page(request, seen, shown, credential_id=credential_id, preview=preview)
         await svc.credentials.update(credential_id, document)
-    except InvalidInput as exc:
+    except (InvalidInput, Conflict) as exc:
         return _form_page(
-            request, seen, shown, credential_id=credential_id, errors=_errors(exc), status=422
+            request,
+            seen,
+            shown,
+            credential_id=credential_id,
+            errors=_errors(exc),
+            status=_status(exc),
         )
     return RedirectResponse(f"/admin/credentials?notice=Saved+{quote(shown.name)}", status_code=303)
 

@@ -12,8 +12,17 @@ from starlette.datastructures import FormData
 
 from smsbridge.api.deps import services
 from smsbridge.domain.surfaces import DEFAULT_KEYWORDS, DEFAULT_REPLIES
-from smsbridge.errors import InvalidInput, NotFound
-from smsbridge.web.routes import Visitor, _admin_only, _errors, _form, _pages, found, visitor
+from smsbridge.errors import Conflict, InvalidInput, NotFound
+from smsbridge.web.routes import (
+    Visitor,
+    _admin_only,
+    _errors,
+    _form,
+    _pages,
+    _status,
+    found,
+    visitor,
+)
 from smsbridge.wiring import Services
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -199,9 +208,9 @@ async def surface_create(
     shown, document = _read(form)
     try:
         created = await svc.surfaces.create(document)
-    except InvalidInput as exc:
+    except (InvalidInput, Conflict) as exc:
         return await _page(
-            request, seen, svc, shown, surface_id=None, errors=_errors(exc), status=422
+            request, seen, svc, shown, surface_id=None, errors=_errors(exc), status=_status(exc)
         )
     return RedirectResponse(f"/admin/surfaces/{created.id}?created=1", status_code=303)
 
@@ -240,7 +249,7 @@ async def surface_update(
         view = await svc.surfaces.update(surface_id, document)
     except NotFound:
         return RedirectResponse("/admin/surfaces", status_code=303)
-    except InvalidInput as exc:
+    except (InvalidInput, Conflict) as exc:
         current = await svc.surfaces.get(surface_id)
         return await _page(
             request,
@@ -250,7 +259,7 @@ async def surface_update(
             surface_id=surface_id,
             urls=_urls(current),
             errors=_errors(exc),
-            status=422,
+            status=_status(exc),
         )
     return RedirectResponse(
         f"/admin/surfaces?notice={quote('Saved ' + view.surface.name)}", status_code=303

@@ -1,0 +1,38 @@
+"""Unique names: a name clashes with another row's when they differ only in case or spacing.
+
+The columns' UNIQUE constraints catch exact duplicates even under a race; the folded
+comparison (:func:`smsbridge.domain.names.name_key`) happens here, under a transaction-scoped
+lock on PostgreSQL so that two concurrent writers cannot both take ``Acme`` and ``acme``
+(SQLite runs one writer at a time).
+"""
+
+from __future__ import annotations
+
+import zlib
+
+from sqlalchemy import Table, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from smsbridge.domain.names import name_key
+from smsbridge.errors import Conflict
+
+
+def name_taken(kind: str, name: str) -> Conflict:
+    return Conflict.on(
+        "name",
+        f"a {kind} named {name!r} already exists (names differing only in case or spaces "
+        "are the same name)",
+    )
+
+
+async def require_free_name(
+    conn: AsyncConnection, table: Table, row_id: str, name: str, kind: str
+) -> None:
+    """Raise :func:`name_taken` when a row of ``table`` other than ``row_id`` has ``name``."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(select(func.pg_advisory_xact_lock(zlib.crc32(table.name.encode()))))
+    key = name_key(name)
+    others = await conn.execute(select(table.c.name).where(table.c.id != row_id))
+    for other in others.scalars():
+        if name_key(other) == key:
+            raise name_taken(kind, other)
