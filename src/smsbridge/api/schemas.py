@@ -9,9 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model, field_validator
 
 from smsbridge.domain.campaigns import MAX_THROTTLE, MIN_THROTTLE
+from smsbridge.domain.credentials import AUTH_CHOICES, AUTH_FIELDS, SECRET_AUTH_FIELDS, AuthType
 
 NUL_REFUSED = "must not contain NUL characters (U+0000)"
 
@@ -104,14 +105,52 @@ class SecretHint(BaseModel):
 SecretIn = str | SecretHint | None
 
 
-class AuthIn(Strict):
-    type: Literal["bearer", "basic", "api_key", "none"] | None = None
-    scheme: str | None = Field(None, description="bearer: the scheme word, default Bearer")
-    token: SecretIn = Field(None, description="bearer: the token (secret)")
-    username: str | None = Field(None, description="basic: the user name")
-    password: SecretIn = Field(None, description="basic: the password (secret)")
-    header: str | None = Field(None, description="api_key: the header carrying the key")
-    key: SecretIn = Field(None, description="api_key: the key (secret)")
+_AUTH_HELP = {
+    "scheme": "the scheme word, default Bearer",
+    "token": "the token",
+    "username": "the user name",
+    "password": "the password",
+    "header": "the header carrying the key",
+    "key": "the key",
+    "token_url": "the token endpoint (https)",
+    "client_id": "the client id",
+    "client_secret": "the client secret",
+    "scope": "the scope to ask for (optional)",
+    "client_auth": "how the client authenticates to token_url: HTTP Basic or in the form body",
+    "secret": "the signing key",
+    "algorithm": "the HMAC hash",
+    "signature_header": "the header carrying the signature, default X-Signature",
+    "timestamp_header": "the header carrying the timestamp, default X-Timestamp",
+    "string_to_sign": "what is signed, with {method}, {path}, {timestamp} and {body} filled in",
+    "encoding": "how the signature is written",
+    "signature_prefix": "written before the signature, e.g. sha256=",
+    "timestamp_format": "Unix seconds or milliseconds",
+}
+"""What each auth field means, for the OpenAPI document (a field without help still exists)."""
+
+
+def auth_model(name: str, *, secret: Any, base: type[BaseModel]) -> type[BaseModel]:
+    """The model of a credential's ``auth`` object, built from the domain's one list of auth
+    types and their fields (``AUTH_FIELDS``, ``SECRET_AUTH_FIELDS``, ``AUTH_CHOICES``), so that
+    the API accepts and shows exactly what the domain knows. ``secret``: the type of secret
+    fields (a value or a hint going in, a hint coming out)."""
+    fields: dict[str, Any] = {"type": (AuthType | None, None)}
+    for auth_type, names in AUTH_FIELDS.items():
+        for field_name in names:
+            is_secret = field_name in SECRET_AUTH_FIELDS[auth_type]
+            choices = AUTH_CHOICES.get(field_name)
+            kind: Any = secret if is_secret else Literal.__getitem__(choices) if choices else str
+            users = ", ".join(t.value for t, n in AUTH_FIELDS.items() if field_name in n)
+            help_text = f"{users}: {_AUTH_HELP.get(field_name, field_name)}"
+            fields[field_name] = (
+                kind | None,
+                Field(None, description=help_text + (" (secret)" if is_secret else "")),
+            )
+    return create_model(name, __base__=base, **fields)
+
+
+class AuthIn(auth_model("AuthInFields", secret=SecretIn, base=Strict)):  # type: ignore[misc]
+    """How requests authenticate: ``type`` and the fields of that type."""
 
 
 class HeaderIn(Strict):
@@ -194,14 +233,8 @@ class CredentialPatch(CredentialFields):
     )
 
 
-class AuthOut(BaseModel):
-    type: str
-    scheme: str | None = None
-    token: SecretHint | None = None
-    username: str | None = None
-    password: SecretHint | None = None
-    header: str | None = None
-    key: SecretHint | None = None
+class AuthOut(auth_model("AuthOutFields", secret=SecretHint, base=BaseModel)):  # type: ignore[misc]
+    """How requests authenticate; secrets shown as hints."""
 
 
 class HeaderOut(BaseModel):

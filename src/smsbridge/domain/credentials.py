@@ -43,6 +43,7 @@ class AuthType(StrEnum):
 HMAC_ALGORITHMS = ("sha256", "sha1")
 HMAC_ENCODINGS = ("hex", "base64")
 HMAC_TIMESTAMPS = ("unix", "unix_ms")
+OAUTH2_CLIENT_AUTH = ("basic", "body")
 HMAC_PLACEHOLDERS = ("{method}", "{path}", "{timestamp}", "{body}")
 DEFAULT_STRING_TO_SIGN = "{method}\n{path}\n{timestamp}\n{body}"
 
@@ -105,6 +106,14 @@ AUTH_FIELDS: dict[AuthType, tuple[str, ...]] = {
     AuthType.NONE: (),
 }
 """The :class:`Auth` fields each type uses, secret ones included, in document order."""
+
+AUTH_CHOICES: dict[str, tuple[str, ...]] = {
+    "client_auth": OAUTH2_CLIENT_AUTH,
+    "algorithm": HMAC_ALGORITHMS,
+    "encoding": HMAC_ENCODINGS,
+    "timestamp_format": HMAC_TIMESTAMPS,
+}
+"""The :class:`Auth` fields that take one of a few values; the first is the default."""
 
 SECRET_AUTH_FIELDS: dict[AuthType, tuple[str, ...]] = {
     AuthType.BEARER: ("token",),
@@ -456,7 +465,7 @@ def _parse_oauth2(c: _Collector, raw: Mapping[str, Any], allow_private_urls: boo
         client_id=client_id,
         client_secret=client_secret,
         scope=scope,
-        client_auth=_choice(c, raw, "client_auth", ("basic", "body")),
+        client_auth=_choice(c, raw, "client_auth", OAUTH2_CLIENT_AUTH),
     )
 
 
