@@ -159,7 +159,7 @@ async def test_infobip_batch(
         json={
             "name": "infobip",
             "preset": "infobip",
-            "provider_url": f"{mock_provider.url}/sms/2/text/advanced",
+            "provider_url": f"{mock_provider.url}/sms/3/messages",
             "auth": {"token": "infobip-api-key-5678"},
         },
     )

@@ -96,7 +96,7 @@ async def test_each_preset_is_complete_with_only_what_it_needs(
             section, _, key = need.rpartition(".")
             target = document.setdefault(section, {}) if section else document
             target[key] = (
-                "https://acme1.api.infobip.com/sms/2/text/advanced"
+                "https://acme1.api.infobip.com/sms/3/messages"
                 if key == "provider_url"
                 else f"{item['name']}-{key}-value-1234"
             )
@@ -143,17 +143,18 @@ async def test_infobip_preview_is_a_json_post_with_the_app_key_scheme(
     assert url.scheme == "https"
     assert url.hostname is not None
     assert url.hostname.endswith("api.infobip.com")
-    assert url.path == "/sms/2/text/advanced"
+    assert url.path == "/sms/3/messages"
     headers = _headers(preview)
     assert headers["authorization"] == _masked_bearer("App", key)
     assert headers["content-type"] == JSON
     body = json.loads(preview["body"])
     [message] = body["messages"]
-    assert set(message) == {"from", "destinations", "text"}
-    assert message["from"] == FROM
-    assert message["text"] == MESSAGE
+    # A preview has no status webhook URL: webhooks.delivery.url is left out.
+    assert set(message) == {"sender", "destinations", "content"}
+    assert message["sender"] == FROM.removeprefix("+")
+    assert message["content"] == {"text": MESSAGE}
     [destination] = message["destinations"]
-    assert destination["to"] == TO
+    assert destination["to"] == TO.removeprefix("+")
     # Infobip echoes a caller-supplied messageId; the preset sends ours.
     assert destination["messageId"]
     _assert_hidden(response, key)
@@ -177,6 +178,7 @@ async def test_sinch_preview_is_a_json_batch_for_the_service_plan(
         "from": FROM,
         "to": [TO],
         "body": MESSAGE,
+        "type": "mt_text",
         "delivery_report": "per_recipient",
     }
     _assert_hidden(response, token)
@@ -196,8 +198,9 @@ async def test_vonage_preview_is_a_form_post_to_the_sms_api_with_basic_auth(
     assert headers["authorization"] == _masked_basic("abc123key", secret)
     assert headers["content-type"] == FORM
     form = _form(preview["body"])
-    assert set(form) == {"from", "to", "text", "client-ref"}
-    assert form["from"] == [FROM]
+    assert set(form) == {"from", "to", "text", "client-ref", "type"}
+    assert form["from"] == [FROM.removeprefix("+")]
+    assert form["type"] == ["unicode"]
     assert form["text"] == [MESSAGE]
     assert form["client-ref"][0]
     _assert_hidden(response, secret)
@@ -250,7 +253,15 @@ async def test_plivo_preview_is_a_json_post_to_the_account_message_resource(
     headers = _headers(preview)
     assert headers["authorization"] == _masked_basic("MA123", token)
     assert headers["content-type"] == JSON
-    assert json.loads(preview["body"]) == {"src": FROM, "dst": TO, "text": MESSAGE}
+    assert json.loads(preview["body"]) == {
+        "src": FROM,
+        "dst": TO,
+        "text": MESSAGE,
+        "type": "sms",
+        "method": "POST",
+        "log": "true",
+        "trackable": False,
+    }
     _assert_hidden(response, token)
 
 
@@ -293,7 +304,7 @@ async def test_given_fields_override_the_preset_and_keep_the_rest(
         for item in (await client.get("/api/v1/provider-presets")).json()["items"]
     }
     infobip = presets["infobip"]
-    own_url = "https://x8k2p.api.infobip.com/sms/2/text/advanced"
+    own_url = "https://x8k2p.api.infobip.com/sms/3/messages"
     key = "infobip-api-key-1122334455"
     cred = await _create(
         client,
@@ -316,8 +327,8 @@ async def test_given_fields_override_the_preset_and_keep_the_rest(
     assert preview["url"] == own_url
     assert _headers(preview)["authorization"] == _masked_bearer("App", key)
     [message] = json.loads(preview["body"])["messages"]
-    assert message["text"] == MESSAGE
-    assert message["destinations"][0]["to"] == TO
+    assert message["content"]["text"] == MESSAGE
+    assert message["destinations"][0]["to"] == TO.removeprefix("+")
     _assert_hidden(response, key)
 
 

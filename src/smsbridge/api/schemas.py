@@ -221,6 +221,11 @@ class CredentialFields(Strict):
     webhook_signing: WebhookSigningIn | None = Field(
         None, description="verify the provider's webhooks (Standard Webhooks HMAC-SHA256)"
     )
+    webhook_secret: SecretIn = Field(
+        None,
+        description="what the provider signs its webhooks with when it is not the sending "
+        "secret (Twilio's Auth Token when sending with an API key); secret",
+    )
 
 
 class CredentialCreate(CredentialFields):
@@ -263,6 +268,7 @@ class CredentialOut(BaseModel):
     timeout_seconds: float
     opt_out_error_codes: list[str]
     webhook_signing: WebhookSigningOut | None = None
+    webhook_secret: SecretHint | None = None
     preset: str | None
     created_at: datetime
     updated_at: datetime

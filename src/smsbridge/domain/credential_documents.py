@@ -35,6 +35,7 @@ OPTIONAL_KEYS = frozenset(
         "headers",
         "opt_out_error_codes",
         "webhook_signing",
+        "webhook_secret",
     }
 )
 
@@ -77,6 +78,8 @@ def full_document(cred: Credential) -> dict[str, Any]:
             "scheme": cred.webhook_signing.scheme,
             "secret": cred.webhook_signing.secret,
         }
+    if cred.webhook_secret:
+        document["webhook_secret"] = cred.webhook_secret
     return document
 
 
@@ -94,6 +97,8 @@ def split_secrets(document: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str
     signing = public.get("webhook_signing")
     if isinstance(signing, dict) and "secret" in signing:
         secrets["webhook_signing.secret"] = signing.pop("secret")
+    if isinstance(public.get("webhook_secret"), str):
+        secrets["webhook_secret"] = public.pop("webhook_secret")
     return public, secrets
 
 
@@ -104,6 +109,8 @@ def join_secrets(public: Mapping[str, Any], secrets: Mapping[str, str]) -> dict[
         section, _, name = path.partition(".")
         if section == "auth":
             document["auth"][name] = value
+        elif path == "webhook_secret":
+            document["webhook_secret"] = value
         elif section == "webhook_signing":
             document.setdefault("webhook_signing", {})[name] = value
         else:
@@ -121,6 +128,8 @@ def view_document(public: Mapping[str, Any], hints: Mapping[str, str]) -> dict[s
         hint = {"set": True, "last4": last4}
         if section == "auth":
             document["auth"][name] = hint
+        elif path == "webhook_secret":
+            document["webhook_secret"] = hint
         elif section == "webhook_signing":
             document.setdefault("webhook_signing", {})[name] = hint
         else:
@@ -162,6 +171,8 @@ def merge_patch(current: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[st
             signing = dict(merged.get("webhook_signing") or {})
             signing.update({k: v for k, v in value.items() if not _is_hint(v)})
             merged["webhook_signing"] = signing
+        elif key == "webhook_secret" and value is not None and _is_hint(value):
+            continue  # the hint a GET returned: the stored secret stays
         elif value is None and key in OPTIONAL_KEYS:
             merged.pop(key, None)
         else:
@@ -240,7 +251,7 @@ def require_reentered_secrets(
     moved: dict[str, str] = {}
     if old_url != new_url:
         for path in kept:
-            if path != "webhook_signing.secret":  # never sent anywhere
+            if path not in ("webhook_signing.secret", "webhook_secret"):  # never sent anywhere
                 moved[path] = f"{_describe(old_url)} to {_describe(new_url)}"
     if old_token != new_token and "auth.client_secret" in kept:
         moved["auth.client_secret"] = f"{_describe(old_token)} to {_describe(new_token)}"

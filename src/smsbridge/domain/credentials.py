@@ -196,6 +196,9 @@ class Credential:
     preset: str | None = None
     opt_out_error_codes: tuple[str, ...] = ()
     webhook_signing: WebhookSigning | None = None
+    webhook_secret: str = ""
+    """What the provider signs its webhooks with, where that is not the sending secret
+    (Twilio's Auth Token, when sending with an API key); empty: the sending secret."""
 
     @cached_property
     def prepared(self) -> tuple[dict[str, str], str]:
@@ -218,6 +221,8 @@ class Credential:
                 secrets[f"headers.{header.label}"] = header.value
         if self.webhook_signing is not None:
             secrets["webhook_signing.secret"] = self.webhook_signing.secret
+        if self.webhook_secret:
+            secrets["webhook_secret"] = self.webhook_secret
         return secrets
 
 
@@ -371,6 +376,7 @@ def parse_credential(doc: Mapping[str, Any], *, allow_private_urls: bool) -> Cre
         codes = []
 
     signing = _parse_signing(c, doc.get("webhook_signing"))
+    webhook_secret = c.text(doc, "webhook_secret", "webhook_secret", required=False)
 
     if c.errors or template is None or url_template is None:
         raise InvalidInput(c.errors or [FieldError("payload", "is invalid")])
@@ -398,6 +404,7 @@ def parse_credential(doc: Mapping[str, Any], *, allow_private_urls: bool) -> Cre
         preset=doc.get("preset") if isinstance(doc.get("preset"), str) else None,
         opt_out_error_codes=tuple(str(x) for x in codes),
         webhook_signing=signing,
+        webhook_secret=webhook_secret,
     )
 
 

@@ -37,6 +37,9 @@ class EventType(StrEnum):
     SUPPRESSED = "suppressed"
     DELIVERED = "delivered"
     UNDELIVERED = "undelivered"
+    PROVIDER_STATUS = "provider_status"
+    """A delivery report whose status the credential's status_map does not name: kept, in the
+    provider's words, changing nothing."""
 
 
 DELIVERY_OUTCOMES = frozenset(

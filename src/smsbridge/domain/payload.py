@@ -24,6 +24,7 @@ from urllib.parse import quote, urlencode
 
 import orjson
 
+from smsbridge.domain.segments import Encoding
 from smsbridge.errors import FieldError, InvalidInput, LimitExceeded
 
 REQUIRED_PLACEHOLDERS = ("toNumber", "fromNumber", "message")
@@ -35,6 +36,7 @@ OPTIONAL_PLACEHOLDERS = (
     "appId",
     "toNumberDigits",
     "fromNumberDigits",
+    "encoding",
 )
 ALLOWED_PLACEHOLDERS = frozenset(REQUIRED_PLACEHOLDERS + OPTIONAL_PLACEHOLDERS)
 URL_PLACEHOLDERS = frozenset({"appId"})
@@ -49,6 +51,10 @@ MAX_PLACEHOLDERS = 100
 # typo such as ``{{ to_number }}`` is reported by name instead of being sent literally.
 _PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 _NAME = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*$")
+# ``{{encoding|GSM-7:text|UCS-2:unicode}}``: a value per encoding (Vonage's ``type``).
+CHOICE_PLACEHOLDERS = {"encoding": tuple(e.value for e in Encoding)}
+OMITTED_WHEN_EMPTY = "statusCallbackUrl"
+"""A member holding only this placeholder is left out when it has no value (see render)."""
 
 
 class ContentType(StrEnum):
@@ -59,6 +65,12 @@ class ContentType(StrEnum):
 @dataclass(frozen=True)
 class Placeholder:
     name: str
+    choices: tuple[tuple[str, str], ...] = ()
+    """(value, what to write instead) pairs, e.g. ``(("GSM-7", "text"), ("UCS-2", "unicode"))``."""
+
+    def pick(self, values: Mapping[str, str]) -> str:
+        value = values[self.name]
+        return dict(self.choices).get(value, value) if self.choices else value
 
 
 @dataclass(frozen=True)
@@ -70,8 +82,8 @@ class TextTemplate:
     def render(self, values: Mapping[str, str]) -> str:
         if len(self.parts) == 1:
             only = self.parts[0]
-            return values[only.name] if isinstance(only, Placeholder) else only
-        return "".join(p if isinstance(p, str) else values[p.name] for p in self.parts)
+            return only.pick(values) if isinstance(only, Placeholder) else only
+        return "".join(p if isinstance(p, str) else p.pick(values) for p in self.parts)
 
     @property
     def names(self) -> frozenset[str]:
@@ -102,6 +114,16 @@ def parse_text(
     for match in _PLACEHOLDER.finditer(text):
         if match.start() > position:
             parts.append(text[position : match.start()])
+        if "|" in match.group(1):
+            choice, problem = _parse_choices(match.group(0), match.group(1))
+            if choice is None:
+                errors.append(FieldError(field, problem))
+            elif choice.name not in allowed:
+                errors.append(FieldError(field, f"{{{{{choice.name}}}}} is not allowed here"))
+            else:
+                parts.append(choice)
+            position = match.end()
+            continue
         name_match = _NAME.match(match.group(1))
         if name_match is None:
             errors.append(FieldError(field, f"malformed placeholder {match.group(0)!r}"))
@@ -119,6 +141,25 @@ def parse_text(
     if position < len(text) or not parts:
         parts.append(text[position:])
     return TextTemplate(tuple(parts)), errors
+
+
+def _parse_choices(whole: str, inner: str) -> tuple[Placeholder | None, str]:
+    """``{{encoding|GSM-7:text|UCS-2:unicode}}``: a placeholder with a value per case."""
+    name, *pairs = (piece.strip() for piece in inner.split("|"))
+    cases = CHOICE_PLACEHOLDERS.get(name)
+    if cases is None:
+        takes = ", ".join("{{" + n + "}}" for n in CHOICE_PLACEHOLDERS)
+        return None, f"{whole!r}: only {takes} takes a value per case ({{{{name|case:value|…}}}})"
+    choices: dict[str, str] = {}
+    for pair in pairs:
+        case, colon, value = pair.partition(":")
+        case = case.strip()
+        if not colon or case not in cases or case in choices:
+            return None, f"{whole!r}: give each of {', '.join(cases)} once, as case:value"
+        choices[case] = value.strip()
+    if set(choices) != set(cases):
+        return None, f"{whole!r}: give each of {', '.join(cases)} once, as case:value"
+    return Placeholder(name, tuple(choices.items())), ""
 
 
 def _reject_constant(name: str) -> object:
@@ -209,6 +250,15 @@ class PayloadTemplate:
         self._json_slots: tuple[TextTemplate, ...] = ()
         if content_type is ContentType.JSON:
             self._json_parts, self._json_slots = _json_skeleton(compiled)
+        # Without a status webhook URL (a credential test, a preview), members that would carry
+        # it are left out: providers refuse an empty callback URL.
+        self._without_callback: PayloadTemplate | None = None
+        if OMITTED_WHEN_EMPTY in names:
+            self._without_callback = PayloadTemplate(
+                _without_member(compiled, OMITTED_WHEN_EMPTY),
+                content_type,
+                names - {OMITTED_WHEN_EMPTY},
+            )
 
     @classmethod
     def compile(
@@ -241,10 +291,14 @@ class PayloadTemplate:
         return cls(compiled, content_type, frozenset(names))
 
     def render_document(self, values: Mapping[str, str]) -> object:
+        if self._without_callback is not None and not values.get(OMITTED_WHEN_EMPTY):
+            return self._without_callback.render_document(values)
         return _render_node(self._compiled, values)
 
     def render(self, values: Mapping[str, str]) -> bytes:
         """The exact body bytes for these placeholder values."""
+        if self._without_callback is not None and not values.get(OMITTED_WHEN_EMPTY):
+            return self._without_callback.render(values)
         if self.content_type is ContentType.JSON:
             parts = self._json_parts
             pieces = [parts[0]]
@@ -326,6 +380,25 @@ def _compile_node(node: object, field: str, errors: list[FieldError], names: set
         return node
     errors.append(FieldError(field, f"unsupported value of type {type(node).__name__}"))
     return None
+
+
+def _without_member(node: Compiled, name: str) -> Compiled:
+    """``node`` without the object members whose whole value is ``{{name}}`` (and without the
+    objects that leaves empty, so ``{"webhooks": {"delivery": {"url": …}}}`` goes whole)."""
+    if isinstance(node, _Array):
+        return _Array(tuple(_without_member(item, name) for item in node.items))
+    if not isinstance(node, _Object):
+        return node
+    kept: list[tuple[str, Compiled]] = []
+    for key, value in node.items:
+        if isinstance(value, TextTemplate) and value.parts == (Placeholder(name),):
+            continue
+        stripped = _without_member(value, name)
+        emptied = isinstance(stripped, _Object) and not stripped.items
+        if isinstance(value, _Object) and value.items and emptied:
+            continue
+        kept.append((key, stripped))
+    return _Object(tuple(kept))
 
 
 def _render_node(node: Compiled, values: Mapping[str, str]) -> object:

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from smsbridge import __version__
 from smsbridge.domain.credentials import Auth, AuthType, Credential, HeaderType
+from smsbridge.domain.segments import count_segments
 
 USER_AGENT = f"smsbridge/{__version__}"
 
@@ -26,17 +27,32 @@ class MessageValues:
     message_id: str = ""
     status_callback_url: str = ""
 
+    @property
+    def encoding(self) -> str:
+        """``GSM-7`` or ``UCS-2``: how the message travels (:mod:`smsbridge.domain.segments`)."""
+        return count_segments(self.message).encoding.value
+
     def as_placeholders(self, app_id: str) -> dict[str, str]:
         return {
             "toNumber": self.to_number,
             "fromNumber": self.from_number,
-            "toNumberDigits": self.to_number.removeprefix("+"),
-            "fromNumberDigits": self.from_number.removeprefix("+"),
+            "toNumberDigits": number_digits(self.to_number),
+            "fromNumberDigits": number_digits(self.from_number),
             "message": self.message,
             "messageId": self.message_id,
             "statusCallbackUrl": self.status_callback_url,
             "appId": app_id,
         }
+
+
+_INTERNATIONAL = re.compile(r"^(?:\+|00)([0-9]+)$")
+
+
+def number_digits(address: str) -> str:
+    """A phone number without its international prefix (``+`` or ``00``), for providers that
+    want digits only (Vonage); a short code or an alphanumeric sender id is kept as it is."""
+    match = _INTERNATIONAL.match(address)
+    return match.group(1) if match else address
 
 
 @dataclass(frozen=True)
@@ -99,11 +115,14 @@ def build_request(
         url = credential.url_template.render({"appId": credential.provider_app_id})
     else:
         headers, url = credential.prepared
+    placeholders = values.as_placeholders(credential.provider_app_id)
+    if "encoding" in credential.template.placeholders:  # counted only for payloads using it
+        placeholders["encoding"] = values.encoding
     return ProviderRequest(
         method=credential.method,
         url=url,
         headers=tuple(headers.items()),
-        body=credential.template.render(values.as_placeholders(credential.provider_app_id)),
+        body=credential.template.render(placeholders),
     )
 
 

@@ -56,8 +56,9 @@ def read_body(raw: bytes, content_type: str | None) -> object:
 @dataclass(frozen=True)
 class DeliveryReport:
     provider_message_id: str
-    status: str
-    """Ours: sent, delivered, undelivered or failed."""
+    status: str | None
+    """Ours: sent, delivered, undelivered or failed; None for a status the mapping does not
+    name (kept as a message event, changing nothing)."""
     error: str | None
     provider_status: str
 
@@ -126,7 +127,10 @@ def read_inbound(document: object, mapping: InboundMapping) -> tuple[list[Inboun
 def read_reports(
     document: object, mapping: DeliveryReportMapping
 ) -> tuple[list[DeliveryReport], list[str]]:
-    """The reports in ``document``, and a note for each item that could not be read."""
+    """The reports in ``document``, and a note for each item that could not be read.
+
+    A status the mapping does not name still makes a report, with ``status`` None: a provider's
+    new status is recorded as a message event, never silently dropped."""
     if mapping.message_id_path is None or mapping.status_path is None:
         raise MalformedWebhook("the credential's delivery_reports mapping lacks paths")
     items = _items(document, mapping.items_path)
@@ -146,9 +150,6 @@ def read_reports(
             notes.append(f"item {position}: message id over {MAX_PROVIDER_ID_CHARS} characters")
             continue
         ours = mapping.status_map.get(raw_status) or lowered.get(raw_status.lower())
-        if ours is None:
-            notes.append(f"item {position}: unmapped status {raw_status!r}")
-            continue
         error = _scalar(error_path.first(item)) if error_path else None
         if error in ("0", "000"):  # providers' "no error" codes
             error = None

@@ -48,7 +48,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         "provider_url": "https://api.twilio.com/2010-04-01/Accounts/{{appId}}/Messages.json",
         "auth": {"type": "basic"},
         "content_type": FORM,
-        "payload": {"To": "{{toNumber}}", "From": "{{fromNumber}}", "Body": "{{message}}"},
+        "payload": {
+            "To": "{{toNumber}}",
+            "From": "{{fromNumber}}",
+            "Body": "{{message}}",
+            "StatusCallback": "{{statusCallbackUrl}}",
+        },
         "response": {"message_id_path": "$.sid"},
         "inbound": {
             "from_path": "$.From",
@@ -68,6 +73,8 @@ PRESETS: dict[str, dict[str, Any]] = {
                 "sent": "sent",
                 "delivered": "delivered",
                 "read": "delivered",
+                # Some parts of a long message did not arrive: not the text that was sent.
+                "partially_delivered": "undelivered",
                 "undelivered": "undelivered",
                 "failed": "failed",
                 "canceled": "failed",
@@ -77,15 +84,16 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     "infobip": {
         "provider_name": "Infobip",
-        "provider_url": "https://api.infobip.com/sms/2/text/advanced",
+        "provider_url": "https://api.infobip.com/sms/3/messages",
         "auth": {"type": "bearer", "scheme": "App"},
         "content_type": JSON,
         "payload": {
             "messages": [
                 {
-                    "from": "{{fromNumber}}",
-                    "destinations": [{"to": "{{toNumber}}", "messageId": "{{messageId}}"}],
-                    "text": "{{message}}",
+                    "sender": "{{fromNumberDigits}}",
+                    "destinations": [{"to": "{{toNumberDigits}}", "messageId": "{{messageId}}"}],
+                    "content": {"text": "{{message}}"},
+                    "webhooks": {"delivery": {"url": "{{statusCallbackUrl}}"}},
                 }
             ]
         },
@@ -103,6 +111,7 @@ PRESETS: dict[str, dict[str, Any]] = {
             "status_path": "$.status.groupName",
             "error_path": "$.error.name",
             "status_map": {
+                "ACCEPTED": "sent",
                 "PENDING": "sent",
                 "DELIVERED": "delivered",
                 "UNDELIVERABLE": "undelivered",
@@ -121,7 +130,9 @@ PRESETS: dict[str, dict[str, Any]] = {
             "from": "{{fromNumber}}",
             "to": ["{{toNumber}}"],
             "body": "{{message}}",
+            "type": "mt_text",
             "delivery_report": "per_recipient",
+            "callback_url": "{{statusCallbackUrl}}",
         },
         "response": {"message_id_path": "$.id"},
         "inbound": {
@@ -155,10 +166,13 @@ PRESETS: dict[str, dict[str, Any]] = {
         "auth": {"type": "basic"},
         "content_type": FORM,
         "payload": {
-            "from": "{{fromNumber}}",
+            "from": "{{fromNumberDigits}}",
             "to": "{{toNumberDigits}}",
             "text": "{{message}}",
             "client-ref": "{{messageId}}",
+            # GSM-7 text as "text" (160 characters a part), anything else as "unicode".
+            "type": "{{encoding|GSM-7:text|UCS-2:unicode}}",
+            "callback": "{{statusCallbackUrl}}",
         },
         # Vonage answers HTTP 200 to refusals; messages[0].status "0" alone means accepted.
         "response": {
@@ -193,7 +207,16 @@ PRESETS: dict[str, dict[str, Any]] = {
         "provider_url": "https://api.plivo.com/v1/Account/{{appId}}/Message/",
         "auth": {"type": "basic"},
         "content_type": JSON,
-        "payload": {"src": "{{fromNumber}}", "dst": "{{toNumber}}", "text": "{{message}}"},
+        "payload": {
+            "src": "{{fromNumber}}",
+            "dst": "{{toNumber}}",
+            "text": "{{message}}",
+            "type": "sms",
+            "url": "{{statusCallbackUrl}}",
+            "method": "POST",
+            "log": "true",
+            "trackable": False,
+        },
         "response": {"message_id_path": "$.message_uuid[0]"},
         "inbound": {
             "from_path": "$.From",
@@ -221,7 +244,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         "provider_url": "https://api.telnyx.com/v2/messages",
         "auth": {"type": "bearer", "scheme": "Bearer"},
         "content_type": JSON,
-        "payload": {"from": "{{fromNumber}}", "to": "{{toNumber}}", "text": "{{message}}"},
+        "payload": {
+            "from": "{{fromNumber}}",
+            "to": "{{toNumber}}",
+            "text": "{{message}}",
+            "webhook_url": "{{statusCallbackUrl}}",
+        },
         "response": {"message_id_path": "$.data.id"},
         "inbound": {
             "from_path": "$.data.payload.from.phone_number",
@@ -241,6 +269,7 @@ PRESETS: dict[str, dict[str, Any]] = {
                 "delivery_failed": "undelivered",
                 "expired": "undelivered",
                 "delivery_unconfirmed": "sent",
+                "read": "delivered",
                 "sending_failed": "failed",
             },
         },

@@ -31,8 +31,9 @@ def verify_signature(credential: Credential, request: WebhookRequest, now: datet
 
     * ``webhook_signing`` set on the credential: a Standard Webhooks signature (HMAC-SHA256,
       timestamp within five minutes);
-    * Twilio-preset credentials: ``X-Twilio-Signature`` keyed with the auth token (the Basic
-      auth password).
+    * Twilio-preset credentials: ``X-Twilio-Signature`` keyed with the account's Auth Token:
+      ``webhook_secret`` when set (sending with an API key, whose secret Twilio never signs
+      with), else the Basic auth password.
 
     Without the headers, or without a secret to check them, the request is refused too: an
     unsigned request cannot be told from a forged one.
@@ -44,7 +45,7 @@ def verify_signature(credential: Credential, request: WebhookRequest, now: datet
         raise WebhookNotAuthentic("the webhook-signature header does not verify")
     if credential.preset != "twilio":
         return
-    token = getattr(credential.auth, "password", "") or ""
+    token = credential.webhook_secret or getattr(credential.auth, "password", "") or ""
     if not twilio_request_valid(
         token,
         request.headers.get("x-twilio-signature"),
@@ -101,7 +102,7 @@ class WebhookService:
             applied, unknown, ignored = await messages_repo.apply_deliveries(
                 conn,
                 surface.id,
-                [(r.provider_message_id, r.status, r.error) for r in reports],
+                [(r.provider_message_id, r.status, r.error, r.provider_status) for r in reports],
                 now,
             )
         if unknown:

@@ -326,8 +326,11 @@ def test_headers_list_replaces_the_old_one(make_credential: CredentialFactory) -
 
 @pytest.mark.parametrize("key", sorted(OPTIONAL_KEYS))
 def test_null_removes_an_optional_key(make_credential: CredentialFactory, key: str) -> None:
-    signing = {"webhook_signing": {"secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}
-    current = _full(make_credential, **(signing if key == "webhook_signing" else {}))
+    extra = {
+        "webhook_signing": {"webhook_signing": {"secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}},
+        "webhook_secret": {"webhook_secret": "twilio-auth-token-0123456789"},
+    }
+    current = _full(make_credential, **extra.get(key, {}))
     assert key in current
 
     merged = merge_patch(current, {key: None})

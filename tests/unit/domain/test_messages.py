@@ -111,4 +111,5 @@ def test_event_type_values_are_stable() -> None:
         "suppressed",
         "delivered",
         "undelivered",
+        "provider_status",
     }

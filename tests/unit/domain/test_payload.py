@@ -250,7 +250,11 @@ def test_payload_given_as_a_json_string_renders_like_the_object() -> None:
 def test_compiled_template_lists_its_placeholders_and_content_type() -> None:
     template = PayloadTemplate.compile(NESTED, ContentType.JSON)
 
-    assert template.placeholders == ALLOWED_PLACEHOLDERS - {"toNumberDigits", "fromNumberDigits"}
+    assert template.placeholders == ALLOWED_PLACEHOLDERS - {
+        "toNumberDigits",
+        "fromNumberDigits",
+        "encoding",
+    }
     assert template.content_type is ContentType.JSON
     assert PayloadTemplate.compile(FLAT, ContentType.FORM).placeholders == {
         "toNumber",
