@@ -3,6 +3,7 @@
     python benchmarks/dispatch.py [--messages 20000] [--concurrency 64] [--pg URL]
                                   [--pg-workers 1,2,4] [--pg-repeat 1] [--no-sqlite | --no-pg]
                                   [--provider-latency 0.05]
+                                  [--no-start-marks | --only-start-marks]
 
 1. Starts ``fast_provider.py`` in a separate process (a raw asyncio HTTP server), answering at
    once or, with ``--provider-latency``, after a fixed delay as real providers do.
@@ -18,6 +19,10 @@
    ones, and the database must hold exactly one ``attempt`` event per message.
 5. Samples CPU time (``/proc``) over each run: the workers, PostgreSQL, the provider, and
    what the whole machine spent (other load on a shared machine shows up there).
+
+6. The cost of at-most-once: the in-process run again with ``retry_ambiguous: false``, whose
+   sends are each marked durably before they leave (grouped statements), against the same run
+   without, alternating (``--no-start-marks`` skips it, ``--only-start-marks`` runs only it).
 
 Prints messages/s, the ratio to the ceiling and, on PostgreSQL, to one worker. Targets:
 SQLite, one worker ≥ 50 % of the ceiling; PostgreSQL, two workers ≥ 1.5x one worker.
@@ -229,11 +234,13 @@ def settings_for(database_url: str, state: Path) -> Settings:
 
 
 async def prepare(
-    services: Services, url: str, count: int, due_in: float
+    services: Services, url: str, count: int, due_in: float, *, at_most_once: bool = False
 ) -> tuple[float, datetime]:
-    """Create credential + surface, enqueue ``count`` messages due together; returns enqueue/s."""
+    """Create credential + surface, enqueue ``count`` messages due together; returns enqueue/s.
+    ``at_most_once``: the credential has ``retry_ambiguous: false`` (start marks written)."""
     credential = await services.credentials.create(
         {
+            "retry_ambiguous": not at_most_once,
             "name": "bench",
             "provider_url": url,
             "auth": {"type": "bearer", "token": "bench-token-123"},
@@ -368,10 +375,18 @@ class Run:
     elapsed: float
     delivery: Delivery
     cpu: CpuUse
+    marks: tuple[int, int] = (0, 0)
+    """(start-mark statements written, sends marked): at-most-once runs only."""
 
 
 async def run_in_process(
-    database_url: str, url: str, provider: int, count: int, concurrency: int
+    database_url: str,
+    url: str,
+    provider: int,
+    count: int,
+    concurrency: int,
+    *,
+    at_most_once: bool = False,
 ) -> Run:
     with tempfile.TemporaryDirectory() as state:
         settings = settings_for(database_url, Path(state))
@@ -379,7 +394,9 @@ async def run_in_process(
         services = await build_services(settings)
         runtime.settle()  # as `smsbridge serve` does once started
         try:
-            enqueue_rate, due = await prepare(services, url, count, due_in=2.0)
+            enqueue_rate, due = await prepare(
+                services, url, count, due_in=2.0, at_most_once=at_most_once
+            )
             before = await provider_counter(url)
             worker = services.new_worker(
                 concurrency=concurrency, batch_size=500, max_in_flight=2000
@@ -397,7 +414,8 @@ async def run_in_process(
             await services.close()
     # in-process, the worker's CPU is this script's
     cpu = CpuUse(cpu.bench, cpu.postgres, cpu.provider, 0.0, cpu.machine_busy, cpu.other)
-    return Run(enqueue_rate, count / elapsed, elapsed, delivery, cpu)
+    marks = (worker.start_marks.writes, worker.start_marks.marked)
+    return Run(enqueue_rate, count / elapsed, elapsed, delivery, cpu, marks)
 
 
 async def run_processes(
@@ -592,6 +610,67 @@ async def pg_runs(
     return by_workers
 
 
+async def start_mark_runs(args: argparse.Namespace, url: str, provider: int) -> list[str]:
+    """The cost of at-most-once: the same in-process run with ``retry_ambiguous`` true (no
+    marks) and false (each send's start marked durably first, in grouped statements),
+    alternating so that drift hits both alike. Returns the summary lines."""
+    base = args.pg.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    summary: list[str] = []
+    targets: list[str] = [] if args.no_sqlite else ["SQLite"]
+    if not args.no_pg and await pg_database_reachable(args.pg):
+        targets.append("PostgreSQL")
+    for target in targets:
+        rates: dict[bool, list[float]] = {False: [], True: []}
+        per_write: list[float] = []
+        for repeat in range(args.repeat):
+            order = (False, True) if repeat % 2 == 0 else (True, False)
+            for at_most_once in order:
+                with tempfile.TemporaryDirectory() as tmp:
+                    db = None if target == "SQLite" else await pg_database(args.pg)
+                    database_url = (
+                        f"sqlite+aiosqlite:///{tmp}/marks.db" if db is None else f"{base}/{db}"
+                    )
+                    try:
+                        run = await run_in_process(
+                            database_url,
+                            url,
+                            provider,
+                            args.messages,
+                            args.concurrency,
+                            at_most_once=at_most_once,
+                        )
+                    finally:
+                        if db is not None:
+                            await drop_pg(args.pg, db)
+                mode = "at-most-once" if at_most_once else "at-least-once"
+                rates[at_most_once].append(run.rate)
+                writes, marked = run.marks
+                if at_most_once:
+                    per_write.append(marked / max(writes, 1))
+                print(
+                    f"{target}, in-process, {mode} #{repeat + 1}: {run.rate:,.0f} msg/s; "
+                    f"{writes:,} start-mark statements for {marked:,} sends\n"
+                    f"    {run.delivery.describe()}"
+                )
+                if not run.delivery.exactly_once:
+                    summary.append(f"| {target} {mode} #{repeat + 1}: NOT EXACTLY ONCE | | | | |")
+        plain, marked_rate = statistics.median(rates[False]), statistics.median(rates[True])
+        summary.append(
+            f"| {target} | {plain:,.0f} | {marked_rate:,.0f} | {marked_rate / plain - 1:+.1%} | "
+            f"{statistics.median(per_write):,.1f} |"
+        )
+    return summary
+
+
+async def pg_database_reachable(server: str) -> bool:
+    try:
+        conn = await asyncpg.connect(server, timeout=3)
+    except (OSError, asyncpg.PostgresError):
+        return False
+    await conn.close()
+    return True
+
+
 def print_pg_table(by_workers: dict[int, list[Row]]) -> None:
     baseline = statistics.median(r.run.rate for r in by_workers[min(by_workers)])
     print(
@@ -655,6 +734,14 @@ async def main() -> None:
     )
     parser.add_argument("--pg-repeat", type=int, default=1, help="rounds of PostgreSQL runs")
     parser.add_argument(
+        "--no-start-marks",
+        action="store_true",
+        help="skip the at-most-once runs (the cost of start marks)",
+    )
+    parser.add_argument(
+        "--only-start-marks", action="store_true", help="run only the at-most-once comparison"
+    )
+    parser.add_argument(
         "--provider-latency",
         type=float,
         default=0.0,
@@ -679,19 +766,25 @@ async def main() -> None:
     provider, url = start_provider(args.provider_latency)
     rows: list[Row] = []
     by_workers: dict[int, list[Row]] = {}
+    marks: list[str] = []
     try:
         ceilings = Ceilings(url, args.messages, args.concurrency)
         await raw_ceiling(url, 2000, args.concurrency)  # warm-up
         print(f"raw aiohttp ceiling: {await ceilings.measure():,.0f} req/s")
-        if not args.no_sqlite:
+        if not args.no_sqlite and not args.only_start_marks:
             await sqlite_runs(args, url, provider.pid, ceilings, rows)
-        if not args.no_pg and (name := await pg_database(args.pg)):
+        if args.only_start_marks:
+            pass
+        elif not args.no_pg and (name := await pg_database(args.pg)):
             try:
                 by_workers = await pg_runs(args, url, provider.pid, ceilings, rows)
             finally:
                 await drop_pg(args.pg, name)
         elif not args.no_pg:
             print("PostgreSQL not reachable: PostgreSQL runs skipped")
+        if not args.no_start_marks:
+            print("\nThe cost of at-most-once (start marks), in-process, same run:")
+            marks = await start_mark_runs(args, url, provider.pid)
     finally:
         provider.terminate()
         provider.wait()
@@ -713,7 +806,16 @@ async def main() -> None:
         )
     if by_workers:
         print_pg_table(by_workers)
-    if not all(row.run.delivery.exactly_once for row in rows):
+    if not args.no_start_marks and marks:
+        print(
+            "\nStart marks (median over runs):\n"
+            "| database | at-least-once msg/s | at-most-once msg/s | difference "
+            "| sends per mark statement |\n|---|---:|---:|---:|---:|"
+        )
+        print("\n".join(marks))
+    if not all(row.run.delivery.exactly_once for row in rows) or any(
+        "NOT EXACTLY ONCE" in line for line in marks
+    ):
         sys.exit("some run did not send every message exactly once")
 
 

@@ -49,6 +49,7 @@ from typing import Any
 
 from smsbridge.delivery.gateway import ProviderGateway
 from smsbridge.delivery.ratelimit import SharedRateLimiter
+from smsbridge.delivery.start_marks import StartMarks
 from smsbridge.domain.breaker import CircuitBreakers
 from smsbridge.domain.credentials import Credential
 from smsbridge.domain.messages import EventType, MessageStatus
@@ -69,6 +70,8 @@ from smsbridge.storage.database import Database
 from smsbridge.storage.messages import Event, apply_early_reports
 
 log = logging.getLogger("smsbridge.worker")
+
+OUTCOME_UNKNOWN = "outcome unknown after a crash (at-most-once: not sent again)"
 
 
 def _outage_pause(failures: int) -> float:
@@ -143,6 +146,7 @@ class Worker:
         self._claim_numbers = itertools.count(1)
         self._flush_failures = 0
         self.sent = 0
+        self.start_marks = StartMarks(db, worker=self.name, clock=clock)
 
     # --- control ---------------------------------------------------------------------------
 
@@ -278,7 +282,7 @@ class Worker:
             if len(self._done) >= self._config.flush_size:
                 self._done_event.set()
 
-    def _unexpected(self, message: ClaimedMessage) -> Completion:
+    def _unexpected(self, message: ClaimedMessage, reason: str = "internal error") -> Completion:
         now = self._clock()
         delay = self._policy.backoff(message.attempts + 1, self._rng)
         return Completion(
@@ -291,11 +295,36 @@ class Worker:
                     message.id,
                     now,
                     EventType.RETRY_SCHEDULED,
-                    {"reason": "internal error", "delay": round(delay, 3)},
+                    {"reason": reason, "delay": round(delay, 3)},
                 )
             ],
-            last_error="internal error",
+            last_error=reason,
             retry_at=now + timedelta(seconds=delay),
+        )
+
+    def _outcome_unknown(self, message: ClaimedMessage, now: datetime) -> Completion:
+        """An at-most-once attempt started under an earlier lease and was never recorded:
+        the provider may have the message. Not sent again; failed with a fixed reason (so
+        reports group it), the event saying which worker started it and when."""
+        assert message.started_at is not None
+        return Completion(
+            message.id,
+            message.lease_token,
+            MessageStatus.FAILED,
+            message.attempts + 1,  # the attempt that started counts
+            [
+                Event(
+                    message.id,
+                    now,
+                    EventType.OUTCOME_UNKNOWN,
+                    {
+                        "reason": OUTCOME_UNKNOWN,
+                        "worker": message.started_by,
+                        "started_at": message.started_at.isoformat(),
+                    },
+                )
+            ],
+            last_error=OUTCOME_UNKNOWN,
         )
 
     async def process(
@@ -311,6 +340,8 @@ class Worker:
         order, by id; None for one that cannot be used, ``unusable`` saying why, by id."""
         attempt = message.attempts + 1
         started = self._clock()
+        if message.started_at is not None:
+            return self._outcome_unknown(message, started)
         if message.suppressed:
             reason = "the number opted out of this sender"
             return Completion(
@@ -364,6 +395,10 @@ class Worker:
                 else ""
             ),
         )
+        if not credential.retry_ambiguous and not await self.start_marks.mark(
+            message.id, message.lease_token
+        ):  # the lease was lost: another worker has the message, this one sends nothing
+            return self._unexpected(message, reason="lease lost before sending")
         status_code: int | None = None
         opted_out: str | None = None
         try:

@@ -40,6 +40,8 @@ class EventType(StrEnum):
     PROVIDER_STATUS = "provider_status"
     """A delivery report whose status the credential's status_map does not name: kept, in the
     provider's words, changing nothing."""
+    OUTCOME_UNKNOWN = "outcome_unknown"
+    """An at-most-once attempt started and its worker died before recording the outcome."""
 
 
 DELIVERY_OUTCOMES = frozenset(

@@ -54,6 +54,11 @@ class ClaimedMessage:
     """The surface's fallback credentials, in order (None when it has none)."""
     fallback_versions: list[datetime] | None = None
     """Their ``updated_at``, like ``credential_version``."""
+    started_at: datetime | None = None
+    """Set when an at-most-once attempt started under an earlier lease and its outcome was
+    never recorded (its worker died): the message must not be sent again."""
+    started_by: str | None = None
+    """The worker that started that attempt."""
 
 
 @dataclass(slots=True)
@@ -98,6 +103,9 @@ async def claim_batch(
             message.credential_version = versions[text]
             if message.fallback_ids:
                 _sqlite_fallbacks(message, versions)
+            if message.started_at is not None:  # rare: after a crash
+                text = cast(str, message.started_at)
+                message.started_at = datetime.fromisoformat(text).replace(tzinfo=UTC)
         return claimed
     async with db.transaction() as conn:
         return await _claim_postgresql(conn, owner=owner, now=now, lease=lease, limit=limit)
@@ -137,7 +145,7 @@ _PG_CLAIM = numbered(
     "), leased AS ("
     " UPDATE outbox o SET lease_owner = ?, lease_expires_at = ?, lease_token = o.lease_token + 1"
     " FROM due WHERE o.message_id = due.message_id"
-    " RETURNING o.message_id, o.lease_token, o.due_at"
+    " RETURNING o.message_id, o.lease_token, o.due_at, o.started_at, o.started_by"
     "), marked AS ("
     " UPDATE messages m SET status = 'sending', updated_at = ?"
     " FROM leased WHERE m.id = leased.message_id AND m.status <> 'sending'"
@@ -146,7 +154,7 @@ _PG_CLAIM = numbered(
     " m.to_number, m.from_number, m.body, m.attempts, 'sending',"
     " (NOT m.ignore_opt_out AND EXISTS (SELECT 1 FROM suppressions x"
     "  WHERE x.sender = m.from_number AND x.phone = m.to_number)),"
-    " c.updated_at, fb.ids, fb.versions"
+    " c.updated_at, fb.ids, fb.versions, leased.started_at, leased.started_by"
     " FROM leased JOIN messages m ON m.id = leased.message_id"
     " LEFT JOIN surfaces s ON s.id = m.surface_id"
     " LEFT JOIN surface_credentials sc ON sc.surface_id = m.surface_id AND sc.position = 0"
@@ -262,7 +270,8 @@ _PG_COMPLETE = numbered(
     " WHERE o.message_id = i.id AND o.lease_token = i.token AND i.retry_at IS NULL"
     " RETURNING o.message_id"
     "), again AS ("
-    " UPDATE outbox o SET lease_owner = NULL, lease_expires_at = NULL, due_at = i.retry_at"
+    " UPDATE outbox o SET lease_owner = NULL, lease_expires_at = NULL, due_at = i.retry_at,"
+    " started_at = NULL, started_by = NULL"
     " FROM input i"
     " WHERE o.message_id = i.id AND o.lease_token = i.token AND i.retry_at IS NOT NULL"
     " RETURNING o.message_id"
@@ -310,7 +319,7 @@ async def release(
     result = await conn.execute(
         update(outbox)
         .where(_fenced(claimed))
-        .values(lease_owner=None, lease_expires_at=None)
+        .values(lease_owner=None, lease_expires_at=None, started_at=None, started_by=None)
         .returning(outbox.c.message_id)
     )
     released = {r.message_id for r in result}
@@ -325,6 +334,33 @@ async def release(
             [Event(m, now, "released", {"reason": "worker shutdown"}).row() for m in released],
         )
     return released
+
+
+async def mark_started(
+    db: Database, pairs: Sequence[tuple[str, int]], *, worker: str, now: datetime
+) -> set[str]:
+    """Durably mark that attempts are about to start on these (message_id, lease_token),
+    where the lease still holds (one statement for the group); the ids marked. Only
+    at-most-once sends are marked: a claim that finds a mark does not send again."""
+    if not pairs:
+        return set()
+    if db.dialect == "sqlite":
+        return await db.sqlite_write(
+            partial(claim_sqlite.mark_started, pairs=pairs, worker=worker, now=now)
+        )
+    async with db.transaction() as conn:
+        result = await conn.exec_driver_sql(
+            _PG_MARK_STARTED, (now, worker, [m for m, _ in pairs], [t for _, t in pairs])
+        )
+        return {row[0] for row in result}
+
+
+_PG_MARK_STARTED = numbered(
+    "UPDATE outbox o SET started_at = ?, started_by = ?"
+    " FROM unnest(?::text[], ?::bigint[]) AS t(id, token)"
+    " WHERE o.message_id = t.id AND o.lease_token = t.token"
+    " RETURNING o.message_id"
+)
 
 
 async def renew_leases(

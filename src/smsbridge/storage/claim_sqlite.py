@@ -49,8 +49,9 @@ def _placeholders(row_count: int, width: int) -> str:
 def claim(
     conn: sqlite3.Connection, *, owner: str, now: datetime, lease: timedelta, limit: int
 ) -> list[tuple[Any, ...]]:
-    """Lease up to ``limit`` due rows; their message data as tuples (see ``_CLAIMED``; the
-    last item lists the surface's fallback credentials as (position, id, version) rows)."""
+    """Lease up to ``limit`` due rows; their message data as tuples (see ``_CLAIMED``; after
+    the credential version come the surface's fallback credentials as (position, id, version)
+    rows, a placeholder, and the row's start mark)."""
     at = sqlite_time(now)
     until = sqlite_time(now + lease)
     conn.execute(
@@ -78,7 +79,8 @@ SELECT json_group_array(json_array(
     c.updated_at,
     (SELECT json_group_array(json_array(f.position, f.credential_id, fc.updated_at))
         FROM surface_credentials AS f JOIN credentials AS fc ON fc.id = f.credential_id
-        WHERE f.surface_id = m.surface_id AND f.position > 0)))
+        WHERE f.surface_id = m.surface_id AND f.position > 0),
+    NULL, o.started_at, o.started_by))
 FROM outbox AS o
 JOIN messages AS m ON m.id = o.message_id
 LEFT JOIN surfaces AS s ON s.id = m.surface_id
@@ -155,8 +157,8 @@ def complete(
     for c in applied:
         if c.retry_at is not None:
             conn.execute(
-                "UPDATE outbox SET lease_owner = NULL, lease_expires_at = NULL, due_at = ? "
-                "WHERE message_id = ?",
+                "UPDATE outbox SET lease_owner = NULL, lease_expires_at = NULL, due_at = ?, "
+                "started_at = NULL, started_by = NULL WHERE message_id = ?",
                 (sqlite_time(c.retry_at), c.message_id),
             )
     updated = sqlite_time(now)
@@ -202,3 +204,19 @@ def complete(
             [(phone, sender, note, updated) for (sender, phone), note in opt_outs],
         )
     return owned_ids
+
+
+def mark_started(
+    conn: sqlite3.Connection, pairs: Sequence[tuple[str, int]], *, worker: str, now: datetime
+) -> set[str]:
+    """Mark the attempts about to start on these (message_id, lease_token), where the lease
+    still holds; the ids marked."""
+    marked = owned(conn, pairs)
+    at = sqlite_time(now)
+    for chunk in _chunks([(m,) for m in marked]):
+        conn.execute(
+            "UPDATE outbox SET started_at = ?, started_by = ? "
+            f"WHERE message_id IN ({', '.join(['?'] * len(chunk))})",
+            (at, worker, *(m for (m,) in chunk)),
+        )
+    return marked

@@ -199,6 +199,11 @@ outbox = Table(
     Column("lease_owner", String(64), nullable=True),
     Column("lease_expires_at", UtcDateTime, nullable=True),
     Column("lease_token", BigInteger, nullable=False, default=0),
+    # Set just before an at-most-once attempt's request leaves (fenced by lease token),
+    # cleared by its completion: found set by a claim, it means an attempt started and its
+    # outcome was never recorded (the worker died).
+    Column("started_at", UtcDateTime, nullable=True),
+    Column("started_by", String(64), nullable=True),
     Index("ix_outbox_due_at", "due_at"),
 )
 
