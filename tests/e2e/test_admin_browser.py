@@ -241,6 +241,12 @@ async def test_surfaces_screens(site: Site, browser: Any, mock_provider: MockPro
             "provider_url": f"{mock_provider.url}/sms",
             "auth": {"type": "bearer", "token": TOKEN},
             "payload": {"to": "{{toNumber}}", "from": "{{fromNumber}}", "text": "{{message}}"},
+            "inbound": {"from_path": "$.from", "text_path": "$.text"},
+            "delivery_reports": {
+                "message_id_path": "$.id",
+                "status_path": "$.status",
+                "status_map": {"DELIVRD": "delivered"},
+            },
         }
     )
     context = await browser.new_context(viewport={"width": 390, "height": 900})
@@ -746,4 +752,64 @@ async def test_admin_refuses_framing_and_its_policy_blocks_nothing_of_its_own(
     await framing.wait_for_timeout(500)
     assert await framing.frame_locator("iframe").get_by_label("API key").count() == 0
     assert any("frame-ancestors" in text for text in refused), refused
+    await context.close()
+
+
+async def test_webhook_mappings_and_the_sample_check_in_the_form(
+    site: Site, browser: Any, mock_provider: MockProvider
+) -> None:
+    context = await browser.new_context(viewport={"width": 390, "height": 900})
+    page = await context.new_page()
+    await _sign_in(page, site.base, ADMIN_KEY)
+    await page.wait_for_url(f"{site.base}/admin/credentials")
+    await page.get_by_role("link", name="Create API credentials").click()
+    await page.get_by_label("Name", exact=True).fill("acme-gw")
+    await page.get_by_label("Provider URL").fill(f"{mock_provider.url}/sms")
+    await page.get_by_label("Authentication type").select_option("none")
+    await page.get_by_label("Provider payload (JSON)").fill(
+        '{"to": "{{toNumber}}", "from": "{{fromNumber}}", "text": "{{message}}"}'
+    )
+    await page.get_by_label("Provider message id (delivery reports)").fill("$.ref")
+    await page.get_by_label("Provider status (delivery reports)").fill("$.state[")
+    await page.get_by_label("Status map: one provider status").fill(
+        "DELIVRD = delivered\nEXPIRED = failed"
+    )
+    await page.get_by_label("Sample webhook body").fill('{"ref": "p-1", "state": "DELIVRD"}')
+    await page.get_by_role("button", name="Check as a delivery report").click()
+    error = page.locator("#delivery_reports-status_path-error")
+    await error.wait_for()
+    assert "JSONPath" in await error.inner_text()
+
+    await page.get_by_label("Provider status (delivery reports)").fill("$.state")
+    await page.get_by_role("button", name="Check as a delivery report").click()
+    result = page.locator("#sample-result")
+    await result.wait_for()
+    assert await result.locator("td").all_inner_texts() == ["p-1", "DELIVRD", "delivered", ""]
+    await _check_page(page)
+    await _shot(page, "credential-webhook-sample-check")
+
+    await page.get_by_role("button", name="Save").click()
+    await page.wait_for_url(f"{site.base}/admin/credentials?notice=*")
+    [view] = (await site.services.credentials.list()).items
+    assert view.document["delivery_reports"]["status_map"] == {
+        "DELIVRD": "delivered",
+        "EXPIRED": "failed",
+    }
+    surface = await site.services.surfaces.create(
+        {"name": "alerts", "credential_id": view.id, "sender": "Acme"}
+    )
+    await page.goto(f"{site.base}/admin/surfaces/{surface.id}")
+    status_url = await page.get_by_role("textbox", name="Status webhook URL").input_value()
+    assert status_url == surface.status_webhook_url
+    gap = page.locator("#hook-inbound-gap")  # no inbound mapping: no inbound URL offered
+    assert "has no inbound mapping" in await gap.inner_text()
+    await _check_page(page)
+    await gap.get_by_role("link", name="Add its webhook mappings").click()
+    await page.get_by_label("Sender number (inbound)").fill("$.from")
+    await page.get_by_label("Message text (inbound)").fill("$.text")
+    await page.get_by_role("button", name="Save").click()
+    await page.wait_for_url(f"{site.base}/admin/credentials?notice=*")
+    await page.goto(f"{site.base}/admin/surfaces/{surface.id}")
+    inbound_url = await page.get_by_role("textbox", name="Inbound webhook URL").input_value()
+    assert inbound_url == surface.inbound_webhook_url
     await context.close()

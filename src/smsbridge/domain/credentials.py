@@ -408,6 +408,20 @@ def parse_credential(doc: Mapping[str, Any], *, allow_private_urls: bool) -> Cre
     )
 
 
+def parse_webhook_mappings(
+    doc: Mapping[str, Any],
+) -> tuple[InboundMapping | None, DeliveryReportMapping | None]:
+    """A document's ``inbound`` and ``delivery_reports`` mappings alone, checked as
+    :func:`parse_credential` checks them (a sample webhook is tried on them before the
+    credential is saved); :class:`InvalidInput` names every bad field."""
+    c = _Collector()
+    inbound = _parse_inbound(c, c.mapping(doc, "inbound"))
+    reports = _parse_reports(c, c.mapping(doc, "delivery_reports"))
+    if c.errors:
+        raise InvalidInput(c.errors)
+    return inbound, reports
+
+
 def _parse_signing(c: _Collector, raw: object) -> WebhookSigning | None:
     if raw is None:
         return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -26,15 +27,33 @@ from smsbridge.domain.request import MessageValues, build_request
 from smsbridge.domain.responses import extract_message_id, judge_response, redact
 from smsbridge.domain.retry import OutcomeKind
 from smsbridge.errors import DeliveryError, InvalidInput, NotFound, SecretsUnavailable
-from smsbridge.providers.presets import apply_preset
+from smsbridge.providers.presets import PRESETS, apply_preset
 from smsbridge.services.pagination import Page, check_limit, decode_cursor, page_of
 from smsbridge.services.secretbox import SecretBox
 from smsbridge.storage import credentials as repo
 from smsbridge.storage.database import Database
 
 DEFAULT_TEST_SENDER = "SMSBridge"
+SANDBOX_URL = "sandbox://default"
+WEBHOOK_MAPPINGS = ("inbound", "delivery_reports")
 
 log = logging.getLogger("smsbridge.credentials")
+
+
+def with_sandbox_webhooks(document: Mapping[str, Any]) -> dict[str, Any]:
+    """``document``, with the sandbox's webhook mappings where it sends through the sandbox
+    without mappings of its own.
+
+    The sandbox posts its delivery reports (and reads inbound messages) in one shape, the
+    ``sandbox`` preset's; a credential on ``sandbox://default`` made without the preset (as the
+    README's walk-through does) reads them the same way, instead of refusing every report.
+    A mapping given explicitly is kept as given."""
+    result = dict(document)
+    if str(result.get("provider_url") or "").strip() == SANDBOX_URL:
+        for key in WEBHOOK_MAPPINGS:
+            if result.get(key) is None:
+                result[key] = copy.deepcopy(PRESETS["sandbox"][key])
+    return result
 
 
 @dataclass(frozen=True)
@@ -95,7 +114,9 @@ class CredentialService:
         self._compiled: dict[str, tuple[datetime, Credential | str]] = {}
 
     def _parse(self, document: Mapping[str, Any]) -> Credential:
-        return parse_credential(document, allow_private_urls=self._allow_private)
+        return parse_credential(
+            with_sandbox_webhooks(document), allow_private_urls=self._allow_private
+        )
 
     def _view(self, row: repo.CredentialRow) -> CredentialView:
         hints = row.secret_hints
@@ -105,7 +126,10 @@ class CredentialService:
             with contextlib.suppress(SecretsUnavailable):
                 hints = last4(self._box.open(row.secrets))
         return CredentialView(
-            row.id, view_document(row.document, hints), row.created_at, row.updated_at
+            row.id,
+            view_document(with_sandbox_webhooks(row.document), hints),
+            row.created_at,
+            row.updated_at,
         )
 
     def _to_row(

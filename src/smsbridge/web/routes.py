@@ -35,6 +35,17 @@ from smsbridge.errors import (
 )
 from smsbridge.providers.presets import PRESETS, apply_preset, preset_names
 from smsbridge.services.api_keys import Principal, Role
+from smsbridge.services.credentials import WEBHOOK_MAPPINGS
+from smsbridge.web.credential_mappings import (
+    INBOUND_PATHS,
+    KINDS,
+    REPORT_PATHS,
+    STATUS_MAP,
+    MappingForm,
+    SampleResult,
+    check_sample,
+    fold_errors,
+)
 from smsbridge.web.headers import AdminSecurityHeaders
 from smsbridge.web.session import (
     COOKIE,
@@ -341,6 +352,7 @@ class CredentialForm:
     message_id_path: str = ""
     headers: list[HeaderRow] = field(default_factory=list)
     hints: dict[str, str] = field(default_factory=dict)
+    mappings: MappingForm = field(default_factory=MappingForm)
 
     @classmethod
     def of_document(cls, document: dict[str, Any]) -> CredentialForm:
@@ -383,6 +395,7 @@ class CredentialForm:
             message_id_path=str((document.get("response") or {}).get("message_id_path") or ""),
             headers=headers,
             hints=hints,
+            mappings=MappingForm.of_document(document),
         )
 
 
@@ -417,8 +430,9 @@ def _read_form(form: FormData) -> tuple[CredentialForm, dict[str, Any], dict[str
         content_type=text.get("content_type", "application/json"),
         payload=str(form.get("payload") or ""),
         message_id_path=text.get("message_id_path", ""),
+        mappings=MappingForm.of_form(text),
     )
-    errors: dict[str, str] = {}
+    mapping_part, errors = shown.mappings.document_part()
     document: dict[str, Any] = {
         "vendor": "custom",
         "name": shown.name,
@@ -468,6 +482,8 @@ def _read_form(form: FormData) -> tuple[CredentialForm, dict[str, Any], dict[str
     document["headers"] = headers
     if shown.message_id_path:
         document["response"] = {"message_id_path": shown.message_id_path}
+    # Mappings left empty are left out: on creation a preset's apply (an edit clears them).
+    document.update((k, v) for k, v in mapping_part.items() if v is not None)
     if shown.preset:
         document["preset"] = shown.preset
     return shown, document, errors
@@ -493,11 +509,12 @@ def _form_page(
     credential_id: str | None,
     errors: dict[str, str] | None = None,
     preview: Any = None,
+    sample: SampleResult | None = None,
     status: int = 200,
 ) -> Response:
     while len([h for h in shown.headers if not h.label]) < EMPTY_HEADER_ROWS:
         shown.headers.append(HeaderRow())
-    errors = errors or {}
+    errors = fold_errors(errors or {})
     shown_fields = {
         "name",
         "provider_app_id",
@@ -514,6 +531,11 @@ def _form_page(
         "auth.secret",
         "headers",
         "response.message_id_path",
+        *(f"inbound.{name}" for name in INBOUND_PATHS),
+        *(f"delivery_reports.{name}" for name in REPORT_PATHS),
+        STATUS_MAP,
+        "sample_body",
+        "sample_type",
     }
     return _pages(request).render(
         "credential_form.html",
@@ -526,7 +548,35 @@ def _form_page(
         credential_id=credential_id,
         action=f"/admin/credentials/{credential_id}" if credential_id else "/admin/credentials/new",
         preview=preview,
+        sample=sample,
         **seen.context(),
+    )
+
+
+def _sample_page(
+    request: Request,
+    seen: Visitor,
+    shown: CredentialForm,
+    document: dict[str, Any],
+    errors: dict[str, str],
+    *,
+    action: str,
+    credential_id: str | None,
+) -> Response:
+    """The form again, with what its sample webhook gives under its (unsaved) mappings."""
+    sample = None
+    try:
+        sample = check_sample(shown.mappings, KINDS[action], apply_preset(document))
+    except InvalidInput as exc:
+        errors = {**errors, **_errors(exc)}
+    return _form_page(
+        request,
+        seen,
+        shown,
+        credential_id=credential_id,
+        errors=errors,
+        sample=sample,
+        status=422 if errors else 200,
     )
 
 
@@ -620,6 +670,10 @@ async def credential_create(
     if action == "add_header":
         shown.headers.append(HeaderRow())
         return _form_page(request, seen, shown, credential_id=None)
+    if action in KINDS:
+        return _sample_page(
+            request, seen, shown, document, errors, action=action, credential_id=None
+        )
     if errors:
         return _form_page(request, seen, shown, credential_id=None, errors=errors, status=422)
     try:
@@ -679,6 +733,12 @@ async def credential_update(
     if action == "add_header":
         shown.headers.append(HeaderRow())
         return _form_page(request, seen, shown, credential_id=credential_id)
+    if action in KINDS:
+        return _sample_page(
+            request, seen, shown, document, errors, action=action, credential_id=credential_id
+        )
+    for key in WEBHOOK_MAPPINGS:  # a mapping emptied in the form is removed
+        document.setdefault(key, None)
     if errors:
         return _form_page(
             request, seen, shown, credential_id=credential_id, errors=errors, status=422

@@ -13,6 +13,7 @@ from starlette.datastructures import FormData
 from smsbridge.api.deps import services
 from smsbridge.domain.surfaces import DEFAULT_KEYWORDS, DEFAULT_REPLIES
 from smsbridge.errors import Conflict, InvalidInput, NotFound
+from smsbridge.web.credential_mappings import webhook_gap
 from smsbridge.web.routes import (
     Visitor,
     _admin_only,
@@ -138,7 +139,7 @@ async def _page(
     shown: SurfaceForm,
     *,
     surface_id: str | None,
-    urls: list[tuple[str, str, str]] | None = None,
+    urls: list[WebhookUrl] | None = None,
     errors: dict[str, str] | None = None,
     status: int = 200,
 ) -> Response:
@@ -215,10 +216,34 @@ async def surface_create(
     return RedirectResponse(f"/admin/surfaces/{created.id}?created=1", status_code=303)
 
 
-def _urls(view: Any) -> list[tuple[str, str, str]]:
+@dataclass(frozen=True)
+class WebhookUrl:
+    """A webhook URL to give the provider; or, when the surface's credential cannot read
+    what would be posted there, what it lacks (the URL is not offered then)."""
+
+    label: str
+    url: str
+    key: str
+    gap: str | None = None
+    credential_id: str = ""
+    credential_name: str = ""
+
+
+async def _urls(svc: Services, view: Any) -> list[WebhookUrl]:
+    """The surface's webhook URLs, checked against its primary credential's mappings (the
+    credential that reads every webhook of the surface)."""
+    credential_id = view.surface.credential_id
+    try:
+        document = (await svc.credentials.get(credential_id)).document
+    except NotFound:
+        document = {}
+    name = str(document.get("name") or credential_id)
     return [
-        ("Inbound webhook URL", view.inbound_webhook_url, "inbound"),
-        ("Status webhook URL", view.status_webhook_url, "status"),
+        WebhookUrl(label, url, key, webhook_gap(document, kind), credential_id, name)
+        for label, url, key, kind in (
+            ("Inbound webhook URL", view.inbound_webhook_url, "inbound", "inbound"),
+            ("Status webhook URL", view.status_webhook_url, "status", "delivery_reports"),
+        )
     ]
 
 
@@ -232,7 +257,9 @@ async def surface_edit(
     _admin_only(request, seen)
     view = await found(svc.surfaces.get(surface_id), "/admin/surfaces")
     shown = SurfaceForm.of_document(view.surface.document())
-    return await _page(request, seen, svc, shown, surface_id=surface_id, urls=_urls(view))
+    return await _page(
+        request, seen, svc, shown, surface_id=surface_id, urls=await _urls(svc, view)
+    )
 
 
 @router.post("/surfaces/{surface_id}")
@@ -257,7 +284,7 @@ async def surface_update(
             svc,
             shown,
             surface_id=surface_id,
-            urls=_urls(current),
+            urls=await _urls(svc, current),
             errors=_errors(exc),
             status=_status(exc),
         )
