@@ -68,9 +68,10 @@ class WorkerProcesses:
         self.procs.append(proc)
         return proc
 
-    async def start_server(self, *, keep_stdout: bool = False) -> str:
+    async def start_server(self, *, keep_stdout: bool = False, with_worker: bool = False) -> str:
         """An API process (``serve --no-worker``) on a free loopback port; its base URL.
-        ``keep_stdout``: its standard output (uvicorn's access log) is piped, to be read."""
+        ``keep_stdout``: its standard output (uvicorn's access log) is piped, to be read;
+        ``with_worker``: ``serve`` as ``make run`` starts it, with its in-process worker."""
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
@@ -79,7 +80,7 @@ class WorkerProcesses:
             "-m",
             "smsbridge",
             "serve",
-            "--no-worker",
+            *([] if with_worker else ["--no-worker"]),
             "--host",
             "127.0.0.1",
             "--port",

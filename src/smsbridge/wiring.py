@@ -20,6 +20,7 @@ from smsbridge.errors import ConfigurationError
 from smsbridge.services.api_keys import ApiKeyService
 from smsbridge.services.campaigns import CampaignService
 from smsbridge.services.consent import ConsentService
+from smsbridge.services.cpu_lane import CpuLane
 from smsbridge.services.credentials import CredentialService
 from smsbridge.services.fanout import CampaignRunner, FanOut
 from smsbridge.services.inbound import InboundService
@@ -71,6 +72,7 @@ class Services:
     reports: ReportService
     limiter: SharedRateLimiter
     clock: Callable[[], datetime]
+    cpu: CpuLane
     workers: list[Worker] = field(default_factory=list)
     runners: list[CampaignRunner] = field(default_factory=list)
 
@@ -129,6 +131,7 @@ class Services:
             runner.wake()
 
     async def close(self) -> None:
+        self.cpu.close()
         await self.sandbox.close()
         await self.callbacks.close()
         await self.transport.close()
@@ -157,6 +160,7 @@ async def build_services(
     gateway = ProviderGateway(transport, sandbox, clock=clock)
     wake = _WakeSignal()
     launched = _WakeSignal()
+    cpu = CpuLane()
     personalizer = Personalizer(
         TemplateLimits(
             max_template_chars=settings.max_template_chars,
@@ -189,9 +193,12 @@ async def build_services(
             public_url=settings.public_url,
             default_region=settings.default_region,
             on_enqueued=wake,
+            cpu=cpu,
         ),
-        profiles=ProfileService(db, clock=clock, default_region=settings.default_region),
-        campaigns=CampaignService(db, clock=clock, personalizer=personalizer, on_launch=launched),
+        profiles=ProfileService(db, clock=clock, default_region=settings.default_region, cpu=cpu),
+        campaigns=CampaignService(
+            db, clock=clock, personalizer=personalizer, on_launch=launched, cpu=cpu
+        ),
         fanout=FanOut(
             db,
             clock=clock,
@@ -212,6 +219,7 @@ async def build_services(
         reports=ReportService(db, clock=clock),
         limiter=SharedRateLimiter(db),
         clock=clock,
+        cpu=cpu,
     )
     wake.targets.append(services.wake_workers)
     launched.targets.append(services.wake_runners)

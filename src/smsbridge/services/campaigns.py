@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -15,6 +14,7 @@ from smsbridge.domain.ids import new_id
 from smsbridge.domain.messages import PENDING, MessageStatus
 from smsbridge.domain.personalize import Personalizer
 from smsbridge.errors import Conflict, InvalidInput, NotFound
+from smsbridge.services.cpu_lane import CpuLane
 from smsbridge.services.messages import IDEMPOTENCY_TTL, Idempotency
 from smsbridge.services.pagination import Page, check_limit, decode_cursor, page_of
 from smsbridge.storage import campaigns as repo
@@ -65,17 +65,19 @@ class CampaignService:
         clock: Callable[[], datetime],
         personalizer: Personalizer,
         on_launch: Callable[[], None] | None = None,
+        cpu: CpuLane | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
         self._personalizer = personalizer
         self._on_launch = on_launch
+        self._cpu = cpu or CpuLane("campaigns")
 
     async def create(self, data: Mapping[str, Any]) -> dict[str, Any]:
         draft = parse_campaign(data)
         self._personalizer.check_length(draft.body)
         if not self._personalizer.is_static(draft.body):  # compiling may take a while
-            await asyncio.to_thread(self._personalizer.check, draft.body)
+            await self._cpu.run(self._personalizer.check, draft.body)
         now = self._clock()
         row = {
             "id": new_id("cmp"),

@@ -6,7 +6,6 @@ one transaction; the worker does the rest.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -27,6 +26,7 @@ from smsbridge.domain.profiles import template_view
 from smsbridge.domain.segments import count_segments
 from smsbridge.domain.surfaces import MessageType, Surface, parse_surface
 from smsbridge.errors import Conflict, InvalidInput, LimitExceeded, NotFound
+from smsbridge.services.cpu_lane import CpuLane
 from smsbridge.services.pagination import Page, check_limit, decode_cursor, page_of
 from smsbridge.storage import campaigns as campaigns_repo
 from smsbridge.storage import links as links_repo
@@ -104,10 +104,12 @@ class MessageService:
         public_url: str = "http://127.0.0.1:8000",
         default_region: str | None = None,
         on_enqueued: Callable[[], None] | None = None,
+        cpu: CpuLane | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
         self._personalizer = personalizer
+        self._cpu = cpu or CpuLane("messages")
         self._public_url = public_url
         self._region = default_region
         self._on_enqueued = on_enqueued
@@ -128,14 +130,14 @@ class MessageService:
     async def _render(
         self, request: SendRequest, profile: Mapping[str, Any] | None, to: str | None
     ) -> Rendered:
-        """The body personalized. A template that needs Jinja is rendered in a thread: it may
-        take up to the render deadline, which the event loop must never wait for."""
+        """The body personalized. A template that needs Jinja is rendered on the CPU lane: it
+        may take up to the render deadline, which the event loop must never wait for."""
         view = dict(profile) if profile is not None else {"phone": to}
         variables = request.variables or {}
         self._personalizer.check_length(request.body)
         if self._personalizer.is_static(request.body):
             return self._personalizer.render(request.body, profile=view, variables=variables)
-        return await asyncio.to_thread(
+        return await self._cpu.run(
             self._personalizer.render, request.body, profile=view, variables=variables
         )
 
