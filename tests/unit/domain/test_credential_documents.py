@@ -327,7 +327,9 @@ def test_headers_list_replaces_the_old_one(make_credential: CredentialFactory) -
 @pytest.mark.parametrize("key", sorted(OPTIONAL_KEYS))
 def test_null_removes_an_optional_key(make_credential: CredentialFactory, key: str) -> None:
     extra = {
-        "webhook_signing": {"webhook_signing": {"secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}},
+        "webhook_signing": {
+            "webhook_signing": {"secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}
+        },
         "webhook_secret": {"webhook_secret": "twilio-auth-token-0123456789"},
     }
     current = _full(make_credential, **extra.get(key, {}))
