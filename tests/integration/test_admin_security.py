@@ -277,6 +277,25 @@ async def test_a_bad_header_rows_count_is_not_a_500(browser: Browser, rows: str)
         assert 'value="X-Kept"' in answer.text  # a count it cannot read: the rows posted
 
 
+async def test_a_payload_nested_thousands_deep_is_a_field_error(browser: Browser) -> None:
+    async with browser() as http:
+        await _sign_in(http)
+        page = await http.get("/admin/credentials/new")
+        answer = await http.post(
+            "/admin/credentials/new",
+            data={
+                "csrf": await _token(page),
+                "name": "deep",
+                "provider_url": "https://api.example.com/send",
+                "auth_type": "none",
+                "content_type": "application/json",
+                "payload": "[" * 5000 + "]" * 5000,
+            },
+        )
+    assert answer.status_code in (200, 422), answer.status_code  # the form again, not a 500
+    assert "nested more than 32 levels deep" in answer.text
+
+
 # --- point 14: no hint of a short secret ------------------------------------------------------
 
 

@@ -25,6 +25,7 @@ from starlette.datastructures import FormData
 
 from smsbridge.api.deps import services
 from smsbridge.domain.credentials import SECRET_AUTH_FIELDS, AuthType, parse_credential
+from smsbridge.domain.payload import MAX_PAYLOAD_DEPTH
 from smsbridge.domain.request import MessageValues, build_request
 from smsbridge.errors import (
     AuthenticationRequired,
@@ -446,6 +447,8 @@ def _read_form(form: FormData) -> tuple[CredentialForm, dict[str, Any], dict[str
         document["payload"] = json.loads(payload_text) if payload_text else None
     except json.JSONDecodeError as exc:
         errors["payload"] = f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+    except RecursionError:  # a document nested thousands deep: the domain's limit says how deep
+        errors["payload"] = f"nested more than {MAX_PAYLOAD_DEPTH} levels deep"
     auth: dict[str, Any] = {"type": shown.auth_type}
     if shown.auth_type == "bearer":
         if shown.auth_scheme:
