@@ -112,4 +112,5 @@ def test_event_type_values_are_stable() -> None:
         "delivered",
         "undelivered",
         "provider_status",
+        "outcome_unknown",
     }
