@@ -111,6 +111,7 @@ def test_event_type_values_are_stable() -> None:
         "suppressed",
         "delivered",
         "undelivered",
+        "outcome_unknown",
         "provider_status",
         "outcome_unknown",
     }
