@@ -11,7 +11,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import event, insert
 
 from smsbridge.domain.ids import new_id
-from smsbridge.errors import Conflict, InvalidInput
+from smsbridge.errors import Conflict
 from smsbridge.storage import api_keys as keys_repo
 from smsbridge.storage import credentials as repo
 from smsbridge.storage import messages as messages_repo
@@ -50,10 +50,10 @@ async def test_insert_get_roundtrip_keeps_json_and_utc_times(db: Database) -> No
     assert got is not None and got.created_at.tzinfo is not None
 
 
-async def test_unique_name_is_a_field_error_and_the_transaction_survives(db: Database) -> None:
+async def test_a_taken_name_is_a_conflict_on_the_name_and_the_transaction_survives(db: Database) -> None:
     async with db.transaction() as conn:
         await repo.insert_credential(conn, _row("same"))
-        with pytest.raises(InvalidInput) as caught:
+        with pytest.raises(Conflict) as caught:
             await repo.insert_credential(conn, _row("same"))
         assert caught.value.errors[0].field == "name"
         await repo.insert_credential(conn, _row("other"))
