@@ -212,3 +212,38 @@ async def test_over_long_provider_ids_and_numbers_are_not_stored(
     )
     assert report.status_code == 200, report.text
     assert report.json()["ignored"] == 1
+
+
+async def test_a_deep_body_under_a_recursive_mapping_path_is_a_400(
+    client: httpx.AsyncClient, mock_provider: MockProvider
+) -> None:
+    credential = await client.post(
+        "/api/v1/credentials",
+        json={
+            "name": "recursive",
+            "preset": "sandbox",
+            "provider_url": f"{mock_provider.url}/send",
+            "auth": {"type": "none"},
+            "delivery_reports": {
+                "items_path": "$..report",
+                "message_id_path": "$.id",
+                "status_path": "$.status",
+                "status_map": {"DELIVRD": "delivered"},
+            },
+            "inbound": {"items_path": "$..mo", "from_path": "$.from", "text_path": "$.text"},
+        },
+    )
+    assert credential.status_code == 201, credential.text
+    surface = (
+        await client.post(
+            "/api/v1/surfaces",
+            json={"name": "deep", "credential_id": credential.json()["id"], "sender": SENDER},
+        )
+    ).json()
+    deep = b'{"a":' * 1000 + b"1" + b"}" * 1000  # as deep as the JSON reader accepts
+    for url in (surface["status_webhook_url"], surface["inbound_webhook_url"]):
+        answer = await client.post(
+            _path(url), content=deep, headers={"Content-Type": "application/json"}
+        )
+        assert answer.status_code == 400, answer.text
+        assert "nested too deeply" in answer.text

@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 import orjson
+from jsonpath_rfc9535 import JSONPathError
 
 from smsbridge.domain.credentials import DeliveryReportMapping, InboundMapping
 from smsbridge.domain.responses import MISSING, compiled_path
 from smsbridge.errors import MalformedWebhook
 
+_TOO_DEEP = "the body is nested too deeply for the credential's mapping paths"
 MAX_PROVIDER_ID_CHARS = 200
 """Longest provider message id kept (the column's size; ids we extract are cut there too)."""
 MAX_NUMBER_CHARS = 32
@@ -98,6 +100,13 @@ class InboundItem:
 
 def read_inbound(document: object, mapping: InboundMapping) -> tuple[list[InboundItem], list[str]]:
     """The inbound messages in ``document``, and a note for each item that could not be read."""
+    try:
+        return _read_inbound(document, mapping)
+    except (JSONPathError, RecursionError):
+        raise MalformedWebhook(_TOO_DEEP) from None
+
+
+def _read_inbound(document: object, mapping: InboundMapping) -> tuple[list[InboundItem], list[str]]:
     if mapping.from_path is None or mapping.text_path is None:
         raise MalformedWebhook("the credential's inbound mapping lacks from_path or text_path")
     from_path = compiled_path(mapping.from_path)
@@ -131,6 +140,15 @@ def read_reports(
 
     A status the mapping does not name still makes a report, with ``status`` None: a provider's
     new status is recorded as a message event, never silently dropped."""
+    try:
+        return _read_reports(document, mapping)
+    except (JSONPathError, RecursionError):
+        raise MalformedWebhook(_TOO_DEEP) from None
+
+
+def _read_reports(
+    document: object, mapping: DeliveryReportMapping
+) -> tuple[list[DeliveryReport], list[str]]:
     if mapping.message_id_path is None or mapping.status_path is None:
         raise MalformedWebhook("the credential's delivery_reports mapping lacks paths")
     items = _items(document, mapping.items_path)
