@@ -50,7 +50,7 @@ async def test_insert_get_roundtrip_keeps_json_and_utc_times(db: Database) -> No
     assert got is not None and got.created_at.tzinfo is not None
 
 
-async def test_a_taken_name_is_a_conflict_on_the_name_and_the_transaction_survives(db: Database) -> None:
+async def test_a_taken_name_is_a_conflict_and_the_transaction_survives(db: Database) -> None:
     async with db.transaction() as conn:
         await repo.insert_credential(conn, _row("same"))
         with pytest.raises(Conflict) as caught:

@@ -113,5 +113,4 @@ def test_event_type_values_are_stable() -> None:
         "undelivered",
         "outcome_unknown",
         "provider_status",
-        "outcome_unknown",
     }
