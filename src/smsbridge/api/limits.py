@@ -44,7 +44,7 @@ def too_large(limit: int, setting: str) -> Response:
 
 def _declared_length(headers: Headers) -> int | None:
     value = headers.get("content-length")
-    return int(value) if value is not None and value.isdigit() else None
+    return int(value) if value is not None and value.isascii() and value.isdigit() else None
 
 
 class RequestLimits:
