@@ -331,3 +331,55 @@ async def test_a_short_secret_shows_no_hint(
         assert f"set (…{hint})" in page.text
     else:
         assert f"…{secret[-4:]}" not in page.text
+
+
+_SIGNED_FORM = {
+    "name": "tw-api-key",
+    "provider_url": "https://api.example.com/{{appId}}/messages",
+    "provider_app_id": "AC123",
+    "auth_type": "basic",
+    "auth_username": "SK123",
+    "content_type": "application/json",
+    "payload": '{"to": "{{toNumber}}", "from": "{{fromNumber}}", "text": "{{message}}"}',
+}
+
+
+async def test_the_form_keeps_a_webhook_signing_secret_without_showing_it(
+    browser: Browser, client: httpx.AsyncClient
+) -> None:
+    secret = "twilio-auth-token-0123456789abcdef"
+    async with browser() as http:
+        await _sign_in(http)
+        page = await http.get("/admin/credentials/new")
+        created = await http.post(
+            "/admin/credentials/new",
+            data={
+                "csrf": await _token(page),
+                **_SIGNED_FORM,
+                "auth_password": "api-key-secret-0123456789",
+                "webhook_secret": secret,
+            },
+            follow_redirects=False,
+        )
+        assert created.status_code in (302, 303), re.findall(
+            r"class=\"error\"[^<]*>([^<]*)", created.text
+        )
+        [listed] = [c for c in (await client.get("/api/v1/credentials")).json()["items"]]
+        assert listed["webhook_secret"] == {"set": True, "last4": "cdef"}
+        edit = await http.get(f"/admin/credentials/{listed['id']}")
+        assert secret not in edit.text
+        assert 'id="webhook_secret"' in edit.text and "cdef" in edit.text
+        # Saved again without retyping it: the stored secret stays.
+        saved = await http.post(
+            f"/admin/credentials/{listed['id']}",
+            data={
+                "csrf": await _token(edit),
+                **_SIGNED_FORM,
+            },
+            follow_redirects=False,
+        )
+        assert saved.status_code in (302, 303), re.findall(
+            r"class=\"error\"[^<]*>([^<]*)", saved.text
+        )
+    kept = (await client.get(f"/api/v1/credentials/{listed['id']}")).json()
+    assert kept["webhook_secret"] == {"set": True, "last4": "cdef"}

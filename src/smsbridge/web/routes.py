@@ -363,6 +363,9 @@ class CredentialForm:
             for name, value in auth.items()
             if isinstance(value, dict) and value.get("set")
         }
+        webhook_secret = document.get("webhook_secret")
+        if isinstance(webhook_secret, dict) and webhook_secret.get("set"):
+            hints["webhook_secret"] = _set_hint(webhook_secret)
         headers = []
         for header in document.get("headers") or []:
             value = header.get("value")
@@ -483,6 +486,8 @@ def _read_form(form: FormData) -> tuple[CredentialForm, dict[str, Any], dict[str
                 header["value"] = value
             headers.append(header)
     document["headers"] = headers
+    if text.get("webhook_secret"):  # left empty: the stored one is kept
+        document["webhook_secret"] = text["webhook_secret"]
     if shown.message_id_path:
         document["response"] = {"message_id_path": shown.message_id_path}
     # Mappings left empty are left out: on creation a preset's apply (an edit clears them).
@@ -539,6 +544,7 @@ def _form_page(
         STATUS_MAP,
         "sample_body",
         "sample_type",
+        "webhook_secret",
     }
     return _pages(request).render(
         "credential_form.html",
