@@ -3,7 +3,7 @@
 A credential with ``retry_ambiguous: false`` promises that an attempt whose outcome is
 unknown is never repeated. Timeouts are handled by the retry policy; a crash needs a trace
 that survives the process: before an at-most-once request leaves, its outbox row is marked
-(``storage.claim.mark_started``), fenced by the lease token. A claim that finds a mark knows
+(``storage.claim.StartMarkWriter``), fenced by the lease token. A claim that finds a mark knows
 the attempt started and its outcome was never recorded, and ends the message instead.
 
 Senders that reach the gate in the same turn of the event loop share one statement: under
@@ -17,14 +17,13 @@ import asyncio
 from collections.abc import Callable
 from datetime import datetime
 
-from smsbridge.storage.claim import mark_started
+from smsbridge.storage.claim import StartMarkWriter
 from smsbridge.storage.database import Database
 
 
 class StartMarks:
     def __init__(self, db: Database, *, worker: str, clock: Callable[[], datetime]) -> None:
-        self._db = db
-        self._worker = worker
+        self._writer_db = StartMarkWriter(db, worker=worker)
         self._clock = clock
         self._waiting: list[tuple[str, int, asyncio.Future[bool]]] = []
         self._writer: asyncio.Task[None] | None = None
@@ -47,11 +46,8 @@ class StartMarks:
             while self._waiting:
                 group, self._waiting = self._waiting, []
                 try:
-                    marked = await mark_started(
-                        self._db,
-                        [(message_id, token) for message_id, token, _ in group],
-                        worker=self._worker,
-                        now=self._clock(),
+                    marked = await self._writer_db.mark(
+                        [(message_id, token) for message_id, token, _ in group], self._clock()
                     )
                 except BaseException as exc:  # nothing is sent: each sender retries later
                     for _, _, future in group:
@@ -69,3 +65,5 @@ class StartMarks:
                         future.set_result(message_id in marked)
         finally:
             self._writer = None
+            if not self._waiting:  # idle: give the writer's connection back
+                await self._writer_db.close()

@@ -210,13 +210,16 @@ def mark_started(
     conn: sqlite3.Connection, pairs: Sequence[tuple[str, int]], *, worker: str, now: datetime
 ) -> set[str]:
     """Mark the attempts about to start on these (message_id, lease_token), where the lease
-    still holds; the ids marked."""
-    marked = owned(conn, pairs)
+    still holds; the ids marked (one ``UPDATE … RETURNING`` per chunk)."""
+    marked: set[str] = set()
     at = sqlite_time(now)
-    for chunk in _chunks([(m,) for m in marked]):
-        conn.execute(
-            "UPDATE outbox SET started_at = ?, started_by = ? "
-            f"WHERE message_id IN ({', '.join(['?'] * len(chunk))})",
-            (at, worker, *(m for (m,) in chunk)),
-        )
+    for chunk in _chunks(pairs):
+        ids = ", ".join(["?"] * len(chunk))
+        rows = conn.execute(
+            f"UPDATE outbox SET started_at = ?, started_by = ? WHERE message_id IN ({ids}) "
+            f"AND (message_id, lease_token) IN (VALUES {_placeholders(len(chunk), 2)}) "
+            "RETURNING message_id",
+            (at, worker, *(m for m, _ in chunk), *(x for pair in chunk for x in pair)),
+        ).fetchall()
+        marked.update(row[0] for row in rows)
     return marked
