@@ -33,26 +33,39 @@ async def _consent(client: httpx.AsyncClient) -> list[str]:
     return [s["sender"] for s in view["opted_out_of"]]
 
 
-@pytest.fixture
-async def twilio_surface(client: httpx.AsyncClient, mock_provider: MockProvider) -> dict[str, Any]:
-    credential = await client.post(
-        "/api/v1/credentials",
-        json={
-            "name": "twilio",
-            "preset": "twilio",
-            "provider_url": f"{mock_provider.url}/send",
-            "provider_app_id": "AC1",
-            "auth": {"username": "AC1", "password": TOKEN},
-        },
-    )
-    assert credential.status_code == 201, credential.text
+async def _surface(
+    client: httpx.AsyncClient, mock_provider: MockProvider, name: str, **credential: Any
+) -> dict[str, Any]:
+    """A surface on a new credential (the sandbox's webhook shapes unless ``credential`` says
+    otherwise), pointing at the mock provider."""
+    document = {
+        "name": name,
+        "preset": "sandbox",
+        "provider_url": f"{mock_provider.url}/send",
+        "auth": {"type": "none"},
+        **credential,
+    }
+    created = await client.post("/api/v1/credentials", json=document)
+    assert created.status_code == 201, created.text
     surface = await client.post(
         "/api/v1/surfaces",
-        json={"name": "tw", "credential_id": credential.json()["id"], "sender": SENDER},
+        json={"name": name, "credential_id": created.json()["id"], "sender": SENDER},
     )
     assert surface.status_code == 201, surface.text
     found: dict[str, Any] = surface.json()
     return found
+
+
+@pytest.fixture
+async def twilio_surface(client: httpx.AsyncClient, mock_provider: MockProvider) -> dict[str, Any]:
+    return await _surface(
+        client,
+        mock_provider,
+        "twilio",
+        preset="twilio",
+        provider_app_id="AC1",
+        auth={"username": "AC1", "password": TOKEN},
+    )
 
 
 async def _opt_out(client: httpx.AsyncClient, surface: dict[str, Any]) -> None:
@@ -154,21 +167,13 @@ async def test_hostile_signature_headers_are_refusals_not_errors(
         assert response.status_code == 403, (value, response.text)
 
     secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-    credential = await client.post(
-        "/api/v1/credentials",
-        json={
-            "name": "signed",
-            "preset": "sandbox",
-            "provider_url": f"{mock_provider.url}/send",
-            "webhook_signing": {"scheme": "standard_webhooks", "secret": secret},
-        },
+    surface = await _surface(
+        client,
+        mock_provider,
+        "signed",
+        webhook_signing={"scheme": "standard_webhooks", "secret": secret},
     )
-    assert credential.status_code == 201, credential.text
-    surface = await client.post(
-        "/api/v1/surfaces",
-        json={"name": "sw", "credential_id": credential.json()["id"], "sender": SENDER},
-    )
-    hook = _path(surface.json()["status_webhook_url"])
+    hook = _path(surface["status_webhook_url"])
     body = b'{"id": "x", "status": "delivered"}'
     for headers in (
         {"webhook-id": "m1", "webhook-timestamp": "²", "webhook-signature": "v1,AAAA"},
@@ -185,21 +190,7 @@ async def test_hostile_signature_headers_are_refusals_not_errors(
 async def test_over_long_provider_ids_and_numbers_are_not_stored(
     client: httpx.AsyncClient, mock_provider: MockProvider
 ) -> None:
-    credential = await client.post(
-        "/api/v1/credentials",
-        json={
-            "name": "plain",
-            "preset": "sandbox",
-            "provider_url": f"{mock_provider.url}/send",
-            "auth": {"type": "none"},
-        },
-    )
-    surface = (
-        await client.post(
-            "/api/v1/surfaces",
-            json={"name": "plain", "credential_id": credential.json()["id"], "sender": SENDER},
-        )
-    ).json()
+    surface = await _surface(client, mock_provider, "plain")
     inbound = _path(surface["inbound_webhook_url"])
     # The STOP still acts; the over-long recipient and id are simply not kept.
     response = await client.post(
@@ -217,29 +208,18 @@ async def test_over_long_provider_ids_and_numbers_are_not_stored(
 async def test_a_deep_body_under_a_recursive_mapping_path_is_a_400(
     client: httpx.AsyncClient, mock_provider: MockProvider
 ) -> None:
-    credential = await client.post(
-        "/api/v1/credentials",
-        json={
-            "name": "recursive",
-            "preset": "sandbox",
-            "provider_url": f"{mock_provider.url}/send",
-            "auth": {"type": "none"},
-            "delivery_reports": {
-                "items_path": "$..report",
-                "message_id_path": "$.id",
-                "status_path": "$.status",
-                "status_map": {"DELIVRD": "delivered"},
-            },
-            "inbound": {"items_path": "$..mo", "from_path": "$.from", "text_path": "$.text"},
+    surface = await _surface(
+        client,
+        mock_provider,
+        "recursive",
+        delivery_reports={
+            "items_path": "$..report",
+            "message_id_path": "$.id",
+            "status_path": "$.status",
+            "status_map": {"DELIVRD": "delivered"},
         },
+        inbound={"items_path": "$..mo", "from_path": "$.from", "text_path": "$.text"},
     )
-    assert credential.status_code == 201, credential.text
-    surface = (
-        await client.post(
-            "/api/v1/surfaces",
-            json={"name": "deep", "credential_id": credential.json()["id"], "sender": SENDER},
-        )
-    ).json()
     deep = b'{"a":' * 1000 + b"1" + b"}" * 1000  # as deep as the JSON reader accepts
     for url in (surface["status_webhook_url"], surface["inbound_webhook_url"]):
         answer = await client.post(
