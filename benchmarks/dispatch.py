@@ -52,7 +52,7 @@ from cryptography.fernet import Fernet
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
-from smsbridge import runtime
+from smsbridge import process_tuning
 from smsbridge.config import Settings
 from smsbridge.services.messages import SendRequest
 from smsbridge.storage.migrate import upgrade_async
@@ -392,7 +392,7 @@ async def run_in_process(
         settings = settings_for(database_url, Path(state))
         await upgrade_async(database_url)
         services = await build_services(settings)
-        runtime.settle()  # as `smsbridge serve` does once started
+        process_tuning.settle()  # as `smsbridge serve` does once started
         try:
             enqueue_rate, due = await prepare(
                 services, url, count, due_in=2.0, at_most_once=at_most_once

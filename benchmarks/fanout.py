@@ -8,7 +8,7 @@
    code the campaign runner uses): audience read in batches, suppressions and duplicates
    checked, each message rendered and counted in segments, messages + outbox entries +
    exclusions written, cursor moved: recipients/s. Before it, the process is tuned as
-   `smsbridge serve` and `smsbridge worker` tune theirs once started (runtime.settle:
+   `smsbridge serve` and `smsbridge worker` tune theirs once started (process_tuning.settle:
    startup objects frozen out of the garbage collector, 1 ms switch interval); --untuned
    skips that.
 3. Baseline, same run, same database: a plain SQL copy of the profiles into tables shaped
@@ -33,7 +33,7 @@ from pathlib import Path
 import orjson
 from common import SANDBOX_CREDENTIAL, bench_settings, machine
 
-from smsbridge import runtime
+from smsbridge import process_tuning
 from smsbridge.services.fanout import FanOut
 from smsbridge.storage.migrate import upgrade_async
 from smsbridge.wiring import build_services
@@ -115,7 +115,7 @@ async def main() -> None:
     parser.add_argument(
         "--untuned",
         action="store_true",
-        help="skip runtime.settle() (garbage collector and switch interval as Python sets them)",
+        help="skip process_tuning.settle() (collector and switch interval as Python sets them)",
     )
     args = parser.parse_args()
     count = args.profiles
@@ -146,7 +146,7 @@ async def main() -> None:
             )
             await services.campaigns.launch(campaign["id"])
             if not args.untuned:  # as `smsbridge serve` and `smsbridge worker` do once started
-                runtime.settle()
+                process_tuning.settle()
             fanout = FanOut(
                 services.db,
                 clock=services.clock,

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
-from smsbridge import __version__, runtime
+from smsbridge import __version__, process_tuning
 from smsbridge.api import (
     campaigns,
     consent,
@@ -16,8 +16,8 @@ from smsbridge.api import (
     hooks,
     messages,
     profiles,
-    public,
     reports,
+    short_links,
     surfaces,
 )
 from smsbridge.api.deps import services, url_without_nul
@@ -49,7 +49,7 @@ def create_app(
     """The application; with ``run_worker`` an in-process delivery worker runs beside it.
 
     ``prebuilt`` services (tests) are used as given and not closed. ``settle``: the app owns
-    its process (``smsbridge serve``) and tunes it once started (:func:`runtime.settle`).
+    its process (``smsbridge serve``) and tunes it once started (:func:`process_tuning.settle`).
     """
 
     @asynccontextmanager
@@ -57,7 +57,7 @@ def create_app(
         built = prebuilt if prebuilt is not None else await build_services(settings)
         app.state.services = built
         if settle:
-            runtime.settle()
+            process_tuning.settle()
         tasks: list[asyncio.Task[None]] = []
         if run_worker:
             worker = built.new_worker()
@@ -89,7 +89,7 @@ def create_app(
     )
     for api in (credentials, surfaces, messages, profiles, campaigns, reports, consent):
         app.include_router(api.router, dependencies=[Depends(url_without_nul)])
-    app.include_router(public.router)
+    app.include_router(short_links.router)
     app.include_router(hooks.router, dependencies=[Depends(url_without_nul)])
     admin.install(app)
 

@@ -1,4 +1,4 @@
-"""runtime.settle(): what `serve` and `worker` do to their process once started.
+"""process_tuning.settle(): what `serve` and `worker` do to their process once started.
 
 Run in a child interpreter: freezing the test process's heap would keep every later test's
 garbage cycles alive.
@@ -12,10 +12,10 @@ import sys
 
 PROBE = """
 import gc, json, sys
-from smsbridge import runtime
+from smsbridge import process_tuning
 before = {"frozen": gc.get_freeze_count(), "young": gc.get_threshold()[0],
           "switch": sys.getswitchinterval()}
-runtime.settle()
+process_tuning.settle()
 after = {"frozen": gc.get_freeze_count(), "young": gc.get_threshold()[0],
          "switch": sys.getswitchinterval()}
 print(json.dumps([before, after]))

@@ -14,7 +14,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from smsbridge import __version__, runtime
+from smsbridge import __version__, process_tuning
 from smsbridge.cli import marketing
 from smsbridge.cli.common import err, load_settings, migrate_sqlite, out, run_with
 from smsbridge.services.credentials import CredentialView
@@ -100,7 +100,7 @@ def worker(
             services.new_worker(concurrency=concurrency) if concurrency else services.new_worker()
         )
         runner = services.new_campaign_runner()
-        runtime.settle()
+        process_tuning.settle()
 
         def stop() -> None:
             delivery.stop()
