@@ -54,10 +54,10 @@ from sqlalchemy import func, select
 
 from smsbridge import process_tuning
 from smsbridge.config import Settings
+from smsbridge.container import Services, build_services
 from smsbridge.services.messages import SendRequest
 from smsbridge.storage.migrate import upgrade_async
 from smsbridge.storage.tables import message_events, messages, outbox
-from smsbridge.wiring import Services, build_services
 
 HERE = Path(__file__).parent
 BODY = "Hello Ana, your order 12345 has shipped. Track it: https://acme.example/t/abc"

@@ -34,9 +34,9 @@ import orjson
 from common import SANDBOX_CREDENTIAL, bench_settings, machine
 
 from smsbridge import process_tuning
+from smsbridge.container import build_services
 from smsbridge.services.fanout import FanOut
 from smsbridge.storage.migrate import upgrade_async
-from smsbridge.wiring import build_services
 
 NAMES = ("Ana", "Bruno", "Chloé", "Dev", "Emma", "Farid", "Giulia", "Hugo", "Inès", "Jonas")
 BODY = "Hi {{ profile.firstName }}, -20% on spring items today only: https://acme.example/s"

@@ -28,10 +28,10 @@ import aiohttp
 from common import SANDBOX_CREDENTIAL, bench_settings, free_port, machine
 from sqlalchemy import func, select
 
+from smsbridge.container import build_services
 from smsbridge.services.messages import SendRequest
 from smsbridge.storage.migrate import upgrade_async
 from smsbridge.storage.tables import clicks, links
-from smsbridge.wiring import build_services
 
 
 async def hammer(urls: list[str], total: int, concurrency: int, expect: int) -> float:

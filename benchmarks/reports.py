@@ -24,9 +24,9 @@ import asyncpg
 from common import SANDBOX_CREDENTIAL, bench_settings, machine
 from sqlalchemy import func, select, text
 
+from smsbridge.container import Services, build_services
 from smsbridge.storage.migrate import upgrade_async
 from smsbridge.storage.tables import messages
-from smsbridge.wiring import Services, build_services
 
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -19,8 +19,8 @@ from pydantic import SecretStr
 
 from smsbridge.app import create_app
 from smsbridge.config import Settings
+from smsbridge.container import Services, build_services
 from smsbridge.storage.migrate import upgrade
-from smsbridge.wiring import Services, build_services
 from tests.mock_provider import MockProvider
 
 ADMIN_KEY = "test-admin-key-0123456789"

@@ -20,9 +20,9 @@ import pytest
 from sqlalchemy import func, select
 
 from smsbridge.config import Settings
+from smsbridge.container import Services
 from smsbridge.services.messages import SendRequest
 from smsbridge.storage.tables import messages
-from smsbridge.wiring import Services
 from tests.mock_provider import MockProvider, credential_document
 
 PENDING = ("scheduled", "queued", "sending")

@@ -20,13 +20,14 @@ from smsbridge.api import (
     short_links,
     surfaces,
 )
-from smsbridge.api.deps import services, url_without_nul
+from smsbridge.api.deps import url_without_nul
 from smsbridge.api.limits import RequestLimits
 from smsbridge.api.problems import install_error_handlers, problem, problem_responses
 from smsbridge.api.schemas import Health
 from smsbridge.config import Settings
+from smsbridge.container import Services, build_services
+from smsbridge.services.catalog import ServiceCatalog, services
 from smsbridge.web import routes as admin
-from smsbridge.wiring import Services, build_services
 
 _ERRORS = problem_responses(
     {
@@ -99,7 +100,7 @@ def create_app(
         tags=["health"],
         responses=problem_responses({503: "the database does not answer"}),
     )
-    async def healthz(svc: Services = Depends(services)) -> object:
+    async def healthz(svc: ServiceCatalog = Depends(services)) -> object:
         try:
             await svc.db.ping()
         except Exception:  # the database is down or unreachable: report, don't crash

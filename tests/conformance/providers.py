@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 import httpx
 from infobip_api_client.models import SmsMessageStatus, SmsResponse, SmsResponseDetails
 
+from smsbridge.container import Services
 from smsbridge.providers.presets import PRESETS
-from smsbridge.wiring import Services
 from tests.conformance.sdks import Account
 from tests.mock_provider import MockProvider, Reply
 

@@ -17,8 +17,8 @@ import httpx
 import orjson
 import pytest
 
+from smsbridge.container import Services
 from smsbridge.domain.segments import Encoding, count_segments
-from smsbridge.wiring import Services
 from tests.conformance.providers import (
     ALPHANUMERIC,
     GSM_TEXT,

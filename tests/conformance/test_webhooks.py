@@ -36,8 +36,8 @@ from telnyx.types.outbound_message_payload import To as TelnyxRecipient
 from twilio.request_validator import RequestValidator
 from twilio.rest.api.v2010.account.message import MessageInstance
 
+from smsbridge.container import Services
 from smsbridge.providers.presets import PRESETS
-from smsbridge.wiring import Services
 from tests.conformance.providers import (
     GSM_TEXT,
     NUMBER,

@@ -21,7 +21,7 @@ from pydantic import SecretStr
 
 from smsbridge.app import create_app
 from smsbridge.config import Settings
-from smsbridge.wiring import Services, build_services
+from smsbridge.container import Services, build_services
 from tests.conftest import ADMIN_KEY, IN_CI
 from tests.mock_provider import MockProvider, Recorded, Reply
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 
+from smsbridge.container import Services
 from smsbridge.storage.tables import campaign_exclusions, messages
-from smsbridge.wiring import Services
 from tests.mock_provider import Recorded
 
 PENDING = {"scheduled", "queued", "sending"}

@@ -17,9 +17,9 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import func, select
 
+from smsbridge.container import Services
 from smsbridge.delivery.worker import OUTCOME_UNKNOWN
 from smsbridge.storage.tables import messages, outbox
-from smsbridge.wiring import Services
 from tests.mock_provider import MockProvider, Recorded, Reply
 from tests.workers import WorkerProcesses, setup_surface, statuses, wait_until_done
 

@@ -8,9 +8,9 @@ import collections
 import json
 
 from smsbridge.config import Settings
+from smsbridge.container import build_services
 from smsbridge.domain.retry import RetryPolicy
 from smsbridge.services.messages import SendRequest
-from smsbridge.wiring import build_services
 from tests.clock import FakeClock
 from tests.faults import invariants
 from tests.mock_provider import MockProvider, Recorded, Reply

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from smsbridge.wiring import Services
+from smsbridge.container import Services
 from tests.conftest import ADMIN_KEY
 from tests.faults import invariants
 from tests.mock_provider import MockProvider, Recorded, Reply

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from smsbridge.wiring import Services
+from smsbridge.container import Services
 from tests.conftest import CredentialFactory
 from tests.faults import invariants
 from tests.mock_provider import MockProvider, Recorded, Reply

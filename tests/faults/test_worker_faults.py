@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from smsbridge.config import Settings
-from smsbridge.wiring import Services
+from smsbridge.container import Services
 from tests.conftest import PG_SERVER
 from tests.faults import invariants
 from tests.mock_provider import MockProvider, Recorded, Reply

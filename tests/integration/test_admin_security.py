@@ -14,7 +14,7 @@ from pydantic import SecretStr
 
 from smsbridge.app import create_app
 from smsbridge.config import Settings
-from smsbridge.wiring import Services, build_services
+from smsbridge.container import Services, build_services
 from tests.conftest import ADMIN_KEY
 
 OTHER_ADMIN_KEY = "rotated-admin-key-9876543210"

@@ -41,8 +41,8 @@ from schemathesis.checks import (
 
 from smsbridge.app import create_app
 from smsbridge.config import Settings
+from smsbridge.container import Services, build_services
 from smsbridge.delivery.http import HttpTransport
-from smsbridge.wiring import Services, build_services
 from tests.conftest import ADMIN_KEY
 
 CHECKS = [

@@ -11,9 +11,9 @@ from datetime import timedelta
 import pytest
 
 from smsbridge.config import Settings
+from smsbridge.container import Services, build_services
 from smsbridge.delivery.worker import OUTCOME_UNKNOWN, Worker
 from smsbridge.services.messages import SendRequest
-from smsbridge.wiring import Services, build_services
 from tests.clock import FakeClock
 from tests.mock_provider import MockProvider, Reply, credential_document, scripted
 

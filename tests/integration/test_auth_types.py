@@ -13,8 +13,8 @@ from urllib.parse import parse_qs
 
 import httpx
 
+from smsbridge.container import Services
 from smsbridge.services.messages import SendRequest
-from smsbridge.wiring import Services
 from tests.mock_provider import MockProvider, Recorded, Reply
 
 PAYLOAD = {"to": "{{toNumber}}", "from": "{{fromNumber}}", "text": "{{message}}"}

@@ -19,11 +19,11 @@ from sqlalchemy import func, insert, select, update
 
 from smsbridge.app import create_app
 from smsbridge.config import Settings
+from smsbridge.container import Services, build_services
 from smsbridge.delivery.worker import Worker
 from smsbridge.domain.personalize import Personalizer
 from smsbridge.services.fanout import CampaignRunner, FanOut
 from smsbridge.storage.tables import campaigns, message_events, messages, outbox, suppressions
-from smsbridge.wiring import Services, build_services
 from tests.clock import FakeClock
 from tests.conftest import ADMIN_KEY
 from tests.mock_provider import MockProvider

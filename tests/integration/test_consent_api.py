@@ -9,7 +9,7 @@ import json
 
 import httpx
 
-from smsbridge.wiring import Services
+from smsbridge.container import Services
 from tests.conftest import CredentialFactory
 
 SENDER = "+15550001111"

@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
+from smsbridge.container import Services
 from smsbridge.domain.credentials import AUTH_FIELDS, SECRET_AUTH_FIELDS, AuthType
-from smsbridge.wiring import Services
 
 PAYLOAD = {"to": "{{toNumber}}", "from": "{{fromNumber}}", "text": "{{message}}"}
 

@@ -10,7 +10,7 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
-from smsbridge.wiring import Services
+from smsbridge.container import Services
 from tests.conftest import CredentialFactory
 from tests.mock_provider import MockProvider, Reply
 
@@ -432,7 +432,7 @@ async def test_bad_input_names_the_field(
 async def test_http_provider_url_refused_unless_private_urls_allowed(
     services: Services, client: httpx.AsyncClient
 ) -> None:
-    from smsbridge.domain.credentials import parse_credential
+    from smsbridge.domain.credential_parser import parse_credential
     from smsbridge.errors import InvalidInput
 
     document = {**VALID, "provider_url": "http://api.example.com/sms"}

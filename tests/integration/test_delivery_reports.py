@@ -11,10 +11,10 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from smsbridge.container import Services
 from smsbridge.domain.signatures import twilio_signature
 from smsbridge.storage.messages import apply_early_reports
 from smsbridge.storage.tables import early_delivery_reports
-from smsbridge.wiring import Services
 from tests.conftest import CredentialFactory
 from tests.mock_provider import MockProvider, Recorded, Reply
 
@@ -329,7 +329,7 @@ async def test_sandbox_reports_delivery_to_the_status_webhook(settings: Any) -> 
     import asyncio
 
     from smsbridge.app import create_app
-    from smsbridge.wiring import build_services
+    from smsbridge.container import build_services
     from tests.conftest import ADMIN_KEY
 
     http_client: dict[str, httpx.AsyncClient] = {}

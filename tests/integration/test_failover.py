@@ -17,12 +17,12 @@ import pytest
 from sqlalchemy import func, select
 
 from smsbridge.config import Settings
+from smsbridge.container import Services, build_services
 from smsbridge.delivery.worker import Worker
 from smsbridge.domain.breaker import BreakerState
 from smsbridge.domain.retry import RetryPolicy
 from smsbridge.services.messages import SendRequest
 from smsbridge.storage.tables import outbox
-from smsbridge.wiring import Services, build_services
 from tests.clock import FakeClock
 from tests.mock_provider import MockProvider, Recorded, Reply, credential_document
 

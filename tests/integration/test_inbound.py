@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
+from smsbridge.container import Services
 from smsbridge.domain.signatures import twilio_signature
-from smsbridge.wiring import Services
 from tests.mock_provider import MockProvider, Reply
 
 SENDER = "+15550001111"

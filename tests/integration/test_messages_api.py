@@ -13,8 +13,8 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from smsbridge.container import Services
 from smsbridge.storage.tables import idempotency_keys, messages, outbox
-from smsbridge.wiring import Services
 from tests.conftest import CredentialFactory
 
 SENDER = "+15550001111"

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from smsbridge.config import Settings
+from smsbridge.container import Services, build_services
 from smsbridge.services.messages import SendRequest
-from smsbridge.wiring import Services, build_services
 from tests.clock import FakeClock
 from tests.mock_provider import MockProvider, Reply
 

@@ -8,8 +8,8 @@ import httpx
 import pytest
 from sqlalchemy import func, insert, select
 
+from smsbridge.container import Services
 from smsbridge.storage.tables import outbox, suppressions
-from smsbridge.wiring import Services
 from tests.conftest import CredentialFactory
 
 SENDER = "+15550001111"

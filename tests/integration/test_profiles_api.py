@@ -11,8 +11,8 @@ import pytest
 
 from smsbridge.app import create_app
 from smsbridge.config import Settings
+from smsbridge.container import Services, build_services
 from smsbridge.services.profiles import IMPORT_BATCH
-from smsbridge.wiring import Services, build_services
 from tests.conftest import ADMIN_KEY
 
 NDJSON = {"Content-Type": "application/x-ndjson"}

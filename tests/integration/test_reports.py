@@ -19,11 +19,11 @@ from sqlalchemy import insert
 
 from smsbridge.app import create_app
 from smsbridge.config import Settings
+from smsbridge.container import Services, build_services
 from smsbridge.delivery.worker import Worker, WorkerConfig
 from smsbridge.domain.links import CODE_LENGTH
 from smsbridge.domain.messages import MessageStatus
 from smsbridge.storage.tables import suppressions
-from smsbridge.wiring import Services, build_services
 from tests.clock import FakeClock
 from tests.conftest import ADMIN_KEY
 from tests.mock_provider import MockProvider, Recorded, Reply

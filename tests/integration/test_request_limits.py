@@ -16,7 +16,7 @@ import uvicorn
 
 from smsbridge.app import create_app
 from smsbridge.config import Settings
-from smsbridge.wiring import Services
+from smsbridge.container import Services
 from tests.conftest import ADMIN_KEY
 
 REQUEST_LIMIT = 2048

@@ -16,9 +16,9 @@ import pytest
 from sqlalchemy import update
 
 from smsbridge.config import Settings
+from smsbridge.container import Services, build_services
 from smsbridge.services.fanout import CampaignRunner
 from smsbridge.storage.tables import campaigns
-from smsbridge.wiring import Services, build_services
 from tests.clock import FakeClock
 from tests.mock_provider import MockProvider, credential_document
 

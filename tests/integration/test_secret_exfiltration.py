@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
+from smsbridge.container import Services
 from smsbridge.errors import InvalidInput
-from smsbridge.wiring import Services
 from tests.mock_provider import MockProvider, Recorded, Reply
 
 TOKEN = "tok-exfil-0123456789abcdef"

@@ -7,9 +7,9 @@ from pydantic import SecretStr
 from sqlalchemy import select
 
 from smsbridge.config import Settings
+from smsbridge.container import Services, build_services
 from smsbridge.errors import SecretsUnavailable
 from smsbridge.storage.tables import credentials
-from smsbridge.wiring import Services, build_services
 from tests.conftest import CredentialFactory
 
 TOKEN = "tok-live-abcdef123456"

@@ -12,10 +12,10 @@ from pydantic import SecretStr
 
 from smsbridge.app import create_app
 from smsbridge.config import Settings
+from smsbridge.container import build_services
 from smsbridge.delivery.http import HttpTransport
 from smsbridge.domain.request import ProviderRequest
 from smsbridge.errors import DestinationBlocked
-from smsbridge.wiring import build_services
 from tests.conftest import ADMIN_KEY
 from tests.mock_provider import MockProvider
 

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from smsbridge.wiring import Services
+from smsbridge.container import Services
 from tests.conftest import CredentialFactory
 
 INBOUND_PREFIX = "https://sms.example.test/hooks/inbound/"

@@ -13,7 +13,7 @@ import pytest
 
 from smsbridge.app import create_app
 from smsbridge.config import Settings
-from smsbridge.wiring import Services
+from smsbridge.container import Services
 from tests.conftest import ADMIN_KEY
 
 PAYLOAD = {"to": "{{toNumber}}", "from": "{{fromNumber}}", "text": "{{message}}"}

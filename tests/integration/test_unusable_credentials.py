@@ -20,10 +20,10 @@ from pydantic import SecretStr
 from sqlalchemy import select, update
 
 from smsbridge.config import Settings
+from smsbridge.container import Services, build_services
 from smsbridge.domain.retry import RetryPolicy
 from smsbridge.services.messages import SendRequest
 from smsbridge.storage.tables import credentials, messages
-from smsbridge.wiring import Services, build_services
 from tests.clock import FakeClock
 from tests.mock_provider import MockProvider, Reply, credential_document
 

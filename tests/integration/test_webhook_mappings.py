@@ -18,7 +18,7 @@ import pytest
 
 from smsbridge.app import create_app
 from smsbridge.config import Settings
-from smsbridge.wiring import Services, build_services
+from smsbridge.container import Services, build_services
 from tests.conftest import ADMIN_KEY
 
 README = Path(__file__).resolve().parents[2] / "README.md"

@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 
 from smsbridge.config import Settings
+from smsbridge.container import Services, build_services
 from smsbridge.delivery.worker import Worker
 from smsbridge.domain.retry import RetryPolicy
 from smsbridge.errors import Conflict
 from smsbridge.services.messages import SendRequest
-from smsbridge.wiring import Services, build_services
 from tests.clock import FakeClock
 from tests.mock_provider import MockProvider, Reply, scripted
 

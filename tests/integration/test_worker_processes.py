@@ -9,7 +9,7 @@ import asyncio
 import json
 import time
 
-from smsbridge.wiring import Services
+from smsbridge.container import Services
 from tests.mock_provider import MockProvider, Reply
 from tests.workers import (
     WorkerProcesses,

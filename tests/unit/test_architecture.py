@@ -19,7 +19,7 @@ SOURCE = Path(__file__).resolve().parents[2] / "src" / PACKAGE
 LAYERS: tuple[tuple[str, ...], ...] = (
     # highest first: a module may import its own layer's siblings and anything below
     ("__main__", "cli"),
-    ("app", "container", "wiring", "runtime"),
+    ("app", "container", "process_tuning"),
     ("web", "api"),
     ("services", "delivery"),
     ("storage",),

@@ -12,7 +12,7 @@ from smsbridge.api.messages import idempotency_of
 from smsbridge.api.problems import UNREADABLE_BODY
 from smsbridge.api.schemas import CampaignIn, CampaignList, CampaignOut, ExclusionList
 from smsbridge.services.api_keys import Principal, Role
-from smsbridge.wiring import Services
+from smsbridge.services.catalog import ServiceCatalog
 
 router = APIRouter(prefix="/api/v1", tags=["campaigns"])
 
@@ -21,7 +21,7 @@ router = APIRouter(prefix="/api/v1", tags=["campaigns"])
 async def create_campaign(
     body: CampaignIn,
     _who: Principal = Depends(require(Role.SENDER)),
-    svc: Services = Depends(services),
+    svc: ServiceCatalog = Depends(services),
 ) -> dict[str, Any]:
     """Create a draft; nothing is sent before ``launch``."""
     return await svc.campaigns.create(body.model_dump(exclude_unset=True))
@@ -33,7 +33,7 @@ async def list_campaigns(
     cursor: str | None = Query(None),
     status: str | None = Query(None),
     _who: Principal = Depends(require(Role.VIEWER)),
-    svc: Services = Depends(services),
+    svc: ServiceCatalog = Depends(services),
 ) -> dict[str, Any]:
     page = await svc.campaigns.list(limit=limit, cursor=cursor, status=status)
     return {"items": page.items, "next_cursor": page.next_cursor}
@@ -43,7 +43,7 @@ async def list_campaigns(
 async def get_campaign(
     campaign_id: str,
     _who: Principal = Depends(require(Role.VIEWER)),
-    svc: Services = Depends(services),
+    svc: ServiceCatalog = Depends(services),
 ) -> dict[str, Any]:
     """The campaign with live counts (per message status, targeted, excluded by reason)."""
     return await svc.campaigns.get(campaign_id)
@@ -54,7 +54,7 @@ async def launch_campaign(
     campaign_id: str,
     idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
     who: Principal = Depends(require(Role.SENDER)),
-    svc: Services = Depends(services),
+    svc: ServiceCatalog = Depends(services),
 ) -> JSONResponse:
     """Start the fan-out (in the background). Launching twice changes nothing."""
     idempotency = idempotency_of(
@@ -68,7 +68,7 @@ async def launch_campaign(
 async def cancel_campaign(
     campaign_id: str,
     _who: Principal = Depends(require(Role.SENDER)),
-    svc: Services = Depends(services),
+    svc: ServiceCatalog = Depends(services),
 ) -> dict[str, Any]:
     """Stop the fan-out and cancel the messages not yet handed to a worker."""
     return await svc.campaigns.cancel(campaign_id)
@@ -80,7 +80,7 @@ async def list_exclusions(
     limit: int = Query(50, ge=1, le=500),
     cursor: str | None = Query(None),
     _who: Principal = Depends(require(Role.VIEWER)),
-    svc: Services = Depends(services),
+    svc: ServiceCatalog = Depends(services),
 ) -> dict[str, Any]:
     """Audience members the campaign did not message, with the reason."""
     page = await svc.campaigns.exclusions(campaign_id, limit=limit, cursor=cursor)

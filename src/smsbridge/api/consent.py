@@ -13,8 +13,8 @@ from smsbridge.api.problems import UNREADABLE_BODY
 from smsbridge.api.schemas import Strict
 from smsbridge.errors import InvalidInput
 from smsbridge.services.api_keys import Principal, Role
+from smsbridge.services.catalog import ServiceCatalog
 from smsbridge.services.consent import ConsentStatus
-from smsbridge.wiring import Services
 
 router = APIRouter(prefix="/api/v1", tags=["consent"])
 
@@ -30,7 +30,7 @@ async def export_consent(
     status: str = Query("opted_out", description="only opted_out is listed"),
     format: str = Query("ndjson", description="ndjson or csv"),
     _who: Principal = Depends(require(Role.VIEWER)),
-    svc: Services = Depends(services),
+    svc: ServiceCatalog = Depends(services),
 ) -> StreamingResponse:
     """Every current opt-out (sender, phone, source, keyword, since), streamed."""
     if status != "opted_out":
@@ -45,7 +45,7 @@ async def export_consent(
 async def get_consent(
     phone: str,
     _who: Principal = Depends(require(Role.VIEWER)),
-    svc: Services = Depends(services),
+    svc: ServiceCatalog = Depends(services),
 ) -> dict[str, Any]:
     """The senders this number opted out of, and its consent history (newest first)."""
     return await svc.consent.status(phone)
@@ -56,7 +56,7 @@ async def put_consent(
     phone: str,
     body: ConsentIn,
     who: Principal = Depends(require(Role.ADMIN)),
-    svc: Services = Depends(services),
+    svc: ServiceCatalog = Depends(services),
 ) -> dict[str, Any]:
     """Opt a number out of a sender, or back in, by hand; recorded with the API key's id."""
     await svc.consent.change(

@@ -21,8 +21,8 @@ from smsbridge.api.schemas import (
 )
 from smsbridge.providers.presets import PRESETS, preset_names, preset_needs
 from smsbridge.services.api_keys import Role
+from smsbridge.services.catalog import ServiceCatalog
 from smsbridge.services.credentials import CredentialView
-from smsbridge.wiring import Services
 
 router = APIRouter(
     prefix="/api/v1", tags=["credentials"], dependencies=[Depends(require(Role.ADMIN))]
@@ -42,7 +42,7 @@ def _out(view: CredentialView) -> dict[str, Any]:
     "/credentials", status_code=201, response_model=CredentialOut, responses=UNREADABLE_BODY
 )
 async def create_credential(
-    body: CredentialCreate, svc: Services = Depends(services)
+    body: CredentialCreate, svc: ServiceCatalog = Depends(services)
 ) -> dict[str, Any]:
     return _out(await svc.credentials.create(body.model_dump(mode="json", exclude_none=True)))
 
@@ -51,14 +51,16 @@ async def create_credential(
 async def list_credentials(
     limit: int = Query(50, ge=1, le=500),
     cursor: str | None = Query(None),
-    svc: Services = Depends(services),
+    svc: ServiceCatalog = Depends(services),
 ) -> dict[str, Any]:
     page = await svc.credentials.list(limit=limit, cursor=cursor)
     return {"items": [_out(v) for v in page.items], "next_cursor": page.next_cursor}
 
 
 @router.get("/credentials/{credential_id}", response_model=CredentialOut)
-async def get_credential(credential_id: str, svc: Services = Depends(services)) -> dict[str, Any]:
+async def get_credential(
+    credential_id: str, svc: ServiceCatalog = Depends(services)
+) -> dict[str, Any]:
     return _out(await svc.credentials.get(credential_id))
 
 
@@ -66,14 +68,16 @@ async def get_credential(credential_id: str, svc: Services = Depends(services)) 
     "/credentials/{credential_id}", response_model=CredentialOut, responses=UNREADABLE_BODY
 )
 async def patch_credential(
-    credential_id: str, body: CredentialPatch, svc: Services = Depends(services)
+    credential_id: str, body: CredentialPatch, svc: ServiceCatalog = Depends(services)
 ) -> dict[str, Any]:
     patch = body.model_dump(mode="json", exclude_unset=True)
     return _out(await svc.credentials.update(credential_id, patch))
 
 
 @router.delete("/credentials/{credential_id}", status_code=204, response_class=Response)
-async def delete_credential(credential_id: str, svc: Services = Depends(services)) -> Response:
+async def delete_credential(
+    credential_id: str, svc: ServiceCatalog = Depends(services)
+) -> Response:
     await svc.credentials.delete(credential_id)
     return Response(status_code=204)
 
@@ -82,7 +86,7 @@ async def delete_credential(credential_id: str, svc: Services = Depends(services
     "/credentials/{credential_id}/preview", response_model=PreviewOut, responses=UNREADABLE_BODY
 )
 async def preview_credential(
-    credential_id: str, body: PreviewIn, svc: Services = Depends(services)
+    credential_id: str, body: PreviewIn, svc: ServiceCatalog = Depends(services)
 ) -> dict[str, Any]:
     request = await svc.credentials.preview(
         credential_id,
@@ -95,7 +99,7 @@ async def preview_credential(
 
 @router.post("/credentials/{credential_id}/test", response_model=TestOut, responses=UNREADABLE_BODY)
 async def run_credential_test(
-    credential_id: str, body: TestIn, svc: Services = Depends(services)
+    credential_id: str, body: TestIn, svc: ServiceCatalog = Depends(services)
 ) -> dict[str, Any]:
     result = await svc.credentials.test(
         credential_id,

@@ -1,4 +1,7 @@
-"""Request dependencies: the wired services and the caller's API key."""
+"""Request dependencies of the API: the caller's API key, clean path and query values.
+
+The services come from :func:`smsbridge.services.catalog.services`, which ``web/`` shares.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +14,11 @@ from starlette.requests import HTTPConnection
 from smsbridge.api.schemas import NUL_REFUSED
 from smsbridge.errors import InvalidInput
 from smsbridge.services.api_keys import Principal, Role
-from smsbridge.wiring import Services
+from smsbridge.services.catalog import services
+
+__all__ = ["AUTHENTICATED", "authenticate", "principal", "require", "services", "url_without_nul"]
 
 _bearer = HTTPBearer(auto_error=False, description="An smsbridge API key")
-
-
-def services(request: Request) -> Services:
-    found: Services = request.app.state.services
-    return found
 
 
 AUTHENTICATED = "smsbridge.principal"
@@ -33,8 +33,7 @@ async def authenticate(connection: HTTPConnection) -> Principal:
         return known
     credentials = await _bearer(connection)
     token = credentials.credentials if credentials is not None else None
-    services_: Services = connection.app.state.services
-    found = await services_.api_keys.authenticate(token)
+    found = await services(connection).api_keys.authenticate(token)
     connection.scope[AUTHENTICATED] = found
     return found
 

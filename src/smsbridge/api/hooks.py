@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from smsbridge.api.deps import services
 from smsbridge.api.problems import problem
 from smsbridge.domain.webhooks import WebhookRequest
-from smsbridge.wiring import Services
+from smsbridge.services.catalog import ServiceCatalog
 
 router = APIRouter(tags=["webhooks"])
 
@@ -31,7 +31,7 @@ async def _body(request: Request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def _too_large(svc: Services) -> Any:
+def _too_large(svc: ServiceCatalog) -> Any:
     limit = svc.settings.max_webhook_bytes
     return problem(
         413,
@@ -40,7 +40,7 @@ def _too_large(svc: Services) -> Any:
     )
 
 
-def _request(request: Request, body: bytes, svc: Services) -> WebhookRequest:
+def _request(request: Request, body: bytes, svc: ServiceCatalog) -> WebhookRequest:
     """The request as the provider sent it: the URL it called is the public one."""
     url = svc.settings.public_url.rstrip("/") + request.url.path
     if request.url.query:
@@ -60,7 +60,9 @@ def _request(request: Request, body: bytes, svc: Services) -> WebhookRequest:
         413: {"description": "over SMSBRIDGE_MAX_WEBHOOK_BYTES"},
     },
 )
-async def delivery_reports(token: str, request: Request, svc: Services = Depends(services)) -> Any:
+async def delivery_reports(
+    token: str, request: Request, svc: ServiceCatalog = Depends(services)
+) -> Any:
     """Delivery reports from the provider, read with the surface's credential mapping."""
     body = await _body(request, svc.settings.max_webhook_bytes)
     if body is None:
@@ -76,7 +78,9 @@ async def delivery_reports(token: str, request: Request, svc: Services = Depends
         413: {"description": "over SMSBRIDGE_MAX_WEBHOOK_BYTES"},
     },
 )
-async def inbound_messages(token: str, request: Request, svc: Services = Depends(services)) -> Any:
+async def inbound_messages(
+    token: str, request: Request, svc: ServiceCatalog = Depends(services)
+) -> Any:
     """Messages from phones: STOP / START / HELP act on consent and are answered; anything
     else is stored."""
     body = await _body(request, svc.settings.max_webhook_bytes)

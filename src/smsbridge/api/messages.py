@@ -18,8 +18,8 @@ from smsbridge.api.schemas import (
 )
 from smsbridge.errors import InvalidInput
 from smsbridge.services.api_keys import Principal, Role
+from smsbridge.services.catalog import ServiceCatalog
 from smsbridge.services.messages import Idempotency, SendRequest
-from smsbridge.wiring import Services
 
 router = APIRouter(prefix="/api/v1", tags=["messages"])
 
@@ -48,7 +48,7 @@ async def send_message(
     body: MessageIn,
     idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
     who: Principal = Depends(require(Role.SENDER)),
-    svc: Services = Depends(services),
+    svc: ServiceCatalog = Depends(services),
 ) -> JSONResponse:
     idempotency = idempotency_of(
         idempotency_key, who, "POST /api/v1/messages", body.model_dump(mode="json")
@@ -73,7 +73,7 @@ async def send_message(
 async def preview_message(
     body: MessagePreviewIn,
     _who: Principal = Depends(require(Role.SENDER)),
-    svc: Services = Depends(services),
+    svc: ServiceCatalog = Depends(services),
 ) -> dict[str, Any]:
     """The message as it would be sent (personalized, segments, encoding). Nothing is sent."""
     return await svc.messages.preview(
@@ -96,7 +96,7 @@ async def list_messages(
     to: str | None = Query(None),
     surface_id: str | None = Query(None),
     _who: Principal = Depends(require(Role.VIEWER)),
-    svc: Services = Depends(services),
+    svc: ServiceCatalog = Depends(services),
 ) -> dict[str, Any]:
     page = await svc.messages.list(
         limit=limit,
@@ -113,7 +113,7 @@ async def list_messages(
 async def get_message(
     message_id: str,
     _who: Principal = Depends(require(Role.VIEWER)),
-    svc: Services = Depends(services),
+    svc: ServiceCatalog = Depends(services),
 ) -> dict[str, Any]:
     return await svc.messages.get(message_id)
 
@@ -124,6 +124,6 @@ async def get_message(
 async def cancel_message(
     message_id: str,
     _who: Principal = Depends(require(Role.SENDER)),
-    svc: Services = Depends(services),
+    svc: ServiceCatalog = Depends(services),
 ) -> dict[str, Any]:
     return await svc.messages.cancel(message_id)

@@ -10,7 +10,7 @@ from smsbridge.api.deps import require, services
 from smsbridge.api.problems import UNREADABLE_BODY
 from smsbridge.api.schemas import ImportOut, ProfileIn, ProfileList, ProfileOut
 from smsbridge.services.api_keys import Principal, Role
-from smsbridge.wiring import Services
+from smsbridge.services.catalog import ServiceCatalog
 
 router = APIRouter(prefix="/api/v1", tags=["profiles"])
 
@@ -36,7 +36,7 @@ _IMPORT_BODY = {
 async def import_profiles(
     request: Request,
     _who: Principal = Depends(require(Role.SENDER)),
-    svc: Services = Depends(services),
+    svc: ServiceCatalog = Depends(services),
 ) -> dict[str, Any]:
     """Import NDJSON or CSV, streamed: good lines are upserted in batches, bad lines reported
     with their line number, field and message."""
@@ -55,7 +55,7 @@ async def list_profiles(
     cursor: str | None = Query(None),
     phone: str | None = Query(None, description="only the profiles with this number"),
     _who: Principal = Depends(require(Role.VIEWER)),
-    svc: Services = Depends(services),
+    svc: ServiceCatalog = Depends(services),
 ) -> dict[str, Any]:
     page = await svc.profiles.list(limit=limit, cursor=cursor, phone=phone)
     return {"items": page.items, "next_cursor": page.next_cursor}
@@ -66,7 +66,7 @@ async def put_profile(
     external_id: str,
     body: ProfileIn,
     _who: Principal = Depends(require(Role.SENDER)),
-    svc: Services = Depends(services),
+    svc: ServiceCatalog = Depends(services),
 ) -> dict[str, Any]:
     """Create or replace a profile."""
     return await svc.profiles.put(external_id, body.model_dump(exclude_unset=True))
@@ -76,7 +76,7 @@ async def put_profile(
 async def get_profile(
     external_id: str,
     _who: Principal = Depends(require(Role.VIEWER)),
-    svc: Services = Depends(services),
+    svc: ServiceCatalog = Depends(services),
 ) -> dict[str, Any]:
     return await svc.profiles.get(external_id)
 
@@ -85,7 +85,7 @@ async def get_profile(
 async def delete_profile(
     external_id: str,
     _who: Principal = Depends(require(Role.SENDER)),
-    svc: Services = Depends(services),
+    svc: ServiceCatalog = Depends(services),
 ) -> Response:
     await svc.profiles.delete(external_id)
     return Response(status_code=204)

@@ -11,7 +11,7 @@ from fastapi.responses import StreamingResponse
 from smsbridge.api.deps import require, services
 from smsbridge.api.schemas import CampaignReport, SurfaceReport
 from smsbridge.services.api_keys import Principal, Role
-from smsbridge.wiring import Services
+from smsbridge.services.catalog import ServiceCatalog
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
 _CSV: dict[int | str, dict[str, Any]] = {
@@ -23,7 +23,7 @@ _CSV: dict[int | str, dict[str, Any]] = {
 async def campaign_report(
     campaign_id: str,
     _who: Principal = Depends(require(Role.VIEWER)),
-    svc: Services = Depends(services),
+    svc: ServiceCatalog = Depends(services),
 ) -> dict[str, Any]:
     return await svc.reports.campaign(campaign_id)
 
@@ -32,7 +32,7 @@ async def campaign_report(
 async def campaign_report_csv(
     campaign_id: str,
     _who: Principal = Depends(require(Role.VIEWER)),
-    svc: Services = Depends(services),
+    svc: ServiceCatalog = Depends(services),
 ) -> StreamingResponse:
     scope = await svc.reports.campaign_scope(campaign_id)
     return StreamingResponse(
@@ -48,7 +48,7 @@ async def surface_report(
     start: datetime | None = Query(None, alias="from", description="default: 7 days before `to`"),
     end: datetime | None = Query(None, alias="to", description="default: now"),
     _who: Principal = Depends(require(Role.VIEWER)),
-    svc: Services = Depends(services),
+    svc: ServiceCatalog = Depends(services),
 ) -> dict[str, Any]:
     """The surface's messages created in ``[from, to)``."""
     return await svc.reports.surface(surface_id, start=start, end=end)
@@ -60,7 +60,7 @@ async def surface_report_csv(
     start: datetime | None = Query(None, alias="from"),
     end: datetime | None = Query(None, alias="to"),
     _who: Principal = Depends(require(Role.VIEWER)),
-    svc: Services = Depends(services),
+    svc: ServiceCatalog = Depends(services),
 ) -> StreamingResponse:
     scope = await svc.reports.surface_scope(surface_id, start=start, end=end)
     return StreamingResponse(

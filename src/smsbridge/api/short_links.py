@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from smsbridge.api.deps import services
-from smsbridge.wiring import Services
+from smsbridge.services.catalog import ServiceCatalog
 
 router = APIRouter(tags=["public"])
 
@@ -33,7 +33,9 @@ _TOO_MANY = _NOT_FOUND.replace("Link not found", "Too many tries").replace(
         429: {"description": "too many unknown links asked for by this client; see Retry-After"},
     },
 )
-async def follow_link(code: str, request: Request, svc: Services = Depends(services)) -> Response:
+async def follow_link(
+    code: str, request: Request, svc: ServiceCatalog = Depends(services)
+) -> Response:
     """Redirect to the URL stored for ``code`` and record the click. No query parameter is
     ever honoured: the target is the stored URL only."""
     followed = await svc.links.follow(

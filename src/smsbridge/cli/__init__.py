@@ -17,8 +17,8 @@ from rich.table import Table
 from smsbridge import __version__, process_tuning
 from smsbridge.cli import marketing
 from smsbridge.cli.common import err, load_settings, migrate_sqlite, out, run_with
+from smsbridge.container import Services
 from smsbridge.services.credentials import CredentialView
-from smsbridge.wiring import Services
 
 app = typer.Typer(
     help="smsbridge: send SMS through any HTTP SMS provider.",

@@ -11,8 +11,8 @@ import typer
 from rich.console import Console
 
 from smsbridge.config import GeneratedSecrets, Settings, ensure_local_secrets
+from smsbridge.container import Services, build_services
 from smsbridge.errors import InvalidInput, SmsbridgeError
-from smsbridge.wiring import Services, build_services
 
 T = TypeVar("T")
 

@@ -24,8 +24,8 @@ from rich.progress import (
 from rich.table import Table
 
 from smsbridge.cli.common import err, out, run_with
+from smsbridge.container import Services
 from smsbridge.services.profiles import ImportResult
-from smsbridge.wiring import Services
 
 profiles_app = typer.Typer(
     help="Manage profiles (the people campaigns reach).", no_args_is_help=True

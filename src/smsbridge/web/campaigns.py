@@ -7,11 +7,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from smsbridge.api.deps import services
 from smsbridge.errors import Conflict, InvalidInput, NotFound
 from smsbridge.services.api_keys import Role
+from smsbridge.services.catalog import ServiceCatalog, services
 from smsbridge.web.routes import Visitor, _errors, _form, _pages, found, require, visitor
-from smsbridge.wiring import Services
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
@@ -27,7 +26,7 @@ def _refused(request: Request, seen: Visitor) -> None:
     require(request, seen, WRITERS, "Campaigns are run by sender or admin keys.")
 
 
-async def _surfaces(svc: Services) -> list[dict[str, str]]:
+async def _surfaces(svc: ServiceCatalog) -> list[dict[str, str]]:
     return [
         {"id": v.id, "name": v.surface.name, "sender": v.surface.sender}
         for v in (await svc.surfaces.list(limit=500)).items
@@ -65,7 +64,7 @@ def _document(fields: dict[str, str]) -> dict[str, Any]:
 
 @router.get("/campaigns")
 async def campaigns_list(
-    request: Request, seen: Visitor = Depends(visitor), svc: Services = Depends(services)
+    request: Request, seen: Visitor = Depends(visitor), svc: ServiceCatalog = Depends(services)
 ) -> Response:
     items = (await svc.campaigns.list(limit=200)).items
     return _pages(request).render(
@@ -79,7 +78,7 @@ async def campaigns_list(
 
 @router.get("/campaigns/new")
 async def campaign_new(
-    request: Request, seen: Visitor = Depends(visitor), svc: Services = Depends(services)
+    request: Request, seen: Visitor = Depends(visitor), svc: ServiceCatalog = Depends(services)
 ) -> Response:
     _refused(request, seen)
     fields = {
@@ -103,7 +102,7 @@ async def campaign_new(
 
 @router.post("/campaigns/new")
 async def campaign_create(
-    request: Request, seen: Visitor = Depends(visitor), svc: Services = Depends(services)
+    request: Request, seen: Visitor = Depends(visitor), svc: ServiceCatalog = Depends(services)
 ) -> Response:
     _refused(request, seen)
     form = await _form(request, seen)
@@ -137,7 +136,7 @@ async def campaign_detail(
     campaign_id: str,
     request: Request,
     seen: Visitor = Depends(visitor),
-    svc: Services = Depends(services),
+    svc: ServiceCatalog = Depends(services),
 ) -> Response:
     campaign = await found(svc.campaigns.get(campaign_id), "/admin/campaigns")
     return _pages(request).render(
@@ -154,7 +153,7 @@ async def campaign_progress(
     campaign_id: str,
     request: Request,
     seen: Visitor = Depends(visitor),
-    svc: Services = Depends(services),
+    svc: ServiceCatalog = Depends(services),
 ) -> Response:
     campaign = await svc.campaigns.get(campaign_id)
     html = _pages(request).fragment(
@@ -170,7 +169,7 @@ async def campaign_action(
     action: str,
     request: Request,
     seen: Visitor = Depends(visitor),
-    svc: Services = Depends(services),
+    svc: ServiceCatalog = Depends(services),
 ) -> Response:
     _refused(request, seen)
     await _form(request, seen)  # only the CSRF check: no field is read

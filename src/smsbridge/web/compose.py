@@ -9,12 +9,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup, escape
 
-from smsbridge.api.deps import services
 from smsbridge.errors import InvalidInput
 from smsbridge.services.api_keys import Role
+from smsbridge.services.catalog import ServiceCatalog, services
 from smsbridge.services.messages import SendRequest
 from smsbridge.web.routes import Visitor, _form, _pages, require, visitor
-from smsbridge.wiring import Services
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
@@ -38,7 +37,7 @@ def _request(fields: dict[str, str]) -> SendRequest:
     )
 
 
-async def _preview(svc: Services, fields: dict[str, str]) -> dict[str, Any] | None:
+async def _preview(svc: ServiceCatalog, fields: dict[str, str]) -> dict[str, Any] | None:
     if not fields["body"].strip() or not fields["surface_id"]:
         return None
     try:
@@ -61,7 +60,7 @@ async def _preview(svc: Services, fields: dict[str, str]) -> dict[str, Any] | No
     return preview
 
 
-async def _surfaces(svc: Services) -> list[dict[str, str]]:
+async def _surfaces(svc: ServiceCatalog) -> list[dict[str, str]]:
     return [
         {"id": v.id, "name": v.surface.name, "sender": v.surface.sender}
         for v in (await svc.surfaces.list(limit=500)).items
@@ -70,7 +69,7 @@ async def _surfaces(svc: Services) -> list[dict[str, str]]:
 
 @router.get("/compose")
 async def compose_page(
-    request: Request, seen: Visitor = Depends(visitor), svc: Services = Depends(services)
+    request: Request, seen: Visitor = Depends(visitor), svc: ServiceCatalog = Depends(services)
 ) -> Response:
     _refused(request, seen)
     surfaces = await _surfaces(svc)
@@ -92,7 +91,7 @@ async def compose_page(
 
 @router.post("/compose/preview")
 async def compose_preview(
-    request: Request, seen: Visitor = Depends(visitor), svc: Services = Depends(services)
+    request: Request, seen: Visitor = Depends(visitor), svc: ServiceCatalog = Depends(services)
 ) -> Response:
     _refused(request, seen)
     form = await _form(request, seen)
@@ -104,7 +103,7 @@ async def compose_preview(
 
 @router.post("/compose")
 async def compose_send(
-    request: Request, seen: Visitor = Depends(visitor), svc: Services = Depends(services)
+    request: Request, seen: Visitor = Depends(visitor), svc: ServiceCatalog = Depends(services)
 ) -> Response:
     _refused(request, seen)
     form = await _form(request, seen)

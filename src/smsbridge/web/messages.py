@@ -9,11 +9,10 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from smsbridge.api.deps import services
 from smsbridge.domain.messages import MessageStatus
 from smsbridge.errors import InvalidInput, NotFound
+from smsbridge.services.catalog import ServiceCatalog, services
 from smsbridge.web.routes import Visitor, _pages, visitor
-from smsbridge.wiring import Services
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 PAGE = 50
@@ -27,7 +26,7 @@ async def messages_log(
     campaign_id: str = "",
     cursor: str | None = None,
     seen: Visitor = Depends(visitor),
-    svc: Services = Depends(services),
+    svc: ServiceCatalog = Depends(services),
 ) -> Response:
     filters = {"to": to.strip(), "status": status, "campaign_id": campaign_id.strip()}
     items: list[dict[str, Any]] = []
@@ -75,7 +74,7 @@ async def message_detail(
     message_id: str,
     request: Request,
     seen: Visitor = Depends(visitor),
-    svc: Services = Depends(services),
+    svc: ServiceCatalog = Depends(services),
 ) -> Response:
     try:
         message = await svc.messages.get(message_id)

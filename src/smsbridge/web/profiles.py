@@ -15,12 +15,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import UploadFile
 
-from smsbridge.api.deps import services
 from smsbridge.errors import FieldError, InvalidInput, NotFound
 from smsbridge.services.api_keys import Role
+from smsbridge.services.catalog import ServiceCatalog, services
 from smsbridge.services.consent import ConsentStatus
 from smsbridge.web.routes import Visitor, _form, _pages, require, visitor
-from smsbridge.wiring import Services
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 CHUNK = 256 * 1024
@@ -36,7 +35,7 @@ async def profiles_page(
     request: Request,
     q: str = "",
     seen: Visitor = Depends(visitor),
-    svc: Services = Depends(services),
+    svc: ServiceCatalog = Depends(services),
 ) -> Response:
     query = q.strip()
     items: list[dict[str, Any]] = []
@@ -66,7 +65,7 @@ async def profiles_page(
     )
 
 
-async def _senders(svc: Services) -> list[str]:
+async def _senders(svc: ServiceCatalog) -> list[str]:
     """The senders of the surfaces (first page), for the consent form's picker."""
     surfaces = (await svc.surfaces.list(limit=200)).items
     return sorted({view.surface.sender for view in surfaces})
@@ -78,7 +77,7 @@ async def profile_detail(
     request: Request,
     notice: str = "",
     seen: Visitor = Depends(visitor),
-    svc: Services = Depends(services),
+    svc: ServiceCatalog = Depends(services),
 ) -> Response:
     try:
         profile = await svc.profiles.get(external_id)
@@ -110,7 +109,7 @@ async def profile_consent(
     external_id: str,
     request: Request,
     seen: Visitor = Depends(visitor),
-    svc: Services = Depends(services),
+    svc: ServiceCatalog = Depends(services),
 ) -> Response:
     """Opt the profile's number out of a sender (or back in) by hand, audited with the key."""
     require(request, seen, (Role.ADMIN,), "Changing consent by hand needs an admin key.")
@@ -152,7 +151,7 @@ async def _chunks(upload: UploadFile) -> AsyncIterator[bytes]:
 
 @router.post("/profiles/import")
 async def profiles_import(
-    request: Request, seen: Visitor = Depends(visitor), svc: Services = Depends(services)
+    request: Request, seen: Visitor = Depends(visitor), svc: ServiceCatalog = Depends(services)
 ) -> Response:
     if not _can_import(seen):
         return _pages(request).render(

@@ -13,10 +13,9 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
-from smsbridge.api.deps import services
 from smsbridge.errors import InvalidInput, NotFound
+from smsbridge.services.catalog import ServiceCatalog, services
 from smsbridge.web.routes import Visitor, _pages, found, visitor
-from smsbridge.wiring import Services
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
@@ -57,7 +56,7 @@ def _charts(report: dict[str, Any]) -> dict[str, Any]:
 async def _render(
     request: Request,
     seen: Visitor,
-    svc: Services,
+    svc: ServiceCatalog,
     *,
     heading: str,
     report: dict[str, Any],
@@ -86,7 +85,7 @@ async def _render(
 
 @router.get("/reports")
 async def reports_index(
-    request: Request, seen: Visitor = Depends(visitor), svc: Services = Depends(services)
+    request: Request, seen: Visitor = Depends(visitor), svc: ServiceCatalog = Depends(services)
 ) -> Response:
     """Every surface and campaign, each with a link to its report."""
     surfaces = (await svc.surfaces.list(limit=500)).items
@@ -107,7 +106,7 @@ async def campaign_report(
     campaign_id: str,
     request: Request,
     seen: Visitor = Depends(visitor),
-    svc: Services = Depends(services),
+    svc: ServiceCatalog = Depends(services),
 ) -> Response:
     campaign = await found(svc.campaigns.get(campaign_id), "/admin/campaigns")
     report = await found(svc.reports.campaign(campaign_id), "/admin/campaigns")
@@ -124,7 +123,7 @@ async def campaign_report(
 
 @router.get("/campaigns/{campaign_id}/report.csv")
 async def campaign_report_csv(
-    campaign_id: str, seen: Visitor = Depends(visitor), svc: Services = Depends(services)
+    campaign_id: str, seen: Visitor = Depends(visitor), svc: ServiceCatalog = Depends(services)
 ) -> Response:
     scope = await found(svc.reports.campaign_scope(campaign_id), "/admin/campaigns")
     return StreamingResponse(
@@ -164,7 +163,7 @@ async def surface_report(
     start: str = Query("", alias="from"),
     end: str = Query("", alias="to"),
     seen: Visitor = Depends(visitor),
-    svc: Services = Depends(services),
+    svc: ServiceCatalog = Depends(services),
 ) -> Response:
     """The surface's messages created between two dates (default: the last 7 days)."""
     surface = await found(svc.surfaces.get(surface_id), "/admin/reports")
@@ -191,7 +190,7 @@ async def surface_report_csv(
     start: datetime = Query(alias="from"),
     end: datetime = Query(alias="to"),
     seen: Visitor = Depends(visitor),
-    svc: Services = Depends(services),
+    svc: ServiceCatalog = Depends(services),
 ) -> Response:
     try:
         scope = await svc.reports.surface_scope(surface_id, start=start, end=end)

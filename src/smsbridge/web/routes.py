@@ -23,8 +23,8 @@ from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.datastructures import FormData
 
-from smsbridge.api.deps import services
-from smsbridge.domain.credentials import SECRET_AUTH_FIELDS, AuthType, parse_credential
+from smsbridge.domain.credential_parser import parse_credential
+from smsbridge.domain.credentials import SECRET_AUTH_FIELDS, AuthType
 from smsbridge.domain.payload import MAX_PAYLOAD_DEPTH
 from smsbridge.domain.request import MessageValues, build_request
 from smsbridge.errors import (
@@ -36,6 +36,7 @@ from smsbridge.errors import (
 )
 from smsbridge.providers.presets import PRESETS, apply_preset, preset_names
 from smsbridge.services.api_keys import Principal, Role
+from smsbridge.services.catalog import ServiceCatalog, services
 from smsbridge.services.credentials import WEBHOOK_MAPPINGS
 from smsbridge.web.credential_mappings import (
     INBOUND_PATHS,
@@ -58,7 +59,6 @@ from smsbridge.web.session import (
     csrf_valid,
     new_sign_in_nonce,
 )
-from smsbridge.wiring import Services
 
 HERE = Path(__file__).parent
 STATIC = "/admin/static"
@@ -155,11 +155,11 @@ def _pages(request: Request) -> Pages:
     return pages
 
 
-def _signer(svc: Services) -> SessionSigner:
+def _signer(svc: ServiceCatalog) -> SessionSigner:
     return SessionSigner(svc.box.derive("admin-session"))
 
 
-async def visitor(request: Request, svc: Services = Depends(services)) -> Visitor:
+async def visitor(request: Request, svc: ServiceCatalog = Depends(services)) -> Visitor:
     signer = _signer(svc)
     session = signer.load(request.cookies.get(COOKIE))
     if session is None:
@@ -223,7 +223,7 @@ def _admin_only(request: Request, seen: Visitor) -> None:
 
 
 def _login_form(
-    request: Request, svc: Services, *, status: int = 200, error: str | None = None
+    request: Request, svc: ServiceCatalog, *, status: int = 200, error: str | None = None
 ) -> Response:
     """The sign-in page, its token bound to the browser's pre-session cookie (a new one
     when it has none yet)."""
@@ -252,12 +252,12 @@ def _login_form(
 
 
 @router.get("/login")
-async def login_page(request: Request, svc: Services = Depends(services)) -> Response:
+async def login_page(request: Request, svc: ServiceCatalog = Depends(services)) -> Response:
     return _login_form(request, svc)
 
 
 @router.post("/login")
-async def login(request: Request, svc: Services = Depends(services)) -> Response:
+async def login(request: Request, svc: ServiceCatalog = Depends(services)) -> Response:
     form = await request.form()
     signer = _signer(svc)
     if not signer.sign_in_valid(request.cookies.get(SIGN_IN_COOKIE), str(form.get("csrf") or "")):
@@ -292,7 +292,7 @@ async def login(request: Request, svc: Services = Depends(services)) -> Response
 
 @router.post("/logout")
 async def logout(
-    request: Request, seen: Visitor = Depends(visitor), svc: Services = Depends(services)
+    request: Request, seen: Visitor = Depends(visitor), svc: ServiceCatalog = Depends(services)
 ) -> Response:
     await _form(request, seen)  # only the CSRF check: no field is read
     await svc.api_keys.close_session(seen.session.session_id)  # a copied cookie ends too
@@ -635,7 +635,7 @@ async def credentials_list(
     notice: str | None = None,
     bad: str | None = None,
     seen: Visitor = Depends(visitor),
-    svc: Services = Depends(services),
+    svc: ServiceCatalog = Depends(services),
 ) -> Response:
     _admin_only(request, seen)
     page = await svc.credentials.list(limit=500)
@@ -666,7 +666,7 @@ async def credential_new(request: Request, seen: Visitor = Depends(visitor)) -> 
 
 @router.post("/credentials/new")
 async def credential_create(
-    request: Request, seen: Visitor = Depends(visitor), svc: Services = Depends(services)
+    request: Request, seen: Visitor = Depends(visitor), svc: ServiceCatalog = Depends(services)
 ) -> Response:
     _admin_only(request, seen)
     form = await _form(request, seen)
@@ -703,7 +703,7 @@ async def credential_edit(
     credential_id: str,
     request: Request,
     seen: Visitor = Depends(visitor),
-    svc: Services = Depends(services),
+    svc: ServiceCatalog = Depends(services),
 ) -> Response:
     _admin_only(request, seen)
     try:
@@ -727,7 +727,7 @@ async def credential_update(
     credential_id: str,
     request: Request,
     seen: Visitor = Depends(visitor),
-    svc: Services = Depends(services),
+    svc: ServiceCatalog = Depends(services),
 ) -> Response:
     _admin_only(request, seen)
     form = await _form(request, seen)
@@ -777,7 +777,7 @@ async def credential_delete_page(
     credential_id: str,
     request: Request,
     seen: Visitor = Depends(visitor),
-    svc: Services = Depends(services),
+    svc: ServiceCatalog = Depends(services),
 ) -> Response:
     _admin_only(request, seen)
     view = await found(svc.credentials.get(credential_id), NO_CREDENTIAL)
@@ -795,7 +795,7 @@ async def credential_delete(
     credential_id: str,
     request: Request,
     seen: Visitor = Depends(visitor),
-    svc: Services = Depends(services),
+    svc: ServiceCatalog = Depends(services),
 ) -> Response:
     _admin_only(request, seen)
     await _form(request, seen)  # only the CSRF check: no field is read
@@ -817,7 +817,7 @@ async def credential_validate_page(
     credential_id: str,
     request: Request,
     seen: Visitor = Depends(visitor),
-    svc: Services = Depends(services),
+    svc: ServiceCatalog = Depends(services),
 ) -> Response:
     _admin_only(request, seen)
     view = await found(svc.credentials.get(credential_id), NO_CREDENTIAL)
@@ -835,7 +835,7 @@ async def credential_validate(
     credential_id: str,
     request: Request,
     seen: Visitor = Depends(visitor),
-    svc: Services = Depends(services),
+    svc: ServiceCatalog = Depends(services),
 ) -> Response:
     _admin_only(request, seen)
     form = await _form(request, seen)

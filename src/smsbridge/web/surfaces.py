@@ -10,9 +10,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData
 
-from smsbridge.api.deps import services
 from smsbridge.domain.surfaces import DEFAULT_KEYWORDS, DEFAULT_REPLIES
 from smsbridge.errors import Conflict, InvalidInput, NotFound
+from smsbridge.services.catalog import ServiceCatalog, services
 from smsbridge.web.credential_mappings import webhook_gap
 from smsbridge.web.routes import (
     Visitor,
@@ -24,7 +24,6 @@ from smsbridge.web.routes import (
     found,
     visitor,
 )
-from smsbridge.wiring import Services
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
@@ -135,7 +134,7 @@ def _number(text: str, kind: type[int] | type[float]) -> int | float | str:
 async def _page(
     request: Request,
     seen: Visitor,
-    svc: Services,
+    svc: ServiceCatalog,
     shown: SurfaceForm,
     *,
     surface_id: str | None,
@@ -166,7 +165,7 @@ async def surfaces_list(
     request: Request,
     notice: str | None = None,
     seen: Visitor = Depends(visitor),
-    svc: Services = Depends(services),
+    svc: ServiceCatalog = Depends(services),
 ) -> Response:
     _admin_only(request, seen)
     names = {
@@ -194,7 +193,7 @@ async def surfaces_list(
 
 @router.get("/surfaces/new")
 async def surface_new(
-    request: Request, seen: Visitor = Depends(visitor), svc: Services = Depends(services)
+    request: Request, seen: Visitor = Depends(visitor), svc: ServiceCatalog = Depends(services)
 ) -> Response:
     _admin_only(request, seen)
     return await _page(request, seen, svc, SurfaceForm(), surface_id=None)
@@ -202,7 +201,7 @@ async def surface_new(
 
 @router.post("/surfaces/new")
 async def surface_create(
-    request: Request, seen: Visitor = Depends(visitor), svc: Services = Depends(services)
+    request: Request, seen: Visitor = Depends(visitor), svc: ServiceCatalog = Depends(services)
 ) -> Response:
     _admin_only(request, seen)
     form = await _form(request, seen)
@@ -229,7 +228,7 @@ class WebhookUrl:
     credential_name: str = ""
 
 
-async def _urls(svc: Services, view: Any) -> list[WebhookUrl]:
+async def _urls(svc: ServiceCatalog, view: Any) -> list[WebhookUrl]:
     """The surface's webhook URLs, checked against its primary credential's mappings (the
     credential that reads every webhook of the surface)."""
     credential_id = view.surface.credential_id
@@ -252,7 +251,7 @@ async def surface_edit(
     surface_id: str,
     request: Request,
     seen: Visitor = Depends(visitor),
-    svc: Services = Depends(services),
+    svc: ServiceCatalog = Depends(services),
 ) -> Response:
     _admin_only(request, seen)
     view = await found(svc.surfaces.get(surface_id), "/admin/surfaces")
@@ -267,7 +266,7 @@ async def surface_update(
     surface_id: str,
     request: Request,
     seen: Visitor = Depends(visitor),
-    svc: Services = Depends(services),
+    svc: ServiceCatalog = Depends(services),
 ) -> Response:
     _admin_only(request, seen)
     form = await _form(request, seen)

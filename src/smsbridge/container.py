@@ -1,4 +1,9 @@
-"""Building the object graph from settings (and tearing it down). Only entry points call it."""
+"""The composition root: the object graph built from settings (and torn down).
+
+Only entry points call :func:`build_services` (``create_app``'s lifespan, CLI commands, tests,
+benchmarks). Request handlers never import this module: they reach the services through the
+``services`` dependency, typed by :class:`smsbridge.services.catalog.ServiceCatalog`.
+"""
 
 from __future__ import annotations
 
