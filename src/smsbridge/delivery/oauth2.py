@@ -14,9 +14,9 @@ from urllib.parse import quote, urlencode
 
 import orjson
 
-from smsbridge.domain.credentials import Auth
+from smsbridge.domain.credentials import USER_AGENT, Auth
 from smsbridge.domain.ports import ProviderResponse, ProviderTransport
-from smsbridge.domain.request import USER_AGENT, ProviderRequest
+from smsbridge.domain.request import ProviderRequest
 from smsbridge.errors import ProviderTimeout, ProviderUnreachable
 
 EXPIRY_MARGIN = 30.0

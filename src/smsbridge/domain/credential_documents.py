@@ -19,7 +19,7 @@ from smsbridge.domain.credentials import (
     Credential,
     HeaderType,
 )
-from smsbridge.domain.request import secret_hint
+from smsbridge.domain.secret_hints import secret_hint
 from smsbridge.errors import FieldError, InvalidInput
 
 OPTIONAL_KEYS = frozenset(

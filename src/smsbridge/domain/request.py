@@ -10,11 +10,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from smsbridge import __version__
-from smsbridge.domain.credentials import Auth, AuthType, Credential, HeaderType
+from smsbridge.domain.credentials import Auth, Credential, request_headers
 from smsbridge.domain.segments import count_segments
-
-USER_AGENT = f"smsbridge/{__version__}"
 
 
 @dataclass(frozen=True)
@@ -63,49 +60,6 @@ class ProviderRequest:
     body: bytes
 
 
-MIN_HINTED_LENGTH = 16
-"""Secrets shorter than this get no hint: four characters would be over a quarter of them."""
-
-
-def secret_hint(value: str) -> str:
-    """What may be shown of a secret: its last four characters, none for short secrets."""
-    return value[-4:] if len(value) >= MIN_HINTED_LENGTH else ""
-
-
-def mask_secret(value: str) -> str:
-    return "****" + secret_hint(value)
-
-
-def request_headers(credential: Credential, *, masked: bool = False) -> dict[str, str]:
-    """The headers of every request through ``credential`` (they do not vary per message)."""
-    custom = {h.label.lower() for h in credential.headers}
-    headers: dict[str, str] = {"Content-Type": credential.content_type.value}
-    if "accept" not in custom:
-        headers["Accept"] = "application/json"
-    if "user-agent" not in custom:
-        headers["User-Agent"] = USER_AGENT
-    auth = credential.auth
-    if auth.type is AuthType.BEARER:
-        headers["Authorization"] = f"{auth.scheme} {_maybe(auth.token, masked)}"
-    elif auth.type is AuthType.BASIC:
-        if masked:
-            headers["Authorization"] = f"Basic base64({auth.username}:{mask_secret(auth.password)})"
-        else:
-            raw = f"{auth.username}:{auth.password}".encode()
-            headers["Authorization"] = "Basic " + base64.b64encode(raw).decode("ascii")
-    elif auth.type is AuthType.API_KEY:
-        headers[auth.header] = _maybe(auth.key, masked)
-    elif auth.type is AuthType.OAUTH2 and masked:
-        headers["Authorization"] = "Bearer ****(token from the OAuth2 token URL)"
-    elif auth.type is AuthType.HMAC and masked:
-        headers[auth.timestamp_header] = "(the time of the request)"
-        headers[auth.signature_header] = f"{auth.signature_prefix}****(HMAC-{auth.algorithm})"
-    for header in credential.headers:
-        secret = header.type is HeaderType.SECRET
-        headers[header.label] = _maybe(header.value, masked and secret)
-    return headers
-
-
 def build_request(
     credential: Credential, values: MessageValues, *, masked: bool = False
 ) -> ProviderRequest:
@@ -124,10 +78,6 @@ def build_request(
         headers=tuple(headers.items()),
         body=credential.template.render(placeholders),
     )
-
-
-def _maybe(value: str, masked: bool) -> str:
-    return mask_secret(value) if masked else value
 
 
 _SIGNED_PARTS = re.compile(r"\{(method|path|timestamp|body)\}")

@@ -20,7 +20,8 @@ from smsbridge.domain.credential_documents import (
     split_secrets,
     view_document,
 )
-from smsbridge.domain.credentials import Credential, parse_credential
+from smsbridge.domain.credential_parser import parse_credential
+from smsbridge.domain.credentials import Credential
 from smsbridge.domain.ids import new_id
 from smsbridge.domain.phones import normalize_phone
 from smsbridge.domain.request import MessageValues, build_request

@@ -14,7 +14,8 @@ from typing import Any
 
 from jsonpath_rfc9535 import JSONPathError
 
-from smsbridge.domain.credentials import DELIVERY_STATUSES, parse_webhook_mappings
+from smsbridge.domain.credential_parser import parse_webhook_mappings
+from smsbridge.domain.credentials import DELIVERY_STATUSES
 from smsbridge.domain.webhooks import read_body, read_inbound, read_reports
 from smsbridge.errors import FieldError, InvalidInput, MalformedWebhook
 from smsbridge.services.credentials import with_sandbox_webhooks

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from smsbridge.domain.credentials import Credential, parse_credential
+from smsbridge.domain.credential_parser import parse_credential
+from smsbridge.domain.credentials import Credential
 
 DocumentFactory = Callable[..., dict[str, Any]]
 CredentialFactory = Callable[..., Credential]

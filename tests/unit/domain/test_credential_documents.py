@@ -17,7 +17,7 @@ from smsbridge.domain.credential_documents import (
     split_secrets,
     view_document,
 )
-from smsbridge.domain.credentials import parse_credential
+from smsbridge.domain.credential_parser import parse_credential
 from tests.unit.domain.conftest import CredentialFactory
 
 SIG_HEADER = {"label": "X-Signature-Key", "type": "secret", "value": "sig-k3y-value"}

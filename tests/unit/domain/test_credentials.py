@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from smsbridge.domain.credential_parser import check_provider_url, parse_credential
 from smsbridge.domain.credentials import (
     Auth,
     AuthType,
@@ -13,8 +14,6 @@ from smsbridge.domain.credentials import (
     HeaderParam,
     HeaderType,
     InboundMapping,
-    check_provider_url,
-    parse_credential,
 )
 from smsbridge.domain.payload import ContentType
 from smsbridge.errors import FieldError, InvalidInput

@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from smsbridge.domain.credentials import Auth, AuthType, parse_credential
+from smsbridge.domain.credential_parser import parse_credential
+from smsbridge.domain.credentials import Auth, AuthType
 from smsbridge.domain.request import (
     MessageValues,
     ProviderRequest,

@@ -15,8 +15,8 @@ from smsbridge.domain.request import (
     MessageValues,
     ProviderRequest,
     build_request,
-    mask_secret,
 )
+from smsbridge.domain.secret_hints import mask_secret
 from tests.unit.domain.conftest import CredentialFactory
 
 VALUES = MessageValues(
