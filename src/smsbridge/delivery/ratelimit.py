@@ -16,12 +16,8 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 
-from sqlalchemy import case, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
+from smsbridge.storage import rate_limits
 from smsbridge.storage.database import Database
-from smsbridge.storage.tables import rate_limits
 
 
 class SharedRateLimiter:
@@ -59,17 +55,6 @@ class SharedRateLimiter:
         count = max(1, math.ceil(rate * self._window))
         now = self._clock()
         span = count / rate
-        async with self._db.transaction() as conn:
-            insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-            await conn.execute(
-                insert(rate_limits).values(credential_id=key, tat=now).on_conflict_do_nothing()
-            )
-            result = await conn.execute(
-                update(rate_limits)
-                .where(rate_limits.c.credential_id == key)
-                .values(tat=case((rate_limits.c.tat > now, rate_limits.c.tat), else_=now) + span)
-                .returning(rate_limits.c.tat)
-            )
-            end = float(result.scalar_one())
+        end = await rate_limits.reserve(self._db, key, now=now, span=span)
         start = end - span
         return [start + i / rate for i in range(count)]

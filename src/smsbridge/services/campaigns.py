@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy.exc import IntegrityError
 
 from smsbridge.domain.campaigns import CampaignStatus, parse_campaign
 from smsbridge.domain.ids import new_id
@@ -178,7 +177,7 @@ class CampaignService:
                     now=now,
                     expired_before=now - IDEMPOTENCY_TTL,
                 )
-        except IntegrityError:
+        except Conflict:
             pass  # a concurrent twin recorded its answer first; launching twice is harmless
         return 202, view
 

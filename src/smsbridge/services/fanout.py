@@ -51,7 +51,7 @@ from smsbridge.storage import messages as messages_repo
 from smsbridge.storage import profiles as profiles_repo
 from smsbridge.storage import surfaces as surfaces_repo
 from smsbridge.storage.database import Database
-from smsbridge.storage.fanout_write import Exclusion, FanoutBatch, NewRecipient, write_batch
+from smsbridge.storage.fanout import Exclusion, FanoutBatch, NewRecipient, write_batch
 
 log = logging.getLogger("smsbridge.campaigns")
 

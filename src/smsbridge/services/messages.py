@@ -14,7 +14,6 @@ from functools import cached_property
 from typing import Any
 
 import orjson
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smsbridge.domain.ids import new_id
@@ -190,7 +189,7 @@ class MessageService:
             raise InvalidInput.one("send_at", "must carry a time zone, e.g. 2026-05-01T09:00:00Z")
         try:
             return await self._send_once(request, idempotency)
-        except IntegrityError:
+        except Conflict:
             if idempotency is None:
                 raise
             # A concurrent request with the same key committed first: answer as it did.

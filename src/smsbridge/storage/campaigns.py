@@ -1,4 +1,5 @@
-"""Campaign rows, their exclusions, and the queries behind fan-out, counts and cancel."""
+"""Campaign rows, their exclusions, and the queries behind fan-out, counts and cancel (the
+fan-out's write itself: ``storage.fanout``)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-import orjson
 from sqlalchemy import (
-    ARRAY,
-    ColumnElement,
-    String,
-    bindparam,
     delete,
     exists,
     func,
@@ -20,11 +16,11 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smsbridge.domain.campaigns import CampaignStatus
 from smsbridge.domain.messages import PENDING, EventType, MessageStatus
+from smsbridge.storage.dialects import dialect_of
 from smsbridge.storage.tables import (
     campaign_exclusions,
     campaigns,
@@ -43,8 +39,8 @@ async def get_campaign(
     conn: AsyncConnection, campaign_id: str, *, for_update: bool = False
 ) -> dict[str, Any] | None:
     query = select(campaigns).where(campaigns.c.id == campaign_id)
-    if for_update and conn.dialect.name == "postgresql":
-        query = query.with_for_update()
+    if for_update:
+        query = dialect_of(conn).for_update(query)
     found = (await conn.execute(query)).first()
     return dict(found._mapping) if found else None
 
@@ -98,53 +94,6 @@ async def has_pending_messages(conn: AsyncConnection, campaign_id: str) -> bool:
     return bool((await conn.execute(query)).scalar_one())
 
 
-async def advance_fanout(
-    conn: AsyncConnection,
-    campaign_id: str,
-    *,
-    expected_cursor: str | None,
-    cursor: str | None,
-    done: bool,
-    targeted: int,
-    excluded: int,
-    now: datetime,
-) -> bool:
-    """Move the fan-out past one batch, only if nobody else moved it (compare-and-set on the
-    cursor) and the campaign is still running; False means: roll the batch back."""
-    result = await conn.execute(
-        update(campaigns)
-        .where(
-            campaigns.c.id == campaign_id,
-            campaigns.c.status == CampaignStatus.RUNNING,
-            campaigns.c.fanout_done.is_(False),
-            campaigns.c.fanout_cursor.is_not_distinct_from(expected_cursor),
-        )
-        .values(
-            fanout_cursor=cursor,
-            fanout_done=done,
-            targeted=campaigns.c.targeted + targeted,
-            excluded=campaigns.c.excluded + excluded,
-            updated_at=now,
-        )
-    )
-    return bool(result.rowcount)
-
-
-def _among(conn: AsyncConnection, column: Any, values: Sequence[str]) -> ColumnElement[bool]:
-    """``column IN values`` with the values bound as ONE parameter (a JSON array on SQLite, an
-    array on PostgreSQL): a batch's thousands of numbers would otherwise be thousands of
-    parameters processed one by one."""
-    if conn.dialect.name == "postgresql":
-        condition: ColumnElement[bool] = column == func.any(
-            bindparam("among", list(values), type_=ARRAY(String()))
-        )
-        return condition
-    listed = orjson.dumps(list(values)).decode()
-    each = func.json_each(bindparam("among", listed, type_=String())).table_valued("value")
-    condition = column.in_(select(each.c.value).scalar_subquery())
-    return condition
-
-
 async def phones_already_targeted(
     conn: AsyncConnection, campaign_id: str, phones: Sequence[str]
 ) -> set[str]:
@@ -152,7 +101,8 @@ async def phones_already_targeted(
         return set()
     rows = await conn.execute(
         select(messages.c.to_number).where(
-            messages.c.campaign_id == campaign_id, _among(conn, messages.c.to_number, phones)
+            messages.c.campaign_id == campaign_id,
+            dialect_of(conn).among(messages.c.to_number, phones),
         )
     )
     return {r[0] for r in rows}
@@ -163,18 +113,10 @@ async def suppressed_phones(conn: AsyncConnection, sender: str, phones: Sequence
         return set()
     rows = await conn.execute(
         select(suppressions.c.phone).where(
-            suppressions.c.sender == sender, _among(conn, suppressions.c.phone, phones)
+            suppressions.c.sender == sender, dialect_of(conn).among(suppressions.c.phone, phones)
         )
     )
     return {r[0] for r in rows}
-
-
-async def insert_exclusions(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
-    """Record exclusions; a profile already excluded from the campaign keeps its first reason."""
-    if not rows:
-        return
-    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    await conn.execute(dialect_insert(campaign_exclusions).on_conflict_do_nothing(), list(rows))
 
 
 async def status_counts(conn: AsyncConnection, campaign_id: str) -> dict[str, int]:

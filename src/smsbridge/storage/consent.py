@@ -7,9 +7,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, insert, select, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from smsbridge.storage.dialects import dialect_of
 from smsbridge.storage.tables import consent_events, suppressions
 
 
@@ -23,11 +23,10 @@ async def suppress(
     at: datetime,
 ) -> bool:
     """Opt ``phone`` out of ``sender``; False if it already was (the first opt-out stays)."""
-    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     result = await conn.execute(
-        dialect_insert(suppressions)
+        dialect_of(conn)
+        .insert_ignore(suppressions)
         .values(sender=sender, phone=phone, source=source, keyword=keyword, created_at=at)
-        .on_conflict_do_nothing()
     )
     return bool(result.rowcount)
 

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smsbridge.errors import Conflict
+from smsbridge.storage.dialects import dialect_of
 from smsbridge.storage.names import name_taken, require_free_name
 from smsbridge.storage.tables import credentials, surface_credentials
 
@@ -70,8 +71,8 @@ async def get_credential(
     conn: AsyncConnection, credential_id: str, *, for_update: bool = False
 ) -> CredentialRow | None:
     query = select(credentials).where(credentials.c.id == credential_id)
-    if for_update and conn.dialect.name == "postgresql":
-        query = query.with_for_update()
+    if for_update:
+        query = dialect_of(conn).for_update(query)
     found = (await conn.execute(query)).first()
     return _row(found) if found else None
 

@@ -1,4 +1,5 @@
-"""Engine construction and transactions, per dialect."""
+"""Engine construction and transactions; the dialect is chosen here, once, when the database
+opens (``Database.dialect_ops``)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from sqlalchemy import Connection, event, text
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
+
+from smsbridge.storage.dialects import Dialect, dialect_named, is_embedded
 
 
 def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
@@ -50,7 +53,7 @@ def create_engine(url: str, **options: Any) -> AsyncEngine:
     """An async engine for ``url`` (``sqlite+aiosqlite://…`` or ``postgresql+asyncpg://…``)."""
     options.setdefault("json_serializer", _dump_json)
     options.setdefault("json_deserializer", orjson.loads)
-    if url.startswith("sqlite"):
+    if is_embedded(url):
         engine = create_async_engine(url, **options)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
@@ -70,15 +73,17 @@ class Database:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self.dialect_ops: Dialect = dialect_named(engine.dialect.name)
         # SQLite has one writer at a time. Queueing this process's writers here hands the
         # lock over at once, instead of in SQLite's busy-handler sleeps of up to 100 ms.
-        self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+        self._write_lock = asyncio.Lock() if self.dialect_ops.single_writer else None
         self._hot_thread: ThreadPoolExecutor | None = None
         self._hot_connection: sqlite3.Connection | None = None
 
     @property
     def dialect(self) -> str:
-        return self.engine.dialect.name
+        """The engine's name (``sqlite``, ``postgresql``), for reports and benchmarks."""
+        return self.dialect_ops.name
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:

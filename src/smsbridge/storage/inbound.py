@@ -6,19 +6,16 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from smsbridge.storage.dialects import dialect_of
 from smsbridge.storage.tables import consent_pending, inbound_messages
 
 
 async def insert(conn: AsyncConnection, row: dict[str, Any]) -> bool:
     """Store an inbound message; False when the provider already delivered this one (its id
     was seen on this surface): a replay, to be acknowledged without effect."""
-    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    result = await conn.execute(
-        dialect_insert(inbound_messages).values(**row).on_conflict_do_nothing()
-    )
+    result = await conn.execute(dialect_of(conn).insert_ignore(inbound_messages).values(**row))
     return bool(result.rowcount)
 
 
@@ -32,14 +29,8 @@ async def pending(conn: AsyncConnection, sender: str, phone: str) -> bool:
 
 
 async def set_pending(conn: AsyncConnection, sender: str, phone: str, at: datetime) -> None:
-    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    statement = dialect_insert(consent_pending).values(sender=sender, phone=phone, created_at=at)
-    await conn.execute(
-        statement.on_conflict_do_update(
-            index_elements=[consent_pending.c.sender, consent_pending.c.phone],
-            set_={"created_at": statement.excluded.created_at},
-        )
-    )
+    statement = dialect_of(conn).upsert(consent_pending, ("sender", "phone"), ("created_at",))
+    await conn.execute(statement.values(sender=sender, phone=phone, created_at=at))
 
 
 async def clear_pending(conn: AsyncConnection, sender: str, phone: str) -> None:

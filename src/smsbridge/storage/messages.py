@@ -8,9 +8,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smsbridge.domain.messages import EventType, MessageStatus
+from smsbridge.errors import Conflict
 from smsbridge.storage.tables import (
     NOT_QUEUED,
     early_delivery_reports,
@@ -215,6 +217,8 @@ async def save_idempotent(
     now: datetime,
     expired_before: datetime,
 ) -> None:
+    """Record the answer to an Idempotency-Key. :class:`Conflict` when a live record of the key
+    exists: a concurrent twin request committed first (the transaction is then spoilt)."""
     # Only an expired record may be replaced; a live one makes the insert conflict, which
     # tells a concurrent twin request to answer with the first response instead.
     await conn.execute(
@@ -224,16 +228,19 @@ async def save_idempotent(
             idempotency_keys.c.created_at < expired_before,
         )
     )
-    await conn.execute(
-        insert(idempotency_keys).values(
-            scope=scope,
-            key=key,
-            request_hash=request_hash,
-            status_code=status_code,
-            response=response,
-            created_at=now,
+    try:
+        await conn.execute(
+            insert(idempotency_keys).values(
+                scope=scope,
+                key=key,
+                request_hash=request_hash,
+                status_code=status_code,
+                response=response,
+                created_at=now,
+            )
         )
-    )
+    except IntegrityError as exc:
+        raise Conflict("a request with this Idempotency-Key was recorded first") from exc
 
 
 async def apply_delivery(

@@ -8,13 +8,12 @@ lock on PostgreSQL so that two concurrent writers cannot both take ``Acme`` and 
 
 from __future__ import annotations
 
-import zlib
-
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smsbridge.domain.names import name_key
 from smsbridge.errors import Conflict
+from smsbridge.storage.dialects import dialect_of
 
 
 def name_taken(kind: str, name: str) -> Conflict:
@@ -29,8 +28,7 @@ async def require_free_name(
     conn: AsyncConnection, table: Table, row_id: str, name: str, kind: str
 ) -> None:
     """Raise :func:`name_taken` when a row of ``table`` other than ``row_id`` has ``name``."""
-    if conn.dialect.name == "postgresql":
-        await conn.execute(select(func.pg_advisory_xact_lock(zlib.crc32(table.name.encode()))))
+    await dialect_of(conn).lock_table(conn, table)
     key = name_key(name)
     others = await conn.execute(select(table.c.name).where(table.c.id != row_id))
     for other in others.scalars():

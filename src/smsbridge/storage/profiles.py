@@ -6,13 +6,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-import orjson
-from sqlalchemy import ColumnElement, and_, delete, func, or_, select, type_coerce
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from smsbridge.domain.campaigns import AttributeFilter, Audience
+from smsbridge.domain.campaigns import Audience
 from smsbridge.domain.profiles import Profile
+from smsbridge.storage.dialects import dialect_of
 from smsbridge.storage.tables import profiles
 
 
@@ -32,20 +31,10 @@ async def upsert_many(conn: AsyncConnection, batch: Sequence[Profile], now: date
         }
         for p in latest.values()
     ]
-    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    statement = dialect_insert(profiles)
-    await conn.execute(
-        statement.on_conflict_do_update(
-            index_elements=[profiles.c.external_id],
-            set_={
-                "phone": statement.excluded.phone,
-                "attributes": statement.excluded.attributes,
-                "timezone": statement.excluded.timezone,
-                "updated_at": statement.excluded.updated_at,
-            },
-        ),
-        rows,
+    statement = dialect_of(conn).upsert(
+        profiles, ("external_id",), ("phone", "attributes", "timezone", "updated_at")
     )
+    await conn.execute(statement, rows)
 
 
 async def get_profile(conn: AsyncConnection, external_id: str) -> dict[str, Any] | None:
@@ -83,25 +72,6 @@ _AUDIENCE_COLUMNS = (
 )
 
 
-def _attribute_matches(dialect: str, wanted: AttributeFilter) -> ColumnElement[bool]:
-    """The attribute equals one of the values, compared as JSON values (``"1"`` ≠ ``1``)."""
-    if dialect == "postgresql":
-        document = type_coerce(profiles.c.attributes, postgresql.JSONB)
-        return or_(*(document.contains({wanted.name: v}) for v in wanted.values))
-    value = func.json_extract(profiles.c.attributes, f'$."{wanted.name}"')
-    kind = func.json_type(profiles.c.attributes, f'$."{wanted.name}"')
-    # json_extract gives 1/0 for true/false: the JSON type keeps booleans apart from numbers.
-    conditions = []
-    for v in wanted.values:
-        if isinstance(v, bool):
-            conditions.append(kind == ("true" if v else "false"))
-        elif isinstance(v, str):
-            conditions.append(and_(kind == "text", value == v))
-        else:
-            conditions.append(and_(kind.in_(("integer", "real")), value == v))
-    return or_(*conditions)
-
-
 async def audience_batch(
     conn: AsyncConnection, audience: Audience, *, after: str | None, limit: int
 ) -> list[tuple[str, str, dict[str, Any], str | None]]:
@@ -109,25 +79,11 @@ async def audience_batch(
     query = select(*_AUDIENCE_COLUMNS).order_by(profiles.c.external_id).limit(limit)
     if after is not None:
         query = query.where(profiles.c.external_id > after)
+    dialect = dialect_of(conn)
     for wanted in audience.filters:
-        query = query.where(_attribute_matches(conn.dialect.name, wanted))
-    if conn.dialect.name == "sqlite":
-        # The batch as ONE row of JSON, decoded at once: row-by-row fetching through the
-        # driver thread, plus decoding each attributes document, cost more than the query.
-        batch = query.subquery()
-        folded = select(
-            func.json_group_array(
-                func.json_array(
-                    batch.c.external_id,
-                    batch.c.phone,
-                    func.json(batch.c.attributes),
-                    batch.c.timezone,
-                )
-            )
-        )
-        document = (await conn.execute(folded)).scalar_one()
-        return [tuple(row) for row in orjson.loads(document)]
-    return [tuple(r) for r in await conn.execute(query)]
+        # compared as JSON values ("1" is not 1)
+        query = query.where(dialect.json_matches(profiles.c.attributes, wanted.name, wanted.values))
+    return await dialect.fetch_tuples(conn, query)
 
 
 async def profiles_by_id(

@@ -11,18 +11,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, distinct, false, func, literal, select, true, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smsbridge.storage.database import Database
+from smsbridge.storage.dialects import dialect_of
+from smsbridge.storage.dialects.base import Bucket as Bucket
 from smsbridge.storage.tables import campaign_exclusions, campaigns, clicks, messages, suppressions
-
-Bucket = Literal["minute", "hour", "day"]
-# SQLite stores times as text, "YYYY-MM-DD HH:MM:SS.ffffff" in UTC: a bucket is a prefix of
-# it, far cheaper per row than strftime().
-_SQLITE_PREFIX = {"minute": 16, "hour": 13, "day": 10}
 
 
 @dataclass(frozen=True)
@@ -46,9 +43,7 @@ class Scope:
 
 
 def _bucket(conn: AsyncConnection, column: Any, bucket: Bucket) -> Any:
-    if conn.dialect.name == "postgresql":
-        return func.date_trunc(bucket, column)
-    return func.substr(column, 1, _SQLITE_PREFIX[bucket])
+    return dialect_of(conn).time_bucket(column, bucket)
 
 
 def _as_time(value: Any) -> datetime | None:
@@ -57,7 +52,7 @@ def _as_time(value: Any) -> datetime | None:
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
     text = str(value)
-    if len(text) == _SQLITE_PREFIX["hour"]:  # "YYYY-MM-DD HH"
+    if len(text) == len("YYYY-MM-DD HH"):  # an hour bucket as text (SQLite)
         text += ":00"
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
 

@@ -1,4 +1,5 @@
-"""SQLite forms of the claim and completion statements, shaped for the send hot path.
+"""SQLite forms of the claim, completion and start-mark statements, shaped for the send hot
+path.
 
 They run as plain functions on a :class:`sqlite3.Connection`, each claim and each completion
 as one transaction handed to a thread in one hop (:meth:`Database.sqlite_write`): through the
@@ -14,12 +15,11 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
-if TYPE_CHECKING:
-    from smsbridge.storage.claim import Completion
+from smsbridge.storage.records import Completion
 
 # SQLite accepts at most 32,766 bound parameters per statement.
 MAX_PARAMETERS = 32_000
