@@ -27,7 +27,7 @@ from smsbridge.api.schemas import Health
 from smsbridge.config import Settings
 from smsbridge.container import Services, build_services
 from smsbridge.services.catalog import ServiceCatalog, services
-from smsbridge.web import routes as admin
+from smsbridge.web import admin
 
 _ERRORS = problem_responses(
     {

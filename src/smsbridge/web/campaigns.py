@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from smsbridge.errors import Conflict, InvalidInput, NotFound
 from smsbridge.services.api_keys import Role
 from smsbridge.services.catalog import ServiceCatalog, services
-from smsbridge.web.routes import Visitor, _errors, _form, _pages, found, require, visitor
+from smsbridge.web.shell import Visitor, field_errors, found, pages, posted_form, require, visitor
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
@@ -67,7 +67,7 @@ async def campaigns_list(
     request: Request, seen: Visitor = Depends(visitor), svc: ServiceCatalog = Depends(services)
 ) -> Response:
     items = (await svc.campaigns.list(limit=200)).items
-    return _pages(request).render(
+    return pages(request).render(
         "campaigns.html",
         title="Campaigns",
         items=items,
@@ -90,7 +90,7 @@ async def campaign_new(
         "profile_ids": "",
         "throttle_per_second": "",
     }
-    return _pages(request).render(
+    return pages(request).render(
         "campaign_form.html",
         title="Campaigns",
         form=fields,
@@ -105,7 +105,7 @@ async def campaign_create(
     request: Request, seen: Visitor = Depends(visitor), svc: ServiceCatalog = Depends(services)
 ) -> Response:
     _refused(request, seen)
-    form = await _form(request, seen)
+    form = await posted_form(request, seen)
     keys = (
         "name",
         "surface_id",
@@ -119,12 +119,12 @@ async def campaign_create(
     try:
         created = await svc.campaigns.create(_document(fields))
     except InvalidInput as exc:
-        return _pages(request).render(
+        return pages(request).render(
             "campaign_form.html",
             status=422,
             title="Campaigns",
             form=fields,
-            errors=_errors(exc),
+            errors=field_errors(exc),
             surfaces=await _surfaces(svc),
             **seen.context(),
         )
@@ -139,7 +139,7 @@ async def campaign_detail(
     svc: ServiceCatalog = Depends(services),
 ) -> Response:
     campaign = await found(svc.campaigns.get(campaign_id), "/admin/campaigns")
-    return _pages(request).render(
+    return pages(request).render(
         "campaign_detail.html",
         title="Campaign",
         c=campaign,
@@ -156,7 +156,7 @@ async def campaign_progress(
     svc: ServiceCatalog = Depends(services),
 ) -> Response:
     campaign = await svc.campaigns.get(campaign_id)
-    html = _pages(request).fragment(
+    html = pages(request).fragment(
         "campaign_progress.html", c=campaign, can_write=_can_write(seen), csrf=seen.session.csrf
     )
     # 286 tells htmx to stop polling: nothing moves any more once the campaign has ended.
@@ -172,7 +172,7 @@ async def campaign_action(
     svc: ServiceCatalog = Depends(services),
 ) -> Response:
     _refused(request, seen)
-    await _form(request, seen)  # only the CSRF check: no field is read
+    await posted_form(request, seen)  # only the CSRF check: no field is read
     try:
         if action == "launch":
             await svc.campaigns.launch(campaign_id)
@@ -181,7 +181,7 @@ async def campaign_action(
         else:
             return RedirectResponse(f"/admin/campaigns/{campaign_id}", status_code=303)
     except (Conflict, NotFound) as exc:
-        return _pages(request).render(
+        return pages(request).render(
             "message.html",
             status=409,
             title="Not possible",

@@ -13,7 +13,7 @@ from smsbridge.errors import InvalidInput
 from smsbridge.services.api_keys import Role
 from smsbridge.services.catalog import ServiceCatalog, services
 from smsbridge.services.messages import SendRequest
-from smsbridge.web.routes import Visitor, _form, _pages, require, visitor
+from smsbridge.web.shell import Visitor, pages, posted_form, require, visitor
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
@@ -79,7 +79,7 @@ async def compose_page(
         "profile_id": "",
         "body": "",
     }
-    return _pages(request).render(
+    return pages(request).render(
         "compose.html",
         title="Compose",
         surfaces=surfaces,
@@ -94,8 +94,8 @@ async def compose_preview(
     request: Request, seen: Visitor = Depends(visitor), svc: ServiceCatalog = Depends(services)
 ) -> Response:
     _refused(request, seen)
-    form = await _form(request, seen)
-    html = _pages(request).fragment(
+    form = await posted_form(request, seen)
+    html = pages(request).fragment(
         "compose_preview.html", preview=await _preview(svc, _fields(form))
     )
     return HTMLResponse(html)
@@ -106,7 +106,7 @@ async def compose_send(
     request: Request, seen: Visitor = Depends(visitor), svc: ServiceCatalog = Depends(services)
 ) -> Response:
     _refused(request, seen)
-    form = await _form(request, seen)
+    form = await posted_form(request, seen)
     fields = _fields(form)
     error = None
     if str(form.get("do") or "") == "send":
@@ -116,7 +116,7 @@ async def compose_send(
             error = "; ".join(f"{e.field}: {e.message}" for e in exc.errors)
         else:
             return RedirectResponse(f"/admin/messages/{view['id']}", status_code=303)
-    return _pages(request).render(
+    return pages(request).render(
         "compose.html",
         status=422 if error else 200,
         title="Compose",

@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from smsbridge.domain.messages import MessageStatus
 from smsbridge.errors import InvalidInput, NotFound
 from smsbridge.services.catalog import ServiceCatalog, services
-from smsbridge.web.routes import Visitor, _pages, visitor
+from smsbridge.web.shell import Visitor, pages, visitor
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 PAGE = 50
@@ -56,7 +56,7 @@ async def messages_log(
     except InvalidInput as exc:
         error = "; ".join(f"{e.field}: {e.message}" for e in exc.errors)
     next_query = urlencode({**{k: v for k, v in filters.items() if v}, "cursor": next_cursor or ""})
-    return _pages(request).render(
+    return pages(request).render(
         "messages.html",
         title="Messages",
         items=items,
@@ -79,7 +79,7 @@ async def message_detail(
     try:
         message = await svc.messages.get(message_id)
     except NotFound:
-        return _pages(request).render(
+        return pages(request).render(
             "message.html",
             status=404,
             title="Not found",
@@ -87,6 +87,6 @@ async def message_detail(
             back="/admin/messages",
             **seen.context(),
         )
-    return _pages(request).render(
+    return pages(request).render(
         "message_detail.html", title="Message", m=message, **seen.context()
     )

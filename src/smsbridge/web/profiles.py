@@ -19,7 +19,7 @@ from smsbridge.errors import FieldError, InvalidInput, NotFound
 from smsbridge.services.api_keys import Role
 from smsbridge.services.catalog import ServiceCatalog, services
 from smsbridge.services.consent import ConsentStatus
-from smsbridge.web.routes import Visitor, _form, _pages, require, visitor
+from smsbridge.web.shell import Visitor, pages, posted_form, require, visitor
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 CHUNK = 256 * 1024
@@ -50,7 +50,7 @@ async def profiles_page(
             items = []
         except InvalidInput as exc:
             error = "; ".join(e.message for e in exc.errors)
-    return _pages(request).render(
+    return pages(request).render(
         "profiles.html",
         title="Profiles",
         q=query,
@@ -82,7 +82,7 @@ async def profile_detail(
     try:
         profile = await svc.profiles.get(external_id)
     except (NotFound, InvalidInput):
-        return _pages(request).render(
+        return pages(request).render(
             "message.html",
             status=404,
             title="Not found",
@@ -91,7 +91,7 @@ async def profile_detail(
             **seen.context(),
         )
     consent = await svc.consent.status(profile["phone"])
-    return _pages(request).render(
+    return pages(request).render(
         "profile_detail.html",
         title="Profile",
         p=profile,
@@ -113,7 +113,7 @@ async def profile_consent(
 ) -> Response:
     """Opt the profile's number out of a sender (or back in) by hand, audited with the key."""
     require(request, seen, (Role.ADMIN,), "Changing consent by hand needs an admin key.")
-    form = await _form(request, seen)
+    form = await posted_form(request, seen)
     back = f"/admin/profiles/{quote(external_id, safe='')}"
     try:
         profile = await svc.profiles.get(external_id)
@@ -139,7 +139,7 @@ async def profile_consent(
         done = "opted out of" if status is ConsentStatus.OPTED_OUT else "opted back in to"
         notice = f"{profile['phone']} {done} {sender}."
         return RedirectResponse(f"{back}?notice={quote(notice)}", status_code=303)
-    return _pages(request).render(
+    return pages(request).render(
         "message.html", status=422, title="Not changed", text=text, back=back, **seen.context()
     )
 
@@ -154,17 +154,17 @@ async def profiles_import(
     request: Request, seen: Visitor = Depends(visitor), svc: ServiceCatalog = Depends(services)
 ) -> Response:
     if not _can_import(seen):
-        return _pages(request).render(
+        return pages(request).render(
             "message.html",
             status=403,
             title="Not allowed",
             text="Importing profiles needs a sender or admin key.",
             **seen.context(),
         )
-    form = await _form(request, seen)
+    form = await posted_form(request, seen)
     upload = form.get("file")
     if not isinstance(upload, UploadFile) or not upload.filename:
-        return _pages(request).render(
+        return pages(request).render(
             "message.html",
             status=422,
             title="No file",
@@ -175,7 +175,7 @@ async def profiles_import(
     suffix = "." + upload.filename.rsplit(".", 1)[-1].lower() if "." in upload.filename else ""
     content_type = _TYPES.get(suffix)
     if content_type is None:
-        return _pages(request).render(
+        return pages(request).render(
             "message.html",
             status=422,
             title="Unknown format",
@@ -184,6 +184,6 @@ async def profiles_import(
             **seen.context(),
         )
     result = await svc.profiles.import_stream(_chunks(upload), content_type)
-    return _pages(request).render(
+    return pages(request).render(
         "import_result.html", title="Import finished", result=result, **seen.context()
     )

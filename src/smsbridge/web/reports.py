@@ -15,7 +15,7 @@ from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from smsbridge.errors import InvalidInput, NotFound
 from smsbridge.services.catalog import ServiceCatalog, services
-from smsbridge.web.routes import Visitor, _pages, found, visitor
+from smsbridge.web.shell import Visitor, found, pages, visitor
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
@@ -70,7 +70,7 @@ async def _render(
         (names.get(credential_id, credential_id), counts["sent"], counts["failed"])
         for credential_id, counts in sorted((report.get("by_credential") or {}).items())
     ]
-    return _pages(request).render(
+    return pages(request).render(
         "report.html",
         title="Report",
         heading=heading,
@@ -90,7 +90,7 @@ async def reports_index(
     """Every surface and campaign, each with a link to its report."""
     surfaces = (await svc.surfaces.list(limit=500)).items
     campaigns = (await svc.campaigns.list(limit=200)).items
-    return _pages(request).render(
+    return pages(request).render(
         "reports.html",
         title="Reports",
         surfaces=[

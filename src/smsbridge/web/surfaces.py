@@ -14,14 +14,14 @@ from smsbridge.domain.surfaces import DEFAULT_KEYWORDS, DEFAULT_REPLIES
 from smsbridge.errors import Conflict, InvalidInput, NotFound
 from smsbridge.services.catalog import ServiceCatalog, services
 from smsbridge.web.credential_mappings import webhook_gap
-from smsbridge.web.routes import (
+from smsbridge.web.shell import (
     Visitor,
-    _admin_only,
-    _errors,
-    _form,
-    _pages,
-    _status,
+    admin_only,
+    field_errors,
     found,
+    pages,
+    posted_form,
+    refusal_status,
     visitor,
 )
 
@@ -146,7 +146,7 @@ async def _page(
         {"id": v.id, "name": v.document.get("name", v.id)}
         for v in (await svc.credentials.list(limit=500)).items
     ]
-    return _pages(request).render(
+    return pages(request).render(
         "surface_form.html",
         status=status,
         title="Surfaces",
@@ -167,7 +167,7 @@ async def surfaces_list(
     seen: Visitor = Depends(visitor),
     svc: ServiceCatalog = Depends(services),
 ) -> Response:
-    _admin_only(request, seen)
+    admin_only(request, seen)
     names = {
         v.id: v.document.get("name", v.id) for v in (await svc.credentials.list(limit=500)).items
     }
@@ -182,7 +182,7 @@ async def surfaces_list(
         }
         for v in (await svc.surfaces.list(limit=500)).items
     ]
-    return _pages(request).render(
+    return pages(request).render(
         "surfaces.html",
         title="Surfaces",
         items=items,
@@ -195,7 +195,7 @@ async def surfaces_list(
 async def surface_new(
     request: Request, seen: Visitor = Depends(visitor), svc: ServiceCatalog = Depends(services)
 ) -> Response:
-    _admin_only(request, seen)
+    admin_only(request, seen)
     return await _page(request, seen, svc, SurfaceForm(), surface_id=None)
 
 
@@ -203,14 +203,20 @@ async def surface_new(
 async def surface_create(
     request: Request, seen: Visitor = Depends(visitor), svc: ServiceCatalog = Depends(services)
 ) -> Response:
-    _admin_only(request, seen)
-    form = await _form(request, seen)
+    admin_only(request, seen)
+    form = await posted_form(request, seen)
     shown, document = _read(form)
     try:
         created = await svc.surfaces.create(document)
     except (InvalidInput, Conflict) as exc:
         return await _page(
-            request, seen, svc, shown, surface_id=None, errors=_errors(exc), status=_status(exc)
+            request,
+            seen,
+            svc,
+            shown,
+            surface_id=None,
+            errors=field_errors(exc),
+            status=refusal_status(exc),
         )
     return RedirectResponse(f"/admin/surfaces/{created.id}?created=1", status_code=303)
 
@@ -253,7 +259,7 @@ async def surface_edit(
     seen: Visitor = Depends(visitor),
     svc: ServiceCatalog = Depends(services),
 ) -> Response:
-    _admin_only(request, seen)
+    admin_only(request, seen)
     view = await found(svc.surfaces.get(surface_id), "/admin/surfaces")
     shown = SurfaceForm.of_document(view.surface.document())
     return await _page(
@@ -268,8 +274,8 @@ async def surface_update(
     seen: Visitor = Depends(visitor),
     svc: ServiceCatalog = Depends(services),
 ) -> Response:
-    _admin_only(request, seen)
-    form = await _form(request, seen)
+    admin_only(request, seen)
+    form = await posted_form(request, seen)
     shown, document = _read(form)
     try:
         view = await svc.surfaces.update(surface_id, document)
@@ -284,8 +290,8 @@ async def surface_update(
             shown,
             surface_id=surface_id,
             urls=await _urls(svc, current),
-            errors=_errors(exc),
-            status=_status(exc),
+            errors=field_errors(exc),
+            status=refusal_status(exc),
         )
     return RedirectResponse(
         f"/admin/surfaces?notice={quote('Saved ' + view.surface.name)}", status_code=303

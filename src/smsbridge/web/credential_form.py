@@ -1,0 +1,246 @@
+"""The API-credential form: what it shows (plain values; stored secrets only as hints), the
+credential document read from a posted one, and the request a document would make (previewed
+with secrets masked)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.datastructures import FormData
+
+from smsbridge.domain.credential_parser import parse_credential
+from smsbridge.domain.credentials import SECRET_AUTH_FIELDS, AuthType
+from smsbridge.domain.payload import MAX_PAYLOAD_DEPTH
+from smsbridge.domain.request import MessageValues, build_request
+from smsbridge.providers.presets import apply_preset
+from smsbridge.web.credential_mappings import MappingForm
+
+SECRET_PLACEHOLDER = "********"  # noqa: S105 - a mask, not a password
+
+
+@dataclass
+class HeaderRow:
+    label: str = ""
+    type: str = "static"
+    value: str = ""
+    hint: str = ""
+
+
+AUTH_TEXT_FIELDS: dict[str, tuple[str, ...]] = {
+    "oauth2_client_credentials": ("token_url", "client_id", "scope", "client_auth"),
+    "hmac": (
+        "algorithm",
+        "encoding",
+        "signature_header",
+        "signature_prefix",
+        "timestamp_header",
+        "timestamp_format",
+        "string_to_sign",
+    ),
+}
+"""Non-secret settings of the auth types that have more than one or two."""
+
+
+@dataclass
+class CredentialForm:
+    """What the form shows: plain values; secrets never (only hints)."""
+
+    preset: str = ""
+    name: str = ""
+    provider_app_id: str = ""
+    provider_name: str = ""
+    provider_url: str = ""
+    auth_type: str = "bearer"
+    auth_scheme: str = ""
+    auth_username: str = ""
+    auth_header: str = ""
+    auth_fields: dict[str, str] = field(default_factory=dict)
+    """The other non-secret settings of the OAuth2 and HMAC types, by name."""
+    content_type: str = "application/json"
+    payload: str = ""
+    message_id_path: str = ""
+    headers: list[HeaderRow] = field(default_factory=list)
+    hints: dict[str, str] = field(default_factory=dict)
+    mappings: MappingForm = field(default_factory=MappingForm)
+
+    @classmethod
+    def of_document(cls, document: dict[str, Any]) -> CredentialForm:
+        auth = document.get("auth") or {}
+        hints = {
+            f"auth.{name}": _set_hint(value)
+            for name, value in auth.items()
+            if isinstance(value, dict) and value.get("set")
+        }
+        webhook_secret = document.get("webhook_secret")
+        if isinstance(webhook_secret, dict) and webhook_secret.get("set"):
+            hints["webhook_secret"] = _set_hint(webhook_secret)
+        headers = []
+        for header in document.get("headers") or []:
+            value = header.get("value")
+            if isinstance(value, dict):
+                headers.append(HeaderRow(header["label"], "secret", "", _set_hint(value)))
+            else:
+                headers.append(
+                    HeaderRow(header["label"], header.get("type", "static"), str(value or ""))
+                )
+        payload = document.get("payload", "")
+        return cls(
+            preset=str(document.get("preset") or ""),
+            name=str(document.get("name") or ""),
+            provider_app_id=str(document.get("provider_app_id") or ""),
+            provider_name=str(document.get("provider_name") or ""),
+            provider_url=str(document.get("provider_url") or ""),
+            auth_type=str(auth.get("type") or "none"),
+            auth_scheme=str(auth.get("scheme") or "") if auth.get("type") == "bearer" else "",
+            auth_username=str(auth.get("username") or ""),
+            auth_header=str(auth.get("header") or ""),
+            auth_fields={
+                name: str(auth.get(name) or "")
+                for names in AUTH_TEXT_FIELDS.values()
+                for name in names
+                if isinstance(auth.get(name), str)
+            },
+            content_type=str(document.get("content_type") or "application/json"),
+            payload=payload
+            if isinstance(payload, str)
+            else json.dumps(payload, indent=2, ensure_ascii=False),
+            message_id_path=str((document.get("response") or {}).get("message_id_path") or ""),
+            headers=headers,
+            hints=hints,
+            mappings=MappingForm.of_document(document),
+        )
+
+
+def _set_hint(value: dict[str, Any]) -> str:
+    """What the form says of a stored secret: set, and its last characters when long enough
+    to show any."""
+    last4 = str(value.get("last4") or "")
+    return f"set (…{last4})" if last4 else "set"
+
+
+def read_form(form: FormData) -> tuple[CredentialForm, dict[str, Any], dict[str, str]]:
+    """(what to show again, the credential document, early errors) from a posted form.
+
+    Secret inputs left empty are left out of the document, so an edit keeps the stored value.
+    """
+    text = {k: str(v).strip() for k, v in form.items() if isinstance(v, str)}
+    shown = CredentialForm(
+        preset=text.get("preset", ""),
+        name=text.get("name", ""),
+        provider_app_id=text.get("provider_app_id", ""),
+        provider_name=text.get("provider_name", ""),
+        provider_url=text.get("provider_url", ""),
+        auth_type=text.get("auth_type", "none"),
+        auth_scheme=text.get("auth_scheme", ""),
+        auth_username=text.get("auth_username", ""),
+        auth_header=text.get("auth_header", ""),
+        auth_fields={
+            name: text.get(f"auth_{name}", "").replace("\r\n", "\n")
+            for names in AUTH_TEXT_FIELDS.values()
+            for name in names
+        },
+        content_type=text.get("content_type", "application/json"),
+        payload=str(form.get("payload") or ""),
+        message_id_path=text.get("message_id_path", ""),
+        mappings=MappingForm.of_form(text),
+    )
+    mapping_part, errors = shown.mappings.document_part()
+    document: dict[str, Any] = {
+        "vendor": "custom",
+        "name": shown.name,
+        "provider_app_id": shown.provider_app_id,
+        "provider_name": shown.provider_name,
+        "provider_url": shown.provider_url,
+        "content_type": shown.content_type,
+    }
+    payload_text = shown.payload.strip()
+    try:
+        document["payload"] = json.loads(payload_text) if payload_text else None
+    except json.JSONDecodeError as exc:
+        errors["payload"] = f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+    except RecursionError:  # a document nested thousands deep: the domain's limit says how deep
+        errors["payload"] = f"nested more than {MAX_PAYLOAD_DEPTH} levels deep"
+    auth: dict[str, Any] = {"type": shown.auth_type}
+    if shown.auth_type == "bearer":
+        if shown.auth_scheme:
+            auth["scheme"] = shown.auth_scheme
+        if text.get("auth_token"):
+            auth["token"] = text["auth_token"]
+    elif shown.auth_type == "basic":
+        auth["username"] = shown.auth_username
+        if text.get("auth_password"):
+            auth["password"] = text["auth_password"]
+    elif shown.auth_type == "api_key":
+        auth["header"] = shown.auth_header
+        if text.get("auth_key"):
+            auth["key"] = text["auth_key"]
+    elif shown.auth_type in AUTH_TEXT_FIELDS:
+        for name in AUTH_TEXT_FIELDS[shown.auth_type]:
+            if shown.auth_fields.get(name):
+                auth[name] = shown.auth_fields[name]
+        for name in SECRET_AUTH_FIELDS[AuthType(shown.auth_type)]:
+            if text.get(f"auth_{name}"):
+                auth[name] = text[f"auth_{name}"]
+    document["auth"] = auth
+    headers = []
+    for index in range(_header_rows(text)):
+        label = text.get(f"header_label_{index}", "")
+        kind = text.get(f"header_type_{index}", "static")
+        value = text.get(f"header_value_{index}", "")
+        shown.headers.append(HeaderRow(label, kind, "" if kind == "secret" else value))
+        if label:
+            header: dict[str, Any] = {"label": label, "type": kind}
+            if value or kind == "static":
+                header["value"] = value
+            headers.append(header)
+    document["headers"] = headers
+    if text.get("webhook_secret"):  # left empty: the stored one is kept
+        document["webhook_secret"] = text["webhook_secret"]
+    if shown.message_id_path:
+        document["response"] = {"message_id_path": shown.message_id_path}
+    # Mappings left empty are left out: on creation a preset's apply (an edit clears them).
+    document.update((k, v) for k, v in mapping_part.items() if v is not None)
+    if shown.preset:
+        document["preset"] = shown.preset
+    return shown, document, errors
+
+
+def _header_rows(text: dict[str, str]) -> int:
+    """How many header rows the form posted (at most 50): its ``header_rows`` field, or when
+    that is missing or not a number, the rows actually present."""
+    try:
+        rows = int(text.get("header_rows", ""))
+    except ValueError:
+        rows = 0
+        while rows < 50 and f"header_label_{rows}" in text:
+            rows += 1
+    return max(0, min(rows, 50))
+
+
+def preview_request(document: dict[str, Any], allow_private: bool) -> Any:
+    """The request the form would make, secrets masked (missing secrets stand masked too)."""
+    candidate = apply_preset(document)
+    auth = dict(candidate.get("auth") or {})
+    try:
+        secret_names = SECRET_AUTH_FIELDS[AuthType(str(auth.get("type")))]
+    except ValueError:
+        secret_names = ()
+    for name in secret_names:
+        if name not in auth:
+            auth[name] = SECRET_PLACEHOLDER
+    candidate["auth"] = auth
+    candidate["headers"] = [
+        h if "value" in h else {**h, "value": SECRET_PLACEHOLDER}
+        for h in candidate.get("headers") or []
+    ]
+    credential = parse_credential(candidate, allow_private_urls=allow_private)
+    values = MessageValues("+33612345678", "+15550001111", "Hello from smsbridge", "msg_preview")
+    request = build_request(credential, values, masked=True)
+    return {
+        "method": request.method,
+        "url": request.url,
+        "headers": dict(request.headers),
+        "body": request.body.decode("utf-8", errors="replace"),
+    }

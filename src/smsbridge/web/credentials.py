@@ -1,0 +1,365 @@
+"""Admin pages: Channels > API credentials (list, create, edit, delete, validate).
+
+The form itself (fields, reading a posted one, the preview) is :mod:`smsbridge.web.credential_form`;
+its webhook mappings :mod:`smsbridge.web.credential_mappings`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse, Response
+
+from smsbridge.errors import Conflict, InvalidInput, NotFound
+from smsbridge.providers.presets import PRESETS, apply_preset, preset_names
+from smsbridge.services.catalog import ServiceCatalog, services
+from smsbridge.services.credentials import WEBHOOK_MAPPINGS
+from smsbridge.web.credential_form import (
+    AUTH_TEXT_FIELDS,
+    CredentialForm,
+    HeaderRow,
+    preview_request,
+    read_form,
+)
+from smsbridge.web.credential_mappings import (
+    INBOUND_PATHS,
+    KINDS,
+    REPORT_PATHS,
+    STATUS_MAP,
+    SampleResult,
+    check_sample,
+    fold_errors,
+)
+from smsbridge.web.shell import (
+    Visitor,
+    admin_only,
+    field_errors,
+    found,
+    pages,
+    posted_form,
+    refusal_status,
+    visitor,
+)
+
+EMPTY_HEADER_ROWS = 1
+NO_CREDENTIAL = "/admin/credentials?bad=No+such+credential"
+
+router = APIRouter(prefix="/admin", include_in_schema=False)
+
+
+def _form_page(
+    request: Request,
+    seen: Visitor,
+    shown: CredentialForm,
+    *,
+    credential_id: str | None,
+    errors: dict[str, str] | None = None,
+    preview: Any = None,
+    sample: SampleResult | None = None,
+    status: int = 200,
+) -> Response:
+    while len([h for h in shown.headers if not h.label]) < EMPTY_HEADER_ROWS:
+        shown.headers.append(HeaderRow())
+    errors = fold_errors(errors or {})
+    shown_fields = {
+        "name",
+        "provider_app_id",
+        "provider_url",
+        "payload",
+        "auth.type",
+        "auth.token",
+        "auth.username",
+        "auth.password",
+        "auth.header",
+        "auth.key",
+        *(f"auth.{name}" for names in AUTH_TEXT_FIELDS.values() for name in names),
+        "auth.client_secret",
+        "auth.secret",
+        "headers",
+        "response.message_id_path",
+        *(f"inbound.{name}" for name in INBOUND_PATHS),
+        *(f"delivery_reports.{name}" for name in REPORT_PATHS),
+        STATUS_MAP,
+        "sample_body",
+        "sample_type",
+        "webhook_secret",
+    }
+    return pages(request).render(
+        "credential_form.html",
+        status=status,
+        title="API credentials",
+        form=shown,
+        errors=errors,
+        shown=shown_fields,
+        presets=[p for p in preset_names() if p != "sandbox"] + ["sandbox"],
+        credential_id=credential_id,
+        action=f"/admin/credentials/{credential_id}" if credential_id else "/admin/credentials/new",
+        preview=preview,
+        sample=sample,
+        **seen.context(),
+    )
+
+
+def _sample_page(
+    request: Request,
+    seen: Visitor,
+    shown: CredentialForm,
+    document: dict[str, Any],
+    errors: dict[str, str],
+    *,
+    action: str,
+    credential_id: str | None,
+) -> Response:
+    """The form again, with what its sample webhook gives under its (unsaved) mappings."""
+    sample = None
+    try:
+        sample = check_sample(shown.mappings, KINDS[action], apply_preset(document))
+    except InvalidInput as exc:
+        errors = {**errors, **field_errors(exc)}
+    return _form_page(
+        request,
+        seen,
+        shown,
+        credential_id=credential_id,
+        errors=errors,
+        sample=sample,
+        status=422 if errors else 200,
+    )
+
+
+@router.get("/credentials")
+async def credentials_list(
+    request: Request,
+    notice: str | None = None,
+    bad: str | None = None,
+    seen: Visitor = Depends(visitor),
+    svc: ServiceCatalog = Depends(services),
+) -> Response:
+    admin_only(request, seen)
+    page = await svc.credentials.list(limit=500)
+    items = [
+        {
+            "id": v.id,
+            "name": v.document.get("name", ""),
+            "provider_name": v.document.get("provider_name", ""),
+            "provider_url": v.document.get("provider_url", ""),
+            "auth_type": (v.document.get("auth") or {}).get("type", "none"),
+            "updated": v.updated_at.strftime("%Y-%m-%d %H:%M UTC"),
+        }
+        for v in page.items
+    ]
+    message = None
+    if notice or bad:
+        message = {"kind": "bad" if bad else "ok", "text": bad or notice}
+    return pages(request).render(
+        "credentials.html", title="API credentials", items=items, notice=message, **seen.context()
+    )
+
+
+@router.get("/credentials/new")
+async def credential_new(request: Request, seen: Visitor = Depends(visitor)) -> Response:
+    admin_only(request, seen)
+    return _form_page(request, seen, CredentialForm(), credential_id=None)
+
+
+@router.post("/credentials/new")
+async def credential_create(
+    request: Request, seen: Visitor = Depends(visitor), svc: ServiceCatalog = Depends(services)
+) -> Response:
+    admin_only(request, seen)
+    form = await posted_form(request, seen)
+    shown, document, errors = read_form(form)
+    action = str(form.get("do") or "save")
+    if action == "preset" and shown.preset in PRESETS:
+        filled = CredentialForm.of_document({**PRESETS[shown.preset], "name": shown.name})
+        filled.preset = shown.preset
+        return _form_page(request, seen, filled, credential_id=None)
+    if action == "add_header":
+        shown.headers.append(HeaderRow())
+        return _form_page(request, seen, shown, credential_id=None)
+    if action in KINDS:
+        return _sample_page(
+            request, seen, shown, document, errors, action=action, credential_id=None
+        )
+    if errors:
+        return _form_page(request, seen, shown, credential_id=None, errors=errors, status=422)
+    try:
+        if action == "preview":
+            preview = preview_request(document, svc.settings.allow_private_provider_urls)
+            return _form_page(request, seen, shown, credential_id=None, preview=preview)
+        created = await svc.credentials.create(document)
+    except (InvalidInput, Conflict) as exc:
+        return _form_page(
+            request,
+            seen,
+            shown,
+            credential_id=None,
+            errors=field_errors(exc),
+            status=refusal_status(exc),
+        )
+    name = quote(str(created.document.get("name", "")))
+    return RedirectResponse(f"/admin/credentials?notice=Created+{name}", status_code=303)
+
+
+@router.get("/credentials/{credential_id}")
+async def credential_edit(
+    credential_id: str,
+    request: Request,
+    seen: Visitor = Depends(visitor),
+    svc: ServiceCatalog = Depends(services),
+) -> Response:
+    admin_only(request, seen)
+    try:
+        view = await svc.credentials.get(credential_id)
+    except NotFound:
+        return pages(request).render(
+            "message.html",
+            status=404,
+            title="Not found",
+            text="No such credential.",
+            back="/admin/credentials",
+            **seen.context(),
+        )
+    return _form_page(
+        request, seen, CredentialForm.of_document(view.document), credential_id=credential_id
+    )
+
+
+@router.post("/credentials/{credential_id}")
+async def credential_update(
+    credential_id: str,
+    request: Request,
+    seen: Visitor = Depends(visitor),
+    svc: ServiceCatalog = Depends(services),
+) -> Response:
+    admin_only(request, seen)
+    form = await posted_form(request, seen)
+    shown, document, errors = read_form(form)
+    document.pop("preset", None)
+    current = await found(svc.credentials.get(credential_id), NO_CREDENTIAL)
+    shown.hints = CredentialForm.of_document(current.document).hints
+    stored_headers = {h.label: h.hint for h in CredentialForm.of_document(current.document).headers}
+    for row in shown.headers:
+        row.hint = stored_headers.get(row.label, "") if row.type == "secret" else ""
+    action = str(form.get("do") or "save")
+    if action == "add_header":
+        shown.headers.append(HeaderRow())
+        return _form_page(request, seen, shown, credential_id=credential_id)
+    if action in KINDS:
+        return _sample_page(
+            request, seen, shown, document, errors, action=action, credential_id=credential_id
+        )
+    for key in WEBHOOK_MAPPINGS:  # a mapping emptied in the form is removed
+        document.setdefault(key, None)
+    if errors:
+        return _form_page(
+            request, seen, shown, credential_id=credential_id, errors=errors, status=422
+        )
+    try:
+        if action == "preview":
+            preview = preview_request(
+                {**document, "preset": current.document.get("preset")},
+                svc.settings.allow_private_provider_urls,
+            )
+            return _form_page(request, seen, shown, credential_id=credential_id, preview=preview)
+        await svc.credentials.update(credential_id, document)
+    except (InvalidInput, Conflict) as exc:
+        return _form_page(
+            request,
+            seen,
+            shown,
+            credential_id=credential_id,
+            errors=field_errors(exc),
+            status=refusal_status(exc),
+        )
+    return RedirectResponse(f"/admin/credentials?notice=Saved+{quote(shown.name)}", status_code=303)
+
+
+@router.get("/credentials/{credential_id}/delete")
+async def credential_delete_page(
+    credential_id: str,
+    request: Request,
+    seen: Visitor = Depends(visitor),
+    svc: ServiceCatalog = Depends(services),
+) -> Response:
+    admin_only(request, seen)
+    view = await found(svc.credentials.get(credential_id), NO_CREDENTIAL)
+    return pages(request).render(
+        "confirm_delete.html",
+        title="Delete credentials",
+        name=view.document.get("name", ""),
+        credential_id=credential_id,
+        **seen.context(),
+    )
+
+
+@router.post("/credentials/{credential_id}/delete")
+async def credential_delete(
+    credential_id: str,
+    request: Request,
+    seen: Visitor = Depends(visitor),
+    svc: ServiceCatalog = Depends(services),
+) -> Response:
+    admin_only(request, seen)
+    await posted_form(request, seen)  # only the CSRF check: no field is read
+    try:
+        view = await svc.credentials.get(credential_id)
+        await svc.credentials.delete(credential_id)
+    except NotFound:
+        return RedirectResponse(NO_CREDENTIAL, status_code=303)
+    except Conflict as exc:
+        return RedirectResponse(
+            f"/admin/credentials?bad={quote('Not deleted: ' + exc.message)}", status_code=303
+        )
+    name = quote(str(view.document.get("name", "")))
+    return RedirectResponse(f"/admin/credentials?notice=Deleted+{name}", status_code=303)
+
+
+@router.get("/credentials/{credential_id}/validate")
+async def credential_validate_page(
+    credential_id: str,
+    request: Request,
+    seen: Visitor = Depends(visitor),
+    svc: ServiceCatalog = Depends(services),
+) -> Response:
+    admin_only(request, seen)
+    view = await found(svc.credentials.get(credential_id), NO_CREDENTIAL)
+    return pages(request).render(
+        "validate.html",
+        title="Validate connection",
+        name=view.document.get("name", ""),
+        credential_id=credential_id,
+        **seen.context(),
+    )
+
+
+@router.post("/credentials/{credential_id}/validate")
+async def credential_validate(
+    credential_id: str,
+    request: Request,
+    seen: Visitor = Depends(visitor),
+    svc: ServiceCatalog = Depends(services),
+) -> Response:
+    admin_only(request, seen)
+    form = await posted_form(request, seen)
+    to = str(form.get("to") or "").strip()
+    sender = str(form.get("sender") or "").strip() or None
+    message = str(form.get("message") or "").strip() or "smsbridge connection test"
+    context: dict[str, Any] = {"to": to, "sender": sender or "", "message": message}
+    view = await found(svc.credentials.get(credential_id), NO_CREDENTIAL)
+    try:
+        context["result"] = await svc.credentials.test(
+            credential_id, to=to, sender=sender, message=message
+        )
+    except InvalidInput as exc:
+        context["error"] = "; ".join(f"{e.field}: {e.message}" for e in exc.errors)
+    return pages(request).render(
+        "validate.html",
+        title="Validate connection",
+        name=view.document.get("name", ""),
+        credential_id=credential_id,
+        **context,
+        **seen.context(),
+    )
