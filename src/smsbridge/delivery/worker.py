@@ -53,11 +53,11 @@ from smsbridge.delivery.start_marks import StartMarks
 from smsbridge.domain.breaker import CircuitBreakers
 from smsbridge.domain.credentials import Credential
 from smsbridge.domain.messages import EventType, MessageStatus
+from smsbridge.domain.ports import CredentialSource
 from smsbridge.domain.request import MessageValues
 from smsbridge.domain.responses import error_codes, extract_message_id, judge_response, redact
 from smsbridge.domain.retry import Outcome, OutcomeKind, RetryPolicy, Verdict
 from smsbridge.errors import DeliveryError, DestinationBlocked, ProviderTimeout
-from smsbridge.services.credentials import CredentialService
 from smsbridge.storage.claim import (
     ClaimedMessage,
     Completion,
@@ -113,7 +113,7 @@ class Worker:
         self,
         *,
         db: Database,
-        credentials: CredentialService,
+        credentials: CredentialSource,
         gateway: ProviderGateway,
         limiter: SharedRateLimiter,
         clock: Callable[[], datetime],

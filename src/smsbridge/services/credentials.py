@@ -24,6 +24,7 @@ from smsbridge.domain.credential_parser import parse_credential
 from smsbridge.domain.credentials import Credential
 from smsbridge.domain.ids import new_id
 from smsbridge.domain.phones import normalize_phone
+from smsbridge.domain.ports import LoadedCredentials
 from smsbridge.domain.request import MessageValues, build_request
 from smsbridge.domain.responses import extract_message_id, judge_response, redact
 from smsbridge.domain.retry import OutcomeKind
@@ -65,16 +66,6 @@ class CredentialView:
     document: dict[str, Any]
     created_at: datetime
     updated_at: datetime
-
-
-@dataclass(frozen=True)
-class LoadedCredentials:
-    """What a claimed batch needs: the credentials ready to send with, and, for each one that
-    cannot be used (a stored row today's rules refuse, secrets the keys cannot open), why."""
-
-    usable: dict[str, Credential]
-    unusable: dict[str, str]
-    """Credential id → the reason: rules and field names only, never a value or a secret."""
 
 
 @dataclass(frozen=True)
