@@ -54,8 +54,13 @@ from smsbridge.domain.breaker import CircuitBreakers
 from smsbridge.domain.credentials import Credential
 from smsbridge.domain.messages import EventType, MessageStatus
 from smsbridge.domain.ports import CredentialSource
+from smsbridge.domain.provider_answers import (
+    error_codes,
+    extract_message_id,
+    judge_response,
+    redact,
+)
 from smsbridge.domain.request import MessageValues
-from smsbridge.domain.responses import error_codes, extract_message_id, judge_response, redact
 from smsbridge.domain.retry import Outcome, OutcomeKind, RetryPolicy, Verdict
 from smsbridge.errors import DeliveryError, DestinationBlocked, ProviderTimeout
 from smsbridge.storage.claim import (

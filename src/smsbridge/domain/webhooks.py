@@ -16,7 +16,7 @@ import orjson
 from jsonpath_rfc9535 import JSONPathError
 
 from smsbridge.domain.credentials import DeliveryReportMapping, InboundMapping
-from smsbridge.domain.responses import MISSING, compiled_path
+from smsbridge.domain.provider_answers import MISSING, compiled_path
 from smsbridge.errors import MalformedWebhook
 
 _TOO_DEEP = "the body is nested too deeply for the credential's mapping paths"

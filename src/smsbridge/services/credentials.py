@@ -25,8 +25,8 @@ from smsbridge.domain.credentials import Credential
 from smsbridge.domain.ids import new_id
 from smsbridge.domain.phones import normalize_phone
 from smsbridge.domain.ports import LoadedCredentials
+from smsbridge.domain.provider_answers import extract_message_id, judge_response, redact
 from smsbridge.domain.request import MessageValues, build_request
-from smsbridge.domain.responses import extract_message_id, judge_response, redact
 from smsbridge.domain.retry import OutcomeKind
 from smsbridge.errors import DeliveryError, InvalidInput, NotFound, SecretsUnavailable
 from smsbridge.providers.presets import PRESETS, apply_preset

@@ -1,4 +1,5 @@
-"""Reading provider responses: message ids, and short summaries safe to store and show."""
+"""Judging provider answers: accepted or not (:func:`judge_response`), the message id and error
+codes they carry, and short summaries safe to store and show (secrets redacted)."""
 
 from __future__ import annotations
 

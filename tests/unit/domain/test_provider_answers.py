@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from smsbridge.domain.responses import extract_message_id, redact, summarize_status
+from smsbridge.domain.provider_answers import extract_message_id, redact, summarize_status
 
 BODY = (
     b'{"messages": [{"messageId": "abc-123", "status": {"id": 7}}],'
@@ -122,6 +122,6 @@ def test_redact_accepts_any_iterable() -> None:
     ],
 )
 def test_error_codes(body: bytes, codes: set[str]) -> None:
-    from smsbridge.domain.responses import error_codes
+    from smsbridge.domain.provider_answers import error_codes
 
     assert error_codes(body) == codes
