@@ -1,0 +1,89 @@
+"""``smsbridge serve``, ``smsbridge worker`` and ``smsbridge migrate``: the long-running
+processes and the schema they need."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import typer
+
+from smsbridge import __version__, process_tuning
+from smsbridge.cli.common import load_settings, migrate_sqlite, out, run_with
+from smsbridge.container import Services
+from smsbridge.storage.database import migrates_itself
+
+
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    port: int = typer.Option(8000, help="Port to listen on."),
+    no_worker: bool = typer.Option(
+        False, "--no-worker", help="Do not run the in-process delivery worker."
+    ),
+) -> None:
+    """Run the API and admin UI (applies migrations itself on SQLite)."""
+    import uvicorn
+
+    from smsbridge.api import access_log
+    from smsbridge.app import create_app
+
+    settings, generated = load_settings()
+    if migrates_itself(settings.database_url):
+        migrate_sqlite(settings)
+    logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
+    url = f"http://{host}:{port}"
+    out.print(f"[bold green]smsbridge {__version__}[/] on {url}")
+    out.print(f"  admin UI:  {url}/admin")
+    out.print(f"  API docs:  {url}/docs")
+    if generated.admin_key_file is not None and settings.admin_key is not None:
+        out.print(f"  admin key: {settings.admin_key.get_secret_value()}")
+        out.print(f"             (kept in {generated.admin_key_file}, mode 0600)")
+    else:
+        out.print("  admin key: the value of SMSBRIDGE_ADMIN_KEY")
+    if no_worker:
+        out.print("  worker:    disabled (--no-worker); run `smsbridge worker` elsewhere")
+    access_log.install()
+    uvicorn.run(
+        create_app(settings, run_worker=not no_worker, settle=True),
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+    )
+
+
+def worker(
+    concurrency: int | None = typer.Option(None, help="Parallel sends (default 64)."),
+) -> None:
+    """Run a delivery worker (and campaign fan-outs) alone: as many as you like, on any host
+    sharing the database."""
+    settings, _ = load_settings()
+    if migrates_itself(settings.database_url):
+        migrate_sqlite(settings)
+    logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
+
+    async def main(services: Services) -> None:
+        delivery = (
+            services.new_worker(concurrency=concurrency) if concurrency else services.new_worker()
+        )
+        runner = services.new_campaign_runner()
+        process_tuning.settle()
+
+        def stop() -> None:
+            delivery.stop()
+            runner.stop()
+
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop)
+        out.print(f"worker {delivery.name} running; SIGTERM or Ctrl-C stops it gracefully")
+        await asyncio.gather(delivery.run(), runner.run())
+
+    run_with(main, migrate=False)
+
+
+def migrate() -> None:
+    """Apply database migrations (PostgreSQL needs this; SQLite is migrated by serve)."""
+    settings, _ = load_settings()
+    migrate_sqlite(settings)
+    out.print("database is up to date")
