@@ -13,6 +13,7 @@ from rich.console import Console
 from smsbridge.config import GeneratedSecrets, Settings, ensure_local_secrets
 from smsbridge.container import Services, build_services
 from smsbridge.errors import InvalidInput, SmsbridgeError
+from smsbridge.storage.database import migrates_itself
 
 T = TypeVar("T")
 
@@ -39,7 +40,7 @@ def fail(exc: SmsbridgeError) -> typer.Exit:
 def run_with(work: Callable[[Services], Awaitable[T]], *, migrate: bool = True) -> T:
     """Build the services, apply migrations on SQLite, run ``work``, close everything."""
     settings, _ = load_settings()
-    if migrate and settings.is_sqlite:
+    if migrate and migrates_itself(settings.database_url):
         migrate_sqlite(settings)
 
     async def main() -> T:

@@ -64,6 +64,12 @@ def create_engine(url: str, **options: Any) -> AsyncEngine:
     return create_async_engine(url, **options)
 
 
+def migrates_itself(database_url: str) -> bool:
+    """Whether a process opening this database applies the migrations itself: an embedded
+    (SQLite) database does; a server database is migrated once, by ``smsbridge migrate``."""
+    return is_embedded(database_url)
+
+
 def _dump_json(value: Any) -> str:
     return orjson.dumps(value).decode()
 
