@@ -1,1 +1,1 @@
-"""Persistence: SQLAlchemy Core tables, repositories, dialect-specific claims, migrations."""
+"""Persistence: SQLAlchemy Core tables, repositories, the dialect seam (dialects/), migrations."""
