@@ -9,6 +9,7 @@ import typer
 
 from smsbridge.cli.common import out, run_with
 from smsbridge.container import Services
+from smsbridge.services.messages import SendRequest
 
 
 def send(
@@ -20,7 +21,6 @@ def send(
     ),
 ) -> None:
     """Send one message through a surface."""
-    from smsbridge.services.messages import SendRequest
 
     async def main(services: Services) -> dict[str, Any]:
         _, view = await services.messages.send(SendRequest(surface_id=surface, to=to, body=text))

@@ -23,6 +23,8 @@ def serve(
     ),
 ) -> None:
     """Run the API and admin UI (applies migrations itself on SQLite)."""
+    # Imported here, not at the top: the web stack and the server take about a second and a
+    # half to load, which every other command would pay (not a cycle: cli sits above app).
     import uvicorn
 
     from smsbridge.api import access_log
