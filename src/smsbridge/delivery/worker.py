@@ -13,23 +13,9 @@ Four cooperating tasks:
 Stopping (SIGTERM/SIGINT or :meth:`Worker.stop`) stops claiming, lets in-flight sends finish
 and be recorded, and releases claimed messages that were not started.
 
-**Failover.** A surface's route is its primary credential, then its fallbacks in order. Each
-credential of the route has the retry policy's whole budget: attempts 1..max go to the
-primary, max+1..2·max to the first fallback, and so on, so where a message stands follows
-from its attempt count alone. When a credential's budget is spent on transient failures, the
-message moves on to the next credential at once; when the last one's is spent, it fails.
-Permanent refusals (4xx other than 429) fail the message wherever they happen: another
-provider would refuse the same request. While a credential's circuit breaker is open
-(``domain/breaker.py``; the breakers are this worker's, in memory) the attempt goes to the next
-credential of the route whose breaker lets it through, counted against the current budget;
-with none, the current credential is tried anyway, as with no fallback at all.
-
-**Unusable credentials.** A stored credential that today's rules refuse (a row from before a
-rule, ``http://`` after private provider URLs were turned off, secrets the keys cannot open)
-never holds up the claimed batch: the claim loads every credential on its own. Such a
-credential keeps its place on the route but is passed over, like one with an open breaker
-(``failover: credential_unusable`` on the attempt); when nothing usable is left on the route
-from where the message stands, the message fails at once with the credential's reason.
+**Failover** (which credential of a surface's route an attempt uses, unusable credentials
+passed over): :mod:`smsbridge.domain.routing`. The claim loads every credential on its own,
+so one that cannot be used never holds up the claimed batch.
 """
 
 from __future__ import annotations
@@ -62,6 +48,7 @@ from smsbridge.domain.provider_answers import (
 )
 from smsbridge.domain.request import MessageValues
 from smsbridge.domain.retry import Outcome, OutcomeKind, RetryPolicy, Verdict
+from smsbridge.domain.routing import Failover, route_step
 from smsbridge.errors import DeliveryError, DestinationBlocked, ProviderTimeout
 from smsbridge.storage.claim import (
     ClaimedMessage,
@@ -357,20 +344,13 @@ class Worker:
                 [Event(message.id, started, EventType.SUPPRESSED, {"reason": reason})],
                 last_error=reason,
             )
-        credential_id = message.credential_id or ""
         unusable = unusable or {}
-        # Where the message stands on its route (see the module docstring), and which
-        # credential this attempt uses.
-        route_length = 1 + len(fallbacks)
-        budget = self._policy.max_attempts
-        stage = min((attempt - 1) // budget, route_length - 1)
-        stage_attempt = attempt - stage * budget
-        failover: str | None = None
-        route = ((credential_id, credential), *fallbacks)
-        chosen = self._pick(route, stage, started)
+        route = ((message.credential_id or "", credential), *fallbacks)
+        chosen, stage, stage_attempt, failover = route_step(
+            route, attempt, self._policy.max_attempts, self.breakers, started
+        )
         if chosen is None:  # nothing usable from here to the end of the route
-            stuck = route[stage][0]
-            reason = unusable.get(stuck, "the surface has no usable credential")
+            reason = unusable.get(route[stage][0], "the surface has no usable credential")
             return Completion(
                 message.id,
                 message.lease_token,
@@ -380,12 +360,8 @@ class Worker:
                 last_error=reason,
             )
         credential_id, picked = route[chosen]
-        assert picked is not None  # _pick chooses usable credentials only
+        assert picked is not None  # route_step chooses usable credentials only
         credential = picked
-        if chosen > stage:
-            failover = "circuit_open" if route[stage][1] is not None else "credential_unusable"
-        elif chosen > 0:
-            failover = "budget_spent"
         if credential.rate_limit_per_second:
             await self._limiter.acquire(credential_id, credential.rate_limit_per_second)
             started = self._clock()
@@ -477,6 +453,7 @@ class Worker:
             rng=self._rng,
         )
         detail: dict[str, Any] | None = None
+        route_length = len(route)
         if decision.exhausted and stage + 1 < route_length:
             # This credential's budget is spent on transient failures: the next one, at once.
             delay = 0.0
@@ -513,22 +490,6 @@ class Worker:
             last_error=reason,
         )
 
-    def _pick(
-        self, route: Sequence[tuple[str, Credential | None]], stage: int, now: datetime
-    ) -> int | None:
-        """The credential for this attempt: the stage's own, unless its breaker is open or it
-        cannot be used; then the next usable one along the route whose breaker lets a request
-        through; with none, the first usable one from the stage on anyway (a breaker keeps no
-        one from sending, it only redirects). None when no credential from the stage on can
-        be used."""
-        usable = [i for i in range(stage, len(route)) if route[i][1] is not None]
-        if len(route) == 1:
-            return usable[0] if usable else None  # no alternative: no breaker to consult
-        for index in usable:
-            if self.breakers.allow(route[index][0], now):
-                return index
-        return usable[0] if usable else None
-
     def _sent(
         self,
         message: ClaimedMessage,
@@ -540,7 +501,7 @@ class Worker:
         credential: Credential,
         body: bytes,
         secrets: tuple[str, ...],
-        failover: str | None,
+        failover: Failover | None,
     ) -> Completion:
         provider_id = extract_message_id(body, credential.message_id_path, secrets)
         now = self._clock()
