@@ -11,6 +11,7 @@ from smsbridge.errors import Conflict, InvalidInput, NotFound
 from smsbridge.services.api_keys import Role
 from smsbridge.services.catalog import ServiceCatalog, services
 from smsbridge.web.shell import Visitor, field_errors, found, pages, posted_form, require, visitor
+from smsbridge.web.surfaces import surface_choices
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
@@ -24,13 +25,6 @@ def _can_write(seen: Visitor) -> bool:
 
 def _refused(request: Request, seen: Visitor) -> None:
     require(request, seen, WRITERS, "Campaigns are run by sender or admin keys.")
-
-
-async def _surfaces(svc: ServiceCatalog) -> list[dict[str, str]]:
-    return [
-        {"id": v.id, "name": v.surface.name, "sender": v.surface.sender}
-        for v in (await svc.surfaces.list(limit=500)).items
-    ]
 
 
 def _document(fields: dict[str, str]) -> dict[str, Any]:
@@ -95,7 +89,7 @@ async def campaign_new(
         title="Campaigns",
         form=fields,
         errors={},
-        surfaces=await _surfaces(svc),
+        surfaces=await surface_choices(svc),
         **seen.context(),
     )
 
@@ -125,7 +119,7 @@ async def campaign_create(
             title="Campaigns",
             form=fields,
             errors=field_errors(exc),
-            surfaces=await _surfaces(svc),
+            surfaces=await surface_choices(svc),
             **seen.context(),
         )
     return RedirectResponse(f"/admin/campaigns/{created['id']}", status_code=303)

@@ -14,6 +14,7 @@ from smsbridge.services.api_keys import Role
 from smsbridge.services.catalog import ServiceCatalog, services
 from smsbridge.services.messages import SendRequest
 from smsbridge.web.shell import Visitor, pages, posted_form, require, visitor
+from smsbridge.web.surfaces import surface_choices
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
@@ -60,19 +61,12 @@ async def _preview(svc: ServiceCatalog, fields: dict[str, str]) -> dict[str, Any
     return preview
 
 
-async def _surfaces(svc: ServiceCatalog) -> list[dict[str, str]]:
-    return [
-        {"id": v.id, "name": v.surface.name, "sender": v.surface.sender}
-        for v in (await svc.surfaces.list(limit=500)).items
-    ]
-
-
 @router.get("/compose")
 async def compose_page(
     request: Request, seen: Visitor = Depends(visitor), svc: ServiceCatalog = Depends(services)
 ) -> Response:
     _refused(request, seen)
-    surfaces = await _surfaces(svc)
+    surfaces = await surface_choices(svc)
     fields = {
         "surface_id": surfaces[0]["id"] if surfaces else "",
         "to": "",
@@ -120,7 +114,7 @@ async def compose_send(
         "compose.html",
         status=422 if error else 200,
         title="Compose",
-        surfaces=await _surfaces(svc),
+        surfaces=await surface_choices(svc),
         form=fields,
         preview=await _preview(svc, fields),
         error=error,

@@ -28,6 +28,14 @@ from smsbridge.web.shell import (
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
 
+async def surface_choices(svc: ServiceCatalog) -> list[dict[str, str]]:
+    """The surfaces to pick from in a form (compose, campaigns): id, name and sender."""
+    return [
+        {"id": v.id, "name": v.surface.name, "sender": v.surface.sender}
+        for v in (await svc.surfaces.list(limit=500)).items
+    ]
+
+
 @dataclass
 class SurfaceForm:
     name: str = ""
