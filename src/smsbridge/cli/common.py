@@ -57,6 +57,7 @@ def run_with(work: Callable[[Services], Awaitable[T]], *, migrate: bool = True) 
 
 
 def migrate_sqlite(settings: Settings) -> None:
+    # Alembic loads here, not at the top: only commands that migrate pay its 0.2 s.
     from smsbridge.storage.migrate import upgrade
 
     logging.getLogger("alembic").setLevel(logging.WARNING)
