@@ -56,7 +56,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         built = prebuilt if prebuilt is not None else await build_services(settings)
-        app.state.services = built
+        handed: ServiceCatalog = built  # what handlers see of it (mypy checks it fits)
+        app.state.services = handed
         if settle:
             process_tuning.settle()
         tasks: list[asyncio.Task[None]] = []
