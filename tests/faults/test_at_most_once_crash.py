@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import func, select
 
 from smsbridge.container import Services
-from smsbridge.delivery.worker import OUTCOME_UNKNOWN
+from smsbridge.delivery.completions import OUTCOME_UNKNOWN
 from smsbridge.storage.tables import messages, outbox
 from tests.mock_provider import MockProvider, Recorded, Reply
 from tests.workers import WorkerProcesses, setup_surface, statuses, wait_until_done

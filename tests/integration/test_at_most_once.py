@@ -12,7 +12,8 @@ import pytest
 
 from smsbridge.config import Settings
 from smsbridge.container import Services, build_services
-from smsbridge.delivery.worker import OUTCOME_UNKNOWN, Worker
+from smsbridge.delivery.completions import OUTCOME_UNKNOWN
+from smsbridge.delivery.worker import Worker
 from smsbridge.services.messages import SendRequest
 from tests.clock import FakeClock
 from tests.mock_provider import MockProvider, Reply, credential_document, scripted

@@ -13,9 +13,8 @@ Four cooperating tasks:
 Stopping (SIGTERM/SIGINT or :meth:`Worker.stop`) stops claiming, lets in-flight sends finish
 and be recorded, and releases claimed messages that were not started.
 
-**Failover** (which credential of a surface's route an attempt uses, unusable credentials
-passed over): :mod:`smsbridge.domain.routing`. The claim loads every credential on its own,
-so one that cannot be used never holds up the claimed batch.
+**Failover** (which credential of a route an attempt uses): :mod:`smsbridge.domain.routing`.
+Each credential loads on its own: one that cannot be used never holds up the claimed batch.
 """
 
 from __future__ import annotations
@@ -31,25 +30,34 @@ import socket
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
+from smsbridge.delivery.completions import (
+    OPTED_OUT_HERE,
+    attempt_event,
+    ended_unsent,
+    not_accepted,
+    opted_out_at_provider,
+    outcome_unknown,
+    retry_later,
+    sent,
+)
 from smsbridge.delivery.gateway import ProviderGateway
 from smsbridge.delivery.ratelimit import SharedRateLimiter
 from smsbridge.delivery.start_marks import StartMarks
 from smsbridge.domain.breaker import CircuitBreakers
 from smsbridge.domain.credentials import Credential
-from smsbridge.domain.messages import EventType, MessageStatus
+from smsbridge.domain.messages import MessageStatus
 from smsbridge.domain.ports import CredentialSource
 from smsbridge.domain.provider_answers import (
     error_codes,
     extract_message_id,
+    judge_no_answer,
     judge_response,
-    redact,
 )
 from smsbridge.domain.request import MessageValues
-from smsbridge.domain.retry import Outcome, OutcomeKind, RetryPolicy, Verdict
-from smsbridge.domain.routing import Failover, route_step
-from smsbridge.errors import DeliveryError, DestinationBlocked, ProviderTimeout
+from smsbridge.domain.retry import OutcomeKind, RetryPolicy
+from smsbridge.domain.routing import load_route, route_step
+from smsbridge.errors import DeliveryError
 from smsbridge.storage.claim import (
     ClaimedMessage,
     Completion,
@@ -59,11 +67,9 @@ from smsbridge.storage.claim import (
     renew_leases,
 )
 from smsbridge.storage.database import Database
-from smsbridge.storage.messages import Event, apply_early_reports
+from smsbridge.storage.messages import apply_early_reports
 
 log = logging.getLogger("smsbridge.worker")
-
-OUTCOME_UNKNOWN = "outcome unknown after a crash (at-most-once: not sent again)"
 
 
 def _outage_pause(failures: int) -> float:
@@ -121,6 +127,7 @@ class Worker:
         self._limiter = limiter
         self._clock = clock
         self._config = config
+        self._status_url = f"{config.public_url}/hooks/status/"  # + the message's token
         self._policy = policy
         self._rng = rng or random.Random()
         self.breakers = breakers or CircuitBreakers(
@@ -233,22 +240,9 @@ class Worker:
             if m.fallback_ids and m.fallback_versions:
                 versions.update(zip(m.fallback_ids, m.fallback_versions, strict=True))
         loaded = await self._credentials.load_many(versions, versions)
-        usable, unusable = loaded.usable, loaded.unusable
         for message in batch:
-            credential = usable.get(message.credential_id) if message.credential_id else None
-            # An unusable fallback keeps its place (attempt counts map to places on the
-            # route); a deleted one drops out.
-            fallbacks = tuple(
-                (i, usable.get(i))
-                for i in message.fallback_ids or ()
-                if i in usable or i in unusable
-            )
-            reasons = {
-                i: unusable[i]
-                for i in (message.credential_id, *(message.fallback_ids or ()))
-                if i is not None and i in unusable
-            }
-            self._queue.put_nowait(_Work(message, credential, fallbacks, reasons))
+            route = load_route(message.credential_id, message.fallback_ids, loaded)
+            self._queue.put_nowait(_Work(message, *route))
         return len(batch)
 
     async def _idle(self, seconds: float) -> None:
@@ -277,47 +271,7 @@ class Worker:
     def _unexpected(self, message: ClaimedMessage, reason: str = "internal error") -> Completion:
         now = self._clock()
         delay = self._policy.backoff(message.attempts + 1, self._rng)
-        return Completion(
-            message.id,
-            message.lease_token,
-            MessageStatus.QUEUED,
-            message.attempts,
-            [
-                Event(
-                    message.id,
-                    now,
-                    EventType.RETRY_SCHEDULED,
-                    {"reason": reason, "delay": round(delay, 3)},
-                )
-            ],
-            last_error=reason,
-            retry_at=now + timedelta(seconds=delay),
-        )
-
-    def _outcome_unknown(self, message: ClaimedMessage, now: datetime) -> Completion:
-        """An at-most-once attempt started under an earlier lease and was never recorded:
-        the provider may have the message. Not sent again; failed with a fixed reason (so
-        reports group it), the event saying which worker started it and when."""
-        assert message.started_at is not None
-        return Completion(
-            message.id,
-            message.lease_token,
-            MessageStatus.FAILED,
-            message.attempts + 1,  # the attempt that started counts
-            [
-                Event(
-                    message.id,
-                    now,
-                    EventType.OUTCOME_UNKNOWN,
-                    {
-                        "reason": OUTCOME_UNKNOWN,
-                        "worker": message.started_by,
-                        "started_at": message.started_at.isoformat(),
-                    },
-                )
-            ],
-            last_error=OUTCOME_UNKNOWN,
-        )
+        return retry_later(message, now, delay, reason)
 
     async def process(
         self,
@@ -333,48 +287,26 @@ class Worker:
         attempt = message.attempts + 1
         started = self._clock()
         if message.started_at is not None:
-            return self._outcome_unknown(message, started)
+            return outcome_unknown(message, started)
         if message.suppressed:
-            reason = "the number opted out of this sender"
-            return Completion(
-                message.id,
-                message.lease_token,
-                MessageStatus.SUPPRESSED,
-                message.attempts,
-                [Event(message.id, started, EventType.SUPPRESSED, {"reason": reason})],
-                last_error=reason,
-            )
-        unusable = unusable or {}
+            return ended_unsent(message, started, MessageStatus.SUPPRESSED, OPTED_OUT_HERE)
         route = ((message.credential_id or "", credential), *fallbacks)
         chosen, stage, stage_attempt, failover = route_step(
             route, attempt, self._policy.max_attempts, self.breakers, started
         )
         if chosen is None:  # nothing usable from here to the end of the route
-            reason = unusable.get(route[stage][0], "the surface has no usable credential")
-            return Completion(
-                message.id,
-                message.lease_token,
-                MessageStatus.FAILED,
-                message.attempts,
-                [Event(message.id, started, EventType.FAILED, {"reason": reason})],
-                last_error=reason,
-            )
+            reason = (unusable or {}).get(route[stage][0], "the surface has no usable credential")
+            return ended_unsent(message, started, MessageStatus.FAILED, reason)
         credential_id, picked = route[chosen]
         assert picked is not None  # route_step chooses usable credentials only
         credential = picked
         if credential.rate_limit_per_second:
             await self._limiter.acquire(credential_id, credential.rate_limit_per_second)
             started = self._clock()
+        token = message.status_token
+        callback = f"{self._status_url}{token}" if token else ""
         values = MessageValues(
-            to_number=message.to_number,
-            from_number=message.from_number,
-            message=message.body,
-            message_id=message.id,
-            status_callback_url=(
-                f"{self._config.public_url}/hooks/status/{message.status_token}"
-                if message.status_token
-                else ""
-            ),
+            message.to_number, message.from_number, message.body, message.id, callback
         )
         if not credential.retry_ambiguous and not await self.start_marks.mark(
             message.id, message.lease_token
@@ -385,13 +317,7 @@ class Worker:
         try:
             result = await self._gateway.send(credential, values)
         except DeliveryError as exc:
-            reason = redact(exc.message, credential.secret_values().values())
-            if isinstance(exc, DestinationBlocked):
-                outcome = Outcome(OutcomeKind.BLOCKED, reason=reason)
-            elif isinstance(exc, ProviderTimeout):
-                outcome = Outcome(OutcomeKind.AMBIGUOUS, reason=reason)
-            else:
-                outcome = Outcome(OutcomeKind.UNREACHABLE, reason=reason)
+            outcome = judge_no_answer(exc, credential.secret_values().values())
             latency = (self._clock() - started).total_seconds() * 1000
         else:
             response = result.response
@@ -400,16 +326,19 @@ class Worker:
             outcome = judge_response(response, credential, self._clock())
             if outcome.kind is OutcomeKind.ACCEPTED:  # the common case: straight to the record
                 self.breakers.succeeded(credential_id)
-                return self._sent(
+                body, secrets = response.body, result.secrets
+                provider_id = extract_message_id(body, credential.message_id_path, secrets)
+                self.sent += 1
+                now = self._clock()
+                return sent(
                     message,
                     attempt,
                     started,
+                    now,
                     response.status,
                     latency,
                     credential_id,
-                    credential,
-                    response.body,
-                    result.secrets,
+                    provider_id,
                     failover,
                 )
             if credential.opt_out_error_codes and outcome.kind is OutcomeKind.REJECTED:
@@ -420,117 +349,19 @@ class Worker:
             self.breakers.failed(credential_id, now)
         elif outcome.kind is OutcomeKind.REJECTED:  # a permanent refusal: the provider is up
             self.breakers.succeeded(credential_id)
-        attempt_detail: dict[str, object] = {
-            "attempt": attempt,
-            "credential_id": credential_id,
-            "latency_ms": round(latency),
-        }
-        if failover is not None:
-            attempt_detail["failover"] = failover
-        if status_code is not None:
-            attempt_detail["status_code"] = status_code
-        attempt_detail["error"] = outcome.reason
-        events = [Event(message.id, started, EventType.ATTEMPT, attempt_detail)]
+        attempted = attempt_event(
+            message, attempt, started, credential_id, latency, failover, status_code, outcome
+        )
         if opted_out is not None:
-            # The provider refuses because the recipient opted out (Twilio 21610, Telnyx
-            # 40300…): the number is suppressed for this sender, as if it had sent STOP here.
-            reason = f"the recipient opted out at the provider (error {opted_out})"
-            events.append(Event(message.id, now, EventType.SUPPRESSED, {"reason": reason}))
-            return Completion(
-                message.id,
-                message.lease_token,
-                MessageStatus.SUPPRESSED,
-                attempt,
-                events,
-                credential_id=credential_id,
-                last_error=reason,
-                opt_out=(message.from_number, message.to_number),
-            )
+            return opted_out_at_provider(message, attempt, now, attempted, credential_id, opted_out)
         decision = self._policy.decide(
             outcome,
             attempt=stage_attempt,
             retry_ambiguous=credential.retry_ambiguous,
             rng=self._rng,
         )
-        detail: dict[str, Any] | None = None
-        route_length = len(route)
-        if decision.exhausted and stage + 1 < route_length:
-            # This credential's budget is spent on transient failures: the next one, at once.
-            delay = 0.0
-            detail = {"reason": decision.reason, "delay": delay, "failover_to": fallbacks[stage][0]}
-        elif decision.verdict is Verdict.RETRY:
-            delay = decision.delay
-            detail = {"reason": decision.reason, "delay": round(delay, 3)}
-        if detail is not None:
-            events.append(Event(message.id, now, EventType.RETRY_SCHEDULED, detail))
-            return Completion(
-                message.id,
-                message.lease_token,
-                MessageStatus.QUEUED,
-                attempt,
-                events,
-                credential_id=credential_id,
-                last_error=decision.reason,
-                retry_at=now + timedelta(seconds=delay),
-            )
-        reason = decision.reason
-        if decision.exhausted and route_length > 1:
-            reason = (
-                f"{outcome.reason} (gave up after {attempt} attempts "
-                f"through {route_length} credentials)"
-            )
-        events.append(Event(message.id, now, EventType.FAILED, {"reason": reason}))
-        return Completion(
-            message.id,
-            message.lease_token,
-            MessageStatus.FAILED,
-            attempt,
-            events,
-            credential_id=credential_id,
-            last_error=reason,
-        )
-
-    def _sent(
-        self,
-        message: ClaimedMessage,
-        attempt: int,
-        started: datetime,
-        status_code: int,
-        latency: float,
-        credential_id: str,
-        credential: Credential,
-        body: bytes,
-        secrets: tuple[str, ...],
-        failover: Failover | None,
-    ) -> Completion:
-        provider_id = extract_message_id(body, credential.message_id_path, secrets)
-        now = self._clock()
-        self.sent += 1
-        detail: dict[str, object] = {
-            "attempt": attempt,
-            "credential_id": credential_id,
-            "latency_ms": round(latency),
-            "status_code": status_code,
-        }
-        if failover is not None:
-            detail["failover"] = failover
-        return Completion(
-            message.id,
-            message.lease_token,
-            MessageStatus.SENT,
-            attempt,
-            [
-                Event(message.id, started, EventType.ATTEMPT, detail),
-                Event(
-                    message.id,
-                    now,
-                    EventType.SENT,
-                    {"provider_message_id": provider_id} if provider_id else None,
-                ),
-            ],
-            credential_id=credential_id,
-            provider_message_id=provider_id,
-            sent_at=now,
+        return not_accepted(
+            message, attempt, now, attempted, credential_id, outcome, decision, route, stage
         )
 
     # --- recording --------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import orjson
 from smsbridge.domain.credentials import Credential
 from smsbridge.domain.ports import ProviderResponse
 from smsbridge.domain.retry import Outcome, OutcomeKind, parse_retry_after
+from smsbridge.errors import DeliveryError, DestinationBlocked, ProviderTimeout
 
 _MAX_ID = 200
 
@@ -161,6 +162,17 @@ def judge_response(response: ProviderResponse, credential: Credential, now: date
 
 
 _CODE_KEYS = frozenset({"code", "error_code", "errorCode", "error-code"})
+
+
+def judge_no_answer(error: DeliveryError, secrets: Iterable[str]) -> Outcome:
+    """The outcome of a send that got no complete answer: blocked by our own guard, ambiguous
+    after a timeout (the provider may have the message), unreachable otherwise."""
+    reason = redact(error.message, secrets)
+    if isinstance(error, DestinationBlocked):
+        return Outcome(OutcomeKind.BLOCKED, reason=reason)
+    if isinstance(error, ProviderTimeout):
+        return Outcome(OutcomeKind.AMBIGUOUS, reason=reason)
+    return Outcome(OutcomeKind.UNREACHABLE, reason=reason)
 
 
 def error_codes(body: bytes) -> set[str]:

@@ -26,6 +26,7 @@ from typing import NamedTuple
 
 from smsbridge.domain.breaker import CircuitBreakers
 from smsbridge.domain.credentials import Credential
+from smsbridge.domain.ports import LoadedCredentials
 
 Route = Sequence[tuple[str, Credential | None]]
 """Credential ids in route order, each with its credential, or None when it cannot be used."""
@@ -40,6 +41,36 @@ class Failover(StrEnum):
     """The stage's credential's breaker is open."""
     CREDENTIAL_UNUSABLE = "credential_unusable"
     """The stage's credential cannot be used."""
+
+
+class LoadedRoute(NamedTuple):
+    """A message's route with its credentials loaded."""
+
+    credential: Credential | None
+    """The primary; None when it cannot be used (or is gone)."""
+    fallbacks: tuple[tuple[str, Credential | None], ...]
+    """By id, in order; None for one that cannot be used. A deleted one drops out."""
+    unusable: dict[str, str]
+    """Why each of the route's unusable credentials cannot be used, by id."""
+
+
+def load_route(
+    credential_id: str | None, fallback_ids: Sequence[str] | None, loaded: LoadedCredentials
+) -> LoadedRoute:
+    """The route of a message whose surface sends through ``credential_id``, then
+    ``fallback_ids``, from the credentials ``loaded`` for its batch."""
+    usable, unusable = loaded.usable, loaded.unusable
+    credential = usable.get(credential_id) if credential_id else None
+    # An unusable fallback keeps its place (attempt counts map to places on the route)
+    fallbacks = tuple(
+        (i, usable.get(i)) for i in fallback_ids or () if i in usable or i in unusable
+    )
+    reasons = {
+        i: unusable[i]
+        for i in (credential_id, *(fallback_ids or ()))
+        if i is not None and i in unusable
+    }
+    return LoadedRoute(credential, fallbacks, reasons)
 
 
 class RouteStep(NamedTuple):

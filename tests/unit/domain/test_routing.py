@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from smsbridge.domain.breaker import CircuitBreakers
-from smsbridge.domain.routing import Failover, RouteStep, route_step
+from smsbridge.domain.ports import LoadedCredentials
+from smsbridge.domain.routing import Failover, LoadedRoute, RouteStep, load_route, route_step
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 COOLDOWN = timedelta(seconds=30)
@@ -73,3 +74,23 @@ def test_breakers_are_asked_in_route_order_up_to_the_first_that_allows() -> None
     assert route_step(_route(True, True, True), 1, 3, breakers, later).chosen == 0
     assert route_step(_route(True, True, True), 1, 3, breakers, later).chosen == 1
     assert breakers.allow("cred_2", later)  # its probe was not taken by the two steps above
+
+
+def test_load_route_keeps_unusable_credentials_in_place_and_drops_deleted_ones() -> None:
+    primary, fallback = object(), object()
+    loaded = LoadedCredentials(
+        usable={"p": primary, "f2": fallback},  # type: ignore[dict-item]
+        unusable={"f1": "credential f1 cannot be used: auth.token: is required"},
+    )
+    route = load_route("p", ["f1", "gone", "f2"], loaded)
+    assert route == LoadedRoute(
+        primary,  # type: ignore[arg-type]
+        (("f1", None), ("f2", fallback)),  # type: ignore[arg-type]
+        {"f1": "credential f1 cannot be used: auth.token: is required"},
+    )
+
+
+def test_load_route_without_a_usable_primary() -> None:
+    loaded = LoadedCredentials(usable={}, unusable={"p": "why"})
+    assert load_route("p", None, loaded) == LoadedRoute(None, (), {"p": "why"})
+    assert load_route(None, None, loaded) == LoadedRoute(None, (), {})
