@@ -23,7 +23,7 @@ from smsbridge.api import (
 from smsbridge.api.deps import url_without_nul
 from smsbridge.api.limits import RequestLimits
 from smsbridge.api.problems import install_error_handlers, problem, problem_responses
-from smsbridge.api.schemas import Health
+from smsbridge.api.schemas.base import Health
 from smsbridge.config import Settings
 from smsbridge.container import Services, build_services
 from smsbridge.services.catalog import ServiceCatalog, services

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from smsbridge.api.deps import require, services
 from smsbridge.api.messages import idempotency_of
 from smsbridge.api.problems import UNREADABLE_BODY
-from smsbridge.api.schemas import CampaignIn, CampaignList, CampaignOut, ExclusionList
+from smsbridge.api.schemas.campaigns import CampaignIn, CampaignList, CampaignOut, ExclusionList
 from smsbridge.services.api_keys import Principal, Role
 from smsbridge.services.catalog import ServiceCatalog
 

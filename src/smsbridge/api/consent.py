@@ -10,7 +10,7 @@ from pydantic import Field
 
 from smsbridge.api.deps import require, services
 from smsbridge.api.problems import UNREADABLE_BODY
-from smsbridge.api.schemas import Strict
+from smsbridge.api.schemas.base import Strict
 from smsbridge.errors import InvalidInput
 from smsbridge.services.api_keys import Principal, Role
 from smsbridge.services.catalog import ServiceCatalog

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from smsbridge.api.deps import require, services
 from smsbridge.api.problems import UNREADABLE_BODY
-from smsbridge.api.schemas import (
+from smsbridge.api.schemas.credentials import (
     CredentialCreate,
     CredentialList,
     CredentialOut,

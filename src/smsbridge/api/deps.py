@@ -11,7 +11,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import HTTPConnection
 
-from smsbridge.api.schemas import NUL_REFUSED
+from smsbridge.api.schemas.base import NUL_REFUSED
 from smsbridge.errors import InvalidInput
 from smsbridge.services.api_keys import Principal, Role
 from smsbridge.services.catalog import services
@@ -57,7 +57,7 @@ def require(role: Role) -> Callable[..., Awaitable[Principal]]:
 
 
 async def url_without_nul(request: Request) -> None:
-    """Refuse U+0000 in path and query values, as :class:`smsbridge.api.schemas.Strict` does in
+    """Refuse U+0000 in path and query values, as :class:`smsbridge.api.schemas.base.Strict` does in
     bodies: PostgreSQL cannot compare or store it."""
     for name, value in [*request.path_params.items(), *request.query_params.multi_items()]:
         if isinstance(value, str) and "\x00" in value:

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from smsbridge.api.deps import require, services
 from smsbridge.api.problems import UNREADABLE_BODY
-from smsbridge.api.schemas import (
+from smsbridge.api.schemas.messages import (
     MessageIn,
     MessageList,
     MessageOut,

@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from smsbridge.api.schemas import Problem
+from smsbridge.api.schemas.base import Problem
 from smsbridge.errors import (
     AuthenticationRequired,
     Conflict,

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from smsbridge.api.deps import require, services
 from smsbridge.api.problems import UNREADABLE_BODY
-from smsbridge.api.schemas import ImportOut, ProfileIn, ProfileList, ProfileOut
+from smsbridge.api.schemas.profiles import ImportOut, ProfileIn, ProfileList, ProfileOut
 from smsbridge.services.api_keys import Principal, Role
 from smsbridge.services.catalog import ServiceCatalog
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
 from smsbridge.api.deps import require, services
-from smsbridge.api.schemas import CampaignReport, SurfaceReport
+from smsbridge.api.schemas.reports import CampaignReport, SurfaceReport
 from smsbridge.services.api_keys import Principal, Role
 from smsbridge.services.catalog import ServiceCatalog
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from smsbridge.api.deps import require, services
 from smsbridge.api.problems import UNREADABLE_BODY
-from smsbridge.api.schemas import SurfaceFields, SurfaceList, SurfaceOut
+from smsbridge.api.schemas.surfaces import SurfaceFields, SurfaceList, SurfaceOut
 from smsbridge.services.api_keys import Role
 from smsbridge.services.catalog import ServiceCatalog
 
