@@ -20,8 +20,10 @@ at the boundary where they occur (``raise ProviderUnreachable(...) from exc``).
     └── DeliveryError               an outbound provider request did not succeed
         ├── DestinationBlocked      the provider URL resolves to a refused address (SSRF guard)
         ├── ProviderUnreachable     DNS failure, connection refused/reset before a response
-        ├── ProviderTimeout         no (complete) response in time; the request may have landed
-        └── ProviderRejected        the provider answered with a non-2xx status
+        └── ProviderTimeout         no (complete) response in time; the request may have landed
+
+A provider's answer, whatever its status, is no error: it is judged
+(``domain/provider_answers.py``) into an outcome the retry policy decides on.
 """
 
 from __future__ import annotations
@@ -134,12 +136,3 @@ class ProviderUnreachable(DeliveryError):
 
 class ProviderTimeout(DeliveryError):
     """The provider did not answer in time; the request may have been received."""
-
-
-class ProviderRejected(DeliveryError):
-    """The provider answered with an error status."""
-
-    def __init__(self, status_code: int, message: str | None = None) -> None:
-        self.status_code = status_code
-        super().__init__(message or f"provider answered HTTP {status_code}")
-        self.transient = status_code == 429 or status_code >= 500

@@ -3,18 +3,21 @@ and the provider are the mock provider (two paths); every request is checked as 
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qs
 
 import httpx
+import pytest
 
-from smsbridge.container import Services
+from smsbridge.config import Settings
+from smsbridge.container import Services, build_services
 from smsbridge.services.messages import SendRequest
+from tests.clock import FakeClock
 from tests.mock_provider import MockProvider, Recorded, Reply
 
 PAYLOAD = {"to": "{{toNumber}}", "from": "{{fromNumber}}", "text": "{{message}}"}
@@ -119,13 +122,29 @@ async def test_oauth2_token_is_fetched_once_cached_and_refreshed_once_on_401(
     assert oauth.issued == ["tok-1", "tok-2", "tok-3"]
 
 
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def clocked(settings: Settings, clock: FakeClock) -> AsyncIterator[Services]:
+    """The services on the test's clock (the API client's, on the same database, read only)."""
+    built = await build_services(settings, clock=clock)
+    try:
+        yield built
+    finally:
+        await built.close()
+
+
 async def test_oauth2_token_expiry_and_refused_client(
-    services: Services, mock_provider: MockProvider, client: httpx.AsyncClient
+    clocked: Services, clock: FakeClock, mock_provider: MockProvider, client: httpx.AsyncClient
 ) -> None:
+    services = clocked
     oauth = OAuthProvider(mock_provider, lifetime=31)  # usable for 1 s (30 s safety margin)
     surface_id = await _surface(services, _oauth_credential(mock_provider, "short"))
     await _send(services, surface_id, 1)
-    await asyncio.sleep(1.2)
+    clock.advance(1.2)
     later = await _send(services, surface_id, 1)
     assert later[0]["provider_message_id"] == "sent-with-token#2"
     assert oauth.issued == ["tok-1", "tok-2"]  # the first one expired: fetched again

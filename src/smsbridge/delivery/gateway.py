@@ -43,7 +43,7 @@ class ProviderGateway:
         self._transport = transport
         self._sandbox = sandbox
         self._clock = clock
-        self.tokens = TokenCache(transport)
+        self.tokens = TokenCache(transport, seconds=lambda: self._clock().timestamp())
 
     async def send(self, credential: Credential, values: MessageValues) -> Attempt:
         """Send once. Raises :class:`smsbridge.errors.DeliveryError` when no response came."""

@@ -28,7 +28,7 @@ DEFAULT_LIFETIME = 3600.0
 @dataclass(frozen=True)
 class Token:
     value: str
-    expires_at: float  # time.monotonic()
+    expires_at: float  # in seconds of the cache's ``seconds`` clock
 
 
 class TokenRefused(Exception):
@@ -65,10 +65,12 @@ def token_request(auth: Auth) -> ProviderRequest:
 
 class TokenCache:
     def __init__(
-        self, transport: ProviderTransport, *, monotonic: Callable[[], float] = time.monotonic
+        self, transport: ProviderTransport, *, seconds: Callable[[], float] = time.monotonic
     ) -> None:
+        """``seconds``: the time, in seconds, that token lifetimes count against (the gateway
+        gives its clock's, so tests move it by hand)."""
         self._transport = transport
-        self._monotonic = monotonic
+        self._seconds = seconds
         self._tokens: dict[str, Token] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self.fetches = 0
@@ -83,12 +85,12 @@ class TokenCache:
     async def get(self, auth: Auth, *, timeout: float) -> str:
         key = _key(auth)
         cached = self._tokens.get(key)
-        if cached is not None and cached.expires_at > self._monotonic():
+        if cached is not None and cached.expires_at > self._seconds():
             return cached.value
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:  # one fetch per client; the others wait for its token
             cached = self._tokens.get(key)
-            if cached is not None and cached.expires_at > self._monotonic():
+            if cached is not None and cached.expires_at > self._seconds():
                 return cached.value
             token = await self._fetch(auth, timeout)
             self._tokens[key] = token
@@ -112,4 +114,4 @@ class TokenCache:
             ) from None
         if not isinstance(value, str) or not value:
             raise TokenRefused(ProviderResponse(502, b'{"error": "empty access_token"}'))
-        return Token(value, self._monotonic() + max(0.0, lifetime - EXPIRY_MARGIN))
+        return Token(value, self._seconds() + max(0.0, lifetime - EXPIRY_MARGIN))

@@ -2,6 +2,12 @@
 
 26 Crockford base32 characters: 48 bits of milliseconds then 80 random bits, like a ULID, so
 ids sort by creation time; list endpoints use the last id seen as their cursor.
+
+The time part reads the wall clock, not the injected clock, on purpose: it only orders ids
+for cursors, and must keep doing so in tests whose clock stands still (a frozen clock would
+give every id of a test the same 48 bits, and lists an order drawn at random). Times that
+mean something (``created_at``, ``send_at``…) come from the injected clock; give ``now_ms``
+to tie an id to one of them.
 """
 
 from __future__ import annotations
