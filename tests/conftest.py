@@ -44,6 +44,41 @@ class _Recorder(logging.Handler):
 LOG_RECORDER = _Recorder()
 RESPONSE_BODIES: list[str] = []
 
+SUITE_SECRETS = (
+    # Every secret value the suite's credentials use (tests/integration/*).
+    "tok-live-abcdef123456",
+    "tok-bearer-9f8e7d",
+    "sig-secret-5566",
+    "pw-basic-7788",
+    "key-apikey-3344",
+    "hdr-secret-01-abcd",
+    "tok-new-0000wxyz",
+    "leak-bearer-q1w2e3r4",
+    "leak-basic-z9x8c7",
+    "leak-apikey-m5n6b7",
+    "leak-header-p0o9i8",
+    "cs-oauth-7f6e5d4c3b",  # test_auth_types: OAuth2 client secret
+    "hm-secret-a1b2c3d4e5",  # test_auth_types: HMAC secret
+)
+
+
+def assert_no_secrets(bodies: list[str], lines: list[str]) -> None:
+    for secret in SUITE_SECRETS:
+        for body in bodies:
+            assert secret not in body, f"secret {secret[:6]}… leaked in a response"
+        for line in lines:
+            assert secret not in line, f"secret {secret[:6]}… leaked in a log line"
+
+
+@pytest.fixture(autouse=True)
+def no_secret_leaks() -> Iterator[None]:
+    """After every test: none of the suite's secret values is in a response body or header the
+    ``client`` fixture received during it, or in a line it logged (whatever the order tests
+    run in: each test answers for what it produced)."""
+    responses, lines = len(RESPONSE_BODIES), len(LOG_RECORDER.lines)
+    yield
+    assert_no_secrets(RESPONSE_BODIES[responses:], LOG_RECORDER.lines[lines:])
+
 
 def pytest_configure(config: pytest.Config) -> None:
     root = logging.getLogger()

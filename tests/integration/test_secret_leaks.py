@@ -1,39 +1,31 @@
 """No secret value ever appears in an API response or a log line.
 
-This module runs last (by name): it scans every response body and header the ``client``
-fixture received during the whole session, and every log record, for the secret values the
-suite uses. It also drives every credential endpoint itself, including failure paths, so it
-checks something even when run alone.
+``tests/conftest.py``'s ``no_secret_leaks`` fixture checks, after every test of the suite,
+every response body and header the ``client`` fixture received and every line logged during
+the test, for the secret values the suite uses (``SUITE_SECRETS``). This module drives every
+credential endpoint with secrets, failure paths included, so the check has something to find
+even when run alone, and proves the check can fail.
 """
 
 from __future__ import annotations
 
 import httpx
+import pytest
 
-from tests.conftest import LOG_RECORDER, RESPONSE_BODIES, CredentialFactory
+from tests.conftest import (
+    LOG_RECORDER,
+    RESPONSE_BODIES,
+    SUITE_SECRETS,
+    CredentialFactory,
+    assert_no_secrets,
+)
 from tests.mock_provider import MockProvider, Reply
-
-# Every secret value the suite's credentials use (tests/integration/*).
-SUITE_SECRETS = [
-    "tok-live-abcdef123456",
-    "tok-bearer-9f8e7d",
-    "sig-secret-5566",
-    "pw-basic-7788",
-    "key-apikey-3344",
-    "hdr-secret-01-abcd",
-    "tok-new-0000wxyz",
-    "leak-bearer-q1w2e3r4",
-    "leak-basic-z9x8c7",
-    "leak-apikey-m5n6b7",
-    "leak-header-p0o9i8",
-    "cs-oauth-7f6e5d4c3b",  # test_auth_types: OAuth2 client secret
-    "hm-secret-a1b2c3d4e5",  # test_auth_types: HMAC secret
-]
 
 
 async def test_every_endpoint_with_secrets_answers_without_them(
     client: httpx.AsyncClient, make_credential: CredentialFactory, mock_provider: MockProvider
 ) -> None:
+    responses, lines = len(RESPONSE_BODIES), len(LOG_RECORDER.lines)
     header = {"label": "X-Leak", "type": "secret", "value": "leak-header-p0o9i8"}
     creds = [
         await make_credential(
@@ -61,13 +53,14 @@ async def test_every_endpoint_with_secrets_answers_without_them(
         await client.patch(path, json={"auth": {"type": "bearer"}})  # 422: token missing
         await client.patch(path, json={"payload": {"x": "{{nope}}"}})  # 422
     assert len(mock_provider.requests) == 3  # the providers really saw the secrets
+    # what the no_secret_leaks fixture scans after this test
+    assert len(RESPONSE_BODIES) - responses >= 20, "the scan must have responses to look at"
+    assert len(LOG_RECORDER.lines) > lines, "the scan must have log lines to look at"
 
 
-def test_no_secret_in_any_response_or_log_line() -> None:
-    assert len(RESPONSE_BODIES) >= 20, "the scan must have responses to look at"
-    assert LOG_RECORDER.lines, "the scan must have log lines to look at"
+def test_the_check_finds_a_secret_in_a_response_or_a_log_line() -> None:
     for secret in SUITE_SECRETS:
-        for body in RESPONSE_BODIES:
-            assert secret not in body, f"secret {secret[:6]}… leaked in a response"
-        for line in LOG_RECORDER.lines:
-            assert secret not in line, f"secret {secret[:6]}… leaked in a log line"
+        with pytest.raises(AssertionError, match="leaked in a response"):
+            assert_no_secrets([f'{{"echo": "Bearer {secret}"}}'], [])
+        with pytest.raises(AssertionError, match="leaked in a log line"):
+            assert_no_secrets([], [f"smsbridge.worker sent with {secret}"])
