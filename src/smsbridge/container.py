@@ -19,8 +19,8 @@ from smsbridge.delivery.ratelimit import SharedRateLimiter
 from smsbridge.delivery.sandbox import Poster, SandboxProvider
 from smsbridge.delivery.worker import Worker, WorkerConfig
 from smsbridge.domain.personalize import Personalizer
+from smsbridge.domain.render_budget import TemplateLimits
 from smsbridge.domain.retry import RetryPolicy
-from smsbridge.domain.template_sandbox import TemplateLimits
 from smsbridge.errors import ConfigurationError
 from smsbridge.services.api_keys import ApiKeyService
 from smsbridge.services.campaigns import CampaignService

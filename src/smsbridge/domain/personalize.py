@@ -32,13 +32,8 @@ from jinja2 import ChainableUndefined, TemplateSyntaxError, nodes
 from jinja2.exceptions import SecurityError, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
-from smsbridge.domain.template_sandbox import (
-    MAX_NESTING,
-    BoundedEnvironment,
-    OverLimit,
-    RenderBudget,
-    TemplateLimits,
-)
+from smsbridge.domain.render_budget import OverLimit, RenderBudget, TemplateLimits
+from smsbridge.domain.template_sandbox import MAX_NESTING, BoundedEnvironment
 from smsbridge.errors import FieldError, InvalidInput, LimitExceeded
 
 ALLOWED_BLOCKS = (nodes.If, nodes.Output, nodes.TemplateData)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from smsbridge.domain.personalize import CACHEABLE_TEMPLATE_CHARS, Personalizer, ProfileRenderer
-from smsbridge.domain.template_sandbox import TemplateLimits
+from smsbridge.domain.render_budget import TemplateLimits
 from smsbridge.errors import InvalidInput, LimitExceeded
 
 LONG = "y" * 4_000  # a variable well within the limits, that templates try to multiply
