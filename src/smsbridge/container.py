@@ -23,11 +23,12 @@ from smsbridge.domain.render_budget import TemplateLimits
 from smsbridge.domain.retry import RetryPolicy
 from smsbridge.errors import ConfigurationError
 from smsbridge.services.api_keys import ApiKeyService
+from smsbridge.services.campaign_runner import CampaignRunner
 from smsbridge.services.campaigns import CampaignService
 from smsbridge.services.consent import ConsentService
 from smsbridge.services.cpu_lane import CpuLane
 from smsbridge.services.credentials import CredentialService
-from smsbridge.services.fanout import CampaignRunner, FanOut
+from smsbridge.services.fanout import FanOut
 from smsbridge.services.inbound import InboundService
 from smsbridge.services.links import LinkService
 from smsbridge.services.messages import MessageService

@@ -22,7 +22,8 @@ from smsbridge.config import Settings
 from smsbridge.container import Services, build_services
 from smsbridge.delivery.worker import Worker
 from smsbridge.domain.personalize import Personalizer
-from smsbridge.services.fanout import CampaignRunner, FanOut
+from smsbridge.services.campaign_runner import CampaignRunner
+from smsbridge.services.fanout import FanOut
 from smsbridge.storage.tables import campaigns, message_events, messages, outbox, suppressions
 from tests.clock import FakeClock
 from tests.conftest import ADMIN_KEY

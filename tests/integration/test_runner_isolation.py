@@ -17,7 +17,7 @@ from sqlalchemy import update
 
 from smsbridge.config import Settings
 from smsbridge.container import Services, build_services
-from smsbridge.services.fanout import CampaignRunner
+from smsbridge.services.campaign_runner import CampaignRunner
 from smsbridge.storage.tables import campaigns
 from tests.clock import FakeClock
 from tests.mock_provider import MockProvider, credential_document
