@@ -32,7 +32,7 @@ from smsbridge.domain.surfaces import Surface, parse_surface
 from smsbridge.domain.webhooks import WebhookRequest, read_body, read_inbound
 from smsbridge.errors import InvalidInput
 from smsbridge.services.credentials import CredentialService
-from smsbridge.services.messages import consent_reply
+from smsbridge.services.message_rows import consent_reply
 from smsbridge.services.webhooks import verify_signature, webhook_target
 from smsbridge.storage import consent as consent_repo
 from smsbridge.storage import inbound as repo

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
@@ -23,9 +23,10 @@ from smsbridge.domain.personalize import Personalizer, Rendered
 from smsbridge.domain.phones import normalize_phone
 from smsbridge.domain.profiles import template_view
 from smsbridge.domain.segments import count_segments
-from smsbridge.domain.surfaces import MessageType, Surface, parse_surface
+from smsbridge.domain.surfaces import Surface, parse_surface
 from smsbridge.errors import Conflict, InvalidInput, LimitExceeded, NotFound
 from smsbridge.services.cpu_lane import CpuLane
+from smsbridge.services.message_rows import message_link_rows, message_row, outbox_due, paced
 from smsbridge.services.pagination import Page, check_limit, decode_cursor, page_of
 from smsbridge.storage import campaigns as campaigns_repo
 from smsbridge.storage import links as links_repo
@@ -246,13 +247,13 @@ class MessageService:
             )
             if surface.paces and not suppressed:
                 timezone = (profile or {}).get("timezone")
-                new = await _pace(conn, surface, new, now, timezone)
-            due = _due(new, now)
+                new = await paced(conn, surface, new, now, timezone)
+            due = outbox_due(new, now)
             await repo.insert_messages(conn, [new], due=[due])
-            await links_repo.insert_links(conn, _link_rows(new, tracked, now))
+            await links_repo.insert_links(conn, message_link_rows(new, tracked, now))
             first = new.first_event()
             view = message_view(
-                _new_row(new), [{"at": now, "type": new.status, "detail": first.detail}]
+                message_row(new), [{"at": now, "type": new.status, "detail": first.detail}]
             )
             if idempotency is not None:
                 await repo.save_idempotent(
@@ -287,8 +288,8 @@ class MessageService:
                 tracked = self._track(surface, r.body)
                 message = self._prepare(r, now, surface, body=tracked.text)
                 new.append(message)
-                link_rows.extend(_link_rows(message, tracked, now))
-            due = [_due(m, now) for m in new]
+                link_rows.extend(message_link_rows(message, tracked, now))
+            due = [outbox_due(m, now) for m in new]
             await repo.insert_messages(conn, new, due=due)
             await links_repo.insert_links(conn, link_rows)
         if self._on_enqueued is not None:
@@ -414,96 +415,6 @@ class MessageService:
                 repo.Event(message_id, now, EventType.CANCELLED, {"by": "api"}),
             )
         return await self.get(message_id)
-
-
-def consent_reply(
-    surface_id: str, surface: Surface, to: str, body: str, now: datetime
-) -> repo.NewMessage:
-    """The answer to a STOP / START / HELP: transactional, queued now, and sent even though the
-    number opted out (it answers that very opt-out)."""
-    text = check_body(body, "replies")
-    count = count_segments(text)
-    return repo.NewMessage(
-        id=new_id("msg"),
-        surface_id=surface_id,
-        campaign_id=None,
-        profile_id=None,
-        message_type=MessageType.TRANSACTIONAL.value,
-        to_number=to,
-        from_number=surface.sender,
-        body=text,
-        segments=count.segments,
-        encoding=count.encoding.value,
-        status=MessageStatus.QUEUED.value,
-        send_at=None,
-        created_at=now,
-        ignore_opt_out=True,
-    )
-
-
-def _link_rows(message: repo.NewMessage, tracked: Shortened, now: datetime) -> list[dict[str, Any]]:
-    return [
-        {
-            "code": code,
-            "message_id": message.id,
-            "campaign_id": message.campaign_id,
-            "surface_id": message.surface_id,
-            "url": url,
-            "created_at": now,
-        }
-        for code, url in tracked.links
-    ]
-
-
-def _due(new: repo.NewMessage, now: datetime) -> datetime | None:
-    """When the outbox should offer the message; None: it is not to be sent."""
-    if new.status == MessageStatus.SUPPRESSED:
-        return None
-    return new.send_at if new.status == MessageStatus.SCHEDULED else now
-
-
-async def _pace(
-    conn: AsyncConnection,
-    surface: Surface,
-    new: repo.NewMessage,
-    now: datetime,
-    timezone: str | None,
-) -> repo.NewMessage:
-    """A marketing message under the surface's frequency cap and quiet hours: suppressed when
-    over the cap, scheduled for the end of the recipient's quiet hours when due inside them."""
-    cap = surface.frequency_cap
-    if cap is not None:
-        since = now - cap.window
-        counts = await repo.recent_marketing_counts(conn, new.surface_id, [new.to_number], since)
-        recent = counts.get(new.to_number, 0)
-        if recent >= cap.max_messages:
-            hours = cap.window.total_seconds() / 3600
-            reason = (
-                f"frequency_cap: {recent} marketing message(s) to this number in the last "
-                f"{hours:g} h (cap {cap.max_messages})"
-            )
-            return replace(new, status=MessageStatus.SUPPRESSED.value, last_error=reason)
-    quiet = surface.quiet_hours
-    if quiet is not None:
-        due = new.send_at if new.status == MessageStatus.SCHEDULED and new.send_at else now
-        zone = quiet.zone(new.to_number, timezone)
-        release = quiet.release(due, zone)
-        if release is not None:
-            note = f"quiet hours in {zone.key}: deferred to {release.isoformat()}"
-            return replace(new, status=MessageStatus.SCHEDULED.value, send_at=release, note=note)
-    return new
-
-
-def _new_row(new: repo.NewMessage) -> dict[str, Any]:
-    return {
-        **new.columns(),
-        "credential_id": None,
-        "attempts": 0,
-        "provider_message_id": None,
-        "updated_at": new.created_at,
-        "sent_at": None,
-        "delivered_at": None,
-    }
 
 
 def _jsonable(view: Mapping[str, Any]) -> dict[str, Any]:

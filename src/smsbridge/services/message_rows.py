@@ -1,0 +1,110 @@
+"""What an accepted message writes: its row, its short links, when the outbox offers it, and
+how a surface's frequency cap and quiet hours change it (single sends and consent replies;
+campaign fan-outs have their own batch path, ``services/fanout.py``)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from smsbridge.domain.ids import new_id
+from smsbridge.domain.links import Shortened
+from smsbridge.domain.messages import MessageStatus, check_body
+from smsbridge.domain.segments import count_segments
+from smsbridge.domain.surfaces import MessageType, Surface
+from smsbridge.storage import messages as repo
+
+
+def consent_reply(
+    surface_id: str, surface: Surface, to: str, body: str, now: datetime
+) -> repo.NewMessage:
+    """The answer to a STOP / START / HELP: transactional, queued now, and sent even though the
+    number opted out (it answers that very opt-out)."""
+    text = check_body(body, "replies")
+    count = count_segments(text)
+    return repo.NewMessage(
+        id=new_id("msg"),
+        surface_id=surface_id,
+        campaign_id=None,
+        profile_id=None,
+        message_type=MessageType.TRANSACTIONAL.value,
+        to_number=to,
+        from_number=surface.sender,
+        body=text,
+        segments=count.segments,
+        encoding=count.encoding.value,
+        status=MessageStatus.QUEUED.value,
+        send_at=None,
+        created_at=now,
+        ignore_opt_out=True,
+    )
+
+
+def message_link_rows(
+    message: repo.NewMessage, tracked: Shortened, now: datetime
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "code": code,
+            "message_id": message.id,
+            "campaign_id": message.campaign_id,
+            "surface_id": message.surface_id,
+            "url": url,
+            "created_at": now,
+        }
+        for code, url in tracked.links
+    ]
+
+
+def outbox_due(new: repo.NewMessage, now: datetime) -> datetime | None:
+    """When the outbox should offer the message; None: it is not to be sent."""
+    if new.status == MessageStatus.SUPPRESSED:
+        return None
+    return new.send_at if new.status == MessageStatus.SCHEDULED else now
+
+
+async def paced(
+    conn: AsyncConnection,
+    surface: Surface,
+    new: repo.NewMessage,
+    now: datetime,
+    timezone: str | None,
+) -> repo.NewMessage:
+    """A marketing message under the surface's frequency cap and quiet hours: suppressed when
+    over the cap, scheduled for the end of the recipient's quiet hours when due inside them."""
+    cap = surface.frequency_cap
+    if cap is not None:
+        since = now - cap.window
+        counts = await repo.recent_marketing_counts(conn, new.surface_id, [new.to_number], since)
+        recent = counts.get(new.to_number, 0)
+        if recent >= cap.max_messages:
+            hours = cap.window.total_seconds() / 3600
+            reason = (
+                f"frequency_cap: {recent} marketing message(s) to this number in the last "
+                f"{hours:g} h (cap {cap.max_messages})"
+            )
+            return replace(new, status=MessageStatus.SUPPRESSED.value, last_error=reason)
+    quiet = surface.quiet_hours
+    if quiet is not None:
+        due = new.send_at if new.status == MessageStatus.SCHEDULED and new.send_at else now
+        zone = quiet.zone(new.to_number, timezone)
+        release = quiet.release(due, zone)
+        if release is not None:
+            note = f"quiet hours in {zone.key}: deferred to {release.isoformat()}"
+            return replace(new, status=MessageStatus.SCHEDULED.value, send_at=release, note=note)
+    return new
+
+
+def message_row(new: repo.NewMessage) -> dict[str, Any]:
+    return {
+        **new.columns(),
+        "credential_id": None,
+        "attempts": 0,
+        "provider_message_id": None,
+        "updated_at": new.created_at,
+        "sent_at": None,
+        "delivered_at": None,
+    }
