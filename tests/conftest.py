@@ -4,6 +4,7 @@ the wired services, an API client running the app's lifespan, and a loopback moc
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
@@ -206,19 +207,41 @@ async def _record_response(response: httpx.Response) -> None:
     RESPONSE_BODIES.append(str(dict(response.headers)))
 
 
-@pytest.fixture
-async def client(settings: Settings, services: Services) -> AsyncIterator[httpx.AsyncClient]:
-    """An API client authenticated with the master key, talking to the app in-process."""
+ClientFactory = Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]]
+
+
+@contextlib.asynccontextmanager
+async def _app_client(
+    settings: Settings, services: Services, *, base_url: str = "http://testserver"
+) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings, prebuilt=services)
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app),
-            base_url="http://testserver",
+            base_url=base_url,
             headers={"Authorization": f"Bearer {ADMIN_KEY}"},
             event_hooks={"response": [_record_response]},
         ) as http,
     ):
+        yield http
+
+
+@pytest.fixture
+def make_client() -> ClientFactory:
+    """``make_client(settings, services, base_url=…)``: an async context manager giving an API
+    client authenticated with the master key, talking in-process to the app built on those
+    services, its lifespan running (for tests that build their own services: another clock,
+    other settings, a report poster). Its responses are scanned like ``client``'s."""
+    return _app_client
+
+
+@pytest.fixture
+async def client(
+    settings: Settings, services: Services, make_client: ClientFactory
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An API client authenticated with the master key, talking to the app in-process."""
+    async with make_client(settings, services) as http:
         yield http
 
 

@@ -15,7 +15,7 @@ from smsbridge.container import Services
 from smsbridge.domain.signatures import twilio_signature
 from smsbridge.storage.messages import apply_early_reports
 from smsbridge.storage.tables import early_delivery_reports
-from tests.conftest import CredentialFactory
+from tests.conftest import ClientFactory, CredentialFactory
 from tests.mock_provider import MockProvider, Recorded, Reply
 
 SENDER = "+15550001111"
@@ -325,12 +325,12 @@ async def test_presets_read_their_providers_report_shapes(
     assert (view["status"], view["last_error"]) == ("delivered", None)
 
 
-async def test_sandbox_reports_delivery_to_the_status_webhook(settings: Any) -> None:
+async def test_sandbox_reports_delivery_to_the_status_webhook(
+    settings: Any, make_client: ClientFactory
+) -> None:
     import asyncio
 
-    from smsbridge.app import create_app
     from smsbridge.container import build_services
-    from tests.conftest import ADMIN_KEY
 
     http_client: dict[str, httpx.AsyncClient] = {}
 
@@ -341,16 +341,8 @@ async def test_sandbox_reports_delivery_to_the_status_webhook(settings: Any) -> 
         )
 
     services = await build_services(settings, sandbox_report=post)
-    app = create_app(settings, prebuilt=services)
     try:
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app),
-                base_url="http://t",
-                headers={"Authorization": f"Bearer {ADMIN_KEY}"},
-            ) as http,
-        ):
+        async with make_client(settings, services, base_url="http://t") as http:
             http_client["c"] = http
             credential = await http.post(
                 "/api/v1/credentials", json={"name": "sbx", "preset": "sandbox"}

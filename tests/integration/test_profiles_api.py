@@ -9,11 +9,10 @@ from typing import Any
 import httpx
 import pytest
 
-from smsbridge.app import create_app
 from smsbridge.config import Settings
 from smsbridge.container import Services, build_services
 from smsbridge.services.profiles import IMPORT_BATCH
-from tests.conftest import ADMIN_KEY
+from tests.conftest import ClientFactory
 
 NDJSON = {"Content-Type": "application/x-ndjson"}
 CSV = {"Content-Type": "text/csv; charset=utf-8"}
@@ -70,19 +69,13 @@ async def test_bad_profiles_are_refused_field_by_field(
     assert field in [e["field"] for e in response.json()["errors"]]
 
 
-async def test_national_numbers_use_the_default_region(settings: Settings) -> None:
+async def test_national_numbers_use_the_default_region(
+    settings: Settings, make_client: ClientFactory
+) -> None:
     regional = settings.model_copy(update={"default_region": "FR"})
     services = await build_services(regional)
-    app = create_app(regional, prebuilt=services)
     try:
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app),
-                base_url="http://t",
-                headers={"Authorization": f"Bearer {ADMIN_KEY}"},
-            ) as http,
-        ):
+        async with make_client(regional, services, base_url="http://t") as http:
             response = await http.put("/api/v1/profiles/fr-1", json={"phone": "06 12 34 56 78"})
             assert response.json()["phone"] == "+33612345678"
     finally:

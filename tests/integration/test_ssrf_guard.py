@@ -5,18 +5,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
 import pytest
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
-from smsbridge.app import create_app
 from smsbridge.config import Settings
 from smsbridge.container import build_services
 from smsbridge.delivery.http import HttpTransport
 from smsbridge.domain.request import ProviderRequest
 from smsbridge.errors import DestinationBlocked
-from tests.conftest import ADMIN_KEY
+from tests.conftest import ADMIN_KEY, ClientFactory
 from tests.mock_provider import MockProvider
 
 
@@ -70,7 +68,7 @@ async def test_redirects_are_not_followed(mock_provider: MockProvider) -> None:
 
 
 async def test_credential_test_through_the_api_reports_the_refusal(
-    tmp_path: Path, sqlite_url: str, mock_provider: MockProvider
+    tmp_path: Path, sqlite_url: str, mock_provider: MockProvider, make_client: ClientFactory
 ) -> None:
     settings = Settings(
         database_url=sqlite_url,
@@ -80,16 +78,8 @@ async def test_credential_test_through_the_api_reports_the_refusal(
         state_dir=tmp_path / "state",
     )
     services = await build_services(settings)
-    app = create_app(settings, prebuilt=services)
     try:
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app),
-                base_url="http://t",
-                headers={"Authorization": f"Bearer {ADMIN_KEY}"},
-            ) as client,
-        ):
+        async with make_client(settings, services, base_url="http://t") as client:
             created = await client.post(
                 "/api/v1/credentials",
                 json={

@@ -19,7 +19,7 @@ import pytest
 from smsbridge.app import create_app
 from smsbridge.config import Settings
 from smsbridge.container import Services, build_services
-from tests.conftest import ADMIN_KEY
+from tests.conftest import ADMIN_KEY, ClientFactory
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 PAYLOAD = '{"to": "{{toNumber}}", "from": "{{fromNumber}}", "text": "{{message}}"}'
@@ -36,7 +36,9 @@ def _readme_credential() -> dict[str, Any]:
     return document
 
 
-async def test_the_readme_sandbox_credential_reaches_delivered(settings: Settings) -> None:
+async def test_the_readme_sandbox_credential_reaches_delivered(
+    settings: Settings, make_client: ClientFactory
+) -> None:
     http_client: dict[str, httpx.AsyncClient] = {}
 
     async def post(url: str, body: bytes) -> None:
@@ -46,16 +48,8 @@ async def test_the_readme_sandbox_credential_reaches_delivered(settings: Setting
         )
 
     services = await build_services(settings, sandbox_report=post)
-    app = create_app(settings, prebuilt=services)
     try:
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app),
-                base_url="http://t",
-                headers={"Authorization": f"Bearer {ADMIN_KEY}"},
-            ) as http,
-        ):
+        async with make_client(settings, services, base_url="http://t") as http:
             http_client["c"] = http
             created = await http.post("/api/v1/credentials", json=_readme_credential())
             assert created.status_code == 201, created.text
