@@ -22,7 +22,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
-from typing import NamedTuple
 
 from smsbridge.domain.breaker import CircuitBreakers
 from smsbridge.domain.credentials import Credential
@@ -43,15 +42,11 @@ class Failover(StrEnum):
     """The stage's credential cannot be used."""
 
 
-class LoadedRoute(NamedTuple):
-    """A message's route with its credentials loaded."""
-
-    credential: Credential | None
-    """The primary; None when it cannot be used (or is gone)."""
-    fallbacks: tuple[tuple[str, Credential | None], ...]
-    """By id, in order; None for one that cannot be used. A deleted one drops out."""
-    unusable: dict[str, str]
-    """Why each of the route's unusable credentials cannot be used, by id."""
+LoadedRoute = tuple[Credential | None, tuple[tuple[str, Credential | None], ...], dict[str, str]]
+"""A message's route with its credentials loaded: ``(credential, fallbacks, unusable)`` — the
+primary (None when it cannot be used or is gone), the fallbacks by id in order (None for one
+that cannot be used; a deleted one drops out), and why each unusable one cannot be used, by
+id. A plain tuple: this runs for every message claimed."""
 
 
 def load_route(
@@ -70,19 +65,15 @@ def load_route(
         for i in (credential_id, *(fallback_ids or ()))
         if i is not None and i in unusable
     }
-    return LoadedRoute(credential, fallbacks, reasons)
+    return credential, fallbacks, reasons
 
 
-class RouteStep(NamedTuple):
-    """Where one attempt stands on its route and which credential it uses."""
-
-    chosen: int | None
-    """Index on the route of the credential to use; None: nothing usable from the stage on."""
-    stage: int
-    """Index of the credential whose budget this attempt counts against."""
-    stage_attempt: int
-    """This attempt's number within that budget (1-based)."""
-    failover: Failover | None
+RouteStep = tuple[int | None, int, int, "Failover | None"]
+"""Where one attempt stands on its route and which credential it uses: ``(chosen, stage,
+stage_attempt, failover)`` — the index on the route of the credential to use (None: nothing
+usable from the stage on), the index of the credential whose budget the attempt counts
+against, the attempt's number within that budget (1-based), and why ``chosen`` is not the
+route's first credential. A plain tuple: this runs for every message sent."""
 
 
 def route_step(
@@ -90,6 +81,8 @@ def route_step(
 ) -> RouteStep:
     """The step of ``attempt`` (1-based, counted over the whole route) with ``budget``
     attempts per credential; consults ``breakers`` as :func:`pick` says."""
+    if len(route) == 1:  # the common case: no alternative, no breaker to consult
+        return (0 if route[0][1] is not None else None), 0, attempt, None
     stage = min((attempt - 1) // budget, len(route) - 1)
     chosen = pick(route, stage, breakers, now)
     failover: Failover | None = None
@@ -99,7 +92,7 @@ def route_step(
             failover = Failover.CREDENTIAL_UNUSABLE if unusable else Failover.CIRCUIT_OPEN
         elif chosen > 0:
             failover = Failover.BUDGET_SPENT
-    return RouteStep(chosen, stage, attempt - stage * budget, failover)
+    return chosen, stage, attempt - stage * budget, failover
 
 
 def pick(route: Route, stage: int, breakers: CircuitBreakers, now: datetime) -> int | None:
