@@ -90,10 +90,6 @@ class Settings(BaseSettings):
             return []
         return [k.strip() for k in self.secret_keys.get_secret_value().split(",") if k.strip()]
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
-
 
 @dataclass(frozen=True)
 class GeneratedSecrets:
