@@ -213,6 +213,19 @@ def _graph_of(files: dict[str, str], tmp_path: Path) -> dict[str, dict[str, int]
     return import_graph(root)
 
 
+MAX_MODULE_LINES = 450
+
+
+def test_no_module_outgrows_one_concern() -> None:
+    """Modules are split before they sprawl (issue 17): none over MAX_MODULE_LINES lines."""
+    sizes = {
+        str(path.relative_to(SOURCE)): len(path.read_text(encoding="utf-8").splitlines())
+        for path in SOURCE.rglob("*.py")
+    }
+    assert sizes, "no module found"
+    assert {name: n for name, n in sizes.items() if n > MAX_MODULE_LINES} == {}
+
+
 @pytest.mark.parametrize(
     "text",
     [
