@@ -168,6 +168,10 @@ class WebhookSigning:
     secret: str
 
 
+MIN_MASKED_SECRET = 4
+"""Shorter values are not searched for in answers: they would mask ordinary characters."""
+
+
 @dataclass(frozen=True)
 class Credential:
     """A validated credential; ``payload`` is kept as given, ``template`` is its compiled form."""
@@ -221,6 +225,12 @@ class Credential:
         if self.webhook_secret:
             secrets["webhook_secret"] = self.webhook_secret
         return secrets
+
+    @cached_property
+    def maskable_secrets(self) -> tuple[str, ...]:
+        """The secret values long enough to be looked for in provider answers, worked out once
+        per credential (not once per send)."""
+        return tuple(v for v in self.secret_values().values() if len(v) >= MIN_MASKED_SECRET)
 
 
 def request_headers(credential: Credential, *, masked: bool = False) -> dict[str, str]:

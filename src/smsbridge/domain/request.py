@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from smsbridge.domain.credentials import Auth, Credential, request_headers
+from smsbridge.domain.credentials import MIN_MASKED_SECRET, Auth, Credential, request_headers
 from smsbridge.domain.segments import count_segments
 
 
@@ -126,14 +126,10 @@ def with_bearer(request: ProviderRequest, token: str) -> ProviderRequest:
     return replace(request, headers=(*kept, ("Authorization", f"Bearer {token}")))
 
 
-MIN_MASKED_SECRET = 4
-"""Shorter values are not searched for in answers: they would mask ordinary characters."""
-
-
 def sent_secrets(credential: Credential, request: ProviderRequest) -> tuple[str, ...]:
     """Every secret ``request`` carries, as it may come back in an echo: the credential's
     secret values, and the ``Authorization`` header's value with and without its scheme."""
-    found = [v for v in credential.secret_values().values() if len(v) >= MIN_MASKED_SECRET]
+    found = list(credential.maskable_secrets)
     for name, value in request.headers:
         if name.lower() == "authorization":
             found.append(value)

@@ -284,14 +284,8 @@ async def credential_delete_page(
     seen: Visitor = Depends(visitor),
     svc: ServiceCatalog = Depends(services),
 ) -> Response:
-    admin_only(request, seen)
-    view = await found(svc.credentials.get(credential_id), NO_CREDENTIAL)
-    return pages(request).render(
-        "confirm_delete.html",
-        title="Delete credentials",
-        name=view.document.get("name", ""),
-        credential_id=credential_id,
-        **seen.context(),
+    return await _credential_page(
+        request, seen, svc, credential_id, "confirm_delete.html", "Delete credentials"
     )
 
 
@@ -324,14 +318,8 @@ async def credential_validate_page(
     seen: Visitor = Depends(visitor),
     svc: ServiceCatalog = Depends(services),
 ) -> Response:
-    admin_only(request, seen)
-    view = await found(svc.credentials.get(credential_id), NO_CREDENTIAL)
-    return pages(request).render(
-        "validate.html",
-        title="Validate connection",
-        name=view.document.get("name", ""),
-        credential_id=credential_id,
-        **seen.context(),
+    return await _credential_page(
+        request, seen, svc, credential_id, "validate.html", "Validate connection"
     )
 
 
@@ -361,5 +349,25 @@ async def credential_validate(
         name=view.document.get("name", ""),
         credential_id=credential_id,
         **context,
+        **seen.context(),
+    )
+
+
+async def _credential_page(
+    request: Request,
+    seen: Visitor,
+    svc: ServiceCatalog,
+    credential_id: str,
+    template: str,
+    title: str,
+) -> Response:
+    """An admin page about one credential, named (back to the list when it is gone)."""
+    admin_only(request, seen)
+    view = await found(svc.credentials.get(credential_id), NO_CREDENTIAL)
+    return pages(request).render(
+        template,
+        title=title,
+        name=view.document.get("name", ""),
+        credential_id=credential_id,
         **seen.context(),
     )

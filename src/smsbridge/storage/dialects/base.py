@@ -106,3 +106,16 @@ class Dialect(Protocol):
     async def follow_link(
         self, db: OpenDatabase, code: str, click: Click, lifetimes: Lifetimes
     ) -> str | None: ...
+
+
+def upsert_into(
+    make_insert: Callable[[Table], Any], table: Table, key: Sequence[str], replace: Sequence[str]
+) -> Insert:
+    """``INSERT … ON CONFLICT (key) DO UPDATE SET replace = excluded.replace``, written the
+    same way by both dialects; ``make_insert`` is the dialect's own ``insert``."""
+    statement = make_insert(table)
+    upsert: Insert = statement.on_conflict_do_update(
+        index_elements=[table.c[name] for name in key],
+        set_={name: statement.excluded[name] for name in replace},
+    )
+    return upsert

@@ -36,7 +36,7 @@ from sqlalchemy.sql.dml import Insert
 
 from smsbridge.domain.campaigns import CampaignStatus
 from smsbridge.errors import Conflict
-from smsbridge.storage.dialects.base import Bucket, OpenDatabase
+from smsbridge.storage.dialects.base import Bucket, OpenDatabase, upsert_into
 from smsbridge.storage.records import (
     ClaimedMessage,
     Click,
@@ -58,11 +58,7 @@ class PostgresqlDialect:
         return postgresql.insert(table).on_conflict_do_nothing()
 
     def upsert(self, table: Table, key: Sequence[str], replace: Sequence[str]) -> Insert:
-        statement = postgresql.insert(table)
-        return statement.on_conflict_do_update(
-            index_elements=[table.c[name] for name in key],
-            set_={name: statement.excluded[name] for name in replace},
-        )
+        return upsert_into(postgresql.insert, table, key, replace)
 
     def for_update(self, query: S) -> S:
         return query.with_for_update()

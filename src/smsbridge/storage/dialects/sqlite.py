@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import Insert
 
 from smsbridge.storage.dialects import sqlite_fanout, sqlite_outbox
-from smsbridge.storage.dialects.base import Bucket, OpenDatabase
+from smsbridge.storage.dialects.base import Bucket, OpenDatabase, upsert_into
 from smsbridge.storage.records import (
     ClaimedMessage,
     Click,
@@ -57,11 +57,7 @@ class SqliteDialect:
         return sqlite.insert(table).on_conflict_do_nothing()
 
     def upsert(self, table: Table, key: Sequence[str], replace: Sequence[str]) -> Insert:
-        statement = sqlite.insert(table)
-        return statement.on_conflict_do_update(
-            index_elements=[table.c[name] for name in key],
-            set_={name: statement.excluded[name] for name in replace},
-        )
+        return upsert_into(sqlite.insert, table, key, replace)
 
     def for_update(self, query: S) -> S:
         return query  # one writer at a time: a write transaction already excludes the others
