@@ -137,6 +137,7 @@ class Services:
             runner.wake()
 
     async def close(self) -> None:
+        await self.messages.close()
         self.cpu.close()
         await self.sandbox.close()
         await self.callbacks.close()

@@ -254,3 +254,28 @@ def test_report_command_prints_the_campaign_numbers(tmp_path: Path) -> None:
     missing = run(tmp_path, "report", "cmp_nope", ok=False)
     assert missing.returncode == 1
     assert "no campaign cmp_nope" in missing.stderr
+
+
+def test_send_batch_reads_a_file_and_names_each_refused_line(tmp_path: Path) -> None:
+    surface = re.search(r"(srf_\w+)", run(tmp_path, "demo", "--profiles", "1").stdout)
+    assert surface is not None
+    lines = [
+        {"to": "+33612340001", "body": "one"},
+        {"to": "not a number", "body": "two"},
+        {"to": "+33612340003", "body": "three", "send_at": "2999-01-01T09:00:00+00:00"},
+        {"to": "+33612340004", "body": "four", "colour": "red"},
+    ]
+    jsonl = tmp_path / "messages.jsonl"
+    jsonl.write_text("\n".join(json.dumps(line) for line in lines) + "\n{not json\n")
+    done = run(tmp_path, "send-batch", str(jsonl), "--surface", surface.group(1), ok=False)
+    assert done.returncode == 1
+    assert "5 read: 2 accepted, 3 refused" in done.stdout
+    assert "line 2: to:" in done.stderr
+    assert "line 4: colour: is not a known field" in done.stderr
+    assert "line 5: line: not JSON" in done.stderr
+
+    table = tmp_path / "messages.csv"
+    table.write_text("to,body\n+33612340005,five\n+33612340006,six\n")
+    done = run(tmp_path, "send-batch", str(table), "--surface", surface.group(1))
+    assert "2 read: 2 accepted, 0 refused" in done.stdout
+    assert "send-batch" in run(tmp_path, "--help").stdout

@@ -14,7 +14,7 @@ from starlette.requests import HTTPConnection
 from smsbridge.api.schemas.base import NUL_REFUSED
 from smsbridge.errors import InvalidInput
 from smsbridge.services.api_keys import Principal, Role
-from smsbridge.services.catalog import services
+from smsbridge.services.catalog import catalog_of, services
 
 __all__ = ["AUTHENTICATED", "authenticate", "principal", "require", "services", "url_without_nul"]
 
@@ -33,7 +33,7 @@ async def authenticate(connection: HTTPConnection) -> Principal:
         return known
     credentials = await _bearer(connection)
     token = credentials.credentials if credentials is not None else None
-    found = await services(connection).api_keys.authenticate(token)
+    found = await catalog_of(connection).api_keys.authenticate(token)
     connection.scope[AUTHENTICATED] = found
     return found
 

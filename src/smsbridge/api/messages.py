@@ -4,22 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Depends, Header, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
+from pydantic import BaseModel, ValidationError
 
 from smsbridge.api.deps import require, services
-from smsbridge.api.problems import UNREADABLE_BODY
+from smsbridge.api.problems import UNREADABLE_BODY, field_errors
 from smsbridge.api.schemas.messages import (
+    MessageBatchIn,
+    MessageBatchOut,
     MessageIn,
     MessageList,
     MessageOut,
     MessagePreviewIn,
     MessagePreviewOut,
 )
-from smsbridge.errors import InvalidInput
+from smsbridge.errors import FieldError, InvalidInput
 from smsbridge.services.api_keys import Principal, Role
 from smsbridge.services.catalog import ServiceCatalog
-from smsbridge.services.messages import Idempotency, SendRequest
+from smsbridge.services.message_rows import Idempotency, SendRequest
 
 router = APIRouter(prefix="/api/v1", tags=["messages"])
 
@@ -27,14 +31,37 @@ MAX_IDEMPOTENCY_KEY = 255
 
 
 def idempotency_of(
-    key: str | None, who: Principal, operation: str, request: dict[str, Any]
+    key: str | None, who: Principal, operation: str, request: BaseModel | dict[str, Any]
 ) -> Idempotency | None:
-    """The ``Idempotency-Key`` of a request, scoped to the caller's key and the operation."""
+    """The ``Idempotency-Key`` of a request, scoped to the caller's key and the operation
+    (the request is serialized for its hash only when a key is given)."""
     if key is None:
         return None
     if not key.strip() or len(key) > MAX_IDEMPOTENCY_KEY:
         raise InvalidInput.one("Idempotency-Key", f"must be 1 to {MAX_IDEMPOTENCY_KEY} characters")
+    if isinstance(request, BaseModel):
+        request = request.model_dump(mode="json")
     return Idempotency(scope=f"{who.key_id}:{operation}", key=key, request=request)
+
+
+def _answer(status: int, body: dict[str, Any]) -> Response:
+    # orjson writes UTC times as pydantic does ("…Z"): the response model documents the shape
+    # without paying a validation of each message on the way out.
+    return Response(orjson.dumps(body, option=orjson.OPT_UTC_Z), status, media_type=JSON)
+
+
+JSON = "application/json"
+
+
+def _send_request(body: MessageIn) -> SendRequest:
+    return SendRequest(
+        surface_id=body.surface_id,
+        to=body.to,
+        body=body.body,
+        send_at=body.send_at,
+        profile_id=body.profile_id,
+        variables=body.variables,
+    )
 
 
 @router.post(
@@ -49,24 +76,39 @@ async def send_message(
     idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
     who: Principal = Depends(require(Role.SENDER)),
     svc: ServiceCatalog = Depends(services),
-) -> JSONResponse:
-    idempotency = idempotency_of(
-        idempotency_key, who, "POST /api/v1/messages", body.model_dump(mode="json")
-    )
-    status, view = await svc.messages.send(
-        SendRequest(
-            surface_id=body.surface_id,
-            to=body.to,
-            body=body.body,
-            send_at=body.send_at,
-            profile_id=body.profile_id,
-            variables=body.variables,
-        ),
-        idempotency=idempotency,
-    )
-    return JSONResponse(
-        MessageOut.model_validate(view).model_dump(mode="json", by_alias=True), status
-    )
+) -> Response:
+    """Accept one message: answered 202 once it is durable (committed with its outbox entry).
+    Concurrent requests share one transaction (group commit)."""
+    idempotency = idempotency_of(idempotency_key, who, "POST /api/v1/messages", body)
+    status, view = await svc.messages.send(_send_request(body), idempotency=idempotency)
+    return _answer(status, view)
+
+
+@router.post(
+    "/messages/batch",
+    status_code=207,
+    response_model=MessageBatchOut,
+    responses=UNREADABLE_BODY,
+)
+async def send_batch(
+    body: MessageBatchIn,
+    idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
+    who: Principal = Depends(require(Role.SENDER)),
+    svc: ServiceCatalog = Depends(services),
+) -> Response:
+    """Accept up to 1,000 messages in one request: 207 with one result per message, in
+    order (202 and the message, or 422 and a problem naming the message's fields, e.g.
+    ``messages[3].to``). The accepted ones are durable when this answers; one
+    ``Idempotency-Key`` covers the whole batch."""
+    idempotency = idempotency_of(idempotency_key, who, "POST /api/v1/messages/batch", body)
+    items: list[SendRequest | InvalidInput] = []
+    for item in body.messages:
+        try:
+            items.append(_send_request(MessageIn.model_validate(item)))
+        except ValidationError as exc:
+            items.append(InvalidInput([FieldError(f, m) for f, m in field_errors(exc)]))
+    status, answer = await svc.messages.send_batch(items, idempotency=idempotency)
+    return _answer(status, answer)
 
 
 @router.post("/messages/preview", response_model=MessagePreviewOut, responses=UNREADABLE_BODY)

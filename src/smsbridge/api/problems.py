@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -133,15 +134,17 @@ def error_problem(exc: SmsbridgeError) -> Response:
     return problem(500, "internal error", slug="internal")
 
 
+def field_errors(exc: RequestValidationError | ValidationError) -> list[tuple[str, str]]:
+    """(field, message) of each of pydantic's errors, as users read them, without repeats."""
+    found: dict[tuple[str, str], None] = {}
+    for error in exc.errors():
+        found[(_field(tuple(error.get("loc", ()))), str(error.get("msg", "invalid")))] = None
+    return list(found)
+
+
 async def _validation_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    errors = []
-    seen: set[tuple[str, str]] = set()
-    for error in exc.errors():
-        item = (_field(tuple(error.get("loc", ()))), str(error.get("msg", "invalid")))
-        if item not in seen:
-            seen.add(item)
-            errors.append({"field": item[0], "message": item[1]})
+    errors = [{"field": field, "message": message} for field, message in field_errors(exc)]
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:3])
     return problem(422, detail or "invalid request", slug="invalid-input", errors=errors)
 

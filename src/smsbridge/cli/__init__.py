@@ -22,7 +22,15 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 # Registration order is the order ``smsbridge --help`` lists them in.
-for command in (demo.demo, report.report, server.serve, server.worker, send.send, server.migrate):
+for command in (
+    demo.demo,
+    report.report,
+    server.serve,
+    server.worker,
+    send.send,
+    send.send_batch,
+    server.migrate,
+):
     app.command()(command)
 app.add_typer(keys.keys_app, name="keys")
 app.add_typer(credentials.credentials_app, name="credentials")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -60,23 +61,42 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+KEY_CACHE_SECONDS = 2.0
+"""How long a valid key is trusted without reading it again. A key revoked by this process
+stops at once; one revoked by another process sharing the database, within this time."""
+KEY_CACHE_SIZE = 1024
+
+
 class ApiKeyService:
     def __init__(self, db: Database, master_key: str, clock: Callable[[], datetime]) -> None:
         self._db = db
         self._master = master_key
         self._master_hash = hash_key(master_key)
         self._clock = clock
+        # key hash -> (principal, monotonic time it was read): a sender sending thousands of
+        # messages a second does not read its key thousands of times a second
+        self._valid: dict[str, tuple[Principal, float]] = {}
 
     async def authenticate(self, presented: str | None) -> Principal:
         if not presented:
             raise AuthenticationRequired()
         if hmac.compare_digest(presented.encode(), self._master.encode()):
             return Principal("master", "master", Role.ADMIN, self._master_hash)
+        digest = hash_key(presented)
+        cached = self._valid.get(digest)
+        now = time.monotonic()
+        if cached is not None and now - cached[1] < KEY_CACHE_SECONDS:
+            return cached[0]
         async with self._db.read() as conn:
-            row = await repo.find_by_hash(conn, hash_key(presented))
+            row = await repo.find_by_hash(conn, digest)
         if row is None or row.revoked_at is not None:
+            self._valid.pop(digest, None)
             raise AuthenticationRequired("invalid or revoked API key")
-        return Principal(row.id, row.name, Role(row.role), row.key_hash)
+        found = Principal(row.id, row.name, Role(row.role), row.key_hash)
+        if len(self._valid) >= KEY_CACHE_SIZE:
+            self._valid.clear()
+        self._valid[digest] = (found, now)
+        return found
 
     async def principal(self, key_id: str) -> Principal:
         """The key with this id, if it is still valid (a signed-in session re-checks it on
@@ -144,3 +164,4 @@ class ApiKeyService:
         async with self._db.transaction() as conn:
             if not await repo.revoke(conn, key_id, self._clock()):
                 raise NotFound(f"no active API key {key_id}")
+        self._valid.clear()  # after the commit: no read from before it can be cached again

@@ -14,7 +14,7 @@ from smsbridge.domain.messages import PENDING, MessageStatus
 from smsbridge.domain.personalize import Personalizer
 from smsbridge.errors import Conflict, InvalidInput, NotFound
 from smsbridge.services.cpu_lane import CpuLane
-from smsbridge.services.messages import IDEMPOTENCY_TTL, Idempotency
+from smsbridge.services.message_rows import IDEMPOTENCY_TTL, Idempotency
 from smsbridge.services.pagination import Page, check_limit, decode_cursor, page_of
 from smsbridge.storage import campaigns as repo
 from smsbridge.storage import messages as messages_repo

@@ -66,7 +66,15 @@ class ServiceCatalog(Protocol):
     def reports(self) -> ReportService: ...
 
 
-def services(connection: HTTPConnection) -> ServiceCatalog:
-    """The dependency handlers declare (``svc: ServiceCatalog = Depends(services)``)."""
+def catalog_of(connection: HTTPConnection) -> ServiceCatalog:
+    """The services of the application serving ``connection``."""
     found: ServiceCatalog = connection.app.state.services
     return found
+
+
+async def services(connection: HTTPConnection) -> ServiceCatalog:
+    """The dependency handlers declare (``svc: ServiceCatalog = Depends(services)``).
+
+    ``async`` on purpose: FastAPI runs a plain ``def`` dependency in its thread pool, a
+    thread hop (and a wait for a free thread) on every request."""
+    return catalog_of(connection)

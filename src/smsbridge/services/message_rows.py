@@ -4,10 +4,14 @@ campaign fan-outs have their own batch path, ``services/fanout.py``)."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-from datetime import datetime
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
+import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smsbridge.domain.ids import new_id
@@ -16,6 +20,64 @@ from smsbridge.domain.messages import MessageStatus, check_body
 from smsbridge.domain.segments import count_segments
 from smsbridge.domain.surfaces import MessageType, Surface
 from smsbridge.storage import messages as repo
+
+IDEMPOTENCY_TTL = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class SendRequest:
+    """One message to accept: to a number (``to``) or to a profile (``profile_id``, whose phone
+    is used and whose attributes the body's template can read)."""
+
+    surface_id: str
+    to: str | None
+    body: str
+    send_at: datetime | None = None
+    profile_id: str | None = None
+    variables: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Idempotency:
+    """An ``Idempotency-Key`` and what it is scoped to (the caller and the operation)."""
+
+    scope: str
+    key: str
+    request: Mapping[str, Any]
+
+    @cached_property
+    def request_hash(self) -> str:
+        return hashlib.sha256(orjson.dumps(self.request, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def message_view(
+    row: Mapping[str, Any], events: Sequence[Mapping[str, Any]] | None
+) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "id": row["id"],
+        "surface_id": row["surface_id"],
+        "campaign_id": row["campaign_id"],
+        "profile_id": row.get("profile_id"),
+        "credential_id": row["credential_id"],
+        "to": row["to_number"],
+        "from": row["from_number"],
+        "body": row["body"],
+        "segments": row["segments"],
+        "encoding": row["encoding"],
+        "message_type": row["message_type"],
+        "status": row["status"],
+        "provider_message_id": row["provider_message_id"],
+        "attempts": row["attempts"],
+        "last_error": row["last_error"],
+        "send_at": row["send_at"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+        "sent_at": row["sent_at"],
+        "delivered_at": row["delivered_at"],
+    }
+    if events is not None:
+        view["events"] = [{"at": e["at"], "type": e["type"], "detail": e["detail"]} for e in events]
+    return view
 
 
 def consent_reply(
@@ -73,20 +135,31 @@ async def paced(
     now: datetime,
     timezone: str | None,
 ) -> repo.NewMessage:
-    """A marketing message under the surface's frequency cap and quiet hours: suppressed when
-    over the cap, scheduled for the end of the recipient's quiet hours when due inside them."""
-    cap = surface.frequency_cap
-    if cap is not None:
-        since = now - cap.window
+    """A marketing message under the surface's frequency cap and quiet hours (see
+    :func:`pace`), the number's recent messages counted in ``conn``."""
+    recent = 0
+    if surface.frequency_cap is not None:
+        since = now - surface.frequency_cap.window
         counts = await repo.recent_marketing_counts(conn, new.surface_id, [new.to_number], since)
         recent = counts.get(new.to_number, 0)
-        if recent >= cap.max_messages:
-            hours = cap.window.total_seconds() / 3600
-            reason = (
-                f"frequency_cap: {recent} marketing message(s) to this number in the last "
-                f"{hours:g} h (cap {cap.max_messages})"
-            )
-            return replace(new, status=MessageStatus.SUPPRESSED.value, last_error=reason)
+    return pace(surface, new, now, timezone, recent)
+
+
+def pace(
+    surface: Surface, new: repo.NewMessage, now: datetime, timezone: str | None, recent: int
+) -> repo.NewMessage:
+    """A marketing message under the surface's frequency cap and quiet hours: suppressed when
+    ``recent`` (the number's marketing messages of the surface within the cap's window) has
+    reached the cap, scheduled for the end of the recipient's quiet hours when due inside
+    them."""
+    cap = surface.frequency_cap
+    if cap is not None and recent >= cap.max_messages:
+        hours = cap.window.total_seconds() / 3600
+        reason = (
+            f"frequency_cap: {recent} marketing message(s) to this number in the last "
+            f"{hours:g} h (cap {cap.max_messages})"
+        )
+        return replace(new, status=MessageStatus.SUPPRESSED.value, last_error=reason)
     quiet = surface.quiet_hours
     if quiet is not None:
         due = new.send_at if new.status == MessageStatus.SCHEDULED and new.send_at else now
@@ -108,3 +181,9 @@ def message_row(new: repo.NewMessage) -> dict[str, Any]:
         "sent_at": None,
         "delivered_at": None,
     }
+
+
+def jsonable(view: Mapping[str, Any]) -> dict[str, Any]:
+    """``view`` as plain JSON values (what an Idempotency-Key record stores)."""
+    result: dict[str, Any] = orjson.loads(orjson.dumps(view, option=orjson.OPT_UTC_Z))
+    return result

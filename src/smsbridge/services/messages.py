@@ -6,17 +6,14 @@ one transaction; the worker does the rest.
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from functools import cached_property
+import contextlib
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
+from functools import partial
 from typing import Any
 
-import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from smsbridge.domain.ids import new_id
 from smsbridge.domain.links import Shortened, shorten
 from smsbridge.domain.messages import DELIVERY_OUTCOMES, EventType, MessageStatus, check_body
 from smsbridge.domain.personalize import Personalizer, Rendered
@@ -25,73 +22,28 @@ from smsbridge.domain.profiles import template_view
 from smsbridge.domain.segments import count_segments
 from smsbridge.domain.surfaces import Surface, parse_surface
 from smsbridge.errors import Conflict, InvalidInput, LimitExceeded, NotFound
+from smsbridge.services.accept import Answer, Draft, GroupWriter, Submission, new_message
 from smsbridge.services.cpu_lane import CpuLane
-from smsbridge.services.message_rows import message_link_rows, message_row, outbox_due, paced
+from smsbridge.services.group_commit import GroupCommit
+from smsbridge.services.message_rows import (
+    IDEMPOTENCY_TTL,
+    Idempotency,
+    SendRequest,
+    message_link_rows,
+    message_view,
+    outbox_due,
+)
 from smsbridge.services.pagination import Page, check_limit, decode_cursor, page_of
-from smsbridge.storage import campaigns as campaigns_repo
 from smsbridge.storage import links as links_repo
 from smsbridge.storage import messages as repo
 from smsbridge.storage import profiles as profiles_repo
 from smsbridge.storage import surfaces as surfaces_repo
 from smsbridge.storage.database import Database
 
-IDEMPOTENCY_TTL = timedelta(hours=24)
-
-
-@dataclass(frozen=True)
-class SendRequest:
-    """One message to accept: to a number (``to``) or to a profile (``profile_id``, whose phone
-    is used and whose attributes the body's template can read)."""
-
-    surface_id: str
-    to: str | None
-    body: str
-    send_at: datetime | None = None
-    profile_id: str | None = None
-    variables: Mapping[str, Any] | None = None
-
-
-@dataclass(frozen=True)
-class Idempotency:
-    """An ``Idempotency-Key`` and what it is scoped to (the caller and the operation)."""
-
-    scope: str
-    key: str
-    request: Mapping[str, Any]
-
-    @cached_property
-    def request_hash(self) -> str:
-        return hashlib.sha256(orjson.dumps(self.request, option=orjson.OPT_SORT_KEYS)).hexdigest()
-
-
-def message_view(
-    row: Mapping[str, Any], events: Sequence[Mapping[str, Any]] | None
-) -> dict[str, Any]:
-    view: dict[str, Any] = {
-        "id": row["id"],
-        "surface_id": row["surface_id"],
-        "campaign_id": row["campaign_id"],
-        "profile_id": row.get("profile_id"),
-        "credential_id": row["credential_id"],
-        "to": row["to_number"],
-        "from": row["from_number"],
-        "body": row["body"],
-        "segments": row["segments"],
-        "encoding": row["encoding"],
-        "message_type": row["message_type"],
-        "status": row["status"],
-        "provider_message_id": row["provider_message_id"],
-        "attempts": row["attempts"],
-        "last_error": row["last_error"],
-        "send_at": row["send_at"],
-        "created_at": row["created_at"],
-        "updated_at": row["updated_at"],
-        "sent_at": row["sent_at"],
-        "delivered_at": row["delivered_at"],
-    }
-    if events is not None:
-        view["events"] = [{"at": e["at"], "type": e["type"], "detail": e["detail"]} for e in events]
-    return view
+MAX_BATCH = 1000
+"""Messages in one ``POST /messages/batch``."""
+GROUP_WEIGHT = 2000
+"""Messages written by one group commit at most (a batch is never split)."""
 
 
 class MessageService:
@@ -113,6 +65,15 @@ class MessageService:
         self._public_url = public_url
         self._region = default_region
         self._on_enqueued = on_enqueued
+        self._writer = GroupWriter(link_base=lambda surface: surface.link_base(public_url))
+        self._group: GroupCommit[Submission, Answer] = GroupCommit(
+            self._write_group,
+            name="accept-messages",
+            max_weight=GROUP_WEIGHT,
+            # SQLite writes one transaction at a time anyway; on PostgreSQL a few groups in
+            # flight overlap one group's round trips with the next one's.
+            parallel=1 if db.dialect_ops.single_writer else 4,
+        )
 
     async def _recipient(
         self, conn: AsyncConnection, request: SendRequest
@@ -146,50 +107,48 @@ class MessageService:
         base = surface.link_base(self._public_url)
         return Shortened(body, ()) if base is None else shorten(body, base)
 
-    def _prepare(
-        self,
-        request: SendRequest,
-        now: datetime,
-        surface: Surface,
-        *,
-        to: str | None = None,
-        body: str | None = None,
-        suppressed: bool = False,
-    ) -> repo.NewMessage:
-        to = to or normalize_phone(request.to or "", "to", self._region)
-        body = check_body(request.body if body is None else body)
-        count = count_segments(body)
-        scheduled = request.send_at is not None and request.send_at > now
-        if suppressed:
-            status = MessageStatus.SUPPRESSED
-        elif scheduled:
-            status = MessageStatus.SCHEDULED
-        else:
-            status = MessageStatus.QUEUED
-        return repo.NewMessage(
-            id=new_id("msg"),
-            surface_id=request.surface_id,
-            campaign_id=None,  # a campaign's messages come from its fan-out only
-            profile_id=request.profile_id,
-            message_type=surface.message_type.value,
-            to_number=to,
-            from_number=surface.sender,
-            body=body,
-            segments=count.segments,
-            encoding=count.encoding.value,
-            status=status.value,
-            send_at=request.send_at,
-            created_at=now,
+    async def send(self, request: SendRequest, *, idempotency: Idempotency | None = None) -> Answer:
+        """Accept one message; returns (HTTP status, message view) once it is durable."""
+        return await self._accept(
+            lambda: self._drafts([request]), idempotency=idempotency, batch=False, weight=1
         )
 
-    async def send(
-        self, request: SendRequest, *, idempotency: Idempotency | None = None
-    ) -> tuple[int, dict[str, Any]]:
-        """Accept one message; returns (HTTP status, message view)."""
-        if request.send_at is not None and request.send_at.tzinfo is None:
-            raise InvalidInput.one("send_at", "must carry a time zone, e.g. 2026-05-01T09:00:00Z")
+    async def send_batch(
+        self,
+        items: Sequence[SendRequest | InvalidInput],
+        *,
+        idempotency: Idempotency | None = None,
+    ) -> Answer:
+        """Accept up to :data:`MAX_BATCH` messages at once: ``(207, {"results": [...]})``, one
+        result per item in order (202 with the message, or 422 with a problem naming the
+        item's fields; items that failed the caller's own checks are given as their error)."""
+        if not items:
+            raise InvalidInput.one("messages", "must hold at least one message")
+        if len(items) > MAX_BATCH:
+            raise InvalidInput.one("messages", f"at most {MAX_BATCH} messages per batch")
+        return await self._accept(
+            lambda: self._drafts(items), idempotency=idempotency, batch=True, weight=len(items)
+        )
+
+    async def _accept(
+        self,
+        drafts: Callable[[], Awaitable[list[Draft | InvalidInput]]],
+        *,
+        idempotency: Idempotency | None,
+        batch: bool,
+        weight: int,
+    ) -> Answer:
         try:
-            return await self._send_once(request, idempotency)
+            if idempotency is not None:  # a replay answers as before, whatever changed since
+                async with self._db.read() as conn:
+                    replayed = await self._replayed(conn, idempotency, self._clock())
+                if replayed is not None:
+                    return replayed
+            prepared = await drafts()
+            if not batch and isinstance(prepared[0], InvalidInput):
+                raise prepared[0]
+            submission = Submission(prepared, idempotency, batch=batch)
+            return await self._group.submit(submission, weight=weight)
         except Conflict:
             if idempotency is None:
                 raise
@@ -197,9 +156,57 @@ class MessageService:
             async with self._db.read() as conn:
                 return await self._replay(conn, idempotency)
 
+    async def _drafts(
+        self, requests: Sequence[SendRequest | InvalidInput]
+    ) -> list[Draft | InvalidInput]:
+        """Each request checked and personalized (its error in its place when it fails).
+        Profiles are read on one connection, opened only when a request names one."""
+        drafts: list[Draft | InvalidInput] = []
+        async with contextlib.AsyncExitStack() as stack:
+            conn: AsyncConnection | None = None
+            for request in requests:
+                if isinstance(request, InvalidInput):
+                    drafts.append(request)
+                    continue
+                try:
+                    if request.profile_id is not None and conn is None:
+                        conn = await stack.enter_async_context(self._db.read())
+                    drafts.append(await self._draft(conn, request))
+                except InvalidInput as refused:
+                    drafts.append(refused)
+        return drafts
+
+    async def _draft(self, conn: AsyncConnection | None, request: SendRequest) -> Draft:
+        if request.send_at is not None and request.send_at.tzinfo is None:
+            raise InvalidInput.one("send_at", "must carry a time zone, e.g. 2026-05-01T09:00:00Z")
+        if (request.to is None) == (request.profile_id is None):
+            raise InvalidInput.one("to", "give exactly one of `to` (a number) or `profile_id`")
+        profile: dict[str, Any] | None = None
+        if conn is None:
+            to = normalize_phone(request.to or "", "to", self._region)
+        else:
+            to, profile = await self._recipient(conn, request)
+        body = check_body((await self._render(request, profile, to)).text)
+        return Draft(request, to, body, (profile or {}).get("timezone"))
+
+    async def _write_group(self, submissions: Sequence[Submission]) -> list[Answer | BaseException]:
+        work = partial(self._writer.write, submissions=submissions, now=self._clock())
+        answers = await self._db.run_transaction(work)
+        if self._on_enqueued is not None:
+            self._on_enqueued()
+        return answers
+
+    def group_stats(self) -> tuple[int, int]:
+        """(transactions, requests) the group commit has written so far."""
+        return self._group.groups, self._group.units
+
+    async def close(self) -> None:
+        """Write the messages still waiting for their group, then stop."""
+        await self._group.close()
+
     async def _replayed(
         self, conn: Any, idempotency: Idempotency | None, now: datetime
-    ) -> tuple[int, dict[str, Any]] | None:
+    ) -> Answer | None:
         """The stored answer when this Idempotency-Key was already used, else None."""
         if idempotency is None:
             return None
@@ -208,13 +215,7 @@ class MessageService:
             return await self._replay(conn, idempotency)
         return None
 
-    async def _surface(self, conn: AsyncConnection, surface_id: str) -> Surface:
-        found = await surfaces_repo.get_surface(conn, surface_id)
-        if found is None:
-            raise InvalidInput.one("surface_id", f"no surface {surface_id}")
-        return parse_surface(found.document)
-
-    async def _replay(self, conn: Any, idempotency: Idempotency) -> tuple[int, dict[str, Any]]:
+    async def _replay(self, conn: Any, idempotency: Idempotency) -> Answer:
         since = self._clock() - IDEMPOTENCY_TTL
         found = await repo.find_idempotent(conn, idempotency.scope, idempotency.key, since)
         if found is None:
@@ -224,51 +225,6 @@ class MessageService:
                 "Idempotency-Key", "was already used with a different request body"
             )
         return int(found["status_code"]), dict(found["response"])
-
-    async def _send_once(
-        self, request: SendRequest, idempotency: Idempotency | None
-    ) -> tuple[int, dict[str, Any]]:
-        now = self._clock()
-        # Rendered before the write transaction, which must not wait for a template.
-        async with self._db.read() as conn:
-            if (replayed := await self._replayed(conn, idempotency, now)) is not None:
-                return replayed
-            await self._surface(conn, request.surface_id)
-            to, profile = await self._recipient(conn, request)
-        body = check_body((await self._render(request, profile, to)).text)
-        async with self._db.transaction() as conn:
-            if (replayed := await self._replayed(conn, idempotency, now)) is not None:
-                return replayed
-            surface = await self._surface(conn, request.surface_id)
-            tracked = self._track(surface, body)
-            suppressed = bool(await campaigns_repo.suppressed_phones(conn, surface.sender, [to]))
-            new = self._prepare(
-                request, now, surface, to=to, body=tracked.text, suppressed=suppressed
-            )
-            if surface.paces and not suppressed:
-                timezone = (profile or {}).get("timezone")
-                new = await paced(conn, surface, new, now, timezone)
-            due = outbox_due(new, now)
-            await repo.insert_messages(conn, [new], due=[due])
-            await links_repo.insert_links(conn, message_link_rows(new, tracked, now))
-            first = new.first_event()
-            view = message_view(
-                message_row(new), [{"at": now, "type": new.status, "detail": first.detail}]
-            )
-            if idempotency is not None:
-                await repo.save_idempotent(
-                    conn,
-                    scope=idempotency.scope,
-                    key=idempotency.key,
-                    request_hash=idempotency.request_hash,
-                    status_code=202,
-                    response=_jsonable(view),
-                    now=now,
-                    expired_before=now - IDEMPOTENCY_TTL,
-                )
-        if self._on_enqueued is not None:
-            self._on_enqueued()
-        return 202, view
 
     async def enqueue_many(self, requests: Sequence[SendRequest]) -> list[str]:
         """Accept many messages in one transaction (bulk paths: campaigns, benchmarks)."""
@@ -286,7 +242,8 @@ class MessageService:
             for r in requests:
                 surface = parsed[r.surface_id]
                 tracked = self._track(surface, r.body)
-                message = self._prepare(r, now, surface, body=tracked.text)
+                to = normalize_phone(r.to or "", "to", self._region)
+                message = new_message(r, now, surface, to=to, body=tracked.text)
                 new.append(message)
                 link_rows.extend(message_link_rows(message, tracked, now))
             due = [outbox_due(m, now) for m in new]
@@ -415,8 +372,3 @@ class MessageService:
                 repo.Event(message_id, now, EventType.CANCELLED, {"by": "api"}),
             )
         return await self.get(message_id)
-
-
-def _jsonable(view: Mapping[str, Any]) -> dict[str, Any]:
-    result: dict[str, Any] = orjson.loads(orjson.dumps(view))
-    return result

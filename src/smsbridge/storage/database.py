@@ -8,13 +8,15 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import Connection, event, text
+from sqlalchemy import Connection, Engine, event, text
+from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 
 from smsbridge.storage.dialects import Dialect, dialect_named, is_embedded
 
@@ -74,6 +76,29 @@ def _dump_json(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+class _LentConnection:
+    """The hot-path connection lent to a synchronous SQLAlchemy engine inside a transaction
+    that :meth:`Database._run_write` owns: the engine's commit, rollback and close do nothing
+    (the owner commits, or rolls back when the work raises)."""
+
+    def __init__(self, raw: sqlite3.Connection | None) -> None:
+        if raw is None:
+            raise RuntimeError("the hot-path connection is not open")
+        self._raw = raw
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._raw, name)
+
+    def commit(self) -> None:
+        pass
+
+    def rollback(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 class Database:
     """The engine plus the transaction boundary services use."""
 
@@ -85,6 +110,7 @@ class Database:
         self._write_lock = asyncio.Lock() if self.dialect_ops.single_writer else None
         self._hot_thread: ThreadPoolExecutor | None = None
         self._hot_connection: sqlite3.Connection | None = None
+        self._hot_engine: Engine | None = None
 
     @property
     def dialect(self) -> str:
@@ -154,7 +180,43 @@ class Database:
         connection.execute("COMMIT")
         return result
 
+    async def run_transaction(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` in one read-write transaction, on a synchronous SQLAlchemy connection,
+        committed when it returns.
+
+        The one-hop write for group commits (``services/group_commit.py``): on SQLite the
+        whole transaction runs in the hot-path thread, queued behind this process's other
+        writers, so its statements cost no event-loop turns; on PostgreSQL it runs through the
+        async driver (``run_sync``), a round trip per statement but no thread. Same code,
+        same tables and column types on both.
+        """
+        if self._write_lock is None:
+            async with self.engine.begin() as connection:
+                return await connection.run_sync(work)
+        return await self.sqlite_write(partial(self._run_on_hot_engine, work))
+
+    def _run_on_hot_engine(self, work: Callable[[Connection], T], _raw: sqlite3.Connection) -> T:
+        # Called inside _run_write's BEGIN IMMEDIATE … COMMIT on the hot connection; the
+        # SQLAlchemy engine below wraps that same connection and leaves the transaction to it.
+        if self._hot_engine is None:
+            lent = _LentConnection(self._hot_connection)
+            self._hot_engine = create_sync_engine(
+                "sqlite://",
+                creator=lambda: lent,
+                poolclass=StaticPool,
+                pool_reset_on_return=None,
+                json_serializer=_dump_json,
+                json_deserializer=orjson.loads,
+            )
+        with self._hot_engine.connect() as connection:
+            result = work(connection)
+            connection.commit()  # a no-op on the lent connection: _run_write commits
+            return result
+
     def _close_hot_path(self) -> None:
+        if self._hot_engine is not None:
+            self._hot_engine.dispose(close=False)
+            self._hot_engine = None
         if self._hot_connection is not None:
             self._hot_connection.close()
             self._hot_connection = None

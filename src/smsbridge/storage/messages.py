@@ -71,30 +71,33 @@ class Event:
         }
 
 
+def insert_rows(
+    new: Sequence[NewMessage], due: Sequence[datetime | None]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """The rows accepting ``new`` writes: messages, their first events, and (when ``due`` is
+    set) their outbox entries."""
+    rows = [
+        {**m.columns(), "credential_id": None, "attempts": 0, "updated_at": m.created_at}
+        for m in new
+    ]
+    events = [m.first_event().row() for m in new]
+    entries = [
+        {"message_id": m.id, "due_at": when, "lease_token": 0}
+        for m, when in zip(new, due, strict=True)
+        if when is not None
+    ]
+    return rows, events, entries
+
+
 async def insert_messages(
     conn: AsyncConnection, new: Sequence[NewMessage], *, due: Sequence[datetime | None]
 ) -> None:
     """Insert messages, their first event and (when ``due`` is set) their outbox entries."""
     if not new:
         return
-    await conn.execute(
-        insert(messages),
-        [
-            {
-                **m.columns(),
-                "credential_id": None,
-                "attempts": 0,
-                "updated_at": m.created_at,
-            }
-            for m in new
-        ],
-    )
-    await conn.execute(insert(message_events), [m.first_event().row() for m in new])
-    entries = [
-        {"message_id": m.id, "due_at": when, "lease_token": 0}
-        for m, when in zip(new, due, strict=True)
-        if when is not None
-    ]
+    rows, events, entries = insert_rows(new, due)
+    await conn.execute(insert(messages), rows)
+    await conn.execute(insert(message_events), events)
     if entries:
         await conn.execute(insert(outbox), entries)
 

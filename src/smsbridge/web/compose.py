@@ -12,7 +12,7 @@ from markupsafe import Markup, escape
 from smsbridge.errors import InvalidInput
 from smsbridge.services.api_keys import Role
 from smsbridge.services.catalog import ServiceCatalog, services
-from smsbridge.services.messages import SendRequest
+from smsbridge.services.message_rows import SendRequest
 from smsbridge.web.shell import Visitor, pages, posted_form, require, visitor
 from smsbridge.web.surfaces import surface_choices
 

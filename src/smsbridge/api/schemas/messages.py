@@ -85,3 +85,31 @@ class MessagePreviewOut(BaseModel):
     ucs2_characters: list[str] = Field(description="the characters that force UCS-2")
     undefined: list[str] = Field(description="names the template used that have no value")
     errors: list[PreviewProblem]
+
+
+class MessageBatchIn(Strict):
+    messages: list[dict[str, Any]] = Field(
+        min_length=1,
+        max_length=1000,
+        description="up to 1,000 messages, each as for POST /api/v1/messages; each is checked "
+        "on its own and answered in its place",
+    )
+
+
+class BatchProblem(BaseModel):
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[PreviewProblem]
+
+
+class BatchResult(BaseModel):
+    index: int
+    status: int = Field(description="202: accepted (see `message`); 422: refused (see `problem`)")
+    message: MessageOut | None = None
+    problem: BatchProblem | None = None
+
+
+class MessageBatchOut(BaseModel):
+    results: list[BatchResult] = Field(description="one per message sent, in request order")
