@@ -138,6 +138,7 @@ class Services:
 
     async def close(self) -> None:
         await self.messages.close()
+        await self.webhooks.close()
         self.cpu.close()
         await self.sandbox.close()
         await self.callbacks.close()

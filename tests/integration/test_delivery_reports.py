@@ -3,6 +3,7 @@ shapes (Twilio form, Infobip batch), replays, out-of-order reports, unknown ids,
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import timedelta
 from typing import Any
@@ -16,7 +17,7 @@ from smsbridge.domain.signatures import twilio_signature
 from smsbridge.storage.messages import apply_early_reports
 from smsbridge.storage.tables import early_delivery_reports
 from tests.conftest import ClientFactory, CredentialFactory
-from tests.mock_provider import MockProvider, Recorded, Reply
+from tests.mock_provider import MockProvider, Recorded, Reply, scripted
 
 SENDER = "+15550001111"
 
@@ -473,3 +474,57 @@ async def test_an_early_report_is_parked_then_applied_or_forgotten(
     async with services.db.transaction() as conn:  # a day later, nothing claimed it: forgotten
         assert await apply_early_reports(conn, services.clock() + timedelta(days=2)) == 0
     assert await parked() == 0
+
+
+async def test_concurrent_reports_share_transactions_and_the_first_final_status_wins(
+    client: httpx.AsyncClient, services: Services, mock_provider: MockProvider
+) -> None:
+    """Many webhooks at once are applied in few transactions; each is answered with its own
+    counts once applied; reports for one message in the same group keep arrival order (the
+    first final status wins) and an early report waits for its message in the same way."""
+    mock_provider.responder = scripted(
+        *(Reply(200, {"msg": {"ref": f"grp-{i}"}}) for i in range(30))
+    )
+    response = await client.post(
+        "/api/v1/credentials",
+        json={
+            "name": "grouped",
+            "provider_url": f"{mock_provider.url}/send",
+            "auth": {"type": "none"},
+            "payload": {"to": "{{toNumber}}", "from": "{{fromNumber}}", "text": "{{message}}"},
+            "response": {"message_id_path": "$.msg.ref"},
+            "delivery_reports": {
+                "message_id_path": "$.ref",
+                "status_path": "$.state",
+                "status_map": {"DELIVRD": "delivered", "UNDELIV": "undelivered"},
+            },
+        },
+    )
+    assert response.status_code == 201, response.text
+    surface = await _surface(client, response.json())
+    hook = _hook(surface)
+    for i in range(30):
+        accepted = await client.post(
+            "/api/v1/messages",
+            json={"surface_id": surface["id"], "to": f"+336123400{i:02d}", "body": "Hi"},
+        )
+        assert accepted.status_code == 202
+    await services.new_worker().drain()
+    before = services.webhooks.group_stats()[0]
+    posts = [{"ref": f"grp-{i}", "state": "DELIVRD"} for i in range(30)]
+    # grp-0 gets "undelivered" after its "delivered" in the same burst: it stays delivered
+    posts.append({"ref": "grp-0", "state": "UNDELIV"})
+    posts.append({"ref": "grp-unknown", "state": "DELIVRD"})
+    answers = await asyncio.gather(*(client.post(hook, json=p) for p in posts))
+    assert [a.status_code for a in answers] == [200] * len(posts)
+    assert [a.json()["applied"] for a in answers] == [1] * 30 + [0, 0]
+    assert answers[-1].json()["unknown"] == 1
+    groups, units = services.webhooks.group_stats()
+    assert units >= len(posts) and groups - before < len(posts) / 2
+    listed = await client.get(
+        "/api/v1/messages", params={"surface_id": surface["id"], "limit": 100}
+    )
+    assert {m["status"] for m in listed.json()["items"]} == {"delivered"}
+    async with services.db.read() as conn:
+        parked = await conn.execute(select(func.count()).select_from(early_delivery_reports))
+        assert parked.scalar_one() == 1

@@ -16,6 +16,7 @@ from smsbridge.storage import api_keys as keys_repo
 from smsbridge.storage import credentials as repo
 from smsbridge.storage import messages as messages_repo
 from smsbridge.storage.database import Database, create_engine
+from smsbridge.storage.delivery_reports import apply_report_groups
 from smsbridge.storage.tables import metadata, surface_credentials, surfaces
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
@@ -137,7 +138,8 @@ async def test_message_lookups_use_the_partial_indexes(db: Database) -> None:
             failed = statements[-1]
             await messages_repo.list_messages(conn, limit=10, after="msg_x", status="queued")
             queued = statements[-1]
-            await messages_repo.apply_deliveries(conn, "srf_x", [("SM123", "delivered", None)], T0)
+            reports = [("srf_x", [("SM123", "delivered", None, None)])]
+            await conn.run_sync(lambda sync: apply_report_groups(sync, reports, T0))
             by_provider = next(
                 s for s in statements if "FROM messages" in s[0] and s not in (failed, queued)
             )

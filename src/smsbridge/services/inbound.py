@@ -33,7 +33,7 @@ from smsbridge.domain.webhooks import WebhookRequest, read_body, read_inbound
 from smsbridge.errors import InvalidInput
 from smsbridge.services.credentials import CredentialService
 from smsbridge.services.message_rows import consent_reply
-from smsbridge.services.webhooks import verify_signature, webhook_target
+from smsbridge.services.webhooks import WebhookTargets, verify_signature
 from smsbridge.storage import consent as consent_repo
 from smsbridge.storage import inbound as repo
 from smsbridge.storage import messages as messages_repo
@@ -58,9 +58,10 @@ class InboundService:
         self._clock = clock
         self._region = default_region
         self._on_enqueued = on_enqueued
+        self._targets = WebhookTargets(db, credentials)
 
     async def receive(self, token: str, request: WebhookRequest) -> dict[str, Any]:
-        row, credential = await webhook_target(self._db, self._credentials, token, kind="inbound")
+        row, credential = await self._targets.get(token, kind="inbound")
         assert credential.inbound is not None  # checked by webhook_target
         verify_signature(credential, request, self._clock())
         document = read_body(request.body, request.content_type)

@@ -3,14 +3,17 @@
 The token in the URL names the surface (unguessable); the surface's primary credential says
 how to read the body. Unknown message ids are acknowledged (a provider would otherwise retry
 forever) and logged; replays and out-of-order reports have no second effect, because a final
-status never changes. One short transaction per webhook.
+status never changes. Concurrent webhooks share one transaction (group commit), each answered
+once its reports are committed: a 2xx means applied.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from smsbridge.domain.credentials import Credential
@@ -18,9 +21,10 @@ from smsbridge.domain.signatures import standard_webhooks_valid, twilio_request_
 from smsbridge.domain.webhooks import WebhookRequest, read_body, read_reports
 from smsbridge.errors import MalformedWebhook, NotFound, WebhookNotAuthentic
 from smsbridge.services.credentials import CredentialService
-from smsbridge.storage import messages as messages_repo
+from smsbridge.services.group_commit import GroupCommit
 from smsbridge.storage import surfaces as surfaces_repo
 from smsbridge.storage.database import Database
+from smsbridge.storage.delivery_reports import Report, Tally, apply_report_groups
 from smsbridge.storage.surfaces import SurfaceRow
 
 log = logging.getLogger("smsbridge.webhooks")
@@ -81,30 +85,70 @@ async def webhook_target(
     return surface, credential
 
 
+TARGET_CACHE_SECONDS = 2.0
+"""How long a webhook URL's surface and credential are used without reading them again: a
+provider posting thousands of reports a second does not read and decrypt its credential
+thousands of times a second. An edit made by another process shows within this time."""
+TARGET_CACHE_SIZE = 256
+
+
+class WebhookTargets:
+    """:func:`webhook_target`, remembered for :data:`TARGET_CACHE_SECONDS` per URL token."""
+
+    def __init__(self, db: Database, credentials: CredentialService) -> None:
+        self._db = db
+        self._credentials = credentials
+        self._known: dict[tuple[str, str], tuple[float, SurfaceRow, Credential]] = {}
+
+    async def get(self, token: str, *, kind: str) -> tuple[SurfaceRow, Credential]:
+        now = time.monotonic()
+        known = self._known.get((kind, token))
+        if known is not None and now - known[0] < TARGET_CACHE_SECONDS:
+            return known[1], known[2]
+        surface, credential = await webhook_target(self._db, self._credentials, token, kind=kind)
+        if len(self._known) >= TARGET_CACHE_SIZE:
+            self._known.clear()
+        self._known[(kind, token)] = (now, surface, credential)
+        return surface, credential
+
+
 class WebhookService:
     def __init__(
         self, db: Database, credentials: CredentialService, *, clock: Callable[[], datetime]
     ) -> None:
         self._db = db
-        self._credentials = credentials
         self._clock = clock
+        self._targets = WebhookTargets(db, credentials)
+        # Concurrent webhooks' reports are applied together: one transaction, a statement
+        # per table, each webhook answered once the transaction holding its reports commits.
+        self._group: GroupCommit[tuple[str, Sequence[Report]], Tally] = GroupCommit(
+            self._apply,
+            name="delivery-reports",
+            max_weight=5000,
+            parallel=1 if db.dialect_ops.single_writer else 4,
+        )
+
+    async def _apply(self, groups: Sequence[tuple[str, Sequence[Report]]]) -> list[Tally]:
+        return await self._db.run_transaction(
+            partial(apply_report_groups, groups=groups, at=self._clock())
+        )
+
+    def group_stats(self) -> tuple[int, int]:
+        """(transactions, webhooks) the group commit has applied so far."""
+        return self._group.groups, self._group.units
+
+    async def close(self) -> None:
+        await self._group.close()
 
     async def delivery_reports(self, token: str, request: WebhookRequest) -> dict[str, Any]:
-        surface, credential = await webhook_target(
-            self._db, self._credentials, token, kind="status"
-        )
+        surface, credential = await self._targets.get(token, kind="status")
         assert credential.delivery_reports is not None  # checked by webhook_target
         verify_signature(credential, request, self._clock())
         document = read_body(request.body, request.content_type)
         reports, notes = read_reports(document, credential.delivery_reports)
-        now = self._clock()
-        async with self._db.transaction() as conn:
-            applied, unknown, ignored = await messages_repo.apply_deliveries(
-                conn,
-                surface.id,
-                [(r.provider_message_id, r.status, r.error, r.provider_status) for r in reports],
-                now,
-            )
+        rows = [(r.provider_message_id, r.status, r.error, r.provider_status) for r in reports]
+        tally = await self._group.submit((surface.id, rows), weight=max(1, len(rows)))
+        applied, unknown, ignored = tally.applied, tally.unknown, tally.ignored
         if unknown:
             log.info(
                 "surface %s: %d delivery report(s) for unknown message ids", surface.id, unknown

@@ -11,7 +11,7 @@ from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from smsbridge.domain.messages import EventType, MessageStatus
+from smsbridge.domain.messages import MessageStatus
 from smsbridge.errors import Conflict
 from smsbridge.storage.tables import (
     NOT_QUEUED,
@@ -271,62 +271,6 @@ async def apply_delivery(
         return False
     await conn.execute(insert(message_events).values(**event.row()))
     return True
-
-
-async def apply_deliveries(
-    conn: AsyncConnection,
-    surface_id: str,
-    reports: Sequence[tuple[str, str | None, str | None] | tuple[str, str | None, str | None, str]],
-    at: datetime,
-) -> tuple[int, int, int]:
-    """Apply (provider id, status, error[, provider status]) reports to the surface's messages;
-    returns how many were applied, matched no message, or had no effect (already final, "on
-    its way", or a status the mapping does not name: that one is kept as a
-    ``provider_status`` event)."""
-    applied = unknown = ignored = 0
-    for provider_id, status, error, *provider_status in reports:
-        found = (
-            await conn.execute(
-                select(messages.c.id, messages.c.status).where(
-                    messages.c.provider_message_id == provider_id,
-                    messages.c.surface_id == surface_id,
-                )
-            )
-        ).all()
-        if not found:
-            unknown += 1
-            # A status of ours is parked until the send is recorded (apply_early_reports).
-            if status not in ("sent", None):
-                await conn.execute(
-                    insert(early_delivery_reports).values(
-                        surface_id=surface_id,
-                        provider_message_id=provider_id,
-                        status=status,
-                        error=error,
-                        received_at=at,
-                    )
-                )
-            continue
-        # Reports parked before the send was recorded arrived first: they apply first.
-        await apply_early_reports(conn, at, provider_message_id=provider_id)
-        for message_id, _ in found:
-            if status == "sent":  # "on its way": nothing to record
-                ignored += 1
-                continue
-            if status is None:
-                detail = {"status": provider_status[0] if provider_status else None}
-                if error:
-                    detail["error"] = error
-                event = Event(message_id, at, EventType.PROVIDER_STATUS, detail)
-                await conn.execute(insert(message_events).values(**event.row()))
-                ignored += 1
-                continue
-            event = Event(message_id, at, status, {"error": error} if error else None)
-            if await apply_delivery(conn, message_id, status, at=at, error=error, event=event):
-                applied += 1
-            else:
-                ignored += 1
-    return applied, unknown, ignored
 
 
 EARLY_REPORTS_KEPT = timedelta(days=1)
