@@ -139,6 +139,7 @@ class Services:
     async def close(self) -> None:
         await self.messages.close()
         await self.webhooks.close()
+        await self.inbound.close()
         self.cpu.close()
         await self.sandbox.close()
         await self.callbacks.close()

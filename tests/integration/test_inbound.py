@@ -3,6 +3,7 @@ preset payload shape, replies through the delivery engine, double opt-in, replay
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -313,3 +314,22 @@ async def test_webhook_tokens_rotate(client: httpx.AsyncClient, surface: dict[st
     assert old_status.status_code == 404
     missing = await client.post("/api/v1/surfaces/srf_nope/rotate-webhook-tokens")
     assert missing.status_code == 404
+
+
+async def test_concurrent_stops_share_transactions_and_each_is_in_force_when_answered(
+    client: httpx.AsyncClient, services: Services, surface: dict[str, Any], mo: Hook
+) -> None:
+    """Many inbound webhooks at once are applied in few transactions, in arrival order; a
+    STOP answered 2xx is in force: the next message to that number is suppressed."""
+    before = services.inbound.group_stats()[0]
+    phones = [f"+336123450{i:02d}" for i in range(40)]
+    answers = await asyncio.gather(*(mo("STOP", sender=p) for p in phones))
+    assert [a.status_code for a in answers] == [200] * len(phones)
+    assert [a.json()["opt_outs"] for a in answers] == [1] * len(phones)
+    groups, units = services.inbound.group_stats()
+    assert units >= len(phones) and groups - before < len(phones) / 2
+    for phone in phones:
+        sent = await client.post(
+            "/api/v1/messages", json={"surface_id": surface["id"], "to": phone, "body": "Sale"}
+        )
+        assert sent.json()["status"] == "suppressed", phone
