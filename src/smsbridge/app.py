@@ -21,6 +21,7 @@ from smsbridge.api import (
     surfaces,
 )
 from smsbridge.api.deps import url_without_nul
+from smsbridge.api.fast_path import FastPaths
 from smsbridge.api.limits import RequestLimits
 from smsbridge.api.problems import install_error_handlers, problem, problem_responses
 from smsbridge.api.schemas.base import Health
@@ -94,6 +95,12 @@ def create_app(
     app.include_router(short_links.router)
     app.include_router(hooks.router, dependencies=[Depends(url_without_nul)])
     admin.install(app)
+    # Outermost: well-formed sends and webhooks skip the stack above (see api/fast_path.py).
+    app.add_middleware(
+        FastPaths,
+        catalog=lambda: app.state.services,
+        max_request_bytes=settings.max_request_bytes,
+    )
 
     @app.get(
         "/healthz",

@@ -40,16 +40,26 @@ def _too_large(svc: ServiceCatalog) -> Any:
     )
 
 
-def _request(request: Request, body: bytes, svc: ServiceCatalog) -> WebhookRequest:
-    """The request as the provider sent it: the URL it called is the public one."""
-    url = svc.settings.public_url.rstrip("/") + request.url.path
-    if request.url.query:
-        url += "?" + request.url.query
+def webhook_request(
+    public_url: str, path: str, query: str, headers: dict[str, str], body: bytes
+) -> WebhookRequest:
+    """The request as the provider sent it: the URL it called is the public one (signatures
+    cover it). ``headers`` with lower-case names."""
+    url = public_url.rstrip("/") + path
+    if query:
+        url += "?" + query
     return WebhookRequest(
-        body=body,
-        content_type=request.headers.get("content-type"),
-        url=url,
-        headers={k.lower(): v for k, v in request.headers.items()},
+        body=body, content_type=headers.get("content-type"), url=url, headers=headers
+    )
+
+
+def _request(request: Request, body: bytes, svc: ServiceCatalog) -> WebhookRequest:
+    return webhook_request(
+        svc.settings.public_url,
+        request.url.path,
+        request.url.query,
+        {k.lower(): v for k, v in request.headers.items()},
+        body,
     )
 
 

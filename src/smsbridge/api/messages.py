@@ -44,16 +44,16 @@ def idempotency_of(
     return Idempotency(scope=f"{who.key_id}:{operation}", key=key, request=request)
 
 
-def _answer(status: int, body: dict[str, Any]) -> Response:
-    # orjson writes UTC times as pydantic does ("…Z"): the response model documents the shape
-    # without paying a validation of each message on the way out.
-    return Response(orjson.dumps(body, option=orjson.OPT_UTC_Z), status, media_type=JSON)
-
-
 JSON = "application/json"
 
 
-def _send_request(body: MessageIn) -> SendRequest:
+def answer(status: int, body: dict[str, Any]) -> Response:
+    """A JSON answer. orjson writes UTC times as pydantic does ("…Z"): the response model
+    documents the shape without paying a validation of each message on the way out."""
+    return Response(orjson.dumps(body, option=orjson.OPT_UTC_Z), status, media_type=JSON)
+
+
+def send_request(body: MessageIn) -> SendRequest:
     return SendRequest(
         surface_id=body.surface_id,
         to=body.to,
@@ -80,8 +80,8 @@ async def send_message(
     """Accept one message: answered 202 once it is durable (committed with its outbox entry).
     Concurrent requests share one transaction (group commit)."""
     idempotency = idempotency_of(idempotency_key, who, "POST /api/v1/messages", body)
-    status, view = await svc.messages.send(_send_request(body), idempotency=idempotency)
-    return _answer(status, view)
+    status, view = await svc.messages.send(send_request(body), idempotency=idempotency)
+    return answer(status, view)
 
 
 @router.post(
@@ -104,11 +104,11 @@ async def send_batch(
     items: list[SendRequest | InvalidInput] = []
     for item in body.messages:
         try:
-            items.append(_send_request(MessageIn.model_validate(item)))
+            items.append(send_request(MessageIn.model_validate(item)))
         except ValidationError as exc:
             items.append(InvalidInput([FieldError(f, m) for f, m in field_errors(exc)]))
-    status, answer = await svc.messages.send_batch(items, idempotency=idempotency)
-    return _answer(status, answer)
+    status, results = await svc.messages.send_batch(items, idempotency=idempotency)
+    return answer(status, results)
 
 
 @router.post("/messages/preview", response_model=MessagePreviewOut, responses=UNREADABLE_BODY)
