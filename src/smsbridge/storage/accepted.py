@@ -12,6 +12,7 @@ from sqlalchemy import Connection, delete, func, insert, select, tuple_
 from sqlalchemy.exc import IntegrityError
 
 from smsbridge.errors import Conflict
+from smsbridge.storage.dialects import sqlite_rows
 from smsbridge.storage.messages import PACED_STATUSES, NewMessage, insert_rows
 from smsbridge.storage.tables import (
     idempotency_keys,
@@ -93,14 +94,19 @@ def write_accepted(
     """Insert the group's messages, first events, outbox entries, links and Idempotency-Key
     records. :class:`Conflict` when a live record of one of the keys exists (a concurrent
     twin request committed first; the transaction is then spoilt)."""
-    if new:
-        rows, events, entries = insert_rows(new, due)
-        conn.execute(insert(messages), rows)
-        conn.execute(insert(message_events), events)
-        if entries:
-            conn.execute(insert(outbox), entries)
-    if link_rows:
-        conn.execute(insert(links), list(link_rows))
+    rows, events, entries = insert_rows(new, due) if new else ([], [], [])
+    for table, values in (
+        (messages, rows),
+        (message_events, events),
+        (outbox, entries),
+        (links, link_rows),
+    ):
+        if not values:
+            continue
+        if conn.dialect.name == "sqlite":  # thousands of rows: straight through the driver
+            sqlite_rows.insert_rows(conn.connection.dbapi_connection, table.name, values)  # type: ignore[arg-type]
+        else:
+            conn.execute(insert(table), list(values))
     if idempotent:
         # Only expired records may be replaced; a live one makes the insert conflict.
         conn.execute(
