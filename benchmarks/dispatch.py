@@ -2,21 +2,28 @@
 
     python benchmarks/dispatch.py [--messages 20000] [--concurrency 64] [--pg URL]
                                   [--pg-workers 1,2,4] [--pg-repeat 1] [--no-sqlite | --no-pg]
-                                  [--provider-latency 0.05]
+                                  [--provider-latency 0.2] [--provider-limit 500]
                                   [--no-start-marks | --only-start-marks]
 
 1. Starts ``fast_provider.py`` in a separate process (a raw asyncio HTTP server), answering at
-   once or, with ``--provider-latency``, after a fixed delay as real providers do.
+   once or, with ``--provider-latency``, after a fixed delay as real providers do; with
+   ``--provider-limit N``, answering 429 to what goes past N accepted requests a second.
 2. Measures the ceiling: plain aiohttp POSTs of the same payload at the same concurrency.
+   Each worker's send concurrency adapts (``smsbridge.delivery.adaptive``); every run
+   reports the value it settled on (in-process: the median of its limit sampled over the
+   run's second half; worker processes: the limit at the end, from their log). With a
+   provider latency, the ceiling of each run is measured right after it **at the
+   concurrency it settled on** (``--concurrency`` is then only the starting value); with a
+   provider limit, the run is compared with that limit, and its 429s and retries counted.
 3. Measures smsbridge: N messages enqueued through the service layer (timed apart), all
    falling due at one instant; then workers run until every message is ``sent``. Runs on
    SQLite with one worker, and on PostgreSQL with 1, 2 and 4 ``smsbridge worker`` processes
    when PostgreSQL is reachable (``--pg``, default
    ``postgresql://postgres@127.0.0.1:5432/postgres``; a fresh throw-away database per run).
 4. Checks every run sent each message exactly once, two independent ways: the provider's
-   request counter (it numbers every request it answers; a probe before and after the run
-   gives how many it received) must equal N, the provider ids recorded must be N distinct
-   ones, and the database must hold exactly one ``attempt`` event per message.
+   counts (``/stats``, read before and after the run) must show N requests accepted, the
+   provider ids recorded must be N distinct ones, and the database must hold one
+   ``attempt`` event per request the provider answered (one per message without 429s).
 5. Samples CPU time (``/proc``) over each run: the workers, PostgreSQL, the provider, and
    what the whole machine spent (other load on a shared machine shows up there).
 
@@ -34,6 +41,7 @@ import argparse
 import asyncio
 import os
 import platform
+import re
 import secrets
 import socket
 import statistics
@@ -41,6 +49,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -73,10 +82,10 @@ def free_port() -> int:
         return port
 
 
-def start_provider(latency: float = 0.0) -> tuple[subprocess.Popen[str], str]:
+def start_provider(latency: float = 0.0, limit: int = 0) -> tuple[subprocess.Popen[str], str]:
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, str(HERE / "fast_provider.py"), str(port), str(latency)],
+        [sys.executable, str(HERE / "fast_provider.py"), str(port), str(latency), str(limit)],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -101,17 +110,15 @@ async def raw_ceiling(url: str, count: int, concurrency: int) -> float:
         return count / (time.perf_counter() - started)
 
 
-async def provider_counter(url: str) -> int:
-    """How many requests the provider has answered, this probe included.
-
-    The fast provider numbers its answers (``bench-1``, ``bench-2``…) across every client,
-    so two probes bracket a run: the run made ``after - before - 1`` requests."""
+async def provider_counts(url: str) -> tuple[int, int]:
+    """How many requests the provider has accepted and throttled (429) so far, across every
+    client; two probes bracket a run."""
     async with (
         aiohttp.ClientSession() as session,
-        session.post(url, data=PAYLOAD, headers=HEADERS) as response,
+        session.get(url.rsplit("/", 1)[0] + "/stats") as response,
     ):
         answer = orjson.loads(await response.read())
-    return int(answer["id"].removeprefix("bench-"))
+    return int(answer["accepted"]), int(answer["throttled"])
 
 
 # --- CPU accounting (Linux /proc; silently empty elsewhere) ---------------------------------
@@ -309,36 +316,46 @@ class Delivery:
     """Exactly-once evidence for one run: what the provider received, what the database says."""
 
     messages: int
-    provider_requests: int
+    provider_accepted: int
+    provider_throttled: int
     attempt_events: int
-    messages_not_one_attempt: int
+    messages_retried: int
+    """Messages with more than one attempt (each a 429 first)."""
+    messages_unattempted: int
     distinct_provider_ids: int
 
     @property
     def duplicates(self) -> int:
-        """Requests beyond one per message, by the worse of the two counts."""
-        return max(self.provider_requests, self.attempt_events) - self.messages
+        """Acceptances beyond one per message, by the worse of the two counts."""
+        recorded = self.attempt_events - self.provider_throttled
+        return max(self.provider_accepted, recorded) - self.messages
 
     @property
     def exactly_once(self) -> bool:
         return (
-            self.provider_requests == self.messages
-            and self.attempt_events == self.messages
-            and self.messages_not_one_attempt == 0
+            self.provider_accepted == self.messages
+            and self.attempt_events == self.provider_accepted + self.provider_throttled
+            and self.messages_unattempted == 0
             and self.distinct_provider_ids == self.messages
         )
 
     def describe(self) -> str:
         verdict = "each message sent exactly once" if self.exactly_once else "NOT EXACTLY ONCE"
+        throttled = (
+            f" (and answered {self.provider_throttled:,} with 429; "
+            f"{self.messages_retried:,} messages retried)"
+            if self.provider_throttled
+            else ""
+        )
         return (
-            f"{verdict}: provider received {self.provider_requests:,} requests for "
-            f"{self.messages:,} messages; {self.attempt_events:,} attempt events, "
-            f"{self.messages_not_one_attempt} messages with other than one, "
+            f"{verdict}: provider accepted {self.provider_accepted:,} requests for "
+            f"{self.messages:,} messages{throttled}; {self.attempt_events:,} attempt events, "
+            f"{self.messages_unattempted} messages never attempted, "
             f"{self.distinct_provider_ids:,} distinct provider ids"
         )
 
 
-async def check_delivery(services: Services, count: int, requests: int) -> Delivery:
+async def check_delivery(services: Services, count: int, counts: tuple[int, int]) -> Delivery:
     per_message = (
         select(message_events.c.message_id, func.count().label("n"))
         .where(message_events.c.type == "attempt")
@@ -352,10 +369,10 @@ async def check_delivery(services: Services, count: int, requests: int) -> Deliv
         with_attempt = int(
             (await conn.execute(select(func.count()).select_from(per_message))).scalar_one()
         )
-        not_one = int(
+        retried = int(
             (
                 await conn.execute(
-                    select(func.count()).select_from(per_message).where(per_message.c.n != 1)
+                    select(func.count()).select_from(per_message).where(per_message.c.n > 1)
                 )
             ).scalar_one()
         )
@@ -364,8 +381,10 @@ async def check_delivery(services: Services, count: int, requests: int) -> Deliv
                 await conn.execute(select(func.count(messages.c.provider_message_id.distinct())))
             ).scalar_one()
         )
-    # messages never attempted count as "not one attempt" too
-    return Delivery(count, requests, attempts, not_one + (count - with_attempt), distinct_ids)
+    accepted, throttled = counts
+    return Delivery(
+        count, accepted, throttled, attempts, retried, count - with_attempt, distinct_ids
+    )
 
 
 @dataclass(frozen=True)
@@ -377,6 +396,8 @@ class Run:
     cpu: CpuUse
     marks: tuple[int, int] = (0, 0)
     """(start-mark statements written, sends marked): at-most-once runs only."""
+    settled: int | None = None
+    """The send concurrency the worker settled on (see the module docstring)."""
 
 
 async def run_in_process(
@@ -397,25 +418,43 @@ async def run_in_process(
             enqueue_rate, due = await prepare(
                 services, url, count, due_in=2.0, at_most_once=at_most_once
             )
-            before = await provider_counter(url)
+            before = await provider_counts(url)
             worker = services.new_worker(
                 concurrency=concurrency, batch_size=500, max_in_flight=2000
             )
             task = asyncio.create_task(worker.run())
             await until(due)
             start = CpuSample.take([], provider)
+            limits: list[int] = []
+            sampler = asyncio.create_task(sample_limits(worker.send_concurrency, limits))
             elapsed = await wait_all_sent(services, count, due)
+            sampler.cancel()
             cpu = CpuUse.between(start, CpuSample.take([], provider))
             worker.stop()
             await task
-            requests = await provider_counter(url) - before - 1
-            delivery = await check_delivery(services, count, requests)
+            after = await provider_counts(url)
+            counts = (after[0] - before[0], after[1] - before[1])
+            delivery = await check_delivery(services, count, counts)
         finally:
             await services.close()
     # in-process, the worker's CPU is this script's
     cpu = CpuUse(cpu.bench, cpu.postgres, cpu.provider, 0.0, cpu.machine_busy, cpu.other)
     marks = (worker.start_marks.writes, worker.start_marks.marked)
-    return Run(enqueue_rate, count / elapsed, elapsed, delivery, cpu, marks)
+    settled = round(statistics.median(limits[len(limits) // 2 :])) if limits else None
+    return Run(enqueue_rate, count / elapsed, elapsed, delivery, cpu, marks, settled)
+
+
+async def sample_limits(read: Callable[[], dict[str, int]], into: list[int]) -> None:
+    """Every 100 ms, the send limit of the run's one credential (0 before its first send)."""
+    while True:
+        into.append(sum(read().values()))
+        await asyncio.sleep(0.1)
+
+
+def final_limit(log: Path) -> int | None:
+    """The send limit a ``smsbridge worker`` reported when it stopped (its INFO log)."""
+    found = re.findall(r"send limits: \S+ (\d+)", log.read_text(errors="replace"))
+    return int(found[-1]) if found else None
 
 
 async def run_processes(
@@ -441,14 +480,15 @@ async def run_processes(
             SMSBRIDGE_ADMIN_KEY="bench-admin-key",
             SMSBRIDGE_ALLOW_PRIVATE_PROVIDER_URLS="true",
             SMSBRIDGE_STATE_DIR=state,
-            SMSBRIDGE_LOG_LEVEL="WARNING",
+            SMSBRIDGE_LOG_LEVEL="INFO",  # its last line says where its send limit settled
             SMSBRIDGE_WORKER_BATCH_SIZE=str(batch_size),
             SMSBRIDGE_WORKER_POLL_INTERVAL="0.05",
         )
         try:
             enqueue_rate, due = await prepare(services, url, count, due_in=5.0)
-            before = await provider_counter(url)
+            before = await provider_counts(url)
             procs = []
+            logs = [Path(state) / f"worker-{n}.log" for n in range(workers)]
             for n in range(workers):
                 # cProfile writes its file when the worker exits after SIGTERM (gracefully)
                 profile = (
@@ -457,13 +497,15 @@ async def run_processes(
                     else []
                 )
                 command = [sys.executable, *profile, "-m", "smsbridge", "worker"]
-                procs.append(
-                    subprocess.Popen(
-                        [*command, "--concurrency", str(concurrency)],
-                        env=env,
-                        stdout=subprocess.DEVNULL,
+                with logs[n].open("w") as log:
+                    procs.append(
+                        subprocess.Popen(
+                            [*command, "--concurrency", str(concurrency)],
+                            env=env,
+                            stdout=subprocess.DEVNULL,
+                            stderr=log,
+                        )
                     )
-                )
             pids = [proc.pid for proc in procs]
             try:
                 await until(due)
@@ -476,11 +518,15 @@ async def run_processes(
                     proc.terminate()
                 for proc in procs:
                     proc.wait(timeout=30)
-            requests = await provider_counter(url) - before - 1
-            delivery = await check_delivery(services, count, requests)
+            after = await provider_counts(url)
+            counts = (after[0] - before[0], after[1] - before[1])
+            delivery = await check_delivery(services, count, counts)
+            settled = [final_limit(log) for log in logs]
         finally:
             await services.close()
-    return Run(enqueue_rate, count / elapsed, elapsed, delivery, cpu)
+    known = [n for n in settled if n is not None]
+    total = sum(known) if known else None  # one credential: the workers' limits add up
+    return Run(enqueue_rate, count / elapsed, elapsed, delivery, cpu, settled=total)
 
 
 async def pg_database(server: str) -> str | None:
@@ -519,6 +565,7 @@ def report(rows: list[Row], label: str, run: Run, ceiling: float) -> float:
     row = Row(label, run, ceiling)
     print(
         f"{label}: {run.rate:,.0f} msg/s ({row.share:.0%} of ceiling {ceiling:,.0f}); "
+        f"send concurrency settled at {run.settled or '?'}; "
         f"enqueue {run.enqueue_rate:,.0f} msg/s\n"
         f"    {run.delivery.describe()}\n    {run.cpu.describe(run.elapsed)}"
     )
@@ -530,9 +577,24 @@ class Ceilings:
     """The raw ceiling, re-measured after every smsbridge run: the machine's speed drifts, so
     each run is compared with the mean of the ceilings measured right before and after it."""
 
-    def __init__(self, url: str, count: int, concurrency: int) -> None:
+    def __init__(
+        self, url: str, count: int, concurrency: int, *, latency: float = 0.0, limit: int = 0
+    ) -> None:
         self._url, self._count, self._concurrency = url, count, concurrency
+        self._latency, self._limit = latency, limit
         self.measured: list[float] = []
+
+    async def for_run(self, run: Run) -> float:
+        """What ``run`` is compared with: the provider's own limit when it has one; with a
+        provider latency, plain aiohttp at the concurrency the run settled on, measured
+        now; otherwise the fixed-concurrency ceiling around the run."""
+        if self._limit:
+            return float(self._limit)
+        if self._latency and run.settled:
+            rate = await raw_ceiling(self._url, self._count, run.settled)
+            print(f"raw aiohttp ceiling at concurrency {run.settled}: {rate:,.0f} req/s")
+            return rate
+        return await self.around_last_run()
 
     async def measure(self) -> float:
         self.measured.append(await raw_ceiling(self._url, self._count, self._concurrency))
@@ -558,7 +620,7 @@ async def sqlite_runs(
             sqlite_url = f"sqlite+aiosqlite:///{tmp}/bench-{repeat}.db"
             run = await run_in_process(sqlite_url, url, provider, count, concurrency)
             label = f"SQLite, 1 worker (in-process) #{repeat + 1}"
-            in_process.append(report(rows, label, run, await ceilings.around_last_run()))
+            in_process.append(report(rows, label, run, await ceilings.for_run(run)))
             run = await run_processes(
                 f"sqlite+aiosqlite:///{tmp}/bench-process-{repeat}.db",
                 url,
@@ -569,13 +631,22 @@ async def sqlite_runs(
                 batch_size=args.batch_size,
             )
             label = f"SQLite, 1 worker process #{repeat + 1}"
-            separate.append(report(rows, label, run, await ceilings.around_last_run()))
+            separate.append(report(rows, label, run, await ceilings.for_run(run)))
     print(
         f"SQLite, 1 worker, share of the ceiling over {args.repeat} runs: in-process median "
         f"{statistics.median(in_process):.0%} ({', '.join(f'{r:.0%}' for r in in_process)}); "
         f"worker process median {statistics.median(separate):.0%} "
-        f"({', '.join(f'{r:.0%}' for r in separate)})\n"
+        f"({', '.join(f'{r:.0%}' for r in separate)})"
     )
+    for kind in ("in-process", "process"):
+        runs = [r.run for r in rows if r.label.startswith("SQLite") and kind in r.label]
+        settled = [r.settled for r in runs if r.settled]
+        print(
+            f"    {kind}: median {statistics.median(r.rate for r in runs):,.0f} msg/s, "
+            f"send concurrency settled at median "
+            f"{statistics.median(settled) if settled else '?'} ({settled})"
+        )
+    print()
 
 
 async def pg_runs(
@@ -605,7 +676,7 @@ async def pg_runs(
             label = f"PostgreSQL, {plural(workers)}"
             if args.pg_repeat > 1:
                 label += f" #{repeat + 1}"
-            report(rows, label, run, await ceilings.around_last_run())
+            report(rows, label, run, await ceilings.for_run(run))
             by_workers[workers].append(rows[-1])
     return by_workers
 
@@ -748,6 +819,12 @@ async def main() -> None:
         help="seconds the provider takes to answer each request (default 0: at once)",
     )
     parser.add_argument(
+        "--provider-limit",
+        type=int,
+        default=0,
+        help="the provider answers 429 past this many accepted requests a second (default 0: none)",
+    )
+    parser.add_argument(
         "--profile-dir",
         type=Path,
         help="run PostgreSQL worker processes under cProfile, writing worker-*.prof here",
@@ -763,12 +840,18 @@ async def main() -> None:
         f"messages: {args.messages}, concurrency: {args.concurrency}, "
         f"provider latency: {args.provider_latency * 1000:g} ms\n"
     )
-    provider, url = start_provider(args.provider_latency)
+    provider, url = start_provider(args.provider_latency, args.provider_limit)
     rows: list[Row] = []
     by_workers: dict[int, list[Row]] = {}
     marks: list[str] = []
     try:
-        ceilings = Ceilings(url, args.messages, args.concurrency)
+        ceilings = Ceilings(
+            url,
+            args.messages,
+            args.concurrency,
+            latency=args.provider_latency,
+            limit=args.provider_limit,
+        )
         await raw_ceiling(url, 2000, args.concurrency)  # warm-up
         print(f"raw aiohttp ceiling: {await ceilings.measure():,.0f} req/s")
         if not args.no_sqlite and not args.only_start_marks:
@@ -789,20 +872,30 @@ async def main() -> None:
         provider.terminate()
         provider.wait()
 
-    print("\n| run | msg/s | of ceiling (measured around it) | enqueue msg/s | exactly once |")
-    print("|---|---:|---:|---:|---|")
-    measured = ceilings.measured
-    mean = statistics.mean(measured)
+    if args.provider_limit:
+        against = f"the provider's limit ({args.provider_limit:,}/s)"
+    elif args.provider_latency:
+        against = "aiohttp at the settled concurrency, measured after it"
+    else:
+        against = f"aiohttp at concurrency {args.concurrency}, measured around it"
     print(
-        f"| raw aiohttp ceiling (mean of {len(measured)}; {min(measured):,.0f} to "
-        f"{max(measured):,.0f}) | {mean:,.0f} | - | - | - |"
+        f"\n| run | msg/s | settled concurrency | ceiling: {against} | of ceiling | 429s "
+        "| messages retried | enqueue msg/s | exactly once |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+    measured = ceilings.measured
+    print(
+        f"| raw aiohttp ceiling at concurrency {args.concurrency} (mean of {len(measured)}; "
+        f"{min(measured):,.0f} to {max(measured):,.0f}) | {statistics.mean(measured):,.0f} "
+        "| - | - | - | - | - | - | - |"
     )
     for row in rows:
         delivery = row.run.delivery
         once = "yes" if delivery.exactly_once else f"NO ({delivery.duplicates:+d})"
         print(
-            f"| {row.label} | {row.run.rate:,.0f} | {row.share:.0%} | "
-            f"{row.run.enqueue_rate:,.0f} | {once} |"
+            f"| {row.label} | {row.run.rate:,.0f} | {row.run.settled or '?'} | "
+            f"{row.ceiling:,.0f} | {row.share:.0%} | {delivery.provider_throttled:,} | "
+            f"{delivery.messages_retried:,} | {row.run.enqueue_rate:,.0f} | {once} |"
         )
     if by_workers:
         print_pg_table(by_workers)

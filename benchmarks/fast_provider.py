@@ -1,19 +1,52 @@
 """A minimal, fast HTTP/1.1 provider for benchmarks: answers every request with ``{"id": …}``.
 
-Run as ``python benchmarks/fast_provider.py PORT [LATENCY_SECONDS]``; it prints ``ready`` once
-listening. A raw asyncio protocol (no framework) so that the provider is never the bottleneck
-being measured. With a latency, every answer is sent that long after its request arrived, as
-a real provider's API answers after tens to hundreds of milliseconds.
+Run as ``python benchmarks/fast_provider.py PORT [LATENCY_SECONDS [LIMIT_PER_SECOND]]``; it
+prints ``ready`` once listening. A raw asyncio protocol (no framework) so that the provider is
+never the bottleneck being measured. With a latency, every answer is sent that long after its
+request arrived, as a real provider's API answers after tens to hundreds of milliseconds.
+With a limit, a request arriving when the provider has already accepted that many in the last
+second is answered ``429`` (after the same latency), as a provider enforcing its rate does.
+
+``/stats`` (any method) answers at once with what it answered so far, itself not counted:
+``{"accepted": …, "throttled": …}``; accepted answers are numbered ``bench-1``, ``bench-2``…
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 import sys
+import time
+
+import orjson
 
 _ids = itertools.count(1)
 LATENCY = float(sys.argv[2]) if len(sys.argv) > 2 else 0.0
+LIMIT = int(sys.argv[3]) if len(sys.argv) > 3 else 0
+_accepted_at: collections.deque[float] = collections.deque()
+_counts = {"accepted": 0, "throttled": 0}
+THROTTLED = b'{"error":"rate limit exceeded"}'
+
+
+def _answer_for(stats: bool) -> bytes:
+    if stats:
+        return _response(b"200 OK", orjson.dumps(_counts))
+    if LIMIT:
+        now = time.monotonic()
+        while _accepted_at and _accepted_at[0] <= now - 1.0:
+            _accepted_at.popleft()
+        if len(_accepted_at) >= LIMIT:
+            _counts["throttled"] += 1
+            return _response(b"429 Too Many Requests", THROTTLED)
+        _accepted_at.append(now)
+    _counts["accepted"] += 1
+    return _response(b"200 OK", b'{"id":"bench-%d","status":"accepted"}' % next(_ids))
+
+
+def _response(status: bytes, body: bytes) -> bytes:
+    head = b"HTTP/1.1 %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+    return head % (status, len(body)) + body
 
 
 class ProviderProtocol(asyncio.Protocol):
@@ -32,6 +65,7 @@ class ProviderProtocol(asyncio.Protocol):
             if end < 0:
                 return
             head = self.buffer[:end].lower()
+            stats = b" /stats " in head.split(b"\r\n", 1)[0]
             length = 0
             for line in head.split(b"\r\n"):
                 if line.startswith(b"content-length:"):
@@ -39,14 +73,10 @@ class ProviderProtocol(asyncio.Protocol):
             total = end + 4 + length
             if len(self.buffer) < total:
                 return
+            answer = _answer_for(stats)
             self.buffer = self.buffer[total:]
-            body = b'{"id":"bench-%d","status":"accepted"}' % next(_ids)
             assert self.transport is not None
-            answer = (
-                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
-            )
-            if LATENCY > 0:  # one request at a time per connection: answers stay in order
+            if LATENCY > 0 and not stats:  # one request at a time per connection: in order
                 asyncio.get_running_loop().call_later(LATENCY, self._answer, answer)
             else:
                 self.transport.write(answer)

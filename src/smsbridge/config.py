@@ -38,7 +38,12 @@ class Settings(BaseSettings):
     default_region: str | None = Field(
         default=None, description="ISO country code for numbers written in national format"
     )
-    worker_concurrency: int = Field(default=64, ge=1, le=2000)
+    worker_concurrency: int = Field(
+        default=64, ge=1, le=2000, description="sends in flight per credential to start with"
+    )
+    worker_max_concurrency: int = Field(
+        default=2000, ge=1, le=100_000, description="sends in flight at most, per worker"
+    )
     worker_batch_size: int = Field(default=200, ge=1, le=5000)
     worker_lease_seconds: float = Field(default=60.0, ge=5, le=3600)
     worker_poll_interval: float = Field(default=0.25, gt=0, le=60)

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from smsbridge.config import Settings
 from smsbridge.delivery.gateway import ProviderGateway
-from smsbridge.delivery.http import CallbackPoster, HttpTransport
+from smsbridge.delivery.http import CallbackPoster, HttpTransport, connection_budget
 from smsbridge.delivery.ratelimit import SharedRateLimiter
 from smsbridge.delivery.sandbox import Poster, SandboxProvider
 from smsbridge.delivery.worker import Worker, WorkerConfig
@@ -96,6 +96,7 @@ class Services:
         config = WorkerConfig(
             batch_size=settings.worker_batch_size,
             concurrency=settings.worker_concurrency,
+            max_concurrency=connection_budget(settings.worker_max_concurrency),
             lease=timedelta(seconds=settings.worker_lease_seconds),
             poll_interval=settings.worker_poll_interval,
             public_url=settings.public_url,

@@ -55,7 +55,11 @@ def serve(
 
 
 def worker(
-    concurrency: int | None = typer.Option(None, help="Parallel sends (default 64)."),
+    concurrency: int | None = typer.Option(
+        None,
+        help="Sends in flight per credential to start with (default 64); each credential's "
+        "limit then follows its provider's latency, up to SMSBRIDGE_WORKER_MAX_CONCURRENCY.",
+    ),
 ) -> None:
     """Run a delivery worker (and campaign fan-outs) alone: as many as you like, on any host
     sharing the database."""

@@ -8,6 +8,7 @@ into our :mod:`smsbridge.errors` tree here and nowhere else.
 
 from __future__ import annotations
 
+import resource
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -56,8 +57,12 @@ class HttpTransport:
 
     @classmethod
     def create(
-        cls, *, allow_private: bool, connections: int = 256, connect_timeout: float = 5.0
+        cls, *, allow_private: bool, connections: int = 0, connect_timeout: float = 5.0
     ) -> HttpTransport:
+        """``connections``: at most so many open at once (0: no limit). The worker's send
+        slots bound its sends (``SMSBRIDGE_WORKER_MAX_CONCURRENCY``); a lower limit here
+        would queue them inside aiohttp, and the adaptive limits would read that queueing
+        as the provider slowing down."""
         connector = GuardedConnector(
             allow_private=allow_private, limit=connections, ttl_dns_cache=60
         )
@@ -119,6 +124,17 @@ class HttpTransport:
             raise ProviderUnreachable("the provider URL is not valid") from exc
         except (aiohttp.ClientError, OSError) as exc:
             raise ProviderUnreachable(f"provider request failed ({type(exc).__name__})") from exc
+
+
+def connection_budget(wanted: int) -> int:
+    """How many sends a worker may have in flight at once when it wants ``wanted``: each
+    holds a socket, so at most half the process's open-file limit (``ulimit -n``), leaving
+    the rest to the database and everything else. Past it, connections would fail with
+    "too many open files", which the worker would take for the provider pushing back."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return wanted
+    return max(1, min(wanted, soft // 2))
 
 
 def _reason(exc: aiohttp.ClientConnectorError) -> str:

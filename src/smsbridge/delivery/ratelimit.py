@@ -36,8 +36,9 @@ class SharedRateLimiter:
         self._slots: dict[str, deque[float]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
-    async def acquire(self, key: str, rate: float) -> None:
-        """Wait until this process may make one request under ``rate`` per second for ``key``."""
+    async def acquire(self, key: str, rate: float) -> float:
+        """Wait until this process may make one request under ``rate`` per second for ``key``;
+        returns the seconds waited for the slot (0 when it was already due)."""
         slots = self._slots.setdefault(key, deque())
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
@@ -48,8 +49,10 @@ class SharedRateLimiter:
                 slots.extend(await self._reserve(key, rate))
             slot = slots.popleft()
         delay = slot - self._clock()
-        if delay > 0:
-            await self._sleep(delay)
+        if delay <= 0:
+            return 0.0
+        await self._sleep(delay)
+        return delay
 
     async def _reserve(self, key: str, rate: float) -> list[float]:
         count = max(1, math.ceil(rate * self._window))

@@ -4,9 +4,11 @@ Four cooperating tasks:
 
 * the **claimer** takes batches of due outbox entries under a lease (``storage/claim.py``),
   whenever fewer than ``max_in_flight`` messages are being handled;
-* **senders** (``concurrency`` of them) pick the credential (failover, below), wait for its
+* **senders** pick the credential (failover, below), take one of its send slots, wait for its
   shared rate limit, send through the gateway and turn the outcome into a decision with the
-  retry policy;
+  retry policy. How many sends each credential has in flight adapts to its provider's
+  latency and push-back (:mod:`smsbridge.delivery.adaptive`, :mod:`~.send_slots`), within
+  ``max_concurrency`` in all; the senders are as many as that needs (:mod:`~.senders`);
 * the **recorder** applies finished attempts in batches, fenced by lease token;
 * the **heartbeat** renews the leases of messages still in hand.
 
@@ -23,13 +25,10 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import os
 import random
-import secrets
-import socket
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from smsbridge.delivery.completions import (
     OPTED_OUT_HERE,
@@ -43,7 +42,10 @@ from smsbridge.delivery.completions import (
 )
 from smsbridge.delivery.gateway import ProviderGateway
 from smsbridge.delivery.ratelimit import SharedRateLimiter
+from smsbridge.delivery.send_slots import SendingStopped, SendSlots
+from smsbridge.delivery.senders import SenderPool
 from smsbridge.delivery.start_marks import StartMarks
+from smsbridge.delivery.worker_config import WorkerConfig, outage_pause, worker_name
 from smsbridge.domain.breaker import CircuitBreakers
 from smsbridge.domain.credentials import Credential
 from smsbridge.domain.messages import MessageStatus
@@ -69,32 +71,9 @@ from smsbridge.storage.claim import (
 from smsbridge.storage.database import Database
 from smsbridge.storage.messages import apply_early_reports
 
+__all__ = ["Worker", "WorkerConfig"]
+
 log = logging.getLogger("smsbridge.worker")
-
-
-def _outage_pause(failures: int) -> float:
-    """Seconds to wait after ``failures`` database errors in a row: 0.25 s doubling to 8 s."""
-    return float(min(8.0, 0.25 * 2 ** min(failures - 1, 5)))
-
-
-@dataclass(frozen=True)
-class WorkerConfig:
-    batch_size: int = 200
-    concurrency: int = 64
-    max_in_flight: int = 1000
-    lease: timedelta = timedelta(seconds=60)
-    poll_interval: float = 0.25
-    flush_interval: float = 0.02
-    flush_size: int = 500
-    public_url: str = "http://127.0.0.1:8000"
-    breaker_threshold: int = 5
-    """Transient failures in a row that open a credential's circuit breaker."""
-    breaker_cooldown: timedelta = timedelta(seconds=30)
-    """How long an open breaker keeps traffic away before one probe is let through."""
-
-
-def worker_name() -> str:
-    return f"{socket.gethostname()[:32]}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
 @dataclass
@@ -135,6 +114,9 @@ class Worker:
         )
         self.name = name or worker_name()
         self._queue: asyncio.Queue[_Work | None] = asyncio.Queue()
+        self._slots = SendSlots(initial=config.concurrency, cap=config.max_concurrency)
+        self._senders = SenderPool(self._queue, self._send, self._senders_wanted)
+        self._gave_back: list[_Work] = []  # waited for a slot when the worker stopped
         self._in_hand: dict[str, int] = {}  # message id → lease token, claimed and not recorded
         self._done: list[Completion] = []
         self._done_event = asyncio.Event()
@@ -157,11 +139,14 @@ class Worker:
         self._stopping.set()
         self._wake.set()
 
+    def send_concurrency(self) -> dict[str, int]:
+        """How many sends each credential may have in flight now, by credential id."""
+        return self._slots.limits()
+
     async def run(self) -> None:
         """Work until :meth:`stop`; then finish in-flight sends and release the rest."""
         log.info("worker %s started", self.name)
 
-        senders = [asyncio.create_task(self._sender()) for _ in range(self._config.concurrency)]
         recorder = asyncio.create_task(self._recorder())
         heartbeat = asyncio.create_task(self._heartbeat())
         try:
@@ -173,9 +158,9 @@ class Worker:
                 work = self._queue.get_nowait()
                 if work is not None:
                     unstarted.append((work.message.id, work.message.lease_token))
-            for _ in senders:
-                self._queue.put_nowait(None)  # each sender finishes its send, then exits
-            await asyncio.gather(*senders, return_exceptions=True)
+            self._slots.close()  # senders waiting for a slot give their message back
+            await self._senders.stop()  # each sender finishes its send, then exits
+            unstarted.extend((w.message.id, w.message.lease_token) for w in self._gave_back)
             self._senders_done = True
             self._done_event.set()
             await asyncio.gather(recorder, return_exceptions=True)
@@ -188,7 +173,10 @@ class Worker:
                 for message_id, _ in unstarted:
                     self._in_hand.pop(message_id, None)
                 log.info("worker %s released %d unstarted messages", self.name, len(released))
-            log.info("worker %s stopped after %d sends", self.name, self.sent)
+            limits = ", ".join(f"{k} {n}" for k, n in self.send_concurrency().items()) or "-"
+            log.info(
+                "worker %s stopped after %d sends; send limits: %s", self.name, self.sent, limits
+            )
 
     # --- claiming ---------------------------------------------------------------------------
 
@@ -197,19 +185,22 @@ class Worker:
         # transaction per flush. Claim again once a batch fits, or the senders run dry.
         failures = 0
         while not self._stopping.is_set():
-            room = self._config.max_in_flight - len(self._in_hand)
-            wanted = min(self._config.batch_size, self._config.max_in_flight)
-            starving = self._queue.qsize() < self._config.concurrency
+            self._senders.staff()
+            limit = self._slots.total_limit  # the more sends at once, the more in hand
+            wanted, bound = self._config.holding(limit)
+            room = bound - len(self._in_hand)
+            wanted = min(wanted, bound)
+            starving = self._queue.qsize() + self._slots.waiting < limit
             if room <= 0 or (room < wanted and not starving):
                 async with self._room:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._room.wait(), self._config.poll_interval)
                 continue
             try:
-                claimed = await self.claim(min(room, self._config.batch_size))
+                claimed = await self.claim(min(room, wanted))
             except Exception:  # database unavailable: keep the worker alive, back off, retry
                 failures += 1
-                pause = _outage_pause(failures)
+                pause = outage_pause(failures)
                 log.exception("claim failed (%d in a row); retrying in %.1f s", failures, pause)
                 await self._idle(pause)
                 continue
@@ -252,21 +243,23 @@ class Worker:
 
     # --- sending ----------------------------------------------------------------------------
 
-    async def _sender(self) -> None:
-        while True:
-            work = await self._queue.get()
-            if work is None:
-                return
-            try:
-                completion = await self.process(
-                    work.message, work.credential, work.fallbacks, work.unusable
-                )
-            except Exception:
-                log.exception("unexpected error sending %s", work.message.id)
-                completion = self._unexpected(work.message)
-            self._done.append(completion)
-            if len(self._done) >= self._config.flush_size:
-                self._done_event.set()
+    def _senders_wanted(self) -> int:
+        return min(self._slots.total_limit + self._slots.waiting, len(self._in_hand))
+
+    async def _send(self, work: _Work) -> None:
+        try:
+            completion = await self.process(
+                work.message, work.credential, work.fallbacks, work.unusable
+            )
+        except SendingStopped:
+            self._gave_back.append(work)
+            return
+        except Exception:
+            log.exception("unexpected error sending %s", work.message.id)
+            completion = self._unexpected(work.message)
+        self._done.append(completion)
+        if len(self._done) >= self._config.flush_size:
+            self._done_event.set()
 
     def _unexpected(self, message: ClaimedMessage, reason: str = "internal error") -> Completion:
         now = self._clock()
@@ -300,50 +293,57 @@ class Worker:
         credential_id, picked = route[chosen]
         assert picked is not None  # route_step chooses usable credentials only
         credential = picked
-        if credential.rate_limit_per_second:
-            await self._limiter.acquire(credential_id, credential.rate_limit_per_second)
-            started = self._clock()
-        token = message.status_token
-        callback = f"{self._status_url}{token}" if token else ""
-        values = MessageValues(
-            message.to_number, message.from_number, message.body, message.id, callback
-        )
-        if not credential.retry_ambiguous and not await self.start_marks.mark(
-            message.id, message.lease_token
-        ):  # the lease was lost: another worker has the message, this one sends nothing
-            return self._unexpected(message, reason="lease lost before sending")
-        status_code: int | None = None
-        opted_out: str | None = None
+        slot = await self._slots.acquire(credential_id)  # SendingStopped: nothing started
         try:
-            result = await self._gateway.send(credential, values)
-        except DeliveryError as exc:
-            outcome = judge_no_answer(exc, credential.secret_values().values())
-            latency = (self._clock() - started).total_seconds() * 1000
-        else:
-            response = result.response
-            status_code = response.status
-            latency = result.latency_ms
-            outcome = judge_response(response, credential, self._clock())
-            if outcome.kind is OutcomeKind.ACCEPTED:  # the common case: straight to the record
-                self.breakers.succeeded(credential_id)
-                body, secrets = response.body, result.secrets
-                provider_id = extract_message_id(body, credential.message_id_path, secrets)
-                self.sent += 1
-                now = self._clock()
-                return sent(
-                    message,
-                    attempt,
-                    started,
-                    now,
-                    response.status,
-                    latency,
-                    credential_id,
-                    provider_id,
-                    failover,
-                )
-            if credential.opt_out_error_codes and outcome.kind is OutcomeKind.REJECTED:
-                codes = error_codes(response.body) & set(credential.opt_out_error_codes)
-                opted_out = min(codes) if codes else None
+            if credential.rate_limit_per_second:
+                rate = credential.rate_limit_per_second
+                slot.rate_held = await self._limiter.acquire(credential_id, rate) > 0.001
+                started = self._clock()
+            token = message.status_token
+            callback = f"{self._status_url}{token}" if token else ""
+            values = MessageValues(
+                message.to_number, message.from_number, message.body, message.id, callback
+            )
+            if not credential.retry_ambiguous and not await self.start_marks.mark(
+                message.id, message.lease_token
+            ):  # the lease was lost: another worker has the message, this one sends nothing
+                return self._unexpected(message, reason="lease lost before sending")
+            status_code: int | None = None
+            opted_out: str | None = None
+            try:
+                result = await self._gateway.send(credential, values)
+            except DeliveryError as exc:
+                outcome = judge_no_answer(exc, credential.secret_values().values())
+                latency = (self._clock() - started).total_seconds() * 1000
+                slot.learn(outcome, latency)
+            else:
+                response = result.response
+                status_code = response.status
+                latency = result.latency_ms
+                outcome = judge_response(response, credential, self._clock())
+                slot.learn(outcome, latency)
+                if outcome.kind is OutcomeKind.ACCEPTED:  # the common case: straight to the record
+                    self.breakers.succeeded(credential_id)
+                    body, secrets = response.body, result.secrets
+                    provider_id = extract_message_id(body, credential.message_id_path, secrets)
+                    self.sent += 1
+                    now = self._clock()
+                    return sent(
+                        message,
+                        attempt,
+                        started,
+                        now,
+                        response.status,
+                        latency,
+                        credential_id,
+                        provider_id,
+                        failover,
+                    )
+                if credential.opt_out_error_codes and outcome.kind is OutcomeKind.REJECTED:
+                    codes = error_codes(response.body) & set(credential.opt_out_error_codes)
+                    opted_out = min(codes) if codes else None
+        finally:
+            self._slots.release(slot)
         now = self._clock()
         if outcome.transient:
             self.breakers.failed(credential_id, now)
@@ -386,7 +386,7 @@ class Worker:
             # heartbeat renews them when the database is back); past that, the fenced write
             # discards them and the rescuer re-sends, at-least-once.
             self._flush_failures += 1
-            pause = _outage_pause(self._flush_failures)
+            pause = outage_pause(self._flush_failures)
             log.exception("recording %d results failed; retrying in %.1f s", len(batch), pause)
             self._done = batch + self._done
             await asyncio.sleep(pause)
@@ -428,13 +428,6 @@ class Worker:
         record, repeat."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        semaphore = asyncio.Semaphore(self._config.concurrency)
-
-        async def one(work: _Work) -> Completion:
-            async with semaphore:
-                return await self.process(
-                    work.message, work.credential, work.fallbacks, work.unusable
-                )
 
         while loop.time() < deadline:
             claimed = await self.claim(self._config.batch_size)
@@ -445,6 +438,7 @@ class Worker:
                 work = self._queue.get_nowait()
                 if work is not None:
                     works.append(work)
-            self._done.extend(await asyncio.gather(*(one(w) for w in works)))
+            sends = (self.process(w.message, w.credential, w.fallbacks, w.unusable) for w in works)
+            self._done.extend(await asyncio.gather(*sends))  # as many at once as slots allow
             await self._flush()
         raise TimeoutError("drain did not finish in time")
