@@ -294,21 +294,32 @@ async def until(instant: datetime) -> None:
     await asyncio.sleep(max(0.0, (instant - datetime.now(UTC)).total_seconds()))
 
 
-async def wait_all_sent(services: Services, count: int, due: datetime, limit: float = 600) -> float:
-    """Seconds from the due instant until every message is sent.
+async def wait_all_sent(
+    services: Services, count: int, due: datetime, limit: float = 600
+) -> tuple[float, float]:
+    """Seconds from the due instant until every message is sent, and the steady rate: the
+    messages finished per second between a quarter and three quarters of them done (without
+    the start, where a worker's concurrency is still climbing, and the tail of retries).
 
     Polls the size of the outbox (which shrinks as messages finish), not the message table,
     so that watching costs the database little; then checks every message was sent.
     """
     deadline = time.monotonic() + limit
-    while await outbox_size(services):
-        if time.monotonic() > deadline:
+    marks: dict[float, float] = {}  # share left → when it was first seen
+    while left := await outbox_size(services):
+        now = time.monotonic()
+        for share in (0.75, 0.25):
+            if left <= share * count and share not in marks:
+                marks[share] = now
+        if now > deadline:
             raise TimeoutError("messages still in the outbox")
         await asyncio.sleep(0.1)
     elapsed = (datetime.now(UTC) - due).total_seconds()
     if (done := await sent_count(services)) != count:
         raise RuntimeError(f"only {done}/{count} messages were sent")
-    return elapsed
+    span = marks.get(0.25, 0.0) - marks.get(0.75, 0.0)
+    steady = count / 2 / span if span > 0 else count / elapsed
+    return elapsed, steady
 
 
 @dataclass(frozen=True)
@@ -398,6 +409,8 @@ class Run:
     """(start-mark statements written, sends marked): at-most-once runs only."""
     settled: int | None = None
     """The send concurrency the worker settled on (see the module docstring)."""
+    steady: float = 0.0
+    """msg/s between a quarter and three quarters of the messages done."""
 
 
 async def run_in_process(
@@ -427,7 +440,7 @@ async def run_in_process(
             start = CpuSample.take([], provider)
             limits: list[int] = []
             sampler = asyncio.create_task(sample_limits(worker.send_concurrency, limits))
-            elapsed = await wait_all_sent(services, count, due)
+            elapsed, steady = await wait_all_sent(services, count, due)
             sampler.cancel()
             cpu = CpuUse.between(start, CpuSample.take([], provider))
             worker.stop()
@@ -441,7 +454,7 @@ async def run_in_process(
     cpu = CpuUse(cpu.bench, cpu.postgres, cpu.provider, 0.0, cpu.machine_busy, cpu.other)
     marks = (worker.start_marks.writes, worker.start_marks.marked)
     settled = round(statistics.median(limits[len(limits) // 2 :])) if limits else None
-    return Run(enqueue_rate, count / elapsed, elapsed, delivery, cpu, marks, settled)
+    return Run(enqueue_rate, count / elapsed, elapsed, delivery, cpu, marks, settled, steady)
 
 
 async def sample_limits(read: Callable[[], dict[str, int]], into: list[int]) -> None:
@@ -511,7 +524,7 @@ async def run_processes(
                 await until(due)
                 database = database_url.rsplit("/", 1)[1]
                 start = CpuSample.take(pids, provider, database)
-                elapsed = await wait_all_sent(services, count, due)
+                elapsed, steady = await wait_all_sent(services, count, due)
                 cpu = CpuUse.between(start, CpuSample.take(pids, provider, database))
             finally:
                 for proc in procs:
@@ -526,7 +539,7 @@ async def run_processes(
             await services.close()
     known = [n for n in settled if n is not None]
     total = sum(known) if known else None  # one credential: the workers' limits add up
-    return Run(enqueue_rate, count / elapsed, elapsed, delivery, cpu, settled=total)
+    return Run(enqueue_rate, count / elapsed, elapsed, delivery, cpu, settled=total, steady=steady)
 
 
 async def pg_database(server: str) -> str | None:
@@ -564,8 +577,8 @@ def report(rows: list[Row], label: str, run: Run, ceiling: float) -> float:
     """Print and keep one run, compared with ``ceiling``; returns its share of the ceiling."""
     row = Row(label, run, ceiling)
     print(
-        f"{label}: {run.rate:,.0f} msg/s ({row.share:.0%} of ceiling {ceiling:,.0f}); "
-        f"send concurrency settled at {run.settled or '?'}; "
+        f"{label}: {run.rate:,.0f} msg/s ({row.share:.0%} of ceiling {ceiling:,.0f}; "
+        f"steady {run.steady:,.0f} msg/s); send concurrency settled at {run.settled or '?'}; "
         f"enqueue {run.enqueue_rate:,.0f} msg/s\n"
         f"    {run.delivery.describe()}\n    {run.cpu.describe(run.elapsed)}"
     )
@@ -638,13 +651,15 @@ async def sqlite_runs(
         f"worker process median {statistics.median(separate):.0%} "
         f"({', '.join(f'{r:.0%}' for r in separate)})"
     )
-    for kind in ("in-process", "process"):
-        runs = [r.run for r in rows if r.label.startswith("SQLite") and kind in r.label]
+    for kind in ("(in-process)", "process"):
+        runs = [r.run for r in rows if r.label.startswith(f"SQLite, 1 worker {kind}")]
         settled = [r.settled for r in runs if r.settled]
         print(
-            f"    {kind}: median {statistics.median(r.rate for r in runs):,.0f} msg/s, "
-            f"send concurrency settled at median "
-            f"{statistics.median(settled) if settled else '?'} ({settled})"
+            f"    {kind}: median {statistics.median(r.rate for r in runs):,.0f} msg/s "
+            f"(steady {statistics.median(r.steady for r in runs):,.0f}), send concurrency "
+            f"settled at median {statistics.median(settled) if settled else '?'} ({settled}), "
+            f"429s {[r.delivery.provider_throttled for r in runs]}, messages retried "
+            f"{[r.delivery.messages_retried for r in runs]}"
         )
     print()
 
@@ -879,21 +894,22 @@ async def main() -> None:
     else:
         against = f"aiohttp at concurrency {args.concurrency}, measured around it"
     print(
-        f"\n| run | msg/s | settled concurrency | ceiling: {against} | of ceiling | 429s "
-        "| messages retried | enqueue msg/s | exactly once |"
+        f"\n| run | msg/s | steady msg/s | settled concurrency | ceiling: {against} "
+        "| of ceiling | 429s | messages retried | enqueue msg/s | exactly once |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     measured = ceilings.measured
     print(
         f"| raw aiohttp ceiling at concurrency {args.concurrency} (mean of {len(measured)}; "
         f"{min(measured):,.0f} to {max(measured):,.0f}) | {statistics.mean(measured):,.0f} "
-        "| - | - | - | - | - | - | - |"
+        "| - | - | - | - | - | - | - | - |"
     )
     for row in rows:
         delivery = row.run.delivery
         once = "yes" if delivery.exactly_once else f"NO ({delivery.duplicates:+d})"
         print(
-            f"| {row.label} | {row.run.rate:,.0f} | {row.run.settled or '?'} | "
+            f"| {row.label} | {row.run.rate:,.0f} | {row.run.steady:,.0f} "
+            f"| {row.run.settled or '?'} | "
             f"{row.ceiling:,.0f} | {row.share:.0%} | {delivery.provider_throttled:,} | "
             f"{delivery.messages_retried:,} | {row.run.enqueue_rate:,.0f} | {once} |"
         )

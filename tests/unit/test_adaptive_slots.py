@@ -12,6 +12,7 @@ import pytest
 
 from smsbridge.delivery.adaptive import MIN_WINDOW, ChangeLog
 from smsbridge.delivery.send_slots import SendingStopped, SendSlots, Slot
+from smsbridge.delivery.senders import SenderPool
 from smsbridge.domain.retry import Outcome, OutcomeKind
 
 
@@ -181,3 +182,39 @@ def test_what_a_send_teaches(outcome: Outcome, overload: str, latency: float | N
     slot.learn(outcome, 250.0)
     assert slot.overload == overload
     assert slot.latency == latency
+
+
+# --- the senders follow the limits -------------------------------------------------------------
+
+
+async def test_the_sender_pool_follows_what_is_wanted_and_stops_cleanly() -> None:
+    queue: asyncio.Queue[int | None] = asyncio.Queue()
+    release = asyncio.Event()
+    busy: list[int] = []
+    done: list[int] = []
+
+    async def handle(work: int) -> None:
+        busy.append(work)
+        await release.wait()
+        done.append(work)
+
+    wanted = 3
+    pool = SenderPool(queue, handle, lambda: wanted)
+    for n in range(10):
+        queue.put_nowait(n)
+    pool.staff()
+    await asyncio.sleep(0)
+    assert len(pool) == 3
+    assert busy == [0, 1, 2]  # three at once, in order
+    wanted = 5
+    pool.staff()
+    await asyncio.sleep(0)
+    assert len(pool) == 5
+    wanted = 2
+    release.set()
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert len(pool) <= 2  # the surplus retired after their sends
+    await pool.stop()
+    assert len(pool) == 0
+    assert sorted(done) == sorted(busy)  # every send begun was finished
