@@ -144,3 +144,46 @@ async def test_webhooks_are_answered_on_the_fast_path(
     assert unknown.status_code == 404
     assert unknown.headers["content-type"] == "application/problem+json"
     assert served.counts() == (before[0] + 3, before[1])
+
+
+@pytest.mark.parametrize("path", ["/hooks/status/abcdef", "/api/v1/messages"])
+async def test_a_client_that_hangs_up_mid_body_is_not_a_server_error(
+    app: FastAPI, path: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A provider giving up on a webhook (or a client on a send) while its body is on its
+    way: answered 400 for nobody, logged as information, never as an unexpected error."""
+    arriving: list[dict[str, Any]] = [
+        {"type": "http.request", "body": b'{"id": "x", ', "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+
+    async def receive() -> dict[str, Any]:
+        return arriving.pop(0) if arriving else {"type": "http.disconnect"}
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"authorization", f"Bearer {ADMIN_KEY}".encode()),
+    ]
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+    await app(scope, receive, send)
+    assert sent[0]["type"] == "http.response.start"
+    assert sent[0]["status"] == 400
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]

@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from smsbridge.api.schemas.base import Problem
@@ -155,6 +156,13 @@ async def _http_error(_request: Request, exc: Exception) -> Response:
     return problem(exc.status_code, detail, headers=dict(exc.headers or {}))
 
 
+async def _client_gone(_request: Request, exc: Exception) -> Response:
+    # The client hung up before its body arrived (a provider giving up on a slow webhook, a
+    # closed tab): nobody reads this answer, and it is not a server error.
+    log.info("the client went away before its request body arrived")
+    return problem(400, "the request body did not arrive: the client disconnected")
+
+
 async def _unexpected(_request: Request, exc: Exception) -> Response:
     log.exception("unexpected error (%s)", type(exc).__name__)
     return problem(500, "internal error; see the server log", slug="internal")
@@ -164,4 +172,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(SmsbridgeError, _smsbridge_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(Exception, _unexpected)
