@@ -35,14 +35,14 @@ connection failures making up more than 2 % of the last second's answers cut the
 once (a rarer one is tolerated: at a thousand sends a second a provider's occasional 503
 would otherwise cut the limit every round, as random loss starves TCP Reno — BBR v2
 tolerates 2 % too). The cut goes to what carried the answers the provider gave in that
-second (their rate times the baseline latency, as BBR sizes its window from the delivery
-rate), but by 10 % at least and 50 % at most (30 % before any baseline is known): a provider
-enforcing 500 requests a second gets about ``500 * latency`` sends in flight, not a
-sawtooth between half and all of it. At most one cut per window: answers to sends started
-before the cut say nothing about the cut limit (TCP likewise cuts once per round trip); a
-window after a cut still pushing back cuts again. For 30 s after, growth is cautious:
-halfway back to that carried level, then one send at a time past it, since a provider's
-rate limit does not move by itself.
+second (their rate times the latency, by Little's law; BBR sizes its window from the
+delivery rate likewise), but by 10 % at least and 50 % at most (30 % before any latency is
+known): a provider enforcing 500 requests a second gets about ``500 * latency`` sends in
+flight, not a sawtooth between half and all of it. At most one cut per window: answers to
+sends started before the cut say nothing about the cut limit (TCP likewise cuts once per
+round trip); a window after a cut still pushing back cuts again. For 30 s after, growth is
+cautious: halfway back to that carried level, then one send at a time past it, since a
+provider's rate limit does not move by itself.
 
 **Bounds.** The configured starting concurrency (``SMSBRIDGE_WORKER_CONCURRENCY``, the
 fixed value that served before) is a floor for latency, and for push-back from a minority
@@ -74,7 +74,7 @@ OVERLOAD_TOLERANCE = 0.02
 FLOOR_HOLDS_BELOW = 0.5
 """Push-back share under which cuts stop at the starting concurrency (see the docstring)."""
 OVERLOAD_BACKOFF = 0.7
-"""What a cut leaves of the limit before any baseline latency is known."""
+"""What a cut leaves of the limit before any latency is known."""
 KEEP_AT_LEAST = 0.5
 KEEP_AT_MOST = 0.9
 """Bounds of what a cut leaves of the limit."""
@@ -163,7 +163,7 @@ class AdaptiveLimit:
         self.cap = cap
         self.slow_start = True
         self._baseline = _SlidingMin(BASELINE_SECONDS)
-        self._base: float | None = None  # the baseline latency, once a window closed
+        self._latency: float | None = None  # the last window's median, once one closed
         self._answered: deque[float] = deque()  # when answers came, over the last second
         self._pushed: deque[float] = deque()  # when push-back came, over the last second
         self._high = 0.0  # the ratio of the previous window, when it was over SHRINK_ABOVE
@@ -220,10 +220,10 @@ class AdaptiveLimit:
     def _cut_for(self, signal: str, share: float, now: float) -> Change | None:
         old = self.limit
         rate = _last_second(self._answered, now)  # what the provider took
-        if self._base is None:
+        if self._latency is None:
             new = carried = int(old * OVERLOAD_BACKOFF)
-        else:  # the sends in flight that carry that rate at the base latency
-            carried = int(rate * self._base)
+        else:  # the sends in flight that carried that rate (Little's law)
+            carried = int(rate * self._latency)
             new = min(int(old * KEEP_AT_MOST), max(int(old * KEEP_AT_LEAST), carried))
         # A minority pushing back may fail whatever the load: the starting value is kept
         # (below it already, the provider has shown its pushing back is about load)
@@ -255,7 +255,8 @@ class AdaptiveLimit:
     def _judge_latency(self, now: float) -> Change | None:
         latencies = sorted(self._latencies)
         median = latencies[len(latencies) // 2]
-        baseline = self._base = self._baseline.push(now, median)
+        self._latency = median
+        baseline = self._baseline.push(now, median)
         ratio = (median + LATENCY_SLACK) / (baseline + LATENCY_SLACK)
         limit = self.limit
         # The limit held the sends back (rather than a lack of messages or the rate limit)

@@ -3,7 +3,8 @@
 Four cooperating tasks:
 
 * the **claimer** takes batches of due outbox entries under a lease (``storage/claim.py``),
-  whenever fewer than ``max_in_flight`` messages are being handled;
+  whenever fewer than ``max_in_flight`` messages are being handled (claims and that bound
+  grow with the send limits: :meth:`WorkerConfig.holding`);
 * **senders** pick the credential (failover, below), take one of its send slots, wait for its
   shared rate limit, send through the gateway and turn the outcome into a decision with the
   retry policy. How many sends each credential has in flight adapts to its provider's
