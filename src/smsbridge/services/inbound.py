@@ -96,7 +96,7 @@ class InboundService:
         each webhook is answered once its consent changes are committed (a STOP answered
         2xx is in force)."""
         now = self._clock()
-        async with self._db.transaction() as conn:
+        async with self._db.transaction(urgent=True) as conn:
             return [await self._store(conn, *unit, now) for unit in units]
 
     async def _store(

@@ -4,6 +4,7 @@ opens (``Database.dialect_ops``)."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -76,6 +77,64 @@ def _dump_json(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+class WriteTurns:
+    """SQLite's one writer, taken in turns by this process's writers.
+
+    Two queues: **urgent** writes, which a client is waiting on (group commits of accepted
+    messages and webhooks), and **background** writes (the worker's claims and completions,
+    fan-outs). The lock goes to an urgent waiter first, so an API request waits for the write
+    in progress, not for a worker's backlog of them; but never more than
+    :attr:`URGENT_IN_A_ROW` times in a row while background work waits, so the worker keeps
+    sending under any load.
+    """
+
+    URGENT_IN_A_ROW = 2
+
+    def __init__(self) -> None:
+        self._held = False
+        self._urgent: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._background: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._urgent_run = 0
+
+    @asynccontextmanager
+    async def turn(self, *, urgent: bool) -> AsyncIterator[None]:
+        await self._acquire(urgent)
+        try:
+            yield
+        finally:
+            self._release()
+
+    async def _acquire(self, urgent: bool) -> None:
+        if not self._held and not self._urgent and not self._background:
+            self._held = True
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        queue = self._urgent if urgent else self._background
+        queue.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self._release()  # handed the turn just as it was cancelled: pass it on
+            else:
+                queue.remove(waiter)
+            raise
+
+    def _release(self) -> None:
+        while self._urgent or self._background:
+            take_urgent = bool(self._urgent) and (
+                not self._background or self._urgent_run < self.URGENT_IN_A_ROW
+            )
+            waiter = (self._urgent if take_urgent else self._background).popleft()
+            if waiter.done():
+                continue
+            self._urgent_run = self._urgent_run + 1 if take_urgent else 0
+            waiter.set_result(None)  # the turn passes on: still held
+            return
+        self._held = False
+        self._urgent_run = 0
+
+
 class _LentConnection:
     """The hot-path connection lent to a synchronous SQLAlchemy engine inside a transaction
     that :meth:`Database._run_write` owns: the engine's commit, rollback and close do nothing
@@ -107,7 +166,7 @@ class Database:
         self.dialect_ops: Dialect = dialect_named(engine.dialect.name)
         # SQLite has one writer at a time. Queueing this process's writers here hands the
         # lock over at once, instead of in SQLite's busy-handler sleeps of up to 100 ms.
-        self._write_lock = asyncio.Lock() if self.dialect_ops.single_writer else None
+        self._write_lock = WriteTurns() if self.dialect_ops.single_writer else None
         self._hot_thread: ThreadPoolExecutor | None = None
         self._hot_connection: sqlite3.Connection | None = None
         self._hot_engine: Engine | None = None
@@ -118,13 +177,14 @@ class Database:
         return self.dialect_ops.name
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncConnection]:
-        """A read-write transaction, committed when the block ends without error."""
+    async def transaction(self, *, urgent: bool = False) -> AsyncIterator[AsyncConnection]:
+        """A read-write transaction, committed when the block ends without error. ``urgent``:
+        a request waits on it (see :class:`WriteTurns`)."""
         if self._write_lock is None:
             async with self.engine.begin() as connection:
                 yield connection
             return
-        async with self._write_lock, self.engine.begin() as connection:
+        async with self._write_lock.turn(urgent=urgent), self.engine.begin() as connection:
             yield connection
 
     @asynccontextmanager
@@ -134,7 +194,9 @@ class Database:
             await connection.execution_options(**{_READ_ONLY: True})
             yield connection
 
-    async def sqlite_write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+    async def sqlite_write(
+        self, work: Callable[[sqlite3.Connection], T], *, urgent: bool = False
+    ) -> T:
         """SQLite only: run ``work`` in one write transaction, in a single hop to a thread.
 
         For the send hot path. Through the async driver every statement, every fetch and the
@@ -145,7 +207,7 @@ class Database:
         """
         if self._write_lock is None:
             raise RuntimeError("sqlite_write needs a SQLite database")
-        async with self._write_lock:
+        async with self._write_lock.turn(urgent=urgent):
             if self._hot_thread is None:
                 self._hot_thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-hot-path")
             done = asyncio.get_running_loop().run_in_executor(
@@ -180,7 +242,7 @@ class Database:
         connection.execute("COMMIT")
         return result
 
-    async def run_transaction(self, work: Callable[[Connection], T]) -> T:
+    async def run_transaction(self, work: Callable[[Connection], T], *, urgent: bool = True) -> T:
         """Run ``work`` in one read-write transaction, on a synchronous SQLAlchemy connection,
         committed when it returns.
 
@@ -188,12 +250,12 @@ class Database:
         whole transaction runs in the hot-path thread, queued behind this process's other
         writers, so its statements cost no event-loop turns; on PostgreSQL it runs through the
         async driver (``run_sync``), a round trip per statement but no thread. Same code,
-        same tables and column types on both.
+        same tables and column types on both. Urgent by default: a request waits on it.
         """
         if self._write_lock is None:
             async with self.engine.begin() as connection:
                 return await connection.run_sync(work)
-        return await self.sqlite_write(partial(self._run_on_hot_engine, work))
+        return await self.sqlite_write(partial(self._run_on_hot_engine, work), urgent=urgent)
 
     def _run_on_hot_engine(self, work: Callable[[Connection], T], _raw: sqlite3.Connection) -> T:
         # Called inside _run_write's BEGIN IMMEDIATE … COMMIT on the hot connection; the
