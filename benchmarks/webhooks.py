@@ -1147,6 +1147,9 @@ async def main(args: argparse.Namespace) -> int:
                     lag = "-" if run.drain is None else f"drain lag {ms(run.drain.lag)}"
                     seconds = ", ".join(f"{k} {v:.0f}" for k, v in run.seconds.items())
                     print(f"#{repeat + 1} {run.label}: {progress(run.intake)}; {lag}; s: {seconds}")
+                    if args.json:  # what is measured so far survives an interrupted run
+                        pool_rates = {kind: site.pool_sent_rate for kind, site in sites.items()}
+                        write_json(args, summarize(ceilings, runs, pool_rates), ceilings, runs)
             pool_rates = {kind: site.pool_sent_rate for kind, site in sites.items()}
             site_notes = [(kind, note) for kind, site in sites.items() for note in site.notes]
     summary = summarize(ceilings, runs, pool_rates)
@@ -1206,7 +1209,8 @@ def write_json(
         "report": summary.lines,
     }
     args.json.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2))
-    print(f"figures written to {args.json}")
+    if summary.lines:
+        print(f"figures written to {args.json}")
 
 
 if __name__ == "__main__":
