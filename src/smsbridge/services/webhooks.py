@@ -9,6 +9,7 @@ once its reports are committed: a 2xx means applied.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -93,22 +94,43 @@ TARGET_CACHE_SIZE = 256
 
 
 class WebhookTargets:
-    """:func:`webhook_target`, remembered for :data:`TARGET_CACHE_SECONDS` per URL token."""
+    """:func:`webhook_target`, remembered for :data:`TARGET_CACHE_SECONDS` per URL token.
+
+    One read per token at a time: webhooks arriving while it is read (every one in flight,
+    when the remembered value has just expired) wait for that read instead of each reading
+    and decrypting the credential again."""
 
     def __init__(self, db: Database, credentials: CredentialService) -> None:
         self._db = db
         self._credentials = credentials
         self._known: dict[tuple[str, str], tuple[float, SurfaceRow, Credential]] = {}
+        self._reading: dict[tuple[str, str], asyncio.Task[tuple[SurfaceRow, Credential]]] = {}
 
     async def get(self, token: str, *, kind: str) -> tuple[SurfaceRow, Credential]:
-        now = time.monotonic()
-        known = self._known.get((kind, token))
-        if known is not None and now - known[0] < TARGET_CACHE_SECONDS:
+        key = (kind, token)
+        known = self._known.get(key)
+        if known is not None and time.monotonic() - known[0] < TARGET_CACHE_SECONDS:
             return known[1], known[2]
+        reading = self._reading.get(key)
+        if reading is None:
+            reading = asyncio.ensure_future(self._read(key))
+            self._reading[key] = reading
+            reading.add_done_callback(partial(self._read_done, key))
+        # shielded: a webhook that gives up does not cancel the read the others wait for
+        return await asyncio.shield(reading)
+
+    def _read_done(self, key: tuple[str, str], done: asyncio.Task[Any]) -> None:
+        self._reading.pop(key, None)
+        if not done.cancelled():
+            done.exception()  # retrieved here too: every waiter may have given up
+
+    async def _read(self, key: tuple[str, str]) -> tuple[SurfaceRow, Credential]:
+        kind, token = key
+        started = time.monotonic()
         surface, credential = await webhook_target(self._db, self._credentials, token, kind=kind)
         if len(self._known) >= TARGET_CACHE_SIZE:
             self._known.clear()
-        self._known[(kind, token)] = (now, surface, credential)
+        self._known[key] = (started, surface, credential)
         return surface, credential
 
 
