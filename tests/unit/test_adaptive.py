@@ -6,6 +6,7 @@ import pytest
 
 from smsbridge.delivery.adaptive import (
     MIN_WINDOW,
+    SLOW_START_FACTOR,
     AdaptiveLimit,
     Change,
     ChangeLog,
@@ -65,13 +66,13 @@ def limiter(initial: int = 64, cap: int = 2000) -> AdaptiveLimit:
     return AdaptiveLimit(initial=initial, cap=cap, now=0.0)
 
 
-def test_clean_latency_bound_answers_double_the_limit_per_window() -> None:
+def test_clean_latency_bound_answers_multiply_the_limit_per_window() -> None:
     sends = Sends(limiter())
     seen = [sends.limiter.limit]
-    for _ in range(4):
+    for _ in range(2):
         sends.round(0.2)
         seen.append(sends.limiter.limit)
-    assert seen == [64, 128, 256, 512, 1024]
+    assert seen == [64, 64 * SLOW_START_FACTOR, 64 * SLOW_START_FACTOR**2]
     assert all(c.reason is Reason.SLOW_START for c in sends.changes)
 
 
@@ -101,19 +102,19 @@ def test_answers_to_sends_started_before_a_change_are_not_counted() -> None:
     limit = limiter()
     sends = Sends(limit)
     sends.round(0.2)
-    assert limit.limit == 128
+    assert limit.limit == 256
     for _ in range(500):  # old sends answering late say nothing about the new limit
-        assert limit.answered(0.2, started=0.0, in_flight=128, rate_held=False, now=1.0) is None
-    assert limit.limit == 128
+        assert limit.answered(0.2, started=0.0, in_flight=256, rate_held=False, now=1.0) is None
+    assert limit.limit == 256
 
 
 @pytest.mark.parametrize("signal", ["429", "503", "timeout", "no connection"])
 def test_push_back_cuts_the_limit_multiplicatively(signal: str) -> None:
     sends = Sends(limiter())
-    for _ in range(3):
+    for _ in range(2):
         sends.round(0.2)
     before = sends.limiter.limit
-    change = sends.overloads(10, signal)  # 10 of ~230 answers in the last second: over 2 %
+    change = sends.overloads(10, signal)  # 10 of ~170 answers in the last second: over 2 %
     assert change is not None
     assert change.reason is Reason.OVERLOAD
     assert change.signal == signal
@@ -131,7 +132,7 @@ def test_a_rare_push_back_is_tolerated() -> None:
 
 def test_one_cut_per_window() -> None:
     sends = Sends(limiter())
-    for _ in range(3):
+    for _ in range(2):
         sends.round(0.2)
     before_cut = sends.t - 0.01
     sends.overloads(10)
@@ -146,7 +147,7 @@ def test_one_cut_per_window() -> None:
 
 
 def test_push_back_cuts_to_what_carried_the_providers_rate() -> None:
-    sends = Sends(limiter())
+    sends = Sends(limiter(initial=32))
     sends.round(0.2)
     assert sends.limiter.limit == 128
     limit = sends.limiter
@@ -162,7 +163,7 @@ def test_push_back_cuts_to_what_carried_the_providers_rate() -> None:
 
 
 def test_growth_after_push_back_is_one_by_one_past_the_carried_level() -> None:
-    sends = Sends(limiter())
+    sends = Sends(limiter(initial=32))
     sends.round(0.2)
     limit = sends.limiter
     t = steady_stream(limit, rate=500, seconds=1.2, latency=0.2)
@@ -218,7 +219,7 @@ def test_below_the_starting_value_clean_windows_bring_it_back_whatever_the_laten
 
 def test_latency_rising_for_two_windows_shrinks_to_the_knee() -> None:
     sends = Sends(limiter())
-    for _ in range(4):
+    for _ in range(2):
         sends.round(0.2)
     assert sends.limiter.limit == 1024
     assert sends.round(0.4) is None  # one slow window: a hiccup, held

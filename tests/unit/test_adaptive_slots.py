@@ -113,10 +113,10 @@ async def test_limits_grow_with_clean_answers_and_are_readable() -> None:
     assert send.limits() == {}
     send.release(await send.acquire("a"))  # known from its first send
     assert send.limits() == {"a": 32}
-    for _ in range(3):
+    for _ in range(2):
         await answer_a_window(send, clock, "a", 0.2)
-    assert send.limits()["a"] == 256
-    assert send.total_limit == 256
+    assert send.limits()["a"] == 512
+    assert send.total_limit == 512
 
 
 async def test_a_growing_limit_lets_waiting_senders_through() -> None:
@@ -126,11 +126,11 @@ async def test_a_growing_limit_lets_waiting_senders_through() -> None:
     queued = [asyncio.create_task(send.acquire("a")) for _ in range(8)]
     assert await waiting(queued[0])
     clock.now += 0.2
-    for slot in held:  # a clean, full window: the limit doubles
+    for slot in held:  # a clean, full window: the limit grows
         slot.latency = 0.2
         send.release(slot)
     await asyncio.wait_for(asyncio.gather(*queued), 1)
-    assert send.limits()["a"] == 32
+    assert send.limits()["a"] == 64
 
 
 async def test_push_back_cuts_the_limit(caplog: pytest.LogCaptureFixture) -> None:
@@ -154,15 +154,15 @@ async def test_changes_are_logged_rate_limited(caplog: pytest.LogCaptureFixture)
     changes = ChangeLog(interval=5.0, threshold=0.25)
     send = SendSlots(initial=16, cap=10_000, clock=clock, changes=changes)
     with caplog.at_level(logging.INFO, logger="smsbridge.worker"):
-        for _ in range(5):  # 16 → 32 → 64 → 128 → 256 → 512 within a second or so
+        for _ in range(3):  # 16 → 64 → 256 → 1024 within a second or so
             await answer_a_window(send, clock, "cred_y", 0.2)
         lines = [r.getMessage() for r in caplog.records if "send concurrency" in r.message]
-        assert lines == ["credential cred_y send concurrency 16 → 32 (latency-bound, p50 200 ms)"]
+        assert lines == ["credential cred_y send concurrency 16 → 64 (latency-bound, p50 200 ms)"]
         clock.now += 5
         await answer_a_window(send, clock, "cred_y", 0.2)  # the next answer tells it
     lines = [r.getMessage() for r in caplog.records if "send concurrency" in r.message]
     assert len(lines) == 2
-    assert lines[1].startswith("credential cred_y send concurrency 32 → 512 (")  # held back
+    assert lines[1].startswith("credential cred_y send concurrency 64 → 1024 (")  # held back
 
 
 @pytest.mark.parametrize(

@@ -21,9 +21,11 @@ Latency says "enough" first, so, as TCP Vegas and Netflix's gradient limiters do
 * median within 10 % of the baseline, the window's sends found the limit full (the limit,
   not a lack of messages, held them back) and did not wait for the credential's rate limit:
   the sends are **latency-bound** and more in flight means more throughput: **grow** —
-  doubling per window at first (*slow start*: from 64 to the ~1,000 a 200 ms provider can
-  use in about a second), then, after the first cut, by √limit, 2·√limit… per window in a
-  row of clean windows (the knee may move up when CPU frees);
+  fourfold per window at first (*slow start*: a window lasts about one round trip, so from
+  64 to the ~1,000 a 200 ms provider can use takes two of them instead of four doubling;
+  an overshoot costs latency for two windows, not throughput, and the cut that ends it
+  lands on the knee; noise up to 30 % does not stop it, only a cut does), then by √limit,
+  2·√limit… per window in a row of clean windows (the knee may move up when CPU frees);
 * median more than 30 % above the baseline in two windows in a row (one is a hiccup: a
   pause of the machine, not queueing): the extra sends only wait, so **shrink** to
   ``limit * 1.1 * baseline / median``, the concurrency that carries the measured throughput
@@ -86,6 +88,8 @@ RATE_HELD_SHARE = 0.1
 """Share of a window's sends that waited for the rate limit past which it is rate-bound."""
 PUSHBACK_MEMORY = 30.0
 """Seconds after a push-back cut during which growth stays cautious."""
+SLOW_START_FACTOR = 4
+"""What a clean window multiplies the limit by until the first cut."""
 LATENCY_SLACK = 0.001
 """Seconds added to both sides of the ratio: sub-millisecond jitter is not queueing."""
 
@@ -271,14 +275,14 @@ class AdaptiveLimit:
                 self.slow_start, self._high, self._probes = False, 0.0, 0
                 wanted = int(limit * GROW_BELOW / min(ratio, high))
                 new, reason = max(self.floor, min(limit - 1, wanted)), Reason.LATENCY_ROSE
-        elif latency_counts and ratio > GROW_BELOW:
+        elif latency_counts and ratio > GROW_BELOW and not self.slow_start:
             self._probes = 0  # the knee, or noise: hold
         elif bound:
             if now - self._pushed_at < PUSHBACK_MEMORY:
                 # Halfway back to what carried the provider's rate, then one by one past it
                 step = max((self._wall - limit) // 2, 1)
             elif self.slow_start:
-                step, reason = limit, Reason.SLOW_START
+                step, reason = limit * (SLOW_START_FACTOR - 1), Reason.SLOW_START
             elif limit < self.floor:
                 step, reason = min(limit, self.floor - limit), Reason.RECOVER
             else:  # each clean window in a row probes further: √limit, 2·√limit…
