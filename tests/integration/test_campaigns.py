@@ -21,9 +21,13 @@ from smsbridge.app import create_app
 from smsbridge.config import Settings
 from smsbridge.container import Services, build_services
 from smsbridge.delivery.worker import Worker
+from smsbridge.domain.messages import MessageStatus
 from smsbridge.domain.personalize import Personalizer
+from smsbridge.errors import Conflict
 from smsbridge.services.campaign_runner import CampaignRunner
 from smsbridge.services.fanout import FanOut
+from smsbridge.storage.fanout import Exclusion, NewRecipient, write_batch
+from smsbridge.storage.records import FanoutBatch
 from smsbridge.storage.tables import campaigns, message_events, messages, outbox, suppressions
 from tests.clock import FakeClock
 from tests.conftest import ADMIN_KEY
@@ -201,6 +205,18 @@ async def test_filtered_campaign_sends_exactly_to_matching_unexcluded_profiles(
     assert final["excluded_reasons"] == {"duplicate": 1, "invalid_message": 1, "opted_out": 1}
     listed = (await world.http.get(f"/api/v1/campaigns/{campaign['id']}/exclusions")).json()
     assert {e["profile_id"]: e["reason"] for e in listed["items"]} == excluded
+    # paged one by one: the cursor carries a customer's id (no "_" in "p0009"), taken back
+    paged: dict[str, str] = {}
+    cursor: str | None = None
+    for _ in range(5):
+        params = {"limit": 1, **({"cursor": cursor} if cursor else {})}
+        got = await world.http.get(f"/api/v1/campaigns/{campaign['id']}/exclusions", params=params)
+        assert got.status_code == 200, got.text
+        paged.update({e["profile_id"]: e["reason"] for e in got.json()["items"]})
+        cursor = got.json()["next_cursor"]
+        if cursor is None:
+            break
+    assert paged == excluded
 
     page = await world.http.get(
         "/api/v1/messages", params={"campaign_id": campaign["id"], "limit": 100}
@@ -346,6 +362,53 @@ async def test_two_concurrent_fanouts_of_one_campaign_write_each_recipient_once(
     assert view["counts"]["excluded"] == 0
     await world.worker().drain()
     assert len(world.received()) == 40
+
+
+async def test_a_batch_whose_number_the_campaign_already_has_is_refused_whole(
+    world: World,
+) -> None:
+    """The unique index backs the duplicate check up (COPY on PostgreSQL, multi-row INSERT on
+    SQLite): a batch naming a number the campaign already targets raises Conflict and writes
+    nothing — neither its other rows nor its cursor."""
+    await world.import_profiles(_people(4))
+    campaign = await world.campaign(body="Once")
+    await world.launch(campaign["id"])
+    first = await world.fanout(batch_size=2).step(campaign["id"])
+    assert first is not None and first.messages == 2
+    view = await world.get(campaign["id"])
+    now = world.clock()
+    taken = _people(1)[0]["phone"]  # p0000's number, written by the first batch
+    batch = FanoutBatch(
+        campaign_id=campaign["id"],
+        surface_id=campaign["surface_id"],
+        message_type="marketing",
+        from_number=SENDER,
+        status=MessageStatus.QUEUED,
+        send_at=None,
+        now=now,
+        expected_cursor="p0001",
+        cursor="p0003",
+        done=True,
+        recipients=[
+            NewRecipient(f"msg_{n}x", f"x{n}", phone, "Twice?", 1, "GSM-7", now)
+            for n, phone in enumerate(["+33699999999", taken])
+        ],
+        exclusions=[Exclusion("p0002", None, "unknown_profile", "gone")],
+    )
+    with pytest.raises(Conflict):
+        await write_batch(world.services.db, batch)
+    after = await world.get(campaign["id"])
+    assert after["counts"] == view["counts"]
+    assert after["fanout_done"] is False
+    async with world.services.db.read() as conn:
+        numbers = (
+            await conn.execute(
+                select(messages.c.to_number).where(messages.c.campaign_id == campaign["id"])
+            )
+        ).scalars()
+        assert sorted(numbers) == sorted(p["phone"] for p in _people(2))
+    listed = (await world.http.get(f"/api/v1/campaigns/{campaign['id']}/exclusions")).json()
+    assert listed["items"] == []
 
 
 async def test_launch_is_idempotent(world: World) -> None:

@@ -3,6 +3,7 @@ streamed NDJSON / CSV imports with per-line errors."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -153,6 +154,56 @@ async def test_import_is_streamed_in_batches(client: httpx.AsyncClient) -> None:
     assert len(listed["items"]) == 500 and listed["next_cursor"]
     found = (await client.get("/api/v1/profiles", params={"phone": "+33610000007"})).json()
     assert [p["external_id"] for p in found["items"]] == ["s7"]
+
+
+async def test_reimport_replaces_profiles_in_place_across_batches(
+    client: httpx.AsyncClient,
+) -> None:
+    """The bulk upsert (COPY into a staging table on PostgreSQL, executemany on SQLite): a
+    second import of the same ids replaces phone, attributes and time zone, keeps
+    ``created_at``, leaves no row of one batch in the next, and stores JSON exactly."""
+    total = IMPORT_BATCH + 3
+    attributes = {"firstName": "Zoé 日本", "nested": {"list": [1, 2.5, None, True]}, "q": '"\\'}
+
+    def lines(phone_base: int, tz: str | None) -> bytes:
+        return "".join(
+            json.dumps(
+                {
+                    "external_id": f"r{n}",
+                    "phone": f"+3361{phone_base + n:07d}",
+                    "attributes": {**attributes, "n": n},
+                    **({"timezone": tz} if tz else {}),
+                }
+            )
+            + "\n"
+            for n in range(total)
+        ).encode()
+
+    first = await _import(client, lines(0, None), NDJSON)
+    assert first["imported"] == total
+    before = (await client.get("/api/v1/profiles/r5")).json()
+    second = await _import(client, lines(500_000, "Europe/Paris"), NDJSON)
+    assert second["imported"] == total
+    after = (await client.get("/api/v1/profiles/r5")).json()
+    assert after["phone"] == "+33610500005"
+    assert after["attributes"] == {**attributes, "n": 5}
+    assert after["timezone"] == "Europe/Paris"
+    assert after["created_at"] == before["created_at"]
+    assert after["updated_at"] > before["updated_at"]
+    last = (await client.get(f"/api/v1/profiles/r{total - 1}")).json()
+    assert last["phone"] == f"+3361{500_000 + total - 1:07d}"
+    count = 0
+    cursor: str | None = None
+    while True:  # every id once: no staging row was upserted twice or left behind
+        params: dict[str, Any] = {"limit": 500, **({"cursor": cursor} if cursor else {})}
+        listing = await client.get("/api/v1/profiles", params=params)
+        assert listing.status_code == 200, listing.text
+        page = listing.json()
+        count += len(page["items"])
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert count == total
 
 
 async def test_import_needs_a_known_content_type(client: httpx.AsyncClient) -> None:

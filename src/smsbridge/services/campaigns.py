@@ -216,7 +216,7 @@ class CampaignService:
             if await repo.get_campaign(conn, campaign_id) is None:
                 raise NotFound(f"no campaign {campaign_id}")
             rows = await repo.list_exclusions(
-                conn, campaign_id, limit=limit + 1, after=decode_cursor(cursor)
+                conn, campaign_id, limit=limit + 1, after=decode_cursor(cursor, prefixed=False)
             )
         return page_of(
             rows,

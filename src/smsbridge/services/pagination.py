@@ -25,14 +25,16 @@ def encode_cursor(last_id: str) -> str:
     return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str | None) -> str | None:
+def decode_cursor(cursor: str | None, *, prefixed: bool = True) -> str | None:
+    """The last id of the previous page. ``prefixed``: our own ids (``msg_…``); False for the
+    customer's own ids (a profile's ``external_id``: any text, ``12345`` or ``clé-7`` too)."""
     if not cursor:
         return None
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise InvalidInput.one("cursor", "not a cursor returned by this API") from None
-    if "_" not in raw or not raw.isascii():
+    if prefixed and ("_" not in raw or not raw.isascii()):
         raise InvalidInput.one("cursor", "not a cursor returned by this API")
     return raw
 

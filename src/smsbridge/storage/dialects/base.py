@@ -18,6 +18,7 @@ from sqlalchemy import ColumnElement, Select, Table
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.dml import Insert
 
+from smsbridge.domain.profiles import Profile
 from smsbridge.storage.records import ClaimedMessage, Click, Completion, FanoutBatch, Lifetimes
 
 T = TypeVar("T")
@@ -101,6 +102,13 @@ class Dialect(Protocol):
     async def write_fanout(self, db: OpenDatabase, batch: FanoutBatch) -> bool:
         """False when the cursor moved or the campaign stopped; ``Conflict`` on a recipient
         written twice."""
+        ...
+
+    async def import_profiles(
+        self, db: OpenDatabase, batch: Sequence[Profile], now: datetime
+    ) -> None:
+        """Insert or replace ``batch`` (distinct external ids) in one transaction, with the
+        database's bulk path."""
         ...
 
     async def follow_link(

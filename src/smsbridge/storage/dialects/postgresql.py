@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
+import asyncpg
 import orjson
 from sqlalchemy import (
     ARRAY,
@@ -35,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import Insert
 
 from smsbridge.domain.campaigns import CampaignStatus
+from smsbridge.domain.profiles import Profile
 from smsbridge.errors import Conflict
 from smsbridge.storage.dialects.base import Bucket, OpenDatabase, upsert_into
 from smsbridge.storage.records import (
@@ -45,7 +47,7 @@ from smsbridge.storage.records import (
     Lifetimes,
     link_expired,
 )
-from smsbridge.storage.tables import campaign_exclusions, campaigns, clicks, links
+from smsbridge.storage.tables import campaigns, clicks, links
 
 S = TypeVar("S", bound=Select[Any])
 
@@ -103,8 +105,19 @@ class PostgresqlDialect:
     async def write_fanout(self, db: OpenDatabase, batch: FanoutBatch) -> bool:
         try:
             return await _write_fanout(db, batch)
-        except IntegrityError as exc:
+        except (IntegrityError, asyncpg.UniqueViolationError) as exc:
             raise Conflict("another fan-out of this campaign wrote these recipients first") from exc
+
+    async def import_profiles(
+        self, db: OpenDatabase, batch: Sequence[Profile], now: datetime
+    ) -> None:
+        """``COPY`` into a session-lived staging table (emptied at every commit), then one
+        set-based upsert from it."""
+        async with db.engine.connect() as conn:
+            driver = await _driver(conn)
+            # the driver's own transaction: SQLAlchemy begins one only at its first statement
+            async with driver.transaction():
+                await _import_profiles(driver, batch, now)
 
     async def follow_link(
         self, db: OpenDatabase, code: str, click: Click, lifetimes: Lifetimes
@@ -321,8 +334,10 @@ _MARK_STARTED = numbered(
 
 
 async def _write_fanout(db: OpenDatabase, batch: FanoutBatch) -> bool:
-    """The batch through asyncpg's ``executemany`` as plain tuples, after the cursor's
-    compare-and-set."""
+    """The cursor's compare-and-set, then the batch's rows through ``COPY`` (asyncpg's binary
+    ``copy_records_to_table``): one stream per table instead of a statement per row, inside
+    the same transaction, so a crash leaves either the whole batch and its cursor or
+    neither."""
     async with db.transaction() as conn:
         moved = await conn.execute(
             update(campaigns)
@@ -342,62 +357,122 @@ async def _write_fanout(db: OpenDatabase, batch: FanoutBatch) -> bool:
         )
         if not moved.rowcount:
             return False
-        if batch.recipients:
-            await conn.exec_driver_sql(
-                _FANOUT_MESSAGE,
-                [
-                    (
-                        r.id,
-                        batch.surface_id,
-                        batch.campaign_id,
-                        r.profile_id,
-                        batch.message_type,
-                        r.to_number,
-                        batch.from_number,
-                        r.body,
-                        r.segments,
-                        r.encoding,
-                        r.status(batch),
-                        r.due_at if r.deferred else batch.send_at,
-                        batch.now,
-                        batch.now,
-                    )
-                    for r in batch.recipients
-                ],
-            )
-            await conn.exec_driver_sql(_FANOUT_OUTBOX, [(r.id, r.due_at) for r in batch.recipients])
-            link_rows = [
-                (code, r.id, batch.campaign_id, batch.surface_id, url, batch.now)
-                for r in batch.recipients
-                for code, url in r.links
-            ]
-            if link_rows:
-                await conn.exec_driver_sql(_FANOUT_LINK, link_rows)
-        if batch.exclusions:
-            await conn.execute(
-                postgresql.insert(campaign_exclusions).on_conflict_do_nothing(),
-                [
-                    {
-                        "campaign_id": batch.campaign_id,
-                        "profile_id": e.profile_id,
-                        "phone": e.phone,
-                        "reason": e.reason,
-                        "detail": e.detail,
-                        "created_at": batch.now,
-                    }
-                    for e in batch.exclusions
-                ],
-            )
+        if batch.recipients or batch.exclusions:
+            driver = await _driver(conn)
+            await _copy_fanout(driver, batch)
     return True
 
 
-_FANOUT_MESSAGE = numbered(
-    "INSERT INTO messages (id, surface_id, campaign_id, profile_id, message_type, to_number, "
-    "from_number, body, segments, encoding, status, attempts, send_at, created_at, updated_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)"
+async def _import_profiles(driver: Any, batch: Sequence[Profile], now: datetime) -> None:
+    await driver.execute(_PROFILE_STAGING)
+    await driver.copy_records_to_table(
+        "profile_import",
+        columns=("external_id", "phone", "attributes", "timezone"),
+        records=[
+            (p.external_id, p.phone, orjson.dumps(p.attributes).decode(), p.timezone) for p in batch
+        ],
+    )
+    await driver.execute(_PROFILE_UPSERT, now, now)
+
+
+async def _driver(conn: AsyncConnection) -> Any:
+    """The asyncpg connection under ``conn`` (same session, same transaction)."""
+    raw = await conn.get_raw_connection()
+    return raw.driver_connection
+
+
+async def _copy_fanout(driver: Any, batch: FanoutBatch) -> None:
+    recipients = batch.recipients
+    if recipients:
+        await driver.copy_records_to_table(
+            "messages",
+            columns=_FANOUT_MESSAGE_COLUMNS,
+            records=[
+                (
+                    r.id,
+                    batch.surface_id,
+                    batch.campaign_id,
+                    r.profile_id,
+                    batch.message_type,
+                    r.to_number,
+                    batch.from_number,
+                    r.body,
+                    r.segments,
+                    r.encoding,
+                    r.status(batch),
+                    0,
+                    r.due_at if r.deferred else batch.send_at,
+                    batch.now,
+                    batch.now,
+                )
+                for r in recipients
+            ],
+        )
+        await driver.copy_records_to_table(
+            "outbox",
+            columns=("message_id", "due_at", "lease_token"),
+            records=[(r.id, r.due_at, 0) for r in recipients],
+        )
+        link_rows = [
+            (code, r.id, batch.campaign_id, batch.surface_id, url, batch.now)
+            for r in recipients
+            for code, url in r.links
+        ]
+        if link_rows:
+            await driver.copy_records_to_table(
+                "links",
+                columns=("code", "message_id", "campaign_id", "surface_id", "url", "created_at"),
+                records=link_rows,
+            )
+    if batch.exclusions:  # a resumed batch may record an exclusion again: kept once
+        exclusions = batch.exclusions
+        await driver.execute(
+            _FANOUT_EXCLUSIONS,
+            batch.campaign_id,
+            batch.now,
+            [e.profile_id for e in exclusions],
+            [e.phone for e in exclusions],
+            [e.reason for e in exclusions],
+            [e.detail for e in exclusions],
+        )
+
+
+# Created once per connection (a temporary table lives as long as its session); ON COMMIT
+# DELETE ROWS empties it at every commit, so no batch ever sees another's rows. The
+# attributes go in as JSON text and are cast once, by the upsert.
+_PROFILE_STAGING = (
+    "CREATE TEMPORARY TABLE IF NOT EXISTS profile_import (external_id text, phone text,"
+    " attributes text, timezone text) ON COMMIT DELETE ROWS"
 )
-_FANOUT_OUTBOX = numbered("INSERT INTO outbox (message_id, due_at, lease_token) VALUES (?, ?, 0)")
-_FANOUT_LINK = numbered(
-    "INSERT INTO links (code, message_id, campaign_id, surface_id, url, created_at) "
-    "VALUES (?, ?, ?, ?, ?, ?)"
+_PROFILE_UPSERT = numbered(
+    "INSERT INTO profiles (external_id, phone, attributes, timezone, created_at, updated_at)"
+    " SELECT external_id, phone, attributes::jsonb, timezone, ?, ? FROM profile_import"
+    " ON CONFLICT (external_id) DO UPDATE SET phone = excluded.phone,"
+    " attributes = excluded.attributes, timezone = excluded.timezone,"
+    " updated_at = excluded.updated_at"
+)
+
+_FANOUT_MESSAGE_COLUMNS = (
+    "id",
+    "surface_id",
+    "campaign_id",
+    "profile_id",
+    "message_type",
+    "to_number",
+    "from_number",
+    "body",
+    "segments",
+    "encoding",
+    "status",
+    "attempts",
+    "send_at",
+    "created_at",
+    "updated_at",
+)
+_FANOUT_EXCLUSIONS = numbered(
+    "INSERT INTO campaign_exclusions (campaign_id, profile_id, phone, reason, detail, created_at)"
+    " SELECT ?, t.profile_id, t.phone, t.reason, t.detail, ?"
+    " FROM unnest(?::text[], ?::text[], ?::text[], ?::text[])"
+    " AS t(profile_id, phone, reason, detail)"
+    " ON CONFLICT DO NOTHING"
 )

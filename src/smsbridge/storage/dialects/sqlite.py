@@ -31,6 +31,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import Insert
 
+from smsbridge.domain.profiles import Profile
 from smsbridge.storage.dialects import sqlite_fanout, sqlite_outbox
 from smsbridge.storage.dialects.base import Bucket, OpenDatabase, upsert_into
 from smsbridge.storage.records import (
@@ -138,6 +139,16 @@ class SqliteDialect:
     async def write_fanout(self, db: OpenDatabase, batch: FanoutBatch) -> bool:
         return await sqlite_fanout.write_fanout(db, batch)
 
+    async def import_profiles(
+        self, db: OpenDatabase, batch: Sequence[Profile], now: datetime
+    ) -> None:
+        stamp = sqlite_outbox.sqlite_time(now)
+        rows = [
+            (p.external_id, p.phone, orjson.dumps(p.attributes).decode(), p.timezone, stamp, stamp)
+            for p in batch
+        ]
+        await db.sqlite_write(partial(_import_profiles, rows=rows))
+
     async def follow_link(
         self, db: OpenDatabase, code: str, click: Click, lifetimes: Lifetimes
     ) -> str | None:
@@ -203,3 +214,15 @@ def _follow(conn: sqlite3.Connection, code: str, click: Click, lifetimes: Lifeti
         ),
     )
     return str(url)
+
+
+_IMPORT_PROFILES = (
+    "INSERT INTO profiles (external_id, phone, attributes, timezone, created_at, updated_at)"
+    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (external_id) DO UPDATE SET phone = excluded.phone,"
+    " attributes = excluded.attributes, timezone = excluded.timezone,"
+    " updated_at = excluded.updated_at"
+)
+
+
+def _import_profiles(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    conn.executemany(_IMPORT_PROFILES, rows)
