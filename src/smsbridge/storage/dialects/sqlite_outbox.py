@@ -54,19 +54,25 @@ def claim(
     rows, a placeholder, and the row's start mark)."""
     at = sqlite_time(now)
     until = sqlite_time(now + lease)
-    conn.execute(
+    leased = conn.execute(
         "UPDATE outbox SET lease_owner = ?, lease_expires_at = ?, lease_token = lease_token + 1 "
         "WHERE message_id IN (SELECT message_id FROM outbox WHERE due_at <= ? "
-        "AND (lease_owner IS NULL OR lease_expires_at < ?) ORDER BY due_at LIMIT ?)",
+        "AND (lease_owner IS NULL OR lease_expires_at < ?) ORDER BY due_at LIMIT ?) "
+        "RETURNING message_id",
         (owner, until, at, at, limit),
-    )
-    batch = "SELECT message_id FROM outbox WHERE lease_owner = ? AND lease_expires_at = ?"
+    ).fetchall()
+    if not leased:
+        return []
+    # The leased rows by id (json_each: one parameter for any count): looking them up by
+    # owner and lease end would scan the whole outbox, which has no index on them and may
+    # hold millions of entries (a scheduled campaign's), at every claim.
+    ids = orjson.dumps([message_id for (message_id,) in leased]).decode()
     conn.execute(
-        f"UPDATE messages SET status = 'sending', updated_at = ? "
-        f"WHERE id IN ({batch}) AND status != 'sending'",
-        (at, owner, until),
+        "UPDATE messages SET status = 'sending', updated_at = ? "
+        "WHERE id IN (SELECT value FROM json_each(?)) AND status != 'sending'",
+        (at, ids),
     )
-    (document,) = conn.execute(_CLAIMED, (owner, until)).fetchone()
+    (document,) = conn.execute(_CLAIMED, (ids,)).fetchone()
     return [tuple(row) for row in orjson.loads(document)] if document else []
 
 
@@ -86,7 +92,7 @@ JOIN messages AS m ON m.id = o.message_id
 LEFT JOIN surfaces AS s ON s.id = m.surface_id
 LEFT JOIN surface_credentials AS sc ON sc.surface_id = m.surface_id AND sc.position = 0
 LEFT JOIN credentials AS c ON c.id = sc.credential_id
-WHERE o.lease_owner = ? AND o.lease_expires_at = ?
+WHERE o.message_id IN (SELECT value FROM json_each(?))
 """
 
 
