@@ -49,12 +49,13 @@ After every fan-out, both modes, same database:
   API/service view says ``fanout_done``, N targeted and none excluded. Any mismatch makes
   the script exit 1 (after the table);
 * the baseline: a plain SQL copy of the profiles (``INSERT … SELECT``, no Python per row, one
-  transaction) into copies of ``messages`` and ``outbox`` with the same indexes, writing the
+  transaction) into copies of ``messages`` and ``outbox`` with the same indexes and the
+  outbox's foreign key to its message (checked per row, as for the fan-out), writing the
   rows the fan-out wrote per recipient (the same columns; surface, sender, status, send_at,
   segments, encoding and due time read from the fan-out's first message; the body built in
   SQL from the profile's first name), then dropped: what the database itself writes on this
-  machine. SQLite: ``CREATE TABLE … AS SELECT`` plus the same index definitions; PostgreSQL:
-  ``CREATE TABLE … (LIKE … INCLUDING ALL)``.
+  machine. SQLite: the tables' own ``CREATE TABLE`` and index definitions, renamed;
+  PostgreSQL: ``CREATE TABLE … (LIKE … INCLUDING ALL)`` plus the foreign key.
 
 CPU seconds are the application's process (the in-process child, or the server) and, on a
 PostgreSQL server running on this machine, every process of that server (from ``/proc``: the
@@ -389,13 +390,22 @@ async def pg_inspect(dsn: str, campaign_id: str) -> tuple[RowShape | None, tuple
 
 def sql_copy_baseline(path: str, shape: RowShape) -> float:
     """Seconds of a pure-SQL copy writing the rows fan-out writes per recipient (a message and
-    an outbox entry) into copies of those tables with the same indexes (SQLite)."""
+    an outbox entry) into copies of those tables (SQLite): the same definitions — primary
+    keys, the outbox's foreign key to its message (checked: the server turns foreign keys on
+    as this connection does), every index, partial conditions included."""
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
-    for table, key in (("messages", "id"), ("outbox", "message_id")):
-        conn.execute(f"CREATE TABLE copy_{table} AS SELECT * FROM {table} WHERE 0")
-        conn.execute(f"CREATE UNIQUE INDEX copy_{table}_pk ON copy_{table}({key})")
+    conn.execute("PRAGMA foreign_keys=ON")
+    for table in ("messages", "outbox"):
+        (ddl,) = conn.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+        ).fetchone()
+        conn.execute(
+            ddl.replace('CREATE TABLE "messages"', "CREATE TABLE copy_messages")
+            .replace("CREATE TABLE outbox", "CREATE TABLE copy_outbox")
+            .replace("REFERENCES messages (id)", "REFERENCES copy_messages (id)")
+        )
         indexes = conn.execute(
             "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
             "AND sql IS NOT NULL",
@@ -434,7 +444,7 @@ def sql_copy_baseline(path: str, shape: RowShape) -> float:
     )
     conn.execute("COMMIT")
     elapsed = time.perf_counter() - started
-    for table in ("copy_messages", "copy_outbox"):
+    for table in ("copy_outbox", "copy_messages"):
         conn.execute(f"DROP TABLE {table}")
     conn.close()
     return elapsed
@@ -442,9 +452,9 @@ def sql_copy_baseline(path: str, shape: RowShape) -> float:
 
 async def pg_copy_baseline(dsn: str, shape: RowShape) -> float:
     """Seconds of the same copy on PostgreSQL. ``LIKE … INCLUDING ALL`` copies the columns with
-    their defaults, the primary key, the unique and the partial indexes; not the foreign key
-    (``outbox.message_id`` → ``messages.id``): ``LIKE`` never copies foreign keys, so the
-    baseline does not pay that check per outbox row where the fan-out does."""
+    their defaults, the primary key, the unique and the partial indexes; the foreign key
+    (``outbox.message_id`` → ``messages.id``), which ``LIKE`` never copies, is added, so the
+    baseline pays its check per outbox row as the fan-out does."""
     import asyncpg
 
     conn = await asyncpg.connect(dsn)
@@ -456,6 +466,9 @@ async def pg_copy_baseline(dsn: str, shape: RowShape) -> float:
             copied = await conn.fetchval(indexes, f"copy_{table}")
             if original != copied:
                 raise RuntimeError(f"copy_{table} has {copied} indexes, {table} {original}")
+        await conn.execute(
+            "ALTER TABLE copy_outbox ADD FOREIGN KEY (message_id) REFERENCES copy_messages (id)"
+        )
         started = time.perf_counter()
         async with conn.transaction():
             await conn.execute(

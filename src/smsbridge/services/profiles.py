@@ -179,6 +179,7 @@ class ProfileService:
             take(await self._cpu.run(_finished, reader))
             await flush()
             await written()
+            await self._db.dialect_ops.imported(self._db, result.imported)
         finally:
             if writing is not None:  # the upload failed midway: the batch in flight lands
                 with contextlib.suppress(Exception):

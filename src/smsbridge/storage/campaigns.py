@@ -99,13 +99,7 @@ async def phones_already_targeted(
 ) -> set[str]:
     if not phones:
         return set()
-    rows = await conn.execute(
-        select(messages.c.to_number).where(
-            messages.c.campaign_id == campaign_id,
-            dialect_of(conn).among(messages.c.to_number, phones),
-        )
-    )
-    return {r[0] for r in rows}
+    return await dialect_of(conn).targeted_phones(conn, campaign_id, phones)
 
 
 async def suppressed_phones(conn: AsyncConnection, sender: str, phones: Sequence[str]) -> set[str]:

@@ -111,6 +111,17 @@ class Dialect(Protocol):
         database's bulk path."""
         ...
 
+    async def imported(self, db: OpenDatabase, rows: int) -> None:
+        """After an import that wrote ``rows`` profiles: bring the planner's statistics up to
+        date where the database needs it."""
+        ...
+
+    async def targeted_phones(
+        self, conn: AsyncConnection, campaign_id: str, phones: Sequence[str]
+    ) -> set[str]:
+        """Which of ``phones`` already have a message of the campaign."""
+        ...
+
     async def follow_link(
         self, db: OpenDatabase, code: str, click: Click, lifetimes: Lifetimes
     ) -> str | None: ...

@@ -119,6 +119,25 @@ class PostgresqlDialect:
             async with driver.transaction():
                 await _import_profiles(driver, batch, now)
 
+    async def imported(self, db: OpenDatabase, rows: int) -> None:
+        """``ANALYZE profiles`` after a large import. Without fresh statistics the planner
+        takes a freshly filled table for a small one and reads a campaign's audience batches
+        by sorting the whole table for each (54 ms instead of 1.3 ms per 5,000 profiles of
+        200,000), until autovacuum gets to it."""
+        if rows >= ANALYZE_AFTER_IMPORT:
+            async with db.engine.connect() as conn:
+                await conn.exec_driver_sql("ANALYZE profiles")
+                await conn.commit()
+
+    async def targeted_phones(
+        self, conn: AsyncConnection, campaign_id: str, phones: Sequence[str]
+    ) -> set[str]:
+        """One probe of the campaign's unique index per number (``to_number = ANY(…)`` was
+        planned as a scan of the campaign's messages while a fan-out was writing them: 50 ms
+        per 5,000 numbers of 200,000 instead of 12)."""
+        rows = await conn.exec_driver_sql(_TARGETED, (list(phones), campaign_id))
+        return {r[0] for r in rows}
+
     async def follow_link(
         self, db: OpenDatabase, code: str, click: Click, lifetimes: Lifetimes
     ) -> str | None:
@@ -436,6 +455,16 @@ async def _copy_fanout(driver: Any, batch: FanoutBatch) -> None:
             [e.detail for e in exclusions],
         )
 
+
+ANALYZE_AFTER_IMPORT = 10_000
+"""Profiles written by one import from which it ends with ``ANALYZE profiles``."""
+# LATERAL … LIMIT 1: a nested loop of unique-index probes whatever the statistics say (a
+# join or EXISTS was planned as a scan of the campaign's messages while they were new).
+_TARGETED = numbered(
+    "SELECT t.phone FROM unnest(?::text[]) AS t(phone) CROSS JOIN LATERAL"
+    " (SELECT 1 FROM messages m WHERE m.campaign_id = ? AND m.to_number = t.phone LIMIT 1)"
+    " AS found"
+)
 
 # Created once per connection (a temporary table lives as long as its session); ON COMMIT
 # DELETE ROWS empties it at every commit, so no batch ever sees another's rows. The

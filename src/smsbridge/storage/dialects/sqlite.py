@@ -42,6 +42,7 @@ from smsbridge.storage.records import (
     Lifetimes,
     link_expired,
 )
+from smsbridge.storage.tables import messages
 
 S = TypeVar("S", bound=Select[Any])
 
@@ -148,6 +149,19 @@ class SqliteDialect:
             for p in batch
         ]
         await db.sqlite_write(partial(_import_profiles, rows=rows))
+
+    async def imported(self, db: OpenDatabase, rows: int) -> None:
+        return None  # SQLite's planner picks the primary key's order without statistics
+
+    async def targeted_phones(
+        self, conn: AsyncConnection, campaign_id: str, phones: Sequence[str]
+    ) -> set[str]:
+        rows = await conn.execute(
+            select(messages.c.to_number).where(
+                messages.c.campaign_id == campaign_id, self.among(messages.c.to_number, phones)
+            )
+        )
+        return {r[0] for r in rows}
 
     async def follow_link(
         self, db: OpenDatabase, code: str, click: Click, lifetimes: Lifetimes
