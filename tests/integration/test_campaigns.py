@@ -24,6 +24,7 @@ from smsbridge.delivery.worker import Worker
 from smsbridge.domain.messages import MessageStatus
 from smsbridge.domain.personalize import Personalizer
 from smsbridge.errors import Conflict
+from smsbridge.services import campaigns as campaign_service
 from smsbridge.services.campaign_runner import CampaignRunner
 from smsbridge.services.fanout import FanOut
 from smsbridge.storage.fanout import Exclusion, NewRecipient, write_batch
@@ -409,6 +410,33 @@ async def test_a_batch_whose_number_the_campaign_already_has_is_refused_whole(
         assert sorted(numbers) == sorted(p["phone"] for p in _people(2))
     listed = (await world.http.get(f"/api/v1/campaigns/{campaign['id']}/exclusions")).json()
     assert listed["items"] == []
+
+
+async def test_a_big_running_fanout_reuses_its_status_counts_for_a_moment(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Polling a big campaign while it fans out counts its messages at most once a second
+    (``targeted`` stays current); a small or finished one is counted at every read."""
+    monkeypatch.setattr(campaign_service, "BIG_FANOUT", 10)
+    await world.import_profiles(_people(30))
+    campaign = await world.campaign(body="Counted")
+    await world.launch(campaign["id"])
+    fanout = world.fanout(batch_size=10)
+    await fanout.step(campaign["id"])
+    first = (await world.get(campaign["id"]))["counts"]
+    assert (first["targeted"], first["queued"]) == (10, 10)
+    await fanout.step(campaign["id"])
+    reused = (await world.get(campaign["id"]))["counts"]
+    assert (reused["targeted"], reused["queued"]) == (20, 10)  # counted a moment ago
+    monkeypatch.setattr(campaign_service, "COUNTS_REUSE_SECONDS", 0.0)
+    fresh = (await world.get(campaign["id"]))["counts"]
+    assert (fresh["targeted"], fresh["queued"]) == (20, 20)
+    monkeypatch.setattr(campaign_service, "COUNTS_REUSE_SECONDS", 60.0)
+    await fanout.step(campaign["id"])
+    await fanout.step(campaign["id"])  # finds no one after the last: the fan-out is done
+    done = await world.get(campaign["id"])
+    assert done["fanout_done"] is True
+    assert (done["counts"]["targeted"], done["counts"]["queued"]) == (30, 30)
 
 
 async def test_launch_is_idempotent(world: World) -> None:

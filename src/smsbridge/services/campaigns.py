@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
 import orjson
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smsbridge.domain.campaigns import CampaignStatus, parse_campaign
 from smsbridge.domain.ids import new_id
@@ -56,6 +58,15 @@ def campaign_view(
     return view
 
 
+BIG_FANOUT = 100_000
+"""Recipients from which a running fan-out's counts by status may be reused a moment."""
+COUNTS_REUSE_SECONDS = 1.0
+"""How old those counts may be: counting a million messages by status takes a tenth to a
+quarter of a second of database time, and clients poll a running campaign (every 0.2 s in the
+fan-out benchmark): counted at every poll, the counting took half of PostgreSQL's CPU away
+from the fan-out it was reporting on."""
+
+
 class CampaignService:
     def __init__(
         self,
@@ -71,6 +82,8 @@ class CampaignService:
         self._personalizer = personalizer
         self._on_launch = on_launch
         self._cpu = cpu or CpuLane("campaigns")
+        self._recent_counts: dict[str, tuple[float, dict[str, int]]] = {}
+        """Running big fan-outs: when their statuses were last counted, and the counts."""
 
     async def create(self, data: Mapping[str, Any]) -> dict[str, Any]:
         draft = parse_campaign(data)
@@ -109,9 +122,26 @@ class CampaignService:
             row = await repo.get_campaign(conn, campaign_id)
             if row is None:
                 raise NotFound(f"no campaign {campaign_id}")
-            statuses = await repo.status_counts(conn, campaign_id)
+            statuses = await self._status_counts(conn, row)
             reasons = await repo.exclusion_counts(conn, campaign_id)
         return campaign_view(row, statuses, reasons)
+
+    async def _status_counts(self, conn: AsyncConnection, row: Mapping[str, Any]) -> dict[str, int]:
+        """The campaign's messages by status. While a big fan-out runs, counts up to
+        :data:`COUNTS_REUSE_SECONDS` old are reused (``targeted`` and ``excluded``, from the
+        campaign's row, are always current); otherwise always counted."""
+        campaign_id = row["id"]
+        fanning_out = row["status"] == CampaignStatus.RUNNING and not row["fanout_done"]
+        if not fanning_out or int(row["targeted"]) < BIG_FANOUT:
+            self._recent_counts.pop(campaign_id, None)
+            return await repo.status_counts(conn, campaign_id)
+        now = time.monotonic()
+        recent = self._recent_counts.get(campaign_id)
+        if recent is not None and now - recent[0] < COUNTS_REUSE_SECONDS:
+            return recent[1]
+        statuses = await repo.status_counts(conn, campaign_id)
+        self._recent_counts[campaign_id] = (now, statuses)
+        return statuses
 
     async def list(
         self, *, limit: int = 50, cursor: str | None = None, status: str | None = None
