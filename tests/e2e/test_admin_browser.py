@@ -28,6 +28,7 @@ from tests.mock_provider import MockProvider, Recorded, Reply
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 TOKEN = "tok-browser-9f8e7d6c5b"
+HEADER_SECRET = "hdr-secret-4a3b2c1d0e"
 
 if not Path(CHROMIUM).exists() or shutil.which("chromium") is None:
     if IN_CI:
@@ -124,7 +125,9 @@ async def _check_page(page: Any) -> None:
     width = await page.evaluate("() => document.documentElement.scrollWidth")
     viewport = page.viewport_size["width"]
     assert width <= viewport, f"page is {width}px wide in a {viewport}px viewport"
-    assert TOKEN not in await page.content()
+    content = await page.content()
+    assert TOKEN not in content
+    assert HEADER_SECRET not in content
 
 
 async def _sign_in(page: Any, base: str, key: str) -> None:
@@ -151,6 +154,11 @@ async def test_credentials_journey(
     await page.get_by_label("Provider URL").fill(f"{mock_provider.url}/sms")
     await page.get_by_label("Authentication type").select_option("bearer")
     await page.get_by_label("API token (bearer)").fill(TOKEN)
+    await page.locator("#header_label_0").fill("X-Api-Secret")
+    await page.locator("#header_type_0").select_option("secret")
+    await page.locator("#header_value_0").fill(HEADER_SECRET)
+    await page.get_by_role("button", name="Add a header row").click()  # a round trip
+    await page.locator("#header_label_1").wait_for()
     await page.get_by_label("Provider payload (JSON)").fill('{"to": "{{toNumber}}", "text": "hi"}')
     await page.get_by_role("button", name="Save").click()
     error = page.locator("#payload-error")
@@ -158,10 +166,13 @@ async def test_credentials_journey(
     assert "{{fromNumber}}" in (await error.inner_text()) or "{{message}}" in (
         await error.inner_text()
     )
+    # what was typed into the secret inputs is kept (sealed), never shown back
+    assert await page.locator("#auth_token-kept").is_visible()
+    assert await page.locator("#header_value_0-kept").count() == 1
+    assert await page.locator("#auth_token").input_value() == ""
     await _shot(page, f"credential-form-error-{width}")
     await _check_page(page)
 
-    await page.get_by_label("API token (bearer)").fill(TOKEN)  # secrets are never sent back
     await page.get_by_label("Provider payload (JSON)").fill(
         '{"to": "{{toNumber}}", "from": "{{fromNumber}}", "text": "{{message}}"}'
     )
@@ -170,8 +181,8 @@ async def test_credentials_journey(
     preview = page.locator("pre")
     await preview.wait_for()
     assert "Bearer ****" in await preview.inner_text()
-    await page.get_by_label("API token (bearer)").fill(TOKEN)
-    await page.get_by_role("button", name="Save").click()
+    await _check_page(page)
+    await page.get_by_role("button", name="Save").click()  # no secret typed again
     await page.wait_for_url(f"{site.base}/admin/credentials?notice=*")
     assert "mock-provider" in await page.content()
     await _shot(page, f"credentials-list-{width}")
@@ -183,6 +194,7 @@ async def test_credentials_journey(
     await page.get_by_text("Connection works").wait_for()
     assert len(mock_provider.requests) == 1
     assert mock_provider.requests[0].header("authorization") == f"Bearer {TOKEN}"
+    assert mock_provider.requests[0].header("x-api-secret") == HEADER_SECRET
     await _shot(page, f"validate-{width}")
     await _check_page(page)
 

@@ -10,6 +10,7 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -126,9 +127,12 @@ def _free_port() -> int:
         return port
 
 
-def _serve_once(workdir: Path) -> tuple[str, str]:
-    """Start ``serve``, wait for /healthz, return (printed output, admin key printed)."""
-    port = _free_port()
+def _serve_once(
+    workdir: Path, port: int | None = None, check: Callable[[str, str], None] | None = None
+) -> tuple[str, str]:
+    """Start ``serve``, wait for /healthz, run ``check(base URL, admin key)``, return (printed
+    output, admin key printed)."""
+    port = port or _free_port()
     process = subprocess.Popen(
         [*SMSBRIDGE, "serve", "--port", str(port)],
         cwd=workdir,
@@ -155,6 +159,8 @@ def _serve_once(workdir: Path) -> tuple[str, str]:
             timeout=5,
         )
         assert listed.status_code == 200
+        if check is not None:
+            check(f"http://127.0.0.1:{port}", key)
     finally:
         process.terminate()
         output, _ = process.communicate(timeout=20)
@@ -173,6 +179,64 @@ def test_serve_generates_keys_once_and_reuses_them(tmp_path: Path) -> None:
     second_output, second_key = _serve_once(tmp_path)
     assert second_key == first_key
     assert f"admin key: {first_key}" in second_output
+
+
+def test_serve_points_webhooks_at_its_own_port_unless_told_otherwise(tmp_path: Path) -> None:
+    """Without SMSBRIDGE_PUBLIC_URL, webhook URLs (and short links, and the sandbox's reports)
+    used http://127.0.0.1:8000 whatever port serve listened on."""
+    port = _free_port()
+    made: dict[str, str] = {}
+
+    def surface_urls(base: str, key: str) -> None:
+        auth = {"Authorization": f"Bearer {key}"}
+        credential = httpx.post(
+            f"{base}/api/v1/credentials",
+            headers=auth,
+            json={
+                "name": "sandbox",
+                "provider_url": "sandbox://default",
+                "auth": {"type": "none"},
+                "payload": {"to": "{{toNumber}}", "from": "{{fromNumber}}", "text": "{{message}}"},
+            },
+            timeout=5,
+        )
+        assert credential.status_code == 201, credential.text
+        surface = httpx.post(
+            f"{base}/api/v1/surfaces",
+            headers=auth,
+            json={"name": "s", "credential_id": credential.json()["id"], "sender": "Acme"},
+            timeout=5,
+        )
+        assert surface.status_code == 201, surface.text
+        made.update(surface.json())
+
+    output, _ = _serve_once(tmp_path, port, surface_urls)
+    assert made["status_webhook_url"].startswith(f"http://127.0.0.1:{port}/hooks/status/")
+    assert made["inbound_webhook_url"].startswith(f"http://127.0.0.1:{port}/hooks/inbound/")
+    assert f"public URL: http://127.0.0.1:{port}" in output
+
+
+def test_serve_on_a_taken_port_says_so_first_in_one_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [*SMSBRIDGE, "serve", "--port", str(port)],
+            cwd=tmp_path,
+            env={k: v for k, v in _env(tmp_path).items() if k != "SMSBRIDGE_DATABASE_URL"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 1
+    assert done.stdout == ""  # no banner, no worker started
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert f"port {port}" in lines[0] and "--port" in lines[0]
+    assert not (tmp_path / ".smsbridge").exists()  # nothing set up either
+    assert not (tmp_path / "smsbridge.db").exists()
 
 
 def test_demo_runs_a_first_campaign_end_to_end(tmp_path: Path) -> None:

@@ -322,6 +322,30 @@ async def test_delete_then_gone(client: httpx.AsyncClient, make_surface: Surface
     assert surface["id"] not in await _all_surface_ids(client)
 
 
+async def test_a_surface_campaigns_use_is_kept_with_a_409_naming_them(
+    client: httpx.AsyncClient, make_surface: SurfaceFactory
+) -> None:
+    """Deleting a surface that a campaign (even a draft) uses answered 500 (a foreign key
+    failure); now a 409 that names the campaigns."""
+    surface = await make_surface(message_type="marketing")
+    for name in ("Spring sale", "Été 2026"):
+        made = await client.post(
+            "/api/v1/campaigns",
+            json={
+                "name": name,
+                "surface_id": surface["id"],
+                "body": "Hi",
+                "audience": {"all": True},
+            },
+        )
+        assert made.status_code == 201, made.text
+    refused = await client.delete(f"/api/v1/surfaces/{surface['id']}")
+    assert refused.status_code == 409
+    detail = refused.json()["detail"]
+    assert "2 campaign(s)" in detail and "'Spring sale'" in detail and "'Été 2026'" in detail
+    assert (await client.get(f"/api/v1/surfaces/{surface['id']}")).status_code == 200
+
+
 async def test_credentials_in_use_cannot_be_deleted_until_the_surface_goes(
     client: httpx.AsyncClient, make_credential: CredentialFactory, make_surface: SurfaceFactory
 ) -> None:

@@ -4,13 +4,15 @@ processes and the schema they need."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import signal
+import socket
 
 import typer
 
 from smsbridge import __version__, process_tuning
-from smsbridge.cli.common import load_settings, migrate_sqlite, out, run_with
+from smsbridge.cli.common import err, load_settings, migrate_sqlite, out, run_with
 from smsbridge.container import Services
 from smsbridge.storage.database import migrates_itself
 
@@ -22,7 +24,10 @@ def serve(
         False, "--no-worker", help="Do not run the in-process delivery worker."
     ),
 ) -> None:
-    """Run the API and admin UI (applies migrations itself on SQLite)."""
+    """Run the API and admin UI (applies migrations itself on SQLite).
+
+    Webhook URLs, short links and the sandbox's delivery reports point at SMSBRIDGE_PUBLIC_URL;
+    when it is not set, at this server's own --host and --port."""
     # Imported here, not at the top: the web stack and the server take about a second and a
     # half to load, which every other command would pay (not a cycle: cli sits above app).
     import uvicorn
@@ -30,14 +35,25 @@ def serve(
     from smsbridge.api import access_log
     from smsbridge.app import create_app
 
+    listening = _listen(host, port)  # first: a taken port is the only thing said
     settings, generated = load_settings()
+    derived = "public_url" not in settings.model_fields_set
+    if derived:
+        settings = settings.model_copy(update={"public_url": own_url(host, port)})
     if migrates_itself(settings.database_url):
         migrate_sqlite(settings)
     logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
-    url = f"http://{host}:{port}"
+    url = f"http://{_shown_host(host)}:{port}"
     out.print(f"[bold green]smsbridge {__version__}[/] on {url}")
     out.print(f"  admin UI:  {url}/admin")
     out.print(f"  API docs:  {url}/docs")
+    if derived:
+        out.print(
+            f"  public URL: {settings.public_url} (this server's address; set "
+            "SMSBRIDGE_PUBLIC_URL to the one providers and phones reach)"
+        )
+    else:
+        out.print(f"  public URL: {settings.public_url} (SMSBRIDGE_PUBLIC_URL)")
     if generated.admin_key_file is not None and settings.admin_key is not None:
         out.print(f"  admin key: {settings.admin_key.get_secret_value()}")
         out.print(f"             (kept in {generated.admin_key_file}, mode 0600)")
@@ -46,12 +62,48 @@ def serve(
     if no_worker:
         out.print("  worker:    disabled (--no-worker); run `smsbridge worker` elsewhere")
     access_log.install()
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(settings, run_worker=not no_worker, settle=True),
         host=host,
         port=port,
         log_level=settings.log_level.lower(),
     )
+    uvicorn.Server(config).run(sockets=[listening])
+
+
+def _shown_host(host: str) -> str:
+    """Where a browser on this machine reaches a server listening on ``host``."""
+    if host in ("0.0.0.0", "", "::"):  # noqa: S104 - naming the wildcard, not binding it
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
+
+
+def own_url(host: str, port: int) -> str:
+    """The public URL of a server listening on ``host``:``port``, when none is configured."""
+    return f"http://{_shown_host(host)}:{port}"
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before anything else happens; a one-line error when the
+    address is taken or cannot be used."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            err.print(
+                f"[red]error:[/] port {port} on {host} is already in use (another smsbridge, or "
+                "another program); choose another with --port"
+            )
+        else:
+            err.print(f"[red]error:[/] cannot listen on {host}:{port}: {exc.strerror or exc}")
+        raise typer.Exit(1) from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
 
 
 def worker(

@@ -163,4 +163,13 @@ class SurfaceService:
                     "the surface has scheduled or queued messages; cancel them or let them "
                     "finish before deleting it"
                 )
+            names, count = await repo.campaigns_using(conn, surface_id)
+            if count:
+                listed = ", ".join(repr(n) for n in names) + (
+                    f" and {count - len(names)} more" if count > len(names) else ""
+                )
+                raise Conflict(
+                    f"the surface is used by {count} campaign(s): {listed}; a surface that "
+                    "campaigns were sent on is kept for their reports"
+                )
             await repo.delete_surface(conn, surface_id)

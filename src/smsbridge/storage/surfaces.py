@@ -6,12 +6,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smsbridge.storage.names import name_taken, require_free_name
-from smsbridge.storage.tables import credentials, messages, surface_credentials, surfaces
+from smsbridge.storage.tables import (
+    campaigns,
+    credentials,
+    messages,
+    surface_credentials,
+    surfaces,
+)
 
 PENDING_STATUSES = ("scheduled", "queued", "sending")
 
@@ -101,6 +107,29 @@ async def has_pending_messages(conn: AsyncConnection, surface_id: str) -> bool:
         .limit(1)
     )
     return (await conn.execute(query)).first() is not None
+
+
+async def campaigns_using(
+    conn: AsyncConnection, surface_id: str, *, limit: int = 5
+) -> tuple[list[str], int]:
+    """Names of (up to ``limit``) campaigns on the surface, and how many there are."""
+    names = (
+        await conn.execute(
+            select(campaigns.c.name)
+            .where(campaigns.c.surface_id == surface_id)
+            .order_by(campaigns.c.created_at)
+            .limit(limit)
+        )
+    ).scalars()
+    shown = [str(n) for n in names]
+    if len(shown) < limit:
+        return shown, len(shown)
+    total = (
+        await conn.execute(
+            select(func.count()).select_from(campaigns).where(campaigns.c.surface_id == surface_id)
+        )
+    ).scalar_one()
+    return shown, int(total)
 
 
 async def delete_surface(conn: AsyncConnection, surface_id: str) -> None:

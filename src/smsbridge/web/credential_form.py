@@ -4,10 +4,13 @@ with secrets masked)."""
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+from cryptography.fernet import Fernet, InvalidToken
 from starlette.datastructures import FormData
 
 from smsbridge.domain.credential_parser import parse_credential
@@ -15,9 +18,42 @@ from smsbridge.domain.credentials import SECRET_AUTH_FIELDS, AuthType
 from smsbridge.domain.payload import MAX_PAYLOAD_DEPTH
 from smsbridge.domain.request import MessageValues, build_request
 from smsbridge.providers.presets import apply_preset
+from smsbridge.services.secretbox import SecretBox
 from smsbridge.web.credential_mappings import MappingForm
 
 SECRET_PLACEHOLDER = "********"  # noqa: S105 - a mask, not a password
+KEPT_SECONDS = 3600
+"""How long a secret typed into the form is carried across its round trips."""
+KEPT_HINT = "entered; kept until you save (type again to change it)"
+
+
+class SecretKeeper:
+    """Secrets typed into the credential form, carried across its round trips (a preview, a
+    refused save, an added header row) so that nobody types them twice, without the page ever
+    holding them: each is sent back as a hidden field sealed with a key derived from the
+    server's secret key for this one purpose (Fernet: encrypted and authenticated), bound to
+    its field's name and good for :data:`KEPT_SECONDS`. A stored secret is never sealed into
+    the page: it stays in the database, shown as a hint."""
+
+    def __init__(self, box: SecretBox) -> None:
+        key = box.derive("admin credential form: typed secrets")
+        self._fernet = Fernet(base64.urlsafe_b64encode(key))
+
+    def seal(self, field_name: str, value: str) -> str:
+        return self._fernet.encrypt(orjson.dumps([field_name, value])).decode("ascii")
+
+    def open(self, field_name: str, token: str) -> str:
+        """The secret sealed in ``token`` for ``field_name``; "" when it is not one (forged,
+        expired, sealed by another server key, or for another field)."""
+        if not token:
+            return ""
+        try:
+            sealed = orjson.loads(self._fernet.decrypt(token.encode("ascii"), ttl=KEPT_SECONDS))
+        except (InvalidToken, ValueError, UnicodeEncodeError):
+            return ""
+        if not (isinstance(sealed, list) and len(sealed) == 2 and sealed[0] == field_name):
+            return ""
+        return str(sealed[1])
 
 
 @dataclass
@@ -64,6 +100,8 @@ class CredentialForm:
     headers: list[HeaderRow] = field(default_factory=list)
     hints: dict[str, str] = field(default_factory=dict)
     mappings: MappingForm = field(default_factory=MappingForm)
+    kept: dict[str, str] = field(default_factory=dict)
+    """Typed secrets carried to the next submit, sealed (:class:`SecretKeeper`), by field."""
 
     @classmethod
     def of_document(cls, document: dict[str, Any]) -> CredentialForm:
@@ -120,10 +158,14 @@ def _set_hint(value: dict[str, Any]) -> str:
     return f"set (…{last4})" if last4 else "set"
 
 
-def read_form(form: FormData) -> tuple[CredentialForm, dict[str, Any], dict[str, str]]:
+def read_form(
+    form: FormData, keeper: SecretKeeper
+) -> tuple[CredentialForm, dict[str, Any], dict[str, str]]:
     """(what to show again, the credential document, early errors) from a posted form.
 
-    Secret inputs left empty are left out of the document, so an edit keeps the stored value.
+    A secret input left empty takes the secret typed into it on an earlier submit of this
+    form, if any (sealed, see :class:`SecretKeeper`); otherwise it is left out of the
+    document, so an edit keeps the stored value.
     """
     text = {k: str(v).strip() for k, v in form.items() if isinstance(v, str)}
     shown = CredentialForm(
@@ -146,6 +188,15 @@ def read_form(form: FormData) -> tuple[CredentialForm, dict[str, Any], dict[str,
         message_id_path=text.get("message_id_path", ""),
         mappings=MappingForm.of_form(text),
     )
+
+    def secret(name: str) -> str:
+        """The secret typed into input ``name`` now or on an earlier submit; kept sealed for
+        the next one."""
+        value = text.get(name, "") or keeper.open(name, text.get(f"kept_{name}", ""))
+        if value:
+            shown.kept[name] = keeper.seal(name, value)
+        return value
+
     mapping_part, errors = shown.mappings.document_part()
     document: dict[str, Any] = {
         "vendor": "custom",
@@ -166,29 +217,32 @@ def read_form(form: FormData) -> tuple[CredentialForm, dict[str, Any], dict[str,
     if shown.auth_type == "bearer":
         if shown.auth_scheme:
             auth["scheme"] = shown.auth_scheme
-        if text.get("auth_token"):
-            auth["token"] = text["auth_token"]
+        if token := secret("auth_token"):
+            auth["token"] = token
     elif shown.auth_type == "basic":
         auth["username"] = shown.auth_username
-        if text.get("auth_password"):
-            auth["password"] = text["auth_password"]
+        if password := secret("auth_password"):
+            auth["password"] = password
     elif shown.auth_type == "api_key":
         auth["header"] = shown.auth_header
-        if text.get("auth_key"):
-            auth["key"] = text["auth_key"]
+        if key := secret("auth_key"):
+            auth["key"] = key
     elif shown.auth_type in AUTH_TEXT_FIELDS:
         for name in AUTH_TEXT_FIELDS[shown.auth_type]:
             if shown.auth_fields.get(name):
                 auth[name] = shown.auth_fields[name]
         for name in SECRET_AUTH_FIELDS[AuthType(shown.auth_type)]:
-            if text.get(f"auth_{name}"):
-                auth[name] = text[f"auth_{name}"]
+            if value := secret(f"auth_{name}"):
+                auth[name] = value
     document["auth"] = auth
     headers = []
     for index in range(_header_rows(text)):
         label = text.get(f"header_label_{index}", "")
         kind = text.get(f"header_type_{index}", "static")
-        value = text.get(f"header_value_{index}", "")
+        if kind == "secret":
+            value = secret(f"header_value_{index}")
+        else:
+            value = text.get(f"header_value_{index}", "")
         shown.headers.append(HeaderRow(label, kind, "" if kind == "secret" else value))
         if label:
             header: dict[str, Any] = {"label": label, "type": kind}
@@ -196,8 +250,8 @@ def read_form(form: FormData) -> tuple[CredentialForm, dict[str, Any], dict[str,
                 header["value"] = value
             headers.append(header)
     document["headers"] = headers
-    if text.get("webhook_secret"):  # left empty: the stored one is kept
-        document["webhook_secret"] = text["webhook_secret"]
+    if webhook_secret := secret("webhook_secret"):  # left empty: the stored one is kept
+        document["webhook_secret"] = webhook_secret
     if shown.message_id_path:
         document["response"] = {"message_id_path": shown.message_id_path}
     # Mappings left empty are left out: on creation a preset's apply (an edit clears them).

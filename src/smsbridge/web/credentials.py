@@ -20,6 +20,7 @@ from smsbridge.web.credential_form import (
     AUTH_TEXT_FIELDS,
     CredentialForm,
     HeaderRow,
+    SecretKeeper,
     preview_request,
     read_form,
 )
@@ -170,11 +171,12 @@ async def credential_create(
 ) -> Response:
     admin_only(request, seen)
     form = await posted_form(request, seen)
-    shown, document, errors = read_form(form)
+    shown, document, errors = read_form(form, SecretKeeper(svc.box))
     action = str(form.get("do") or "save")
     if action == "preset" and shown.preset in PRESETS:
         filled = CredentialForm.of_document({**PRESETS[shown.preset], "name": shown.name})
         filled.preset = shown.preset
+        filled.kept = shown.kept  # what was typed into the secret inputs stays typed
         return _form_page(request, seen, filled, credential_id=None)
     if action == "add_header":
         shown.headers.append(HeaderRow())
@@ -236,7 +238,7 @@ async def credential_update(
 ) -> Response:
     admin_only(request, seen)
     form = await posted_form(request, seen)
-    shown, document, errors = read_form(form)
+    shown, document, errors = read_form(form, SecretKeeper(svc.box))
     document.pop("preset", None)
     current = await found(svc.credentials.get(credential_id), NO_CREDENTIAL)
     shown.hints = CredentialForm.of_document(current.document).hints
