@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
+from fastapi.responses import RedirectResponse
 
 from smsbridge import __version__, process_tuning
 from smsbridge.api import (
@@ -101,6 +102,11 @@ def create_app(
         catalog=lambda: app.state.services,
         max_request_bytes=settings.max_request_bytes,
     )
+
+    @app.get("/", include_in_schema=False)
+    async def home() -> RedirectResponse:
+        """The server's root leads to the admin (which asks to sign in)."""
+        return RedirectResponse("/admin", status_code=307)
 
     @app.get(
         "/healthz",

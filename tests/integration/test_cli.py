@@ -32,11 +32,13 @@ def _env(workdir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def run(workdir: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+def run(
+    workdir: Path, *args: str, ok: bool = True, columns: int = 200
+) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(
         [*SMSBRIDGE, *args],
         cwd=workdir,
-        env=_env(workdir),
+        env={**_env(workdir), "COLUMNS": str(columns)},
         capture_output=True,
         text=True,
         timeout=60,
@@ -82,6 +84,8 @@ async def test_credentials_commands(tmp_path: Path, mock_provider: MockProvider)
 
     listed = run(tmp_path, "credentials", "list").stdout
     assert cred_id in listed and "from-file" in listed
+    narrow = run(tmp_path, "credentials", "list", columns=80).stdout
+    assert cred_id in narrow, narrow  # an 80-column terminal: the id stays whole, to be copied
     shown = json.loads(run(tmp_path, "credentials", "show", cred_id).stdout)
     assert shown["auth"]["token"] == {"set": True, "last4": "8899"}
 
@@ -247,6 +251,7 @@ def test_demo_runs_a_first_campaign_end_to_end(tmp_path: Path) -> None:
     assert re.search(r"sent\s+│\s+119", done.stdout), done.stdout
     assert re.search(r"failed\s+│\s+1\b", done.stdout), done.stdout
     assert "https://shop.example.com/spring" in done.stdout
+    assert "sms - Acme" in done.stdout  # GSM-7 throughout: one segment each, not UCS-2's two
 
 
 def test_profiles_import_and_campaign_commands(tmp_path: Path) -> None:

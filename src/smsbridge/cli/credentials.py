@@ -40,8 +40,14 @@ def credentials_list() -> None:
                 return views
             cursor = page.next_cursor
 
-    table = Table("id", "name", "provider", "url", "auth", "updated")
-    for view in run_with(collect):
+    views = run_with(collect)
+    table = Table()
+    # Ids are what show/delete/test take: never shortened, whatever the terminal's width
+    # (the other columns wrap instead).
+    table.add_column("id", no_wrap=True, min_width=max((len(v.id) for v in views), default=2))
+    for column in ("name", "provider", "url", "auth", "updated"):
+        table.add_column(column)
+    for view in views:
         doc = view.document
         table.add_row(
             view.id,

@@ -63,7 +63,9 @@ def demo(
                 "surface_id": surface.id,
                 "body": "Hi {{ profile.firstName }}, our spring sale starts now: "
                 "https://shop.example.com/spring?src=sms {{ signoff }}",
-                "variables": {"signoff": "— Acme"},
+                # a plain hyphen: an em dash is outside GSM-7 and would make every message
+                # UCS-2, i.e. two segments instead of one
+                "variables": {"signoff": "- Acme"},
                 "audience": {"filter": {"attributes.demo": suffix}},
             }
         )
