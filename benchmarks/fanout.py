@@ -95,19 +95,19 @@ from common import SANDBOX_CREDENTIAL, bench_settings, machine
 from serve_harness import (
     ADMIN_KEY,
     CHILDREN,
+    DB_NAMES,
     DEFAULT_PG,
+    Kind,
     Server,
     cpu_seconds,
     create_sandbox_surface,
-    end_children_on_exit,
     postgres_reachable,
+    run_script,
     scratch_database,
 )
 
 SCRIPT = Path(__file__).resolve()
-Kind = Literal["sqlite", "pg"]
 Mode = Literal["inprocess", "serve"]
-DB_NAMES: dict[str, str] = {"sqlite": "SQLite", "pg": "PostgreSQL"}
 MODE_NAMES: dict[str, str] = {"inprocess": "in process", "serve": "through serve"}
 
 NAMES = ("Ana", "Bruno", "Chloé", "Dev", "Emma", "Farid", "Giulia", "Hugo", "Inès", "Jonas")
@@ -342,6 +342,21 @@ class RowShape:
     created_at: Any
     due_at: Any
 
+    def copied(self) -> tuple[Any, ...]:
+        """The baseline's bound values, in its statements' order (created_at last)."""
+        return (
+            self.surface_id,
+            self.campaign_id,
+            self.message_type,
+            self.from_number,
+            BODY_TAIL,
+            self.segments,
+            self.encoding,
+            self.status,
+            self.send_at,
+            self.created_at,
+        )
+
 
 _SHAPE = (
     "SELECT m.surface_id, m.message_type, m.from_number, m.segments, m.encoding, m.status, "
@@ -423,19 +438,7 @@ def sql_copy_baseline(path: str, shape: RowShape) -> float:
         f"INSERT INTO copy_messages ({_COPY_COLUMNS}) SELECT {_COPY_ID}, ?, ?, external_id, ?, "
         "phone, ?, 'Hi ' || json_extract(attributes, '$.firstName') || ?, ?, ?, ?, 0, ?, ?, ? "
         "FROM profiles",
-        (
-            shape.surface_id,
-            shape.campaign_id,
-            shape.message_type,
-            shape.from_number,
-            BODY_TAIL,
-            shape.segments,
-            shape.encoding,
-            shape.status,
-            shape.send_at,
-            shape.created_at,
-            shape.created_at,
-        ),
+        (*shape.copied(), shape.created_at),  # created_at, then updated_at
     )
     conn.execute(
         "INSERT INTO copy_outbox (message_id, due_at, lease_token) "
@@ -475,16 +478,7 @@ async def pg_copy_baseline(dsn: str, shape: RowShape) -> float:
                 f"INSERT INTO copy_messages ({_COPY_COLUMNS}) SELECT {_COPY_ID}, $1, $2, "
                 "external_id, $3, phone, $4, 'Hi ' || (attributes ->> 'firstName') || $5::text, "
                 "$6, $7, $8, 0, $9::timestamptz, $10::timestamptz, $10::timestamptz FROM profiles",
-                shape.surface_id,
-                shape.campaign_id,
-                shape.message_type,
-                shape.from_number,
-                BODY_TAIL,
-                shape.segments,
-                shape.encoding,
-                shape.status,
-                shape.send_at,
-                shape.created_at,
+                *shape.copied(),
             )
             await conn.execute(
                 "INSERT INTO copy_outbox (message_id, due_at, lease_token) "
@@ -968,11 +962,4 @@ if __name__ == "__main__":
     if arguments.inprocess_child:
         child_main(arguments.inprocess_child)
         sys.exit(0)
-    end_children_on_exit()
-    try:
-        code = asyncio.run(main(arguments))
-    except KeyboardInterrupt:
-        CHILDREN.end_all()
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
-    sys.exit(code)
+    run_script(lambda: main(arguments))

@@ -71,17 +71,19 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from serve_harness import (
     AUTH,
     CHILDREN,
+    DB_NAMES,
     DEFAULT_PG,
+    Kind,
     LoadResult,
     LoadSpec,
     Server,
     cpu_seconds,
     create_sandbox_surface,
-    end_children_on_exit,
     free_port,
     phone,
     postgres_reachable,
     run_load,
+    run_script,
     scratch_database,
     stop_process,
     wait_ready,
@@ -90,8 +92,6 @@ from sqlalchemy import func, select
 
 SCRIPT = Path(__file__).resolve()
 BODY = "Hello Ana, your order 12345 has shipped. Track it: https://acme.example/t/abc"
-Kind = Literal["sqlite", "pg"]
-DB_NAMES: dict[Kind, str] = {"sqlite": "SQLite", "pg": "PostgreSQL"}
 WORKER_LOAD_CONNECTIONS = 32
 TARGET_SHARE_OF_CEILING = 0.5
 TARGET_P99 = 0.050
@@ -994,11 +994,4 @@ if __name__ == "__main__":
     if arguments.serve_ceiling:
         serve_ceiling(arguments.serve_ceiling)
         sys.exit(0)
-    end_children_on_exit()
-    try:
-        code = asyncio.run(main(arguments))
-    except KeyboardInterrupt:
-        CHILDREN.end_all()
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
-    sys.exit(code)
+    run_script(lambda: main(arguments))

@@ -39,7 +39,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, NoReturn
 
 import aiohttp
 import orjson
@@ -51,6 +51,8 @@ if TYPE_CHECKING:
 HERE = Path(__file__).resolve().parent
 ADMIN_KEY = "bench-admin-key"
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
+Kind = Literal["sqlite", "pg"]
+DB_NAMES: dict[Kind, str] = {"sqlite": "SQLite", "pg": "PostgreSQL"}
 AUTH = {"Authorization": f"Bearer {ADMIN_KEY}", "Content-Type": "application/json"}
 
 
@@ -100,6 +102,19 @@ def end_children_on_exit() -> None:
     signal.signal(signal.SIGTERM, interrupt)
     signal.signal(signal.SIGHUP, interrupt)
     atexit.register(CHILDREN.end_all)
+
+
+def run_script(main: Callable[[], Awaitable[int]]) -> NoReturn:
+    """A benchmark's entry point: children ended on exit (and on Ctrl-C, said so), exit code
+    from ``main``."""
+    end_children_on_exit()
+    try:
+        code = asyncio.run(main())
+    except KeyboardInterrupt:
+        CHILDREN.end_all()
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    sys.exit(code)
 
 
 def free_port() -> int:
@@ -175,7 +190,7 @@ def _remove_with_journals(path: Path) -> None:
 
 @contextlib.asynccontextmanager
 async def scratch_database(
-    kind: Literal["sqlite", "pg"], directory: Path, *, pg: str = DEFAULT_PG, name: str = "bench"
+    kind: Kind, directory: Path, *, pg: str = DEFAULT_PG, name: str = "bench"
 ) -> AsyncIterator[str]:
     """A fresh, empty database; yields its SQLAlchemy URL. SQLite: a new file in
     ``directory`` (``serve`` migrates it); PostgreSQL: ``smsbridge_bench_<name>_<hex>`` on the

@@ -79,15 +79,17 @@ from fastapi.responses import JSONResponse
 from serve_harness import (
     AUTH,
     CHILDREN,
+    DB_NAMES,
     DEFAULT_PG,
+    Kind,
     LoadResult,
     LoadSpec,
     Server,
     cpu_seconds,
-    end_children_on_exit,
     free_port,
     postgres_reachable,
     run_load,
+    run_script,
     scratch_database,
     stop_process,
     wait_ready,
@@ -95,9 +97,7 @@ from serve_harness import (
 from sqlalchemy import delete, func, select, update
 
 SCRIPT = Path(__file__).resolve()
-Kind = Literal["sqlite", "pg"]
 Shape = Literal["reports", "stops"]
-DB_NAMES: dict[Kind, str] = {"sqlite": "SQLite", "pg": "PostgreSQL"}
 SHAPES: dict[Shape, str] = {"reports": "delivery reports", "stops": "inbound STOPs"}
 HOOKS: dict[Shape, str] = {"reports": "status", "stops": "inbound"}
 PER_REQUEST = (1, 100)
@@ -1221,10 +1221,4 @@ if __name__ == "__main__":
     if arguments.fake_infobip:
         serve_fake_infobip(arguments.fake_infobip, arguments.provider_latency)
         sys.exit(0)
-    end_children_on_exit()
-    try:
-        code = asyncio.run(main(arguments))
-    except KeyboardInterrupt:
-        CHILDREN.end_all()
-        sys.exit(130)
-    sys.exit(code)
+    run_script(lambda: main(arguments))
