@@ -81,9 +81,16 @@ async def test_two_workers_share_the_work_and_the_rate_limit(
 
     times = sorted(r.at for r in mock_provider.requests if r.path == "/limited")
     worst = max(sum(1 for t in times if start <= t < start + 1.0) for start in times)
-    average = (len(times) - 1) / (times[-1] - times[0])
+    # The sustained rate as the least-squares slope of arrival time against position: the
+    # first and last arrivals alone (their span) let one late start on a loaded machine read
+    # as a faster rate (149 requests over 2.92 s instead of 2.98 s: "51.1/s").
+    mean_i, mean_t = (len(times) - 1) / 2, sum(times) / len(times)
+    spacing = sum((i - mean_i) * (t - mean_t) for i, t in enumerate(times)) / sum(
+        (i - mean_i) ** 2 for i in range(len(times))
+    )
+    average = 1 / spacing
     print(
-        f"\nrate-limited credential: {average:.1f} requests/s on average, "
+        f"\nrate-limited credential: {average:.1f} requests/s sustained, "
         f"max {worst} in any 1 s window (limit 50)"
     )
     # GCRA slots are 20 ms apart; measured on *arrival* times at the provider, scheduling
