@@ -206,10 +206,12 @@ async def test_credentials_journey(
     await page.get_by_role("link", name="Delete mock-provider").click()
     await page.get_by_role("button", name="Delete").click()
     await page.get_by_text("Not deleted").wait_for()
-    assert "surface" in (await page.locator(".notice").inner_text())
+    assert f"'uses-it-{width}'" in (await page.locator(".notice").inner_text())  # named
     await _shot(page, f"delete-refused-{width}")
 
-    await page.goto(f"{site.base}/admin/credentials/{credential_id}")
+    await page.goto(f"{site.base}/admin/credentials")
+    await page.get_by_role("link", name="Edit mock-provider").click()  # from the list
+    await page.wait_for_url(f"{site.base}/admin/credentials/{credential_id}")
     await page.get_by_label("Provider name").fill("Mock renamed")
     await page.get_by_role("button", name="Save").click()  # token left empty: kept
     await page.wait_for_url(f"{site.base}/admin/credentials?notice=*")
@@ -288,6 +290,7 @@ async def test_surfaces_screens(site: Site, browser: Any, mock_provider: MockPro
     await page.get_by_label("Opt-out keywords (comma-separated)").fill("STOP, ARRET")
     await page.get_by_role("button", name="Save").click()
     await page.get_by_role("heading", name="Webhook URLs for your provider").wait_for()
+    assert "Created alerts" in await page.get_by_role("status").inner_text()  # said so
     inbound = await page.get_by_role("textbox", name="Inbound webhook URL").input_value()
     assert inbound.startswith(f"{site.base}/hooks/inbound/")
     await page.get_by_role("button", name="Copy the inbound webhook url").click()

@@ -334,7 +334,7 @@ async def test_delete_refused_while_a_surface_uses_it(
         assert response.status_code == 409
         problem = response.json()
         assert response.headers["content-type"] == "application/problem+json"
-        assert "used by 1 surface" in problem["detail"]
+        assert "used by 1 surface(s): 'uses-both'" in problem["detail"]  # named
     assert (await client.get(f"/api/v1/credentials/{primary['id']}")).status_code == 200
 
 

@@ -6,14 +6,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smsbridge.errors import Conflict
 from smsbridge.storage.dialects import dialect_of
 from smsbridge.storage.names import name_taken, require_free_name
-from smsbridge.storage.tables import credentials, surface_credentials
+from smsbridge.storage.tables import credentials, surface_credentials, surfaces
 
 
 @dataclass(frozen=True)
@@ -112,19 +112,29 @@ async def set_secret_token(conn: AsyncConnection, credential_id: str, token: str
     )
 
 
-async def usage_count(conn: AsyncConnection, credential_id: str) -> int:
-    """How many surfaces use this credential, as primary or fallback."""
-    query = select(func.count(func.distinct(surface_credentials.c.surface_id))).where(
-        surface_credentials.c.credential_id == credential_id
+async def users(conn: AsyncConnection, credential_id: str) -> list[str]:
+    """Names of the surfaces using this credential, as primary or fallback."""
+    query = (
+        select(surfaces.c.name)
+        .where(
+            surfaces.c.id.in_(
+                select(surface_credentials.c.surface_id).where(
+                    surface_credentials.c.credential_id == credential_id
+                )
+            )
+        )
+        .order_by(surfaces.c.name)
     )
-    return int((await conn.execute(query)).scalar_one())
+    return [str(name) for name in (await conn.execute(query)).scalars()]
 
 
 async def delete_credential(conn: AsyncConnection, credential_id: str) -> None:
-    users = await usage_count(conn, credential_id)
-    if users:
+    using = await users(conn, credential_id)
+    if using:
+        shown = ", ".join(repr(name) for name in using[:5])
+        more = f" and {len(using) - 5} more" if len(using) > 5 else ""
         raise Conflict(
-            f"credential is used by {users} surface(s); "
+            f"credential is used by {len(using)} surface(s): {shown}{more}; "
             "point them at another credential before deleting it"
         )
     try:

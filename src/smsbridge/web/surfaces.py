@@ -149,6 +149,7 @@ async def _page(
     urls: list[WebhookUrl] | None = None,
     errors: dict[str, str] | None = None,
     status: int = 200,
+    notice: str | None = None,
 ) -> Response:
     credentials = [
         {"id": v.id, "name": v.document.get("name", v.id)}
@@ -164,6 +165,7 @@ async def _page(
         urls=urls,
         errors=errors or {},
         action=f"/admin/surfaces/{surface_id}" if surface_id else "/admin/surfaces/new",
+        notice={"kind": "ok", "text": notice} if notice else None,
         **seen.context(),
     )
 
@@ -264,6 +266,7 @@ async def _urls(svc: ServiceCatalog, view: Any) -> list[WebhookUrl]:
 async def surface_edit(
     surface_id: str,
     request: Request,
+    created: bool = False,
     seen: Visitor = Depends(visitor),
     svc: ServiceCatalog = Depends(services),
 ) -> Response:
@@ -271,7 +274,15 @@ async def surface_edit(
     view = await found(svc.surfaces.get(surface_id), "/admin/surfaces")
     shown = SurfaceForm.of_document(view.surface.document())
     return await _page(
-        request, seen, svc, shown, surface_id=surface_id, urls=await _urls(svc, view)
+        request,
+        seen,
+        svc,
+        shown,
+        surface_id=surface_id,
+        urls=await _urls(svc, view),
+        notice=f"Created {view.surface.name}. Give your provider the webhook URLs below."
+        if created
+        else None,
     )
 
 
