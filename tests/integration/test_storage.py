@@ -96,13 +96,13 @@ async def test_delete_refused_while_referenced_then_allowed(db: Database) -> Non
             insert(surface_credentials).values(surface_id="srf_1", position=0, credential_id=row.id)
         )
     async with db.transaction() as conn:
-        assert await repo.usage_count(conn, row.id) == 1
+        assert await repo.users(conn, row.id) == ["s"]
         with pytest.raises(Conflict):
             await repo.delete_credential(conn, row.id)
     async with db.transaction() as conn:
         await conn.execute(surfaces.delete().where(surfaces.c.id == "srf_1"))
     async with db.transaction() as conn:
-        assert await repo.usage_count(conn, row.id) == 0
+        assert await repo.users(conn, row.id) == []
         await repo.delete_credential(conn, row.id)
         assert await repo.get_credential(conn, row.id) is None
 
