@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from smsbridge.domain.ids import new_id
+from smsbridge.domain.names import listed_names
 from smsbridge.domain.surfaces import Surface, parse_surface
 from smsbridge.errors import Conflict, FieldError, InvalidInput, NotFound
 from smsbridge.services.pagination import Page, check_limit, decode_cursor, page_of
@@ -165,11 +166,9 @@ class SurfaceService:
                 )
             names, count = await repo.campaigns_using(conn, surface_id)
             if count:
-                listed = ", ".join(repr(n) for n in names) + (
-                    f" and {count - len(names)} more" if count > len(names) else ""
-                )
                 raise Conflict(
-                    f"the surface is used by {count} campaign(s): {listed}; a surface that "
+                    f"the surface is used by {count} campaign(s): {listed_names(names, count)}; "
+                    "a surface that "
                     "campaigns were sent on is kept for their reports"
                 )
             await repo.delete_surface(conn, surface_id)

@@ -10,6 +10,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from smsbridge.domain.names import listed_names
 from smsbridge.errors import Conflict
 from smsbridge.storage.dialects import dialect_of
 from smsbridge.storage.names import name_taken, require_free_name
@@ -131,10 +132,8 @@ async def users(conn: AsyncConnection, credential_id: str) -> list[str]:
 async def delete_credential(conn: AsyncConnection, credential_id: str) -> None:
     using = await users(conn, credential_id)
     if using:
-        shown = ", ".join(repr(name) for name in using[:5])
-        more = f" and {len(using) - 5} more" if len(using) > 5 else ""
         raise Conflict(
-            f"credential is used by {len(using)} surface(s): {shown}{more}; "
+            f"credential is used by {len(using)} surface(s): {listed_names(using, len(using))}; "
             "point them at another credential before deleting it"
         )
     try:

@@ -24,7 +24,6 @@ from smsbridge.web.credential_mappings import MappingForm
 SECRET_PLACEHOLDER = "********"  # noqa: S105 - a mask, not a password
 KEPT_SECONDS = 3600
 """How long a secret typed into the form is carried across its round trips."""
-KEPT_HINT = "entered; kept until you save (type again to change it)"
 
 
 class SecretKeeper:
