@@ -4,8 +4,8 @@ preset payload shape, replies through the delivery engine, double opt-in, replay
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
 import json
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
