@@ -11,7 +11,7 @@ from datetime import datetime
 from itertools import groupby
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import ARRAY, Connection, String, bindparam, delete, func, insert, select
 from sqlalchemy.sql.schema import Table
 
 from smsbridge.storage.dialects import dialect_named
@@ -46,15 +46,23 @@ def _present(conn: Connection, table: Table, pairs: Iterable[Pair]) -> set[Pair]
     """The pairs among ``pairs`` that have a row in ``table`` (keyed by sender and phone),
     locked until the transaction ends on PostgreSQL (in key order: no deadlock between
     concurrent groups); SQLite has one writer at a time."""
-    dialect = dialect_named(conn.dialect.name)
+    postgres = conn.dialect.name == "postgresql"
     found: set[Pair] = set()
     for sender, phones in _chunks(pairs):
-        query = (
-            select(table.c.sender, table.c.phone)
-            .where(table.c.sender == sender, table.c.phone.in_(phones))
-            .order_by(table.c.phone)
-        )
-        found.update((row[0], row[1]) for row in conn.execute(dialect.for_update(query)))
+        query = select(table.c.sender, table.c.phone).order_by(table.c.phone)
+        if postgres:
+            # Joined to the numbers as a set: a probe of the key per number, or one hash of
+            # the sender's rows. (``phone IN (…)``/``= ANY(…)`` with bound parameters was
+            # checked row by row against all 500 numbers: 150 ms per chunk at 24,000 rows.)
+            numbers = bindparam("phones", phones, type_=ARRAY(String()))
+            wanted = func.unnest(numbers).table_valued("phone").render_derived(name="wanted")
+            query = query.join(wanted, table.c.phone == wanted.c.phone).where(
+                table.c.sender == sender
+            )
+            query = query.with_for_update(of=table)
+        else:  # one writer at a time: nothing to lock
+            query = query.where(table.c.sender == sender, table.c.phone.in_(phones))
+        found.update((row[0], row[1]) for row in conn.execute(query))
     return found
 
 
