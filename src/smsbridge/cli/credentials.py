@@ -110,5 +110,8 @@ def credentials_test(
         )
     else:
         status = f"HTTP {result.status_code}: " if result.status_code else ""
-        out.print(f"[red]failed[/] {status}{result.error}")
+        out.print(f"[red]failed[/] {status}{result.error}", markup=True)
+        if result.provider_answer:
+            out.print("provider's answer:", markup=False)
+            out.print(result.provider_answer, markup=False, highlight=False)
         raise typer.Exit(1)

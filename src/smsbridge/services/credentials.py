@@ -83,6 +83,20 @@ class TestResult:
     provider_message_id: str | None
     latency_ms: int
     error: str | None
+    provider_answer: str | None = None
+    """The start of the provider's answer (at most :data:`ANSWER_SHOWN` characters), every
+    secret the request carried replaced by ``****``."""
+
+
+ANSWER_SHOWN = 2000
+
+
+def shown_answer(body: bytes, secrets: Iterable[str]) -> str | None:
+    """What a person may see of a provider's answer: decoded, secrets masked, cut short."""
+    if not body:
+        return None
+    text = redact(body[: ANSWER_SHOWN * 4].decode("utf-8", errors="replace"), secrets)
+    return text if len(text) <= ANSWER_SHOWN else text[:ANSWER_SHOWN] + "…"
 
 
 class CredentialService:
@@ -145,6 +159,24 @@ class CredentialService:
         async with self._db.transaction() as conn:
             await repo.insert_credential(conn, row)
         return self._view(row)
+
+    async def check(self, document: Mapping[str, Any], *, credential_id: str | None) -> None:
+        """Validate what :meth:`create` (no ``credential_id``) or :meth:`update` would take,
+        without saving: :class:`InvalidInput` naming every bad field. An edit is checked as
+        merged with the stored credential, whose secrets count as given."""
+        if credential_id is None:
+            self._parse(apply_preset(document))
+            return
+        patch = dict(document)
+        patch.pop("preset", None)
+        async with self._db.read() as conn:
+            row = await repo.get_credential(conn, credential_id)
+        if row is None:
+            raise NotFound(f"no credential {credential_id}")
+        current = join_secrets(row.document, self._box.open(row.secrets))
+        merged = merge_patch(current, patch)
+        self._parse(merged)
+        require_reentered_secrets(current, merged, patch)
 
     async def get(self, credential_id: str) -> CredentialView:
         async with self._db.read() as conn:
@@ -286,6 +318,7 @@ class CredentialService:
             else None,
             latency_ms=round(attempt.latency_ms),
             error=error,
+            provider_answer=shown_answer(response.body, (*secrets, *attempt.secrets)),
         )
 
     async def rotate_secrets(self) -> int:

@@ -63,6 +63,22 @@ class HeaderRow:
     hint: str = ""
 
 
+BEARER_APP = "bearer_app"
+"""The form's own choice for ``bearer`` with the ``App`` scheme (``Authorization: App <key>``,
+Infobip's), which the brief names first, with Basic."""
+
+AUTH_CHOICES: tuple[tuple[str, str], ...] = (
+    (BEARER_APP, "Bearer App (Authorization: App <token>)"),
+    ("basic", "Basic (user name and password)"),
+    ("bearer", "Bearer token (Authorization: Bearer <token>)"),
+    ("api_key", "API key in a header"),
+    ("oauth2_client_credentials", "OAuth2 client credentials"),
+    ("hmac", "HMAC request signing"),
+    ("none", "None"),
+)
+"""The authentication types the form offers, in the order it offers them."""
+
+
 AUTH_TEXT_FIELDS: dict[str, tuple[str, ...]] = {
     "oauth2_client_credentials": ("token_url", "client_id", "scope", "client_auth"),
     "hmac": (
@@ -87,7 +103,7 @@ class CredentialForm:
     provider_app_id: str = ""
     provider_name: str = ""
     provider_url: str = ""
-    auth_type: str = "bearer"
+    auth_type: str = BEARER_APP
     auth_scheme: str = ""
     auth_username: str = ""
     auth_header: str = ""
@@ -129,8 +145,8 @@ class CredentialForm:
             provider_app_id=str(document.get("provider_app_id") or ""),
             provider_name=str(document.get("provider_name") or ""),
             provider_url=str(document.get("provider_url") or ""),
-            auth_type=str(auth.get("type") or "none"),
-            auth_scheme=str(auth.get("scheme") or "") if auth.get("type") == "bearer" else "",
+            auth_type=_choice_of(auth),
+            auth_scheme=str(auth.get("scheme") or "") if _choice_of(auth) == "bearer" else "",
             auth_username=str(auth.get("username") or ""),
             auth_header=str(auth.get("header") or ""),
             auth_fields={
@@ -148,6 +164,14 @@ class CredentialForm:
             hints=hints,
             mappings=MappingForm.of_document(document),
         )
+
+
+def _choice_of(auth: dict[str, Any]) -> str:
+    """The form's authentication choice for a stored ``auth`` object."""
+    kind = str(auth.get("type") or "none")
+    if kind == "bearer" and str(auth.get("scheme") or "") == "App":
+        return BEARER_APP
+    return kind
 
 
 def _set_hint(value: dict[str, Any]) -> str:
@@ -213,7 +237,11 @@ def read_form(
     except RecursionError:  # a document nested thousands deep: the domain's limit says how deep
         errors["payload"] = f"nested more than {MAX_PAYLOAD_DEPTH} levels deep"
     auth: dict[str, Any] = {"type": shown.auth_type}
-    if shown.auth_type == "bearer":
+    if shown.auth_type == BEARER_APP:
+        auth = {"type": "bearer", "scheme": "App"}
+        if token := secret("auth_token"):
+            auth["token"] = token
+    elif shown.auth_type == "bearer":
         if shown.auth_scheme:
             auth["scheme"] = shown.auth_scheme
         if token := secret("auth_token"):

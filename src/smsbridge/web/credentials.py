@@ -17,7 +17,7 @@ from smsbridge.providers.presets import PRESETS, apply_preset, preset_names
 from smsbridge.services.catalog import ServiceCatalog, services
 from smsbridge.services.credentials import WEBHOOK_MAPPINGS
 from smsbridge.web.credential_form import (
-    AUTH_TEXT_FIELDS,
+    AUTH_CHOICES,
     CredentialForm,
     HeaderRow,
     SecretKeeper,
@@ -25,14 +25,12 @@ from smsbridge.web.credential_form import (
     read_form,
 )
 from smsbridge.web.credential_mappings import (
-    INBOUND_PATHS,
     KINDS,
-    REPORT_PATHS,
-    STATUS_MAP,
     SampleResult,
     check_sample,
     fold_errors,
 )
+from smsbridge.web.credential_problems import header_errors, in_admin_words, problem_list
 from smsbridge.web.shell import (
     Visitor,
     admin_only,
@@ -63,37 +61,16 @@ def _form_page(
 ) -> Response:
     while len([h for h in shown.headers if not h.label]) < EMPTY_HEADER_ROWS:
         shown.headers.append(HeaderRow())
-    errors = fold_errors(errors or {})
-    shown_fields = {
-        "name",
-        "provider_app_id",
-        "provider_url",
-        "payload",
-        "auth.type",
-        "auth.token",
-        "auth.username",
-        "auth.password",
-        "auth.header",
-        "auth.key",
-        *(f"auth.{name}" for names in AUTH_TEXT_FIELDS.values() for name in names),
-        "auth.client_secret",
-        "auth.secret",
-        "headers",
-        "response.message_id_path",
-        *(f"inbound.{name}" for name in INBOUND_PATHS),
-        *(f"delivery_reports.{name}" for name in REPORT_PATHS),
-        STATUS_MAP,
-        "sample_body",
-        "sample_type",
-        "webhook_secret",
-    }
+    errors = {name: in_admin_words(name, text) for name, text in fold_errors(errors or {}).items()}
     return pages(request).render(
         "credential_form.html",
         status=status,
         title="API credentials",
         form=shown,
         errors=errors,
-        shown=shown_fields,
+        problems=problem_list(errors),
+        header_errors=header_errors(errors),
+        auth_choices=AUTH_CHOICES,
         presets=[p for p in preset_names() if p != "sandbox"] + ["sandbox"],
         credential_id=credential_id,
         action=f"/admin/credentials/{credential_id}" if credential_id else "/admin/credentials/new",
@@ -128,6 +105,25 @@ def _sample_page(
         sample=sample,
         status=422 if errors else 200,
     )
+
+
+async def _every_problem(
+    svc: ServiceCatalog,
+    document: dict[str, Any],
+    found: dict[str, str],
+    *,
+    credential_id: str | None,
+) -> dict[str, str]:
+    """``found`` (what the form itself could not read: a payload that is not JSON, a
+    mapping…) with every other problem the credential has, so that they are all shown in one
+    round: the form's own reading of a field wins over the checks made without it."""
+    try:
+        await svc.credentials.check(document, credential_id=credential_id)
+    except InvalidInput as exc:
+        return {**field_errors(exc), **found}
+    except NotFound:
+        pass
+    return found
 
 
 @router.get("/credentials")
@@ -180,12 +176,14 @@ async def credential_create(
         return _form_page(request, seen, filled, credential_id=None)
     if action == "add_header":
         shown.headers.append(HeaderRow())
+    if action in ("add_header", "auth_type"):  # the same form again, secrets kept sealed
         return _form_page(request, seen, shown, credential_id=None)
     if action in KINDS:
         return _sample_page(
             request, seen, shown, document, errors, action=action, credential_id=None
         )
     if errors:
+        errors = await _every_problem(svc, document, errors, credential_id=None)
         return _form_page(request, seen, shown, credential_id=None, errors=errors, status=422)
     try:
         if action == "preview":
@@ -248,6 +246,7 @@ async def credential_update(
     action = str(form.get("do") or "save")
     if action == "add_header":
         shown.headers.append(HeaderRow())
+    if action in ("add_header", "auth_type"):  # the same form again, secrets kept sealed
         return _form_page(request, seen, shown, credential_id=credential_id)
     if action in KINDS:
         return _sample_page(
@@ -256,6 +255,7 @@ async def credential_update(
     for key in WEBHOOK_MAPPINGS:  # a mapping emptied in the form is removed
         document.setdefault(key, None)
     if errors:
+        errors = await _every_problem(svc, document, errors, credential_id=credential_id)
         return _form_page(
             request, seen, shown, credential_id=credential_id, errors=errors, status=422
         )

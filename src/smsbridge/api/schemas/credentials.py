@@ -240,6 +240,8 @@ class TestOut(BaseModel):
     provider_message_id: str | None = None
     latency_ms: int
     error: str | None = None
+    provider_answer: str | None = None
+    """The start of the provider's answer, secrets masked."""
 
 
 class PresetOut(BaseModel):
