@@ -4,6 +4,7 @@ problem at once, beside its field, in the form's words; the secondary buttons wo
 the name is typed; the brief's four contextual helps; the provider's answer on *Validate
 connection*, secrets masked."""
 
+# ruff: noqa: F811 (the fixtures imported below are taken as parameters)
 from __future__ import annotations
 
 from typing import Any
@@ -135,9 +136,7 @@ async def test_every_problem_at_once_beside_its_field_in_the_forms_words(
     await _shot(page, "credential-form-all-problems-390")
 
 
-async def test_http_url_refusal_speaks_of_https_not_of_settings(
-    site: Site, browser: Any
-) -> None:
+async def test_http_url_refusal_speaks_of_https_not_of_settings(site: Site, browser: Any) -> None:
     # (the site allows private provider URLs, so plain http is accepted here; the wording
     # is checked on the domain's message instead)
     from smsbridge.web.credential_problems import in_admin_words

@@ -559,3 +559,30 @@ async def test_hints_stored_by_earlier_versions_no_longer_show_short_secrets(
         )
     shown = (await client.get(f"/api/v1/credentials/{created.json()['id']}")).json()
     assert shown["auth"]["token"] == {"set": True, "last4": ""}
+
+
+async def test_a_refused_test_send_carries_the_providers_answer_with_secrets_masked(
+    client: httpx.AsyncClient, make_credential: CredentialFactory, mock_provider: MockProvider
+) -> None:
+    token = "tok-echoed-4f3e2d1c"
+    header_secret = "hdr-echoed-9a8b7c"
+    mock_provider.reply(
+        Reply(
+            400,
+            {
+                "error": "Invalid destination address",
+                "echo": {"authorization": f"Bearer {token}", "x-key": header_secret},
+                "filler": "x" * 5000,
+            },
+        )
+    )
+    cred = await make_credential(
+        auth={"type": "bearer", "token": token},
+        headers=[{"label": "X-Key", "type": "secret", "value": header_secret}],
+    )
+    result = await _test_send(client, cred["id"])
+    assert result["ok"] is False and result["status_code"] == 400
+    answer = result["provider_answer"]
+    assert "Invalid destination address" in answer and "****" in answer
+    assert token not in answer and header_secret not in answer
+    assert len(answer) <= 2001 and answer.endswith("…")
