@@ -310,6 +310,18 @@ def test_profiles_import_and_campaign_commands(tmp_path: Path) -> None:
     assert bad.returncode == 2
     assert "exactly one audience" in bad.stderr
 
+    draft = run(
+        tmp_path,
+        *("campaigns", "create", "--name", "oops", "--surface", surface.group(1)),
+        *("--body", "hi", "--where", "city=Paris"),
+    ).stdout
+    draft_id = re.search(r"(cmp_\w+)", draft)
+    assert draft_id is not None
+    kept = run(tmp_path, "campaigns", "delete", campaign.group(1), ok=False)
+    assert kept.returncode != 0 and "only a draft" in kept.stdout + kept.stderr
+    assert draft_id.group(1) in run(tmp_path, "campaigns", "delete", draft_id.group(1)).stdout
+    assert draft_id.group(1) not in run(tmp_path, "campaigns", "list").stdout
+
 
 def test_report_command_prints_the_campaign_numbers(tmp_path: Path) -> None:
     demo = run(tmp_path, "demo", "--profiles", "30").stdout

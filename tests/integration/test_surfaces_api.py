@@ -346,6 +346,51 @@ async def test_a_surface_campaigns_use_is_kept_with_a_409_naming_them(
     assert (await client.get(f"/api/v1/surfaces/{surface['id']}")).status_code == 200
 
 
+async def test_a_surface_can_go_once_its_draft_campaigns_are_deleted(
+    client: httpx.AsyncClient, make_surface: SurfaceFactory
+) -> None:
+    """Drafts can be deleted (a launched campaign cannot: it is kept for its report); once
+    they are gone, so can the surface."""
+    surface = await make_surface(message_type="marketing")
+    ids = []
+    for name in ("Draft one", "Launched"):
+        made = await client.post(
+            "/api/v1/campaigns",
+            json={
+                "name": name,
+                "surface_id": surface["id"],
+                "body": "Hi",
+                "audience": {"all": True},
+            },
+        )
+        assert made.status_code == 201, made.text
+        ids.append(made.json()["id"])
+    launched = await client.post(f"/api/v1/campaigns/{ids[1]}/launch")
+    assert launched.status_code == 202, launched.text
+    kept = await client.delete(f"/api/v1/campaigns/{ids[1]}")
+    assert kept.status_code == 409 and "only a draft" in kept.json()["detail"]
+    assert (await client.delete(f"/api/v1/campaigns/{ids[0]}")).status_code == 204
+    assert (await client.get(f"/api/v1/campaigns/{ids[0]}")).status_code == 404
+    assert (await client.delete(f"/api/v1/campaigns/{ids[0]}")).status_code == 404
+    refused = await client.delete(f"/api/v1/surfaces/{surface['id']}")
+    assert refused.status_code == 409 and "'Launched'" in refused.json()["detail"]
+    assert "'Draft one'" not in refused.json()["detail"]
+
+    other = await make_surface(message_type="marketing", name="only-drafts")
+    draft = await client.post(
+        "/api/v1/campaigns",
+        json={
+            "name": "Gone soon",
+            "surface_id": other["id"],
+            "body": "Hi",
+            "audience": {"all": True},
+        },
+    )
+    assert (await client.delete(f"/api/v1/surfaces/{other['id']}")).status_code == 409
+    assert (await client.delete(f"/api/v1/campaigns/{draft.json()['id']}")).status_code == 204
+    assert (await client.delete(f"/api/v1/surfaces/{other['id']}")).status_code == 204
+
+
 async def test_credentials_in_use_cannot_be_deleted_until_the_surface_goes(
     client: httpx.AsyncClient, make_credential: CredentialFactory, make_surface: SurfaceFactory
 ) -> None:
@@ -367,6 +412,24 @@ async def test_credentials_in_use_cannot_be_deleted_until_the_surface_goes(
         assert (await client.get(f"/api/v1/credentials/{cred['id']}")).status_code == 404
 
 
+async def test_names_may_hold_spaces_like_credential_names(
+    client: httpx.AsyncClient, make_surface: SurfaceFactory
+) -> None:
+    """Issue 18: a surface may be called "Acme alerts", as a credential or a campaign may; the
+    name is kept trimmed, and one differing only in case or spacing clashes (409)."""
+    surface = await make_surface(name="  Acme alerts (FR) ")
+    assert surface["name"] == "Acme alerts (FR)"
+    renamed = await client.patch(f"/api/v1/surfaces/{surface['id']}", json={"name": "1st promo"})
+    assert renamed.status_code == 200, renamed.text
+    assert renamed.json()["name"] == "1st promo"
+    clash = await client.post(
+        "/api/v1/surfaces",
+        json={"name": "1ST  Promo", "credential_id": surface["credential_id"], "sender": "Acme"},
+    )
+    assert clash.status_code == 409, clash.text
+    assert _fields(clash) == ["name"]
+
+
 # --- bad input -------------------------------------------------------------------------------
 
 PRIMARY = "<the primary credential id>"
@@ -375,8 +438,8 @@ PRIMARY = "<the primary credential id>"
 @pytest.mark.parametrize(
     ("change", "field"),
     [
-        ({"name": "1st-surface"}, "name"),
-        ({"name": "has space"}, "name"),
+        ({"name": "two\nlines"}, "name"),
+        ({"name": "   "}, "name"),
         ({"name": ""}, "name"),
         ({"name": "a" * 101}, "name"),
         ({"name": None}, "name"),
@@ -438,7 +501,7 @@ async def test_every_bad_field_is_named_at_once(
     response = await client.post(
         "/api/v1/surfaces",
         json={
-            "name": "9lives",
+            "name": "two\nlines",
             "credential_id": cred["id"],
             "sender": "+1 555",
             "replies": {"help": "x" * 1601},

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from smsbridge.api.deps import require, services
 from smsbridge.api.messages import idempotency_of
@@ -72,6 +72,17 @@ async def cancel_campaign(
 ) -> dict[str, Any]:
     """Stop the fan-out and cancel the messages not yet handed to a worker."""
     return await svc.campaigns.cancel(campaign_id)
+
+
+@router.delete("/campaigns/{campaign_id}", status_code=204, response_class=Response)
+async def delete_campaign(
+    campaign_id: str,
+    _who: Principal = Depends(require(Role.SENDER)),
+    svc: ServiceCatalog = Depends(services),
+) -> Response:
+    """Delete a draft campaign (409 once launched: it is kept for its report)."""
+    await svc.campaigns.delete(campaign_id)
+    return Response(status_code=204)
 
 
 @router.get("/campaigns/{campaign_id}/exclusions", response_model=ExclusionList)

@@ -229,6 +229,17 @@ def campaigns_cancel(campaign_id: str = typer.Argument(..., help="cmp_…")) -> 
     out.print(counts_table(run_with(work)))
 
 
+@campaigns_app.command("delete")
+def campaigns_delete(campaign_id: str = typer.Argument(..., help="cmp_…")) -> None:
+    """Delete a draft campaign (a launched one is kept for its report; cancel it instead)."""
+
+    async def work(services: Services) -> None:
+        await services.campaigns.delete(campaign_id)
+
+    run_with(work)
+    out.print(f"deleted {campaign_id}")
+
+
 @campaigns_app.command("list")
 def campaigns_list() -> None:
     """List campaigns, newest first."""

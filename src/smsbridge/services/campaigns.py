@@ -238,6 +238,20 @@ class CampaignService:
                 break
         return await self.get(campaign_id)
 
+    async def delete(self, campaign_id: str) -> None:
+        """Delete a draft. A launched campaign is kept, with its messages, for its report
+        (cancel it to stop it)."""
+        async with self._db.transaction() as conn:
+            row = await repo.get_campaign(conn, campaign_id, for_update=True)
+            if row is None:
+                raise NotFound(f"no campaign {campaign_id}")
+            if row["status"] != CampaignStatus.DRAFT:
+                raise Conflict(
+                    f"the campaign is {row['status']}: only a draft can be deleted (a launched "
+                    "campaign is kept with its messages for its report; cancel it to stop it)"
+                )
+            await repo.delete_campaign(conn, campaign_id)
+
     async def exclusions(
         self, campaign_id: str, *, limit: int = 50, cursor: str | None = None
     ) -> Page[dict[str, Any]]:

@@ -45,6 +45,10 @@ async def get_campaign(
     return dict(found._mapping) if found else None
 
 
+async def delete_campaign(conn: AsyncConnection, campaign_id: str) -> None:
+    await conn.execute(delete(campaigns).where(campaigns.c.id == campaign_id))
+
+
 async def list_campaigns(
     conn: AsyncConnection, *, limit: int, after: str | None, status: str | None = None
 ) -> list[dict[str, Any]]:
