@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8000
 
-.PHONY: run test lint format clean
+.PHONY: run test lint format clean messages
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,14 @@ test: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff check --fix src tests benchmarks
 	$(BIN)/ruff format src tests benchmarks
+
+# The web admin's strings: extract them (babel.cfg) and merge them into the French catalog;
+# then translate the new or fuzzy entries of the .po (tests/unit/test_admin_i18n.py lists them).
+LOCALE := src/smsbridge/web/locale
+messages: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg --no-wrap --sort-by-file --project smsbridge \
+		--copyright-holder "smsbridge contributors" -o $(LOCALE)/messages.pot .
+	$(BIN)/pybabel update --no-wrap -i $(LOCALE)/messages.pot -d $(LOCALE) -l fr
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

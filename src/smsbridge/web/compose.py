@@ -13,6 +13,7 @@ from smsbridge.errors import InvalidInput
 from smsbridge.services.api_keys import Role
 from smsbridge.services.catalog import ServiceCatalog, services
 from smsbridge.services.message_rows import SendRequest
+from smsbridge.web.i18n import translator
 from smsbridge.web.shell import Visitor, pages, posted_form, require, visitor
 from smsbridge.web.surfaces import surface_choices
 
@@ -20,7 +21,8 @@ router = APIRouter(prefix="/admin", include_in_schema=False)
 
 
 def _refused(request: Request, seen: Visitor) -> None:
-    require(request, seen, (Role.ADMIN, Role.SENDER), "Sending needs a sender or admin key.")
+    _ = translator(request)
+    require(request, seen, (Role.ADMIN, Role.SENDER), _("Sending needs a sender or admin key."))
 
 
 def _fields(form: Any) -> dict[str, str]:
@@ -75,7 +77,7 @@ async def compose_page(
     }
     return pages(request).render(
         "compose.html",
-        title="Compose",
+        title=translator(request)("Compose"),
         surfaces=surfaces,
         form=fields,
         preview=None,
@@ -113,7 +115,7 @@ async def compose_send(
     return pages(request).render(
         "compose.html",
         status=422 if error else 200,
-        title="Compose",
+        title=translator(request)("Compose"),
         surfaces=await surface_choices(svc),
         form=fields,
         preview=await _preview(svc, fields),

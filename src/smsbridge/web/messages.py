@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from smsbridge.domain.messages import MessageStatus
 from smsbridge.errors import InvalidInput, NotFound
 from smsbridge.services.catalog import ServiceCatalog, services
+from smsbridge.web.i18n import translator
 from smsbridge.web.shell import Visitor, pages, visitor
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -43,7 +44,7 @@ async def messages_log(
         items = [
             {
                 "id": m["id"],
-                "created": m["created_at"].strftime("%Y-%m-%d %H:%M:%S"),
+                "created": m["created_at"],  # formatted for the page's language
                 "to": m["to"],
                 "status": m["status"],
                 "body": m["body"],
@@ -58,7 +59,7 @@ async def messages_log(
     next_query = urlencode({**{k: v for k, v in filters.items() if v}, "cursor": next_cursor or ""})
     return pages(request).render(
         "messages.html",
-        title="Messages",
+        title=translator(request)("Messages"),
         items=items,
         filters=filters,
         statuses=[s.value for s in MessageStatus],
@@ -79,14 +80,15 @@ async def message_detail(
     try:
         message = await svc.messages.get(message_id)
     except NotFound:
+        _ = translator(request)
         return pages(request).render(
             "message.html",
             status=404,
-            title="Not found",
-            text="No such message.",
+            title=_("Not found"),
+            text=_("No such message."),
             back="/admin/messages",
             **seen.context(),
         )
     return pages(request).render(
-        "message_detail.html", title="Message", m=message, **seen.context()
+        "message_detail.html", title=translator(request)("Message"), m=message, **seen.context()
     )

@@ -7,6 +7,9 @@ session's, or before signing in, one bound to a pre-session cookie (see
 :mod:`smsbridge.web.session`). Every admin response carries the security headers of
 :mod:`smsbridge.web.headers`. Errors from the services are shown next to the field they name
 (:func:`field_errors`).
+
+Pages are in English or French (:mod:`smsbridge.web.i18n`): :func:`pages` gives the templates
+in the request's language, and the helpers here word their refusals in it too.
 """
 
 from __future__ import annotations
@@ -21,11 +24,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.datastructures import FormData
+from starlette.requests import HTTPConnection
 
 from smsbridge.errors import AuthenticationRequired, Conflict, FieldError, InvalidInput, NotFound
 from smsbridge.services.api_keys import Principal, Role
 from smsbridge.services.catalog import ServiceCatalog, services
 from smsbridge.web.headers import AdminSecurityHeaders
+from smsbridge.web.i18n import LANGUAGES, formatters, language_of, translations, translator
 from smsbridge.web.session import COOKIE, Session, SessionSigner, csrf_valid
 
 HERE = Path(__file__).parent
@@ -33,27 +38,57 @@ STATIC = "/admin/static"
 _T = TypeVar("_T")
 
 
+def environment(lang: str) -> Environment:
+    """The admin's templates (autoescaped) in ``lang``: gettext installed ``newstyle`` (the
+    values of ``%(name)s`` placeholders are escaped) and the locale's filters."""
+    env = Environment(
+        loader=FileSystemLoader(HERE / "templates"),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        extensions=["jinja2.ext.i18n"],
+    )
+    env.policies["ext.i18n.trimmed"] = True  # a {% trans %} block's lines are one sentence
+    env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
+    env.filters.update(formatters(lang))
+    env.globals.update(lang=lang, languages=LANGUAGES)
+    return env
+
+
 class Pages:
-    """The admin's templates (autoescaped)."""
+    """The admin's templates: one environment per language, built once and then only read,
+    so concurrent requests in different languages share nothing mutable."""
 
     def __init__(self) -> None:
-        self._env = Environment(
-            loader=FileSystemLoader(HERE / "templates"),
-            autoescape=select_autoescape(["html"]),
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
+        self._envs = {lang: environment(lang) for lang in LANGUAGES}
+
+    def env(self, lang: str) -> Environment:
+        return self._envs[lang]
+
+    def for_request(self, request: HTTPConnection) -> LocalPages:
+        here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return LocalPages(self._envs[language_of(request)], here)
+
+
+@dataclass(frozen=True)
+class LocalPages:
+    """The templates in one request's language. ``here`` (the page's address) is where the
+    header's language switcher comes back to."""
+
+    env: Environment
+    here: str
 
     def render(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
         context.setdefault("static", STATIC)
         context.setdefault("who", None)
         context.setdefault("title", "smsbridge")
-        html = self._env.get_template(template).render(**context)
+        context.setdefault("here", self.here)
+        html = self.env.get_template(template).render(**context)
         return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
 
     def fragment(self, template: str, **context: Any) -> str:
         """A partial page (what htmx swaps in)."""
-        return self._env.get_template(template).render(**context)
+        return self.env.get_template(template).render(**context)
 
 
 class SignInFirst(Exception):
@@ -68,7 +103,6 @@ class PageInstead(Exception):
         self.response = response
 
 
-@dataclass
 @dataclass
 class Visitor:
     who: Principal
@@ -99,10 +133,11 @@ def mount(app: FastAPI) -> None:
     app.add_exception_handler(PageInstead, page_instead)
 
 
-def pages(request: Request) -> Pages:
-    """The admin's templates (built once, when the admin is mounted)."""
+def pages(request: Request) -> LocalPages:
+    """The admin's templates (built once, when the admin is mounted), in the request's
+    language."""
     shared: Pages = request.app.state.pages
-    return shared
+    return shared.for_request(request)
 
 
 def session_signer(svc: ServiceCatalog) -> SessionSigner:
@@ -127,25 +162,33 @@ async def posted_form(request: Request, seen: Visitor) -> FormData:
     """The posted form; a 403 page instead when its CSRF token is wrong."""
     form = await request.form()
     if not csrf_valid(seen.session, str(form.get("csrf") or "")):
-        raise PageInstead(
-            pages(request).render(
-                "message.html",
-                status=403,
-                title="Form expired",
-                text="This form is no longer valid (its security token does not match). "
-                "Reload the page and try again.",
-                **seen.context(),
-            )
-        )
+        raise PageInstead(form_expired(request, **seen.context()))
     return form
 
 
+def form_expired(request: Request, **context: Any) -> Response:
+    """The 403 page of a form whose CSRF token does not match."""
+    _ = translator(request)
+    return pages(request).render(
+        "message.html",
+        status=403,
+        title=_("Form expired"),
+        text=_(
+            "This form is no longer valid (its security token does not match). "
+            "Reload the page and try again."
+        ),
+        **context,
+    )
+
+
 def require(request: Request, seen: Visitor, roles: tuple[Role, ...], text: str) -> None:
-    """A 403 page instead, unless the visitor's key has one of ``roles``."""
+    """A 403 page instead, unless the visitor's key has one of ``roles`` (``text`` says why,
+    in the request's language: see :func:`smsbridge.web.i18n.translator`)."""
     if seen.who.role not in roles:
+        _ = translator(request)
         raise PageInstead(
             pages(request).render(
-                "message.html", status=403, title="Not allowed", text=text, **seen.context()
+                "message.html", status=403, title=_("Not allowed"), text=text, **seen.context()
             )
         )
 
@@ -160,12 +203,16 @@ async def found(load: Awaitable[_T], back: str) -> _T:
 
 
 def admin_only(request: Request, seen: Visitor) -> None:
+    _ = translator(request)
     require(
         request,
         seen,
         (Role.ADMIN,),
-        "This screen is for admin keys (channels and credentials hold provider secrets); "
-        f"this key's role is {seen.who.role.value}.",
+        _(
+            "This screen is for admin keys (channels and credentials hold provider secrets); "
+            "this key's role is %(role)s.",
+            role=seen.who.role.value,
+        ),
     )
 
 
