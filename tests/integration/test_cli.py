@@ -360,3 +360,38 @@ def test_send_batch_reads_a_file_and_names_each_refused_line(tmp_path: Path) -> 
     done = run(tmp_path, "send-batch", str(table), "--surface", surface.group(1))
     assert "2 read: 2 accepted, 0 refused" in done.stdout
     assert "send-batch" in run(tmp_path, "--help").stdout
+
+
+def test_input_errors_are_printed_once_each(tmp_path: Path) -> None:
+    """A refused document names each problem once (the summary line used to repeat the one
+    problem it summed up), and square brackets in field names survive the terminal."""
+    several = tmp_path / "several.json"
+    several.write_text(
+        json.dumps(
+            {
+                "name": "x",
+                "provider_url": "ftp://sms.example.com",
+                "payload": {"to": "{{toNumber}}"},
+                "auth": {"type": "bearer"},
+                "headers": [{"label": "X-Key", "type": "secret"}],
+            }
+        )
+    )
+    done = run(tmp_path, "credentials", "create", "--from-file", str(several), ok=False)
+    assert done.returncode == 1
+    assert "problems with the input:" in done.stderr
+    assert done.stderr.count("auth.token: is required") == 1
+    assert "headers[0].value: is required" in done.stderr
+    one = tmp_path / "one.json"
+    one.write_text(
+        json.dumps(
+            {
+                "name": "y",
+                "provider_url": "https://sms.example.com",
+                "payload": {"a": "{{toNumber}}", "b": "{{fromNumber}}", "c": "{{message}}"},
+                "auth": {"type": "bearer"},
+            }
+        )
+    )
+    done = run(tmp_path, "credentials", "create", "--from-file", str(one), ok=False)
+    assert done.stderr.strip().splitlines() == ["error: auth.token: is required"]

@@ -9,6 +9,7 @@ from typing import TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from smsbridge.config import GeneratedSecrets, Settings, ensure_local_secrets
 from smsbridge.container import Services, build_services
@@ -30,10 +31,17 @@ def load_settings() -> tuple[Settings, GeneratedSecrets]:
 
 
 def fail(exc: SmsbridgeError) -> typer.Exit:
-    err.print(f"[red]error:[/] {exc.message}")
-    if isinstance(exc, InvalidInput):
-        for item in exc.errors:
-            err.print(f"  [bold]{item.field}[/]: {item.message}")
+    """Print ``exc`` once: a field error on one line; several, one per line under a count."""
+    problems = exc.errors if isinstance(exc, InvalidInput) else []
+    if len(problems) == 1:
+        only = problems[0]
+        err.print(f"[red]error:[/] [bold]{escape(only.field)}[/]: {escape(only.message)}")
+    elif problems:
+        err.print(f"[red]error:[/] {len(problems)} problems with the input:")
+        for item in problems:
+            err.print(f"  [bold]{escape(item.field)}[/]: {escape(item.message)}")
+    else:
+        err.print(f"[red]error:[/] {escape(exc.message)}")
     return typer.Exit(1)
 
 

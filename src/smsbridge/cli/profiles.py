@@ -65,7 +65,7 @@ def profiles_import(
             BarColumn(),
             DownloadColumn(),
             TransferSpeedColumn(),
-            TextColumn("{task.fields[rows]:,} profiles, {task.fields[bad]:,} errors"),
+            TextColumn("profiles {task.fields[rows]:,}, lines refused {task.fields[bad]:,}"),
             TimeElapsedColumn(),
             console=out,
         ) as progress:
