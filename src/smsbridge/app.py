@@ -29,7 +29,7 @@ from smsbridge.api.schemas.base import Health
 from smsbridge.config import Settings
 from smsbridge.container import Services, build_services
 from smsbridge.services.catalog import ServiceCatalog, services
-from smsbridge.web import admin
+from smsbridge.web import admin, apidocs
 
 _ERRORS = problem_responses(
     {
@@ -84,6 +84,8 @@ def create_app(
         description="Send SMS through any HTTP SMS provider.",
         lifespan=lifespan,
         responses=_ERRORS,
+        docs_url=None,  # served by apidocs.install, from this server's files (no CDN)
+        redoc_url=None,
     )
     install_error_handlers(app)
     app.add_middleware(
@@ -96,6 +98,7 @@ def create_app(
     app.include_router(short_links.router)
     app.include_router(hooks.router, dependencies=[Depends(url_without_nul)])
     admin.install(app)
+    apidocs.install(app)
     # Outermost: well-formed sends and webhooks skip the stack above (see api/fast_path.py).
     app.add_middleware(
         FastPaths,

@@ -239,6 +239,13 @@ async def test_every_number_of_the_reports_and_the_csv(scenario: Scenario) -> No
     }
     empty = (await s.http.get(f"/api/v1/surfaces/{s.surface_id}/report", params=earlier)).json()
     assert (empty["targeted"], empty["sent"], empty["clicks"], empty["bucket"]) == (0, 0, 0, "hour")
+    # ``to`` is excluded: a window ending on the hour has no bucket for the hour it ends on
+    on_the_hour = s.clock.now.replace(minute=0, second=0, microsecond=0) - timedelta(days=2)
+    exact = {"from": (on_the_hour - timedelta(hours=5)).isoformat(), "to": on_the_hour.isoformat()}
+    hours = (await s.http.get(f"/api/v1/surfaces/{s.surface_id}/report", params=exact)).json()
+    assert [p["at"] for p in hours["timeline"]] == [
+        (on_the_hour - timedelta(hours=h)).strftime("%Y-%m-%dT%H:00:00Z") for h in range(5, 0, -1)
+    ]
 
     response = await s.http.get(f"/api/v1/campaigns/{s.campaign_id}/report.csv")
     assert response.status_code == 200

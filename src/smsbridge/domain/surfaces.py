@@ -23,7 +23,8 @@ from smsbridge.domain.pacing import (
 )
 from smsbridge.errors import FieldError, InvalidInput
 
-NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")
+MAX_NAME = 100
+"""Like credential names: 1 to 100 characters once trimmed, spaces allowed."""
 _ALPHANUMERIC_SENDER = re.compile(r"[A-Za-z0-9 ]{1,11}")
 _SHORT_CODE = re.compile(r"[0-9]{3,8}")
 
@@ -132,9 +133,15 @@ def parse_surface(doc: Mapping[str, Any]) -> Surface:
     """Validate a surface document; raise :class:`InvalidInput` naming every bad field."""
     errors: list[FieldError] = []
     name = doc.get("name")
-    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name) or len(name) > 100:
+    if isinstance(name, str) and name.isprintable():
+        name = name.strip()  # kept as typed, trimmed (compared as domain.names.name_key)
+    if not isinstance(name, str) or not name.isprintable() or not 0 < len(name) <= MAX_NAME:
         errors.append(
-            FieldError("name", "must start with a letter and hold only letters, digits, _ . -")
+            FieldError(
+                "name",
+                f"must be 1 to {MAX_NAME} characters: letters, digits, spaces and punctuation, "
+                "on one line",
+            )
         )
     credential_id = doc.get("credential_id")
     if not isinstance(credential_id, str) or not credential_id:

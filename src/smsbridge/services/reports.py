@@ -224,7 +224,8 @@ def _timeline(
     """One entry per bucket: every bucket of the window when there are few enough (a chart
     wants its gaps), else only the buckets where something happened."""
     moments = set(sent) | set(delivered) | set(clicks)
-    first, last = _floor(start, bucket), _floor(end, bucket)
+    # ``end`` is excluded: a window ending at midnight has no bucket for the day it ends on
+    first, last = _floor(start, bucket), _floor(max(start, end - timedelta(microseconds=1)), bucket)
     if moments:
         first, last = min(first, min(moments)), max(last, max(moments))
     step = _STEP[bucket]

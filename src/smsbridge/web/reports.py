@@ -20,8 +20,11 @@ from smsbridge.web.shell import Visitor, found, pages, visitor
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
 SERIES = (("sent", "#2151c7"), ("delivered", "#1b7a3d"), ("clicks", "#b36b00"))
-MIN_SLOTS = 24
-"""Charts are at least this many bars wide, so two buckets are two narrow bars, not two slabs."""
+WIDTH = 1000
+"""The charts' drawing width (``viewBox`` units): the SVG is stretched to the page's width."""
+MIN_SLOTS = 12
+"""A bar is never wider than it would be among this many, so two buckets are two narrow bars
+(centred in their halves of the chart), not two slabs."""
 
 
 def _tiles(report: dict[str, Any]) -> list[tuple[str, str]]:
@@ -41,13 +44,17 @@ def _tiles(report: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def _charts(report: dict[str, Any]) -> dict[str, Any]:
+    """What the template draws: per bucket, a bar centred in its share of the whole width."""
     timeline = report["timeline"]
-    slots = max(len(timeline), MIN_SLOTS)
+    slot = WIDTH / max(len(timeline), 1)
+    bar = min(slot, WIDTH / MIN_SLOTS) * 0.8
     return {
         "series": SERIES,
         "peaks": {name: max((point[name] for point in timeline), default=0) for name, _ in SERIES},
-        "bar": 10,
-        "width": slots * 10,
+        "width": WIDTH,
+        "bars": [
+            (round(i * slot + (slot - bar) / 2, 2), round(bar, 2)) for i in range(len(timeline))
+        ],
         "first": timeline[0]["at"] if timeline else None,
         "last": timeline[-1]["at"] if timeline else None,
     }
@@ -134,13 +141,17 @@ async def campaign_report_csv(
 
 
 def _window(start: str, end: str, today: date) -> tuple[date, date, list[str]]:
-    """The report's days from the form's ``from``/``to`` (inclusive dates, UTC); the last 7
-    days when absent or wrong (the problems are listed so the page can say so)."""
+    """The report's days from the form's ``from``/``to`` (inclusive dates, UTC), never past
+    ``today``; the last 7 days when absent or wrong (the problems are listed so the page can
+    say so)."""
     problems = []
     try:
         last = date.fromisoformat(end) if end else today
     except ValueError:
         problems.append("to: not a date (YYYY-MM-DD)")
+        last = today
+    if last > today:
+        problems.append("to: after today; the report stops today")
         last = today
     try:
         first = date.fromisoformat(start) if start else last - timedelta(days=6)
@@ -154,6 +165,16 @@ def _window(start: str, end: str, today: date) -> tuple[date, date, list[str]]:
         problems.append("from: the window is limited to 366 days")
         first = last - timedelta(days=365)
     return first, last, problems
+
+
+def _within(timeline: list[dict[str, Any]], ends: datetime) -> list[dict[str, Any]]:
+    """``timeline`` less its empty buckets from ``ends`` on (the window's end is excluded, so
+    its bucket is the day after the window: tomorrow, for a window ending today). A later
+    bucket with something in it (a late delivery report, a click) stays."""
+    kept = list(timeline)
+    while kept and kept[-1]["at"] >= ends and not any(kept[-1][name] for name, _ in SERIES):
+        kept.pop()
+    return kept
 
 
 @router.get("/surfaces/{surface_id}/report")
@@ -171,6 +192,7 @@ async def surface_report(
     begins = datetime.combine(first, time.min, UTC)
     ends = datetime.combine(last + timedelta(days=1), time.min, UTC)
     report = await svc.reports.surface(surface_id, start=begins, end=ends)
+    report["timeline"] = _within(report["timeline"], ends)
     query = urlencode({"from": begins.isoformat(), "to": ends.isoformat()})
     return await _render(
         request,

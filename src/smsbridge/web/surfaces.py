@@ -1,4 +1,5 @@
-"""Admin pages: Channels > Surfaces (list, create, edit; webhook URLs with copy buttons)."""
+"""Admin pages: Channels > Surfaces (list, create, edit, delete; webhook URLs with copy
+buttons)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from smsbridge.web.shell import (
 )
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
+NO_SURFACE = "/admin/surfaces?bad=No+such+surface"
 
 
 async def surface_choices(svc: ServiceCatalog) -> list[dict[str, str]]:
@@ -155,12 +157,17 @@ async def _page(
         {"id": v.id, "name": v.document.get("name", v.id)}
         for v in (await svc.credentials.list(limit=500)).items
     ]
+    # The primary credential is not offered as its own fallback: the one chosen, or the
+    # first (what the list shows chosen) on a new form. surface_form.js follows a change.
+    known = [c["id"] for c in credentials]
+    primary = shown.credential_id if shown.credential_id in known else next(iter(known), "")
     return pages(request).render(
         "surface_form.html",
         status=status,
         title="Surfaces",
         form=shown,
         credentials=credentials,
+        primary=primary,
         surface_id=surface_id,
         urls=urls,
         errors=errors or {},
@@ -174,6 +181,7 @@ async def _page(
 async def surfaces_list(
     request: Request,
     notice: str | None = None,
+    bad: str | None = None,
     seen: Visitor = Depends(visitor),
     svc: ServiceCatalog = Depends(services),
 ) -> Response:
@@ -196,7 +204,7 @@ async def surfaces_list(
         "surfaces.html",
         title="Surfaces",
         items=items,
-        notice={"kind": "ok", "text": notice} if notice else None,
+        notice={"kind": "bad" if bad else "ok", "text": bad or notice} if bad or notice else None,
         **seen.context(),
     )
 
@@ -314,4 +322,47 @@ async def surface_update(
         )
     return RedirectResponse(
         f"/admin/surfaces?notice={quote('Saved ' + view.surface.name)}", status_code=303
+    )
+
+
+@router.get("/surfaces/{surface_id}/delete")
+async def surface_delete_page(
+    surface_id: str,
+    request: Request,
+    seen: Visitor = Depends(visitor),
+    svc: ServiceCatalog = Depends(services),
+) -> Response:
+    """Asks before deleting (the refusals, if any, come after: they are the API's)."""
+    admin_only(request, seen)
+    view = await found(svc.surfaces.get(surface_id), NO_SURFACE)
+    return pages(request).render(
+        "surface_delete.html",
+        title="Delete a surface",
+        name=view.surface.name,
+        sender=view.surface.sender,
+        surface_id=surface_id,
+        **seen.context(),
+    )
+
+
+@router.post("/surfaces/{surface_id}/delete")
+async def surface_delete(
+    surface_id: str,
+    request: Request,
+    seen: Visitor = Depends(visitor),
+    svc: ServiceCatalog = Depends(services),
+) -> Response:
+    admin_only(request, seen)
+    await posted_form(request, seen)  # only the CSRF check: no field is read
+    try:
+        view = await svc.surfaces.get(surface_id)
+        await svc.surfaces.delete(surface_id)
+    except NotFound:
+        return RedirectResponse(NO_SURFACE, status_code=303)
+    except Conflict as exc:  # messages still to send, or campaigns (named) that need it
+        return RedirectResponse(
+            f"/admin/surfaces?bad={quote('Not deleted: ' + exc.message)}", status_code=303
+        )
+    return RedirectResponse(
+        f"/admin/surfaces?notice={quote('Deleted ' + view.surface.name)}", status_code=303
     )

@@ -88,7 +88,7 @@ def test_defaults_are_not_shared_between_surfaces(
 
 def test_every_problem_is_reported_at_once(make_surface_doc: SurfaceDocumentFactory) -> None:
     document = make_surface_doc(
-        name="9lives",
+        name="two\nlines",
         credential_id="",
         sender="12",
         message_type="promo",
@@ -110,14 +110,31 @@ def test_every_problem_is_reported_at_once(make_surface_doc: SurfaceDocumentFact
 # --- name and credential ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["a", "Acme", "acme-sms_1.prod", "A.b-c_d9", "a" * 100])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "a",
+        "Acme",
+        "acme-sms_1.prod",
+        "A.b-c_d9",
+        "a" * 100,
+        "Acme alerts",  # spaces, as in credential and campaign names
+        "Promo (FR) / été",
+        "1acme",
+        "_acme",
+    ],
+)
 def test_valid_names(make_surface_doc: SurfaceDocumentFactory, name: str) -> None:
     assert parse_surface(make_surface_doc(name=name)).name == name
 
 
+def test_names_are_kept_trimmed(make_surface_doc: SurfaceDocumentFactory) -> None:
+    assert parse_surface(make_surface_doc(name="  Acme alerts ")).name == "Acme alerts"
+    assert parse_surface(make_surface_doc(name=" " + "a" * 100 + " ")).name == "a" * 100
+
+
 @pytest.mark.parametrize(
-    "name",
-    ["", "1acme", "-acme", "_acme", ".acme", "acme sms", "acme/x", "acmé", "a" * 101, 42, ["a"]],
+    "name", ["", "   ", "a" * 101, "acme\tsms", "acme\x00", "two\nlines", 42, ["a"], None]
 )
 def test_invalid_names(make_surface_doc: SurfaceDocumentFactory, name: object) -> None:
     assert _fields(make_surface_doc(name=name)) == ["name"]
