@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Select, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smsbridge.domain.campaigns import Audience
@@ -79,11 +79,16 @@ async def audience_batch(
     query = select(*_AUDIENCE_COLUMNS).order_by(profiles.c.external_id).limit(limit)
     if after is not None:
         query = query.where(profiles.c.external_id > after)
+    return await dialect_of(conn).fetch_tuples(conn, audience_where(conn, query, audience))
+
+
+def audience_where(conn: AsyncConnection, query: Select[Any], audience: Audience) -> Select[Any]:
+    """``query`` on ``profiles`` narrowed to an ``all`` or ``filter`` audience."""
     dialect = dialect_of(conn)
     for wanted in audience.filters:
         # compared as JSON values ("1" is not 1)
         query = query.where(dialect.json_matches(profiles.c.attributes, wanted.name, wanted.values))
-    return await dialect.fetch_tuples(conn, query)
+    return query
 
 
 async def profiles_by_id(

@@ -1,4 +1,5 @@
-"""Admin pages: Profiles (find by phone or external id, consent state, import with progress).
+"""Admin pages: Profiles (listed a page at a time, found by phone or external id, consent state,
+import with progress).
 
 The import form posts the file as ordinary multipart (it works without JavaScript); a few lines
 of script send the same form with ``XMLHttpRequest`` to show the upload's progress.
@@ -9,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
@@ -23,6 +24,8 @@ from smsbridge.web.shell import Visitor, pages, posted_form, require, visitor
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 CHUNK = 256 * 1024
+PAGE = 50
+"""Profiles a page (the API's default page size)."""
 _TYPES = {".csv": "text/csv", ".ndjson": "application/x-ndjson", ".jsonl": "application/x-ndjson"}
 
 
@@ -34,26 +37,39 @@ def _can_import(seen: Visitor) -> bool:
 async def profiles_page(
     request: Request,
     q: str = "",
+    cursor: str = "",
     seen: Visitor = Depends(visitor),
     svc: ServiceCatalog = Depends(services),
 ) -> Response:
+    """A search (by phone number or external id), or else every profile, a page at a time
+    by external id, as ``GET /api/v1/profiles`` pages them."""
     query = q.strip()
     items: list[dict[str, Any]] = []
+    next_cursor: str | None = None
     error = None
-    if query:
-        try:
-            if query.startswith("+") or query.replace(" ", "").isdigit():
-                items = (await svc.profiles.list(limit=50, phone=query)).items
-            else:
-                items = [await svc.profiles.get(query)]
-        except NotFound:
-            items = []
-        except InvalidInput as exc:
+    try:
+        if not query:
+            page = await svc.profiles.list(limit=PAGE, cursor=cursor or None)
+            items, next_cursor = page.items, page.next_cursor
+        elif query.startswith("+") or query.replace(" ", "").isdigit():
+            page = await svc.profiles.list(limit=PAGE, cursor=cursor or None, phone=query)
+            items, next_cursor = page.items, page.next_cursor
+        else:
+            items = [await svc.profiles.get(query)]
+    except NotFound:
+        items = []
+    except InvalidInput as exc:
+        if any(e.field == "cursor" for e in exc.errors):
+            error = "This page link is not valid (any more): start again from the first page."
+        else:
             error = "; ".join(e.message for e in exc.errors)
     return pages(request).render(
         "profiles.html",
         title="Profiles",
         q=query,
+        cursor=cursor,
+        next_url=_page_url(query, next_cursor) if next_cursor else None,
+        first_url=_page_url(query, None) if cursor else None,
         items=[
             {**p, "attributes": json.dumps(p["attributes"], ensure_ascii=False)[:200]}
             for p in items
@@ -63,6 +79,11 @@ async def profiles_page(
         can_import=_can_import(seen),
         **seen.context(),
     )
+
+
+def _page_url(query: str, cursor: str | None) -> str:
+    params = {k: v for k, v in (("q", query), ("cursor", cursor)) if v}
+    return "/admin/profiles" + (f"?{urlencode(params)}" if params else "")
 
 
 async def _senders(svc: ServiceCatalog) -> list[str]:
