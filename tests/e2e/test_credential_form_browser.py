@@ -205,3 +205,47 @@ async def test_validate_shows_the_providers_answer_with_secrets_masked(
     assert TOKEN not in await page.content()
     await _check_page(page)
     await _shot(page, "validate-refused")
+
+
+async def test_a_french_browser_gets_the_form_in_french_and_it_fits_a_phone(
+    site: Site, browser: Any
+) -> None:
+    context = await browser.new_context(locale="fr-FR", viewport={"width": 390, "height": 900})
+    page = await context.new_page()
+    await page.goto(f"{site.base}/admin/login")
+    await page.get_by_label("Clé d\u2019API").fill(ADMIN_KEY)
+    await page.get_by_label("Clé d\u2019API").press("Enter")
+    await page.wait_for_url(f"{site.base}/admin/credentials")
+    await page.get_by_role("heading", name="Canaux \u203a Identifiants d\u2019API").wait_for()
+    await page.get_by_role("link", name="Créer des identifiants d\u2019API").click()
+    await page.get_by_role("heading", name="Créer des identifiants d\u2019API").wait_for()
+    assert await page.evaluate("() => document.documentElement.lang") == "fr"
+    await page.get_by_label("Type d\u2019authentification").select_option("basic")
+    assert await page.locator("#auth_username").is_visible()
+    summary = page.locator("#help-auth-type summary")
+    assert (
+        await summary.inner_text()
+        == "Qu\u2019est-ce que «\u00a0Type d\u2019authentification\u00a0»\u202f?"
+    )
+    payload_help = page.locator("#help-payload")
+    await payload_help.locator("summary").click()
+    assert "{{toNumber}}, {{fromNumber}} et {{message}}" in await payload_help.inner_text()
+
+    await page.get_by_label("Nom", exact=True).fill("en-francais")
+    await page.get_by_label("URL du fournisseur").fill("ftp://sms.example.com/send")
+    await page.get_by_label("Contenu envoyé au fournisseur (JSON)").fill('{"to": "{{toNumber}}",')
+    await page.get_by_role("button", name="Enregistrer").click()
+    problems = page.locator("#problems")
+    await problems.wait_for()
+    text = await problems.inner_text()
+    assert text.startswith("Veuillez corriger ces "), text
+    for expected in (
+        "URL du fournisseur\u00a0:",
+        "Contenu envoyé au fournisseur\u00a0:",
+        "Mot de passe",
+    ):
+        assert expected in text, text
+    assert "JSON non valide" in await page.locator("#payload-error").inner_text()
+    await _check_page(page)
+    await _shot(page, "credential-form-fr-390")
+    await context.close()

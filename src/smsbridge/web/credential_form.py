@@ -1,6 +1,7 @@
 """The API-credential form: what it shows (plain values; stored secrets only as hints), the
 credential document read from a posted one, and the request a document would make (previewed
-with secrets masked)."""
+with secrets masked). What it says itself (hints, its own problems) is in the language of the
+translator given, English when none is."""
 
 from __future__ import annotations
 
@@ -20,6 +21,9 @@ from smsbridge.domain.request import MessageValues, build_request
 from smsbridge.providers.presets import apply_preset
 from smsbridge.services.secretbox import SecretBox
 from smsbridge.web.credential_mappings import MappingForm
+from smsbridge.web.i18n import N_, Translator, translator_for
+
+ENGLISH = translator_for("en")
 
 SECRET_PLACEHOLDER = "********"  # noqa: S105 - a mask, not a password
 KEPT_SECONDS = 3600
@@ -68,15 +72,21 @@ BEARER_APP = "bearer_app"
 Infobip's), which the brief names first, with Basic."""
 
 AUTH_CHOICES: tuple[tuple[str, str], ...] = (
-    (BEARER_APP, "Bearer App (Authorization: App <token>)"),
-    ("basic", "Basic (user name and password)"),
-    ("bearer", "Bearer token (Authorization: Bearer <token>)"),
-    ("api_key", "API key in a header"),
-    ("oauth2_client_credentials", "OAuth2 client credentials"),
-    ("hmac", "HMAC request signing"),
-    ("none", "None"),
+    (BEARER_APP, N_("Bearer App (Authorization: App <token>)")),
+    ("basic", N_("Basic (user name and password)")),
+    ("bearer", N_("Bearer token (Authorization: Bearer <token>)")),
+    ("api_key", N_("API key in a header")),
+    ("oauth2_client_credentials", N_("OAuth2 client credentials")),
+    ("hmac", N_("HMAC request signing")),
+    ("none", N_("None")),
 )
-"""The authentication types the form offers, in the order it offers them."""
+"""The authentication types the form offers, in the order it offers them (labels translated
+where shown: :func:`auth_choices`)."""
+
+
+def auth_choices(_: Translator = ENGLISH) -> list[tuple[str, str]]:
+    """:data:`AUTH_CHOICES` with their labels in ``_``'s language."""
+    return [(kind, _(label)) for kind, label in AUTH_CHOICES]
 
 
 AUTH_TEXT_FIELDS: dict[str, tuple[str, ...]] = {
@@ -119,21 +129,21 @@ class CredentialForm:
     """Typed secrets carried to the next submit, sealed (:class:`SecretKeeper`), by field."""
 
     @classmethod
-    def of_document(cls, document: dict[str, Any]) -> CredentialForm:
+    def of_document(cls, document: dict[str, Any], _: Translator = ENGLISH) -> CredentialForm:
         auth = document.get("auth") or {}
         hints = {
-            f"auth.{name}": _set_hint(value)
+            f"auth.{name}": _set_hint(value, _)
             for name, value in auth.items()
             if isinstance(value, dict) and value.get("set")
         }
         webhook_secret = document.get("webhook_secret")
         if isinstance(webhook_secret, dict) and webhook_secret.get("set"):
-            hints["webhook_secret"] = _set_hint(webhook_secret)
+            hints["webhook_secret"] = _set_hint(webhook_secret, _)
         headers = []
         for header in document.get("headers") or []:
             value = header.get("value")
             if isinstance(value, dict):
-                headers.append(HeaderRow(header["label"], "secret", "", _set_hint(value)))
+                headers.append(HeaderRow(header["label"], "secret", "", _set_hint(value, _)))
             else:
                 headers.append(
                     HeaderRow(header["label"], header.get("type", "static"), str(value or ""))
@@ -174,15 +184,15 @@ def _choice_of(auth: dict[str, Any]) -> str:
     return kind
 
 
-def _set_hint(value: dict[str, Any]) -> str:
+def _set_hint(value: dict[str, Any], _: Translator) -> str:
     """What the form says of a stored secret: set, and its last characters when long enough
     to show any."""
     last4 = str(value.get("last4") or "")
-    return f"set (…{last4})" if last4 else "set"
+    return _("set (…%(last4)s)", last4=last4) if last4 else _("set")
 
 
 def read_form(
-    form: FormData, keeper: SecretKeeper
+    form: FormData, keeper: SecretKeeper, _: Translator = ENGLISH
 ) -> tuple[CredentialForm, dict[str, Any], dict[str, str]]:
     """(what to show again, the credential document, early errors) from a posted form.
 
@@ -220,7 +230,7 @@ def read_form(
             shown.kept[name] = keeper.seal(name, value)
         return value
 
-    mapping_part, errors = shown.mappings.document_part()
+    mapping_part, errors = shown.mappings.document_part(_)
     document: dict[str, Any] = {
         "vendor": "custom",
         "name": shown.name,
@@ -233,9 +243,14 @@ def read_form(
     try:
         document["payload"] = json.loads(payload_text) if payload_text else None
     except json.JSONDecodeError as exc:
-        errors["payload"] = f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+        errors["payload"] = _(
+            "not valid JSON: %(problem)s (line %(line)s, column %(column)s)",
+            problem=exc.msg,
+            line=exc.lineno,
+            column=exc.colno,
+        )
     except RecursionError:  # a document nested thousands deep: the domain's limit says how deep
-        errors["payload"] = f"nested more than {MAX_PAYLOAD_DEPTH} levels deep"
+        errors["payload"] = _("nested more than %(depth)s levels deep", depth=MAX_PAYLOAD_DEPTH)
     auth: dict[str, Any] = {"type": shown.auth_type}
     if shown.auth_type == BEARER_APP:
         auth = {"type": "bearer", "scheme": "App"}

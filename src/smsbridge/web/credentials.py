@@ -1,13 +1,14 @@
 """Admin pages: Channels > API credentials (list, create, edit, delete, validate).
 
 The form itself (fields, reading a posted one, the preview) is :mod:`smsbridge.web.credential_form`;
-its webhook mappings :mod:`smsbridge.web.credential_mappings`.
+its webhook mappings :mod:`smsbridge.web.credential_mappings`. Everything is worded in the
+request's language (:mod:`smsbridge.web.i18n`), the notices carried to the list page too.
 """
 
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
@@ -17,10 +18,10 @@ from smsbridge.providers.presets import PRESETS, apply_preset, preset_names
 from smsbridge.services.catalog import ServiceCatalog, services
 from smsbridge.services.credentials import WEBHOOK_MAPPINGS
 from smsbridge.web.credential_form import (
-    AUTH_CHOICES,
     CredentialForm,
     HeaderRow,
     SecretKeeper,
+    auth_choices,
     preview_request,
     read_form,
 )
@@ -31,6 +32,7 @@ from smsbridge.web.credential_mappings import (
     fold_errors,
 )
 from smsbridge.web.credential_problems import header_errors, in_admin_words, problem_list
+from smsbridge.web.i18n import N_, Translator, translator
 from smsbridge.web.shell import (
     Visitor,
     admin_only,
@@ -43,9 +45,18 @@ from smsbridge.web.shell import (
 )
 
 EMPTY_HEADER_ROWS = 1
-NO_CREDENTIAL = "/admin/credentials?bad=No+such+credential"
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
+
+
+def _to_list(**notice: str) -> str:
+    """The list page saying ``notice`` (``notice=`` good news, ``bad=`` a refusal), worded in
+    the request's language before the redirect."""
+    return f"/admin/credentials?{urlencode(notice)}"
+
+
+def _no_credential(_: Translator) -> str:
+    return _to_list(bad=_("No such credential"))
 
 
 def _form_page(
@@ -59,18 +70,21 @@ def _form_page(
     sample: SampleResult | None = None,
     status: int = 200,
 ) -> Response:
+    _ = translator(request)
     while len([h for h in shown.headers if not h.label]) < EMPTY_HEADER_ROWS:
         shown.headers.append(HeaderRow())
-    errors = {name: in_admin_words(name, text) for name, text in fold_errors(errors or {}).items()}
+    errors = {
+        name: in_admin_words(name, text, _) for name, text in fold_errors(errors or {}).items()
+    }
     return pages(request).render(
         "credential_form.html",
         status=status,
-        title="API credentials",
+        title=_("API credentials"),
         form=shown,
         errors=errors,
-        problems=problem_list(errors),
-        header_errors=header_errors(errors),
-        auth_choices=AUTH_CHOICES,
+        problems=problem_list(errors, _),
+        header_errors=header_errors(errors, _),
+        auth_choices=auth_choices(_),
         presets=[p for p in preset_names() if p != "sandbox"] + ["sandbox"],
         credential_id=credential_id,
         action=f"/admin/credentials/{credential_id}" if credential_id else "/admin/credentials/new",
@@ -93,7 +107,9 @@ def _sample_page(
     """The form again, with what its sample webhook gives under its (unsaved) mappings."""
     sample = None
     try:
-        sample = check_sample(shown.mappings, KINDS[action], apply_preset(document))
+        sample = check_sample(
+            shown.mappings, KINDS[action], apply_preset(document), translator(request)
+        )
     except InvalidInput as exc:
         errors = {**errors, **field_errors(exc)}
     return _form_page(
@@ -135,6 +151,7 @@ async def credentials_list(
     svc: ServiceCatalog = Depends(services),
 ) -> Response:
     admin_only(request, seen)
+    _ = translator(request)
     page = await svc.credentials.list(limit=500)
     items = [
         {
@@ -151,7 +168,11 @@ async def credentials_list(
     if notice or bad:
         message = {"kind": "bad" if bad else "ok", "text": bad or notice}
     return pages(request).render(
-        "credentials.html", title="API credentials", items=items, notice=message, **seen.context()
+        "credentials.html",
+        title=_("API credentials"),
+        items=items,
+        notice=message,
+        **seen.context(),
     )
 
 
@@ -166,11 +187,12 @@ async def credential_create(
     request: Request, seen: Visitor = Depends(visitor), svc: ServiceCatalog = Depends(services)
 ) -> Response:
     admin_only(request, seen)
+    _ = translator(request)
     form = await posted_form(request, seen)
-    shown, document, errors = read_form(form, SecretKeeper(svc.box))
+    shown, document, errors = read_form(form, SecretKeeper(svc.box), _)
     action = str(form.get("do") or "save")
     if action == "preset" and shown.preset in PRESETS:
-        filled = CredentialForm.of_document({**PRESETS[shown.preset], "name": shown.name})
+        filled = CredentialForm.of_document({**PRESETS[shown.preset], "name": shown.name}, _)
         filled.preset = shown.preset
         filled.kept = shown.kept  # what was typed into the secret inputs stays typed
         return _form_page(request, seen, filled, credential_id=None)
@@ -199,8 +221,8 @@ async def credential_create(
             errors=field_errors(exc),
             status=refusal_status(exc),
         )
-    name = quote(str(created.document.get("name", "")))
-    return RedirectResponse(f"/admin/credentials?notice=Created+{name}", status_code=303)
+    name = str(created.document.get("name", ""))
+    return RedirectResponse(_to_list(notice=_("Created %(name)s", name=name)), status_code=303)
 
 
 @router.get("/credentials/{credential_id}")
@@ -211,19 +233,20 @@ async def credential_edit(
     svc: ServiceCatalog = Depends(services),
 ) -> Response:
     admin_only(request, seen)
+    _ = translator(request)
     try:
         view = await svc.credentials.get(credential_id)
     except NotFound:
         return pages(request).render(
             "message.html",
             status=404,
-            title="Not found",
-            text="No such credential.",
+            title=_("Not found"),
+            text=_("No such credential."),
             back="/admin/credentials",
             **seen.context(),
         )
     return _form_page(
-        request, seen, CredentialForm.of_document(view.document), credential_id=credential_id
+        request, seen, CredentialForm.of_document(view.document, _), credential_id=credential_id
     )
 
 
@@ -235,12 +258,14 @@ async def credential_update(
     svc: ServiceCatalog = Depends(services),
 ) -> Response:
     admin_only(request, seen)
+    _ = translator(request)
     form = await posted_form(request, seen)
-    shown, document, errors = read_form(form, SecretKeeper(svc.box))
+    shown, document, errors = read_form(form, SecretKeeper(svc.box), _)
     document.pop("preset", None)
-    current = await found(svc.credentials.get(credential_id), NO_CREDENTIAL)
-    shown.hints = CredentialForm.of_document(current.document).hints
-    stored_headers = {h.label: h.hint for h in CredentialForm.of_document(current.document).headers}
+    current = await found(svc.credentials.get(credential_id), _no_credential(_))
+    stored = CredentialForm.of_document(current.document, _)
+    shown.hints = stored.hints
+    stored_headers = {h.label: h.hint for h in stored.headers}
     for row in shown.headers:
         row.hint = stored_headers.get(row.label, "") if row.type == "secret" else ""
     action = str(form.get("do") or "save")
@@ -276,7 +301,7 @@ async def credential_update(
             errors=field_errors(exc),
             status=refusal_status(exc),
         )
-    return RedirectResponse(f"/admin/credentials?notice=Saved+{quote(shown.name)}", status_code=303)
+    return RedirectResponse(_to_list(notice=_("Saved %(name)s", name=shown.name)), status_code=303)
 
 
 @router.get("/credentials/{credential_id}/delete")
@@ -287,7 +312,12 @@ async def credential_delete_page(
     svc: ServiceCatalog = Depends(services),
 ) -> Response:
     return await _credential_page(
-        request, seen, svc, credential_id, "confirm_delete.html", "Delete credentials"
+        request,
+        seen,
+        svc,
+        credential_id,
+        "confirm_delete.html",
+        N_("Delete credentials"),
     )
 
 
@@ -299,18 +329,19 @@ async def credential_delete(
     svc: ServiceCatalog = Depends(services),
 ) -> Response:
     admin_only(request, seen)
+    _ = translator(request)
     await posted_form(request, seen)  # only the CSRF check: no field is read
     try:
         view = await svc.credentials.get(credential_id)
         await svc.credentials.delete(credential_id)
     except NotFound:
-        return RedirectResponse(NO_CREDENTIAL, status_code=303)
+        return RedirectResponse(_no_credential(_), status_code=303)
     except Conflict as exc:
         return RedirectResponse(
-            f"/admin/credentials?bad={quote('Not deleted: ' + exc.message)}", status_code=303
+            _to_list(bad=_("Not deleted: %(reason)s", reason=exc.message)), status_code=303
         )
-    name = quote(str(view.document.get("name", "")))
-    return RedirectResponse(f"/admin/credentials?notice=Deleted+{name}", status_code=303)
+    name = str(view.document.get("name", ""))
+    return RedirectResponse(_to_list(notice=_("Deleted %(name)s", name=name)), status_code=303)
 
 
 @router.get("/credentials/{credential_id}/validate")
@@ -321,7 +352,12 @@ async def credential_validate_page(
     svc: ServiceCatalog = Depends(services),
 ) -> Response:
     return await _credential_page(
-        request, seen, svc, credential_id, "validate.html", "Validate connection"
+        request,
+        seen,
+        svc,
+        credential_id,
+        "validate.html",
+        N_("Validate connection"),
     )
 
 
@@ -333,12 +369,13 @@ async def credential_validate(
     svc: ServiceCatalog = Depends(services),
 ) -> Response:
     admin_only(request, seen)
+    _ = translator(request)
     form = await posted_form(request, seen)
     to = str(form.get("to") or "").strip()
     sender = str(form.get("sender") or "").strip() or None
-    message = str(form.get("message") or "").strip() or "smsbridge connection test"
+    message = str(form.get("message") or "").strip() or _("smsbridge connection test")
     context: dict[str, Any] = {"to": to, "sender": sender or "", "message": message}
-    view = await found(svc.credentials.get(credential_id), NO_CREDENTIAL)
+    view = await found(svc.credentials.get(credential_id), _no_credential(_))
     try:
         context["result"] = await svc.credentials.test(
             credential_id, to=to, sender=sender, message=message
@@ -347,7 +384,7 @@ async def credential_validate(
         context["error"] = "; ".join(f"{e.field}: {e.message}" for e in exc.errors)
     return pages(request).render(
         "validate.html",
-        title="Validate connection",
+        title=_("Validate connection"),
         name=view.document.get("name", ""),
         credential_id=credential_id,
         **context,
@@ -363,12 +400,14 @@ async def _credential_page(
     template: str,
     title: str,
 ) -> Response:
-    """An admin page about one credential, named (back to the list when it is gone)."""
+    """An admin page about one credential, named (back to the list when it is gone);
+    ``title`` (marked with :func:`~smsbridge.web.i18n.N_`) in the request's language."""
     admin_only(request, seen)
-    view = await found(svc.credentials.get(credential_id), NO_CREDENTIAL)
+    _ = translator(request)
+    view = await found(svc.credentials.get(credential_id), _no_credential(_))
     return pages(request).render(
         template,
-        title=title,
+        title=_(title),
         name=view.document.get("name", ""),
         credential_id=credential_id,
         **seen.context(),
