@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from smsbridge.domain.messages import MessageStatus
+from smsbridge.web.i18n import formatters
 from tests.conftest import ADMIN_KEY
 from tests.e2e.test_admin_browser import (
     CHROMIUM,
@@ -221,6 +222,7 @@ async def test_surface_report_charts_fill_their_width_and_stop_today(
     stored = [m["status"] for m in (await site.services.messages.list()).items]
     assert stored == [MessageStatus.SENT, MessageStatus.SENT]
     today = datetime.now(UTC).date()
+    shown_today = formatters("en")["date"](today)  # a day's bucket, as the page writes it
 
     context = await chromium.new_context(viewport={"width": width, "height": 900})
     page = await context.new_page()
@@ -233,10 +235,10 @@ async def test_surface_report_charts_fill_their_width_and_stop_today(
     assert len(charts) == 3
     for chart in charts:
         assert chart["bars"] == 7  # the last 7 days, today included, and no day after
-        assert chart["last"].startswith(today.isoformat()), chart
+        assert chart["last"].startswith(f"{shown_today} UTC:"), chart
     assert charts[0]["right"] > 0.9, charts  # today's bar (2 sent) at the right end
     axis = await page.locator(".axis").first.inner_text()
-    assert axis.strip().endswith(f"{today.isoformat()} 00:00 UTC"), axis
+    assert axis.strip().endswith(f"{shown_today} UTC"), axis
     await _check_page(page)
     await _shot(page, f"surface-report-{width}")
 
@@ -245,7 +247,86 @@ async def test_surface_report_charts_fill_their_width_and_stop_today(
     assert "after today" in await page.get_by_role("alert").inner_text()
     assert await page.get_by_label("To (UTC date, included)").input_value() == today.isoformat()
     charts = await page.evaluate(_BARS)
-    assert all(c["bars"] == 5 and c["last"].startswith(today.isoformat()) for c in charts), charts
+    assert all(c["bars"] == 5 and c["last"].startswith(shown_today) for c in charts), charts
+    await context.close()
+
+
+async def test_surfaces_and_a_surface_report_in_french_on_a_phone(
+    served: Site, chromium: Any, mock_provider: MockProvider
+) -> None:
+    """A French browser (Chromium's locale) sees the surfaces list, a surface's form and its
+    report in French, with the locale's dates and rates, and nothing wider than 390 px."""
+    from smsbridge.services.message_rows import SendRequest
+
+    site = served
+    credential = await _credential(site, mock_provider, "Passerelle principale")
+    surface = await site.services.surfaces.create(
+        {"name": "Alertes Acme", "credential_id": credential, "sender": "Acme"}
+    )
+    await site.services.messages.send(SendRequest(surface.id, "+33612345678", "Bonjour"))
+    await site.services.new_worker().drain()
+    fr = formatters("fr")
+    today = datetime.now(UTC).date()
+
+    context = await chromium.new_context(locale="fr-FR", viewport={"width": 390, "height": 900})
+    page = await context.new_page()
+    await page.goto(f"{site.base}/admin/login")
+    await page.get_by_label("Clé d\u2019API").fill(ADMIN_KEY)
+    await page.get_by_label("Clé d\u2019API").press("Enter")
+    await page.wait_for_url(f"{site.base}/admin/credentials")
+
+    # The list.
+    await page.get_by_role("link", name="Canaux", exact=True).click()
+    assert await page.evaluate("() => document.documentElement.lang") == "fr"
+    assert await page.locator("h1").inner_text() == "Canaux"
+    await page.get_by_role("link", name="Créer un canal").wait_for()
+    row = page.locator("tbody tr").first
+    assert await row.locator('td[data-label="Identifiant d\u2019API"]').inner_text() == (
+        "Passerelle principale"
+    )
+    assert await row.locator('td[data-label="Type"]').inner_text() == "Transactionnel"
+    assert await row.locator('td[data-label="Suivi des liens"]').inner_text() == "désactivé"
+    await _check_page(page)
+    await _shot(page, "surfaces-fr-390")
+
+    # The form: its webhook URLs (not ready: the credential has no mappings), a refusal counted.
+    await page.get_by_role("link", name="Modifier Alertes Acme").click()
+    assert await page.locator("h1").inner_text() == "Modifier un canal"
+    await page.get_by_role("heading", name="URL de webhook pour votre fournisseur").wait_for()
+    assert await page.locator("#hook-inbound-title").inner_text() == (
+        "URL du webhook entrant\u00a0: pas encore prête"
+    )
+    gap = await page.locator("#hook-inbound-gap").inner_text()
+    assert gap.startswith("L\u2019identifiant d\u2019API «\u00a0Passerelle principale\u00a0»"), gap
+    await page.get_by_label("Identifiants d\u2019API de secours (dans l\u2019ordre)").wait_for()
+    await page.get_by_label("Expéditeur").fill("pas un expéditeur!!")
+    await page.get_by_role("button", name="Enregistrer").click()
+    await page.locator("#sender-error").wait_for()
+    alert = await page.get_by_role("alert").inner_text()
+    assert alert == "Il y a 1 problème à corriger ci-dessous.", alert  # singular
+    await _check_page(page)
+    await _shot(page, "surface-form-fr-390")
+
+    # The report: French words, dates and rates; a window past today is said so, in French.
+    await page.goto(f"{site.base}/admin/reports")
+    await page.get_by_role("link", name="Alertes Acme").click()
+    heading = await page.locator("h1").inner_text()
+    assert heading == "Rapport\u00a0: canal Alertes Acme (Acme)", heading
+    await page.get_by_role("heading", name="Évolution").wait_for()
+    tiles = await page.get_by_role("list", name="Chiffres clés").inner_text()
+    assert "1\nenvoyés" in tiles and "0 (0\u00a0%)\nremis" in tiles, tiles
+    axis = await page.locator(".axis").first.inner_text()
+    assert axis.strip().endswith(f"{fr['date'](today)} UTC"), axis  # e.g. 5 janv. 2026 UTC
+    await _check_page(page)
+    await _shot(page, "surface-report-fr-390")
+    tomorrow = today + timedelta(days=1)
+    await page.goto(f"{page.url.split('?')[0]}?from={today - timedelta(days=2)}&to={tomorrow}")
+    said = await page.get_by_role("alert").inner_text()
+    first, last = fr["date"](today - timedelta(days=2)), fr["date"](today)
+    assert said.startswith("Au\u00a0: après aujourd\u2019hui\u202f;"), said
+    assert said.endswith(f"Affichage du {first} au {last}."), said
+    assert await page.get_by_label("Au (date UTC, incluse)").input_value() == today.isoformat()
+    await _check_page(page)
     await context.close()
 
 

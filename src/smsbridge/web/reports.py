@@ -1,7 +1,9 @@
 """Admin pages: Reports — a campaign's report, a surface's report over a window, CSV downloads.
 
 Both pages show the same KPI tiles and SVG bar charts (no chart library: a few ``<rect>``s
-drawn by the template), fed by :class:`smsbridge.services.reports.ReportService`.
+drawn by the template), fed by :class:`smsbridge.services.reports.ReportService`, in the
+request's language (:mod:`smsbridge.web.i18n`): the template formats the numbers and dates, this
+module the rates and the words.
 """
 
 from __future__ import annotations
@@ -10,16 +12,33 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+from babel.numbers import format_percent
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from smsbridge.errors import InvalidInput, NotFound
 from smsbridge.services.catalog import ServiceCatalog, services
+from smsbridge.web.i18n import N_, Translator, translator
 from smsbridge.web.shell import Visitor, found, pages, visitor
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
 SERIES = (("sent", "#2151c7"), ("delivered", "#1b7a3d"), ("clicks", "#b36b00"))
+SERIES_NAMES = {"sent": N_("Sent"), "delivered": N_("Delivered"), "clicks": N_("Clicks")}
+PER_BUCKET = {"minute": N_("per minute"), "hour": N_("per hour"), "day": N_("per day")}
+TILES = (
+    ("targeted", N_("Targeted"), None),
+    ("sent", N_("Sent"), None),
+    ("delivered", N_("Delivered"), "delivery"),
+    ("bounced", N_("Bounced"), None),
+    ("errors", N_("Errors"), None),
+    ("excluded", N_("Excluded"), None),
+    ("clicks", N_("Clicks"), None),
+    ("unique_clicks", N_("Unique clicks"), "click"),
+    ("opt_outs", N_("Opt-outs"), None),
+    ("segments", N_("Segments"), None),
+)
+"""The key figures: the report's field, its label, and the rate shown next to it (if any)."""
 WIDTH = 1000
 """The charts' drawing width (``viewBox`` units): the SVG is stretched to the page's width."""
 MIN_SLOTS = 12
@@ -27,19 +46,17 @@ MIN_SLOTS = 12
 (centred in their halves of the chart), not two slabs."""
 
 
-def _tiles(report: dict[str, Any]) -> list[tuple[str, str]]:
+def _tiles(report: dict[str, Any], _: Translator) -> list[dict[str, Any]]:
+    """Each tile's label (in lower case, under its figure), figure (the template formats it)
+    and rate (formatted here: the filters have no percentages)."""
     rates = report["rates"]
     return [
-        ("targeted", f"{report['targeted']:,}"),
-        ("sent", f"{report['sent']:,}"),
-        ("delivered", f"{report['delivered']:,} ({rates['delivery']:.0%})"),
-        ("bounced", f"{report['bounced']:,}"),
-        ("errors", f"{report['errors']:,}"),
-        ("excluded", f"{report['excluded']:,}"),
-        ("clicks", f"{report['clicks']:,}"),
-        ("unique clicks", f"{report['unique_clicks']:,} ({rates['click']:.0%})"),
-        ("opt-outs", f"{report['opt_outs']:,}"),
-        ("segments", f"{report['segments']:,}"),
+        {
+            "label": _(label).lower(),
+            "value": report[field],
+            "rate": format_percent(rates[rate], locale=_.lang) if rate else None,
+        }
+        for field, label, rate in TILES
     ]
 
 
@@ -69,6 +86,7 @@ async def _render(
     report: dict[str, Any],
     **context: Any,
 ) -> Response:
+    _ = translator(request)
     names = {
         view.id: str(view.document.get("name") or view.id)
         for view in (await svc.credentials.list(limit=500)).items
@@ -79,11 +97,13 @@ async def _render(
     ]
     return pages(request).render(
         "report.html",
-        title="Report",
+        title=_("Report"),
         heading=heading,
         r=report,
-        tiles=_tiles(report),
+        tiles=_tiles(report, _),
         chart=_charts(report),
+        series_names={name: _(label) for name, label in SERIES_NAMES.items()},
+        per_bucket=_(PER_BUCKET[report["bucket"]]) if report["bucket"] in PER_BUCKET else "",
         by_credential=by_credential,
         **context,
         **seen.context(),
@@ -95,11 +115,12 @@ async def reports_index(
     request: Request, seen: Visitor = Depends(visitor), svc: ServiceCatalog = Depends(services)
 ) -> Response:
     """Every surface and campaign, each with a link to its report."""
+    _ = translator(request)
     surfaces = (await svc.surfaces.list(limit=500)).items
     campaigns = (await svc.campaigns.list(limit=200)).items
     return pages(request).render(
         "reports.html",
-        title="Reports",
+        title=_("Reports"),
         surfaces=[
             {"id": v.id, "name": v.surface.name, "sender": v.surface.sender} for v in surfaces
         ],
@@ -115,16 +136,17 @@ async def campaign_report(
     seen: Visitor = Depends(visitor),
     svc: ServiceCatalog = Depends(services),
 ) -> Response:
+    _ = translator(request)
     campaign = await found(svc.campaigns.get(campaign_id), "/admin/campaigns")
     report = await found(svc.reports.campaign(campaign_id), "/admin/campaigns")
     return await _render(
         request,
         seen,
         svc,
-        heading=f"Campaign {campaign['name']}",
+        heading=_("Report: Campaign %(name)s", name=campaign["name"]),
         report=report,
         csv_url=f"/admin/campaigns/{campaign_id}/report.csv",
-        back=(f"/admin/campaigns/{campaign_id}", "Back to the campaign"),
+        back=(f"/admin/campaigns/{campaign_id}", _("Back to the campaign")),
     )
 
 
@@ -142,27 +164,27 @@ async def campaign_report_csv(
 
 def _window(start: str, end: str, today: date) -> tuple[date, date, list[str]]:
     """The report's days from the form's ``from``/``to`` (inclusive dates, UTC), never past
-    ``today``; the last 7 days when absent or wrong (the problems are listed so the page can
-    say so)."""
+    ``today``; the last 7 days when absent or wrong (the problems are listed, in English, so
+    the page can say so: it translates them)."""
     problems = []
     try:
         last = date.fromisoformat(end) if end else today
     except ValueError:
-        problems.append("to: not a date (YYYY-MM-DD)")
+        problems.append(N_("to: not a date (YYYY-MM-DD)"))
         last = today
     if last > today:
-        problems.append("to: after today; the report stops today")
+        problems.append(N_("to: after today; the report stops today"))
         last = today
     try:
         first = date.fromisoformat(start) if start else last - timedelta(days=6)
     except ValueError:
-        problems.append("from: not a date (YYYY-MM-DD)")
+        problems.append(N_("from: not a date (YYYY-MM-DD)"))
         first = last - timedelta(days=6)
     if first > last:
-        problems.append("from: must not be after `to`")
+        problems.append(N_("from: must not be after `to`"))
         first, last = last - timedelta(days=6), last
     if (last - first).days > 365:
-        problems.append("from: the window is limited to 366 days")
+        problems.append(N_("from: the window is limited to 366 days"))
         first = last - timedelta(days=365)
     return first, last, problems
 
@@ -187,6 +209,7 @@ async def surface_report(
     svc: ServiceCatalog = Depends(services),
 ) -> Response:
     """The surface's messages created between two dates (default: the last 7 days)."""
+    _ = translator(request)
     surface = await found(svc.surfaces.get(surface_id), "/admin/reports")
     first, last, problems = _window(start.strip(), end.strip(), svc.clock().astimezone(UTC).date())
     begins = datetime.combine(first, time.min, UTC)
@@ -198,11 +221,21 @@ async def surface_report(
         request,
         seen,
         svc,
-        heading=f"Surface {surface.surface.name} ({surface.surface.sender})",
+        heading=_(
+            "Report: Surface %(name)s (%(sender)s)",
+            name=surface.surface.name,
+            sender=surface.surface.sender,
+        ),
         report=report,
         csv_url=f"/admin/surfaces/{surface_id}/report.csv?{query}",
-        window={"from": first.isoformat(), "to": last.isoformat(), "problems": problems},
-        back=("/admin/reports", "Back to reports"),
+        window={
+            "first": first,  # shown in the page's language
+            "last": last,
+            "from": first.isoformat(),  # the date fields' values
+            "to": last.isoformat(),
+            "problems": [_(problem) for problem in problems],
+        },
+        back=("/admin/reports", _("Back to reports")),
     )
 
 

@@ -1,11 +1,16 @@
 """Admin pages: Channels > Surfaces (list, create, edit, delete; webhook URLs with copy
-buttons)."""
+buttons), in the request's language (:mod:`smsbridge.web.i18n`).
+
+The notices after a save or a delete travel in the redirect's query, worded in the language of
+the request that saved or deleted. "Saved …" and "Deleted …" read as the credential pages' do in
+English, but French names what was saved (a *canal*, not *identifiants*): those two take the
+``surface`` context (``msgctxt`` in the catalog)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
@@ -15,6 +20,7 @@ from smsbridge.domain.surfaces import DEFAULT_KEYWORDS, DEFAULT_REPLIES
 from smsbridge.errors import Conflict, InvalidInput, NotFound
 from smsbridge.services.catalog import ServiceCatalog, services
 from smsbridge.web.credential_mappings import webhook_gap
+from smsbridge.web.i18n import N_, Translator, translator
 from smsbridge.web.shell import (
     Visitor,
     admin_only,
@@ -27,7 +33,22 @@ from smsbridge.web.shell import (
 )
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
-NO_SURFACE = "/admin/surfaces?bad=No+such+surface"
+MESSAGE_TYPES = {"transactional": N_("Transactional"), "marketing": N_("Marketing")}
+
+
+def _listed(**notice: str) -> str:
+    """The list's address with a notice (``notice`` or ``bad``) in its query."""
+    return "/admin/surfaces?" + urlencode(notice)
+
+
+def _type_name(_: Translator, message_type: str) -> str:
+    label = MESSAGE_TYPES.get(message_type)
+    return _(label) if label else message_type
+
+
+def _no_surface(request: Request) -> str:
+    _ = translator(request)
+    return _listed(bad=_("No such surface"))
 
 
 async def surface_choices(svc: ServiceCatalog) -> list[dict[str, str]]:
@@ -161,10 +182,11 @@ async def _page(
     # first (what the list shows chosen) on a new form. surface_form.js follows a change.
     known = [c["id"] for c in credentials]
     primary = shown.credential_id if shown.credential_id in known else next(iter(known), "")
+    _ = translator(request)
     return pages(request).render(
         "surface_form.html",
         status=status,
-        title="Surfaces",
+        title=_("Surfaces"),
         form=shown,
         credentials=credentials,
         primary=primary,
@@ -186,6 +208,7 @@ async def surfaces_list(
     svc: ServiceCatalog = Depends(services),
 ) -> Response:
     admin_only(request, seen)
+    _ = translator(request)
     names = {
         v.id: v.document.get("name", v.id) for v in (await svc.credentials.list(limit=500)).items
     }
@@ -194,7 +217,7 @@ async def surfaces_list(
             "id": v.id,
             "name": v.surface.name,
             "sender": v.surface.sender,
-            "message_type": v.surface.message_type.value,
+            "message_type": _type_name(_, v.surface.message_type.value),
             "credential": names.get(v.surface.credential_id, v.surface.credential_id),
             "link_tracking": v.surface.link_tracking.enabled,
         }
@@ -202,7 +225,7 @@ async def surfaces_list(
     ]
     return pages(request).render(
         "surfaces.html",
-        title="Surfaces",
+        title=_("Surfaces"),
         items=items,
         notice={"kind": "bad" if bad else "ok", "text": bad or notice} if bad or notice else None,
         **seen.context(),
@@ -250,11 +273,12 @@ class WebhookUrl:
     gap: str | None = None
     credential_id: str = ""
     credential_name: str = ""
+    copy_label: str = ""
 
 
-async def _urls(svc: ServiceCatalog, view: Any) -> list[WebhookUrl]:
+async def _urls(svc: ServiceCatalog, view: Any, _: Translator) -> list[WebhookUrl]:
     """The surface's webhook URLs, checked against its primary credential's mappings (the
-    credential that reads every webhook of the surface)."""
+    credential that reads every webhook of the surface), worded by ``_``."""
     credential_id = view.surface.credential_id
     try:
         document = (await svc.credentials.get(credential_id)).document
@@ -262,10 +286,22 @@ async def _urls(svc: ServiceCatalog, view: Any) -> list[WebhookUrl]:
         document = {}
     name = str(document.get("name") or credential_id)
     return [
-        WebhookUrl(label, url, key, webhook_gap(document, kind), credential_id, name)
-        for label, url, key, kind in (
-            ("Inbound webhook URL", view.inbound_webhook_url, "inbound", "inbound"),
-            ("Status webhook URL", view.status_webhook_url, "status", "delivery_reports"),
+        WebhookUrl(_(label), url, key, webhook_gap(document, kind, _), credential_id, name, _(copy))
+        for label, copy, url, key, kind in (
+            (
+                N_("Inbound webhook URL"),
+                N_("Copy the inbound webhook URL"),
+                view.inbound_webhook_url,
+                "inbound",
+                "inbound",
+            ),
+            (
+                N_("Status webhook URL"),
+                N_("Copy the status webhook URL"),
+                view.status_webhook_url,
+                "status",
+                "delivery_reports",
+            ),
         )
     ]
 
@@ -279,6 +315,7 @@ async def surface_edit(
     svc: ServiceCatalog = Depends(services),
 ) -> Response:
     admin_only(request, seen)
+    _ = translator(request)
     view = await found(svc.surfaces.get(surface_id), "/admin/surfaces")
     shown = SurfaceForm.of_document(view.surface.document())
     return await _page(
@@ -287,8 +324,11 @@ async def surface_edit(
         svc,
         shown,
         surface_id=surface_id,
-        urls=await _urls(svc, view),
-        notice=f"Created {view.surface.name}. Give your provider the webhook URLs below."
+        urls=await _urls(svc, view, _),
+        notice=_(
+            "Created %(name)s. Give your provider the webhook URLs below.",
+            name=view.surface.name,
+        )
         if created
         else None,
     )
@@ -302,6 +342,7 @@ async def surface_update(
     svc: ServiceCatalog = Depends(services),
 ) -> Response:
     admin_only(request, seen)
+    _ = translator(request)
     form = await posted_form(request, seen)
     shown, document = _read(form)
     try:
@@ -316,13 +357,12 @@ async def surface_update(
             svc,
             shown,
             surface_id=surface_id,
-            urls=await _urls(svc, current),
+            urls=await _urls(svc, current, _),
             errors=field_errors(exc),
             status=refusal_status(exc),
         )
-    return RedirectResponse(
-        f"/admin/surfaces?notice={quote('Saved ' + view.surface.name)}", status_code=303
-    )
+    saved = _.catalog.pgettext("surface", "Saved %(name)s")
+    return RedirectResponse(_listed(notice=saved % {"name": view.surface.name}), status_code=303)
 
 
 @router.get("/surfaces/{surface_id}/delete")
@@ -334,10 +374,11 @@ async def surface_delete_page(
 ) -> Response:
     """Asks before deleting (the refusals, if any, come after: they are the API's)."""
     admin_only(request, seen)
-    view = await found(svc.surfaces.get(surface_id), NO_SURFACE)
+    _ = translator(request)
+    view = await found(svc.surfaces.get(surface_id), _no_surface(request))
     return pages(request).render(
         "surface_delete.html",
-        title="Delete a surface",
+        title=_("Delete a surface"),
         name=view.surface.name,
         sender=view.surface.sender,
         surface_id=surface_id,
@@ -354,15 +395,15 @@ async def surface_delete(
 ) -> Response:
     admin_only(request, seen)
     await posted_form(request, seen)  # only the CSRF check: no field is read
+    _ = translator(request)
     try:
         view = await svc.surfaces.get(surface_id)
         await svc.surfaces.delete(surface_id)
     except NotFound:
-        return RedirectResponse(NO_SURFACE, status_code=303)
+        return RedirectResponse(_no_surface(request), status_code=303)
     except Conflict as exc:  # messages still to send, or campaigns (named) that need it
-        return RedirectResponse(
-            f"/admin/surfaces?bad={quote('Not deleted: ' + exc.message)}", status_code=303
-        )
-    return RedirectResponse(
-        f"/admin/surfaces?notice={quote('Deleted ' + view.surface.name)}", status_code=303
-    )
+        # the reason is the API's, in English
+        refused = _("Not deleted: %(reason)s", reason=exc.message)
+        return RedirectResponse(_listed(bad=refused), status_code=303)
+    deleted = _.catalog.pgettext("surface", "Deleted %(name)s")
+    return RedirectResponse(_listed(notice=deleted % {"name": view.surface.name}), status_code=303)

@@ -15,3 +15,16 @@
   primary.addEventListener("change", sync);
   sync();
 })();
+
+// The "Copy" buttons next to the webhook URLs: once copied, a button says so in the page's
+// language (the word comes from the template, in data-copied).
+(function () {
+  document.querySelectorAll("[data-copy-field]").forEach(function (button) {
+    button.addEventListener("click", function () {
+      var field = document.getElementById(button.dataset.copyField);
+      field.select();
+      if (navigator.clipboard) { navigator.clipboard.writeText(field.value); }
+      button.textContent = button.dataset.copied;
+    });
+  });
+})();
