@@ -1,16 +1,6 @@
 // The admin's own behaviour, served as a file: the pages' Content-Security-Policy allows no
 // inline script. Each part runs only on the page that has its elements.
 (function () {
-  // Surfaces: "Copy" buttons next to webhook URLs.
-  document.querySelectorAll("[data-copy]").forEach(function (button) {
-    button.addEventListener("click", function () {
-      var field = document.getElementById(button.dataset.copy);
-      field.select();
-      if (navigator.clipboard) { navigator.clipboard.writeText(field.value); }
-      button.textContent = "Copied";
-    });
-  });
-
   // Profiles: the CSV import posts with an upload progress bar.
   var importForm = document.getElementById("import-form");
   if (importForm) {
