@@ -6,6 +6,7 @@ field, and profiles listed without a search. Every page is checked at 390 px wid
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -313,5 +314,75 @@ async def test_profiles_are_listed_without_a_search_a_page_at_a_time(
     await page.get_by_role("button", name="Search").click()
     await page.get_by_role("link", name="crm-007").wait_for()
     assert await rows.count() == 1
+    await _check_page(page)
+    await context.close()
+
+
+async def _csv(text: str) -> AsyncIterator[bytes]:
+    yield text.encode()
+
+
+async def test_the_form_in_french_on_a_phone(
+    site: Site, browser: Any, mock_provider: MockProvider
+) -> None:
+    """A browser in French (``Accept-Language: fr-FR``) at 390 px: the form, the audience's
+    count, the sample recipient's message and the launch confirmation are in French, with the
+    numbers written the French way (1 203, a narrow no-break space), and nothing overflows."""
+    await _audience(site, mock_provider)
+    rows = "".join(f"fr-{n:04d},+3362000{n:04d},Zoé,FR\n" for n in range(1200))
+    result = await site.services.profiles.import_stream(
+        _csv("external_id,phone,firstName,country\n" + rows), "text/csv"
+    )
+    assert result.imported == 1200
+    key = await site.services.api_keys.create("marketer", "sender")
+    context = await browser.new_context(viewport={"width": PHONE, "height": 900}, locale="fr-FR")
+    page = await context.new_page()
+    await page.goto(f"{site.base}/admin/login")
+    await page.get_by_label("Clé d\u2019API").fill(key.key)
+    await page.get_by_label("Clé d\u2019API").press("Enter")
+    await page.wait_for_url(f"{site.base}/admin/messages")
+    await page.get_by_role("link", name="Campagnes").click()
+    await page.get_by_role("link", name="Créer une campagne").click()
+    await page.get_by_role("heading", name="Créer une campagne").wait_for()
+    assert await page.locator("html").get_attribute("lang") == "fr"
+    size = page.locator("#audience-size")
+    assert "Choisissez qui la reçoit" in await size.inner_text()
+
+    await page.get_by_label("Nom", exact=True).fill("printemps")
+    await page.get_by_label("Message", exact=True).fill("Bonjour {{ profile.firstName }}")
+    await page.get_by_label("Filtres d\u2019attributs, un par ligne").fill("country=FR")
+    assert await page.get_by_label("Les profils dont les attributs correspondent").is_checked()
+    # Ana, Bo, Di and the 1,200 imported: Cy opted out, Ed shares Ana's number
+    await size.get_by_text("1\u202f203 destinataires").wait_for()
+    text = await size.text_content() or ""
+    assert "1\u202f205 profils dans l\u2019audience" in text
+    assert "1 désinscrit de Acme\u00a0: exclu" in text
+    assert "1 partage un numéro avec un autre profil" in text
+    preview = page.locator("#sample-preview")
+    await preview.get_by_text("Bonjour Ana").wait_for()  # the audience's first profile
+    said = await preview.text_content() or ""
+    assert "le premier profil de l\u2019audience, le recevra\u00a0:" in said
+    assert "caractères" in said and "GSM-7\u00a0: 160 caractères" in said
+    await _check_page(page)
+    await _shot(page, "campaign-form-fr")
+
+    await page.get_by_role("button", name="Créer (brouillon)").click()
+    await page.get_by_role("heading", name="Campagne printemps").wait_for()
+    audience = await page.locator("#campaign-audience").text_content() or ""
+    assert "les profils avec country=FR" in audience
+    assert "1\u202f203 destinataires aujourd\u2019hui" in audience
+    await _check_page(page)
+
+    await page.get_by_role("button", name="Lancer").click()
+    heading = page.locator("h1")
+    await heading.get_by_text("Envoyer à").wait_for()
+    assert await heading.text_content() == "Envoyer à 1\u202f203 destinataires\u202f?"
+    confirm = page.get_by_role("button", name="Oui, envoyer à")
+    assert await confirm.text_content() == "Oui, envoyer à 1\u202f203 destinataires"
+    assert await page.get_by_role("link", name="Non, retour à la campagne").count() == 1
+    await _check_page(page)
+    await _shot(page, "campaign-launch-confirm-fr")
+    await confirm.click()
+    await page.locator("#campaign-status").get_by_text("en cours").wait_for()
     await _check_page(page)
     await context.close()

@@ -16,30 +16,32 @@ attribute filter box takes ``name=value`` lines, so its errors name lines, not J
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup, escape
 
 from smsbridge.domain.campaigns import (
-    MAX_FILTER_VALUES,
-    MAX_PROFILE_IDS,
     Audience,
-    check_send_at,
-    check_throttle,
     parse_audience,
-    parse_campaign,
 )
 from smsbridge.errors import Conflict, InvalidInput, NotFound
 from smsbridge.services.api_keys import Role
 from smsbridge.services.audience import AudienceService, AudienceSize
 from smsbridge.services.catalog import ServiceCatalog, services
 from smsbridge.services.message_rows import SendRequest
+from smsbridge.web.campaign_form import (
+    KEYS,
+    CampaignForm,
+    add_created_problems,
+    audience_text,
+    field_labels,
+    read_form,
+    time_zones,
+    when_summary,
+)
+from smsbridge.web.i18n import translator
 from smsbridge.web.shell import Visitor, found, pages, posted_form, require, visitor
 from smsbridge.web.surfaces import surface_choices
 
@@ -47,32 +49,6 @@ router = APIRouter(prefix="/admin", include_in_schema=False)
 
 
 WRITERS = (Role.ADMIN, Role.SENDER)
-KEYS = (
-    "name",
-    "surface_id",
-    "body",
-    "audience",
-    "filter",
-    "profile_ids",
-    "send_at",
-    "send_at_zone",
-    "throttle_per_second",
-)
-LABELS = {
-    "name": "Name",
-    "surface_id": "Surface",
-    "body": "Message",
-    "audience": "Audience",
-    "filter": "Attribute filters",
-    "profile_ids": "Profile ids",
-    "send_at": "Send at",
-    "send_at_zone": "Time zone",
-    "throttle_per_second": "Throttle",
-    "": "Campaign",
-}
-AUDIENCE_FIELDS = ("audience", "filter", "profile_ids")
-SHOWN_PER_FIELD = 10
-"""Problems listed per field (a pasted list of ids may have thousands of bad lines)."""
 
 
 def _can_write(seen: Visitor) -> bool:
@@ -80,264 +56,8 @@ def _can_write(seen: Visitor) -> bool:
 
 
 def _refused(request: Request, seen: Visitor) -> None:
-    require(request, seen, WRITERS, "Campaigns are run by sender or admin keys.")
-
-
-@lru_cache(maxsize=1)
-def time_zones() -> list[str]:
-    """The zones offered for *Send at*: UTC first, then the IANA names with a region."""
-    return ["UTC", *sorted(z for z in available_timezones() if "/" in z and z != "Etc/UTC")]
-
-
-def _quoted(line: str) -> str:
-    line = line.strip()
-    return f"“{line[:40]}…”" if len(line) > 40 else f"“{line}”"
-
-
-@dataclass
-class CampaignForm:
-    """The form as posted: its fields, its problems by field (in the form's words), and what
-    was understood of it."""
-
-    fields: dict[str, str]
-    errors: dict[str, list[str]] = field(default_factory=dict)
-    audience: Audience | None = None
-    send_at: datetime | None = None
-    throttle: float | None = None
-
-    def problem(self, name: str, text: str) -> None:
-        shown = self.errors.setdefault(name, [])
-        if len(shown) < SHOWN_PER_FIELD:
-            shown.append(text)
-        elif len(shown) == SHOWN_PER_FIELD:
-            shown.append("… and more: fix these first.")
-
-    def audience_errors(self) -> dict[str, list[str]]:
-        return {k: v for k, v in self.errors.items() if k in AUDIENCE_FIELDS}
-
-    def document(self) -> dict[str, Any]:
-        """What the campaign API takes."""
-        document: dict[str, Any] = {
-            "name": self.fields["name"],
-            "surface_id": self.fields["surface_id"],
-            "body": self.fields["body"],
-            "audience": self.audience.document() if self.audience else None,
-        }
-        if self.send_at is not None:
-            document["send_at"] = self.send_at
-        if self.throttle is not None:
-            document["throttle_per_second"] = self.throttle
-        return document
-
-
-def read_form(form: Mapping[str, Any], now: datetime) -> CampaignForm:
-    """The campaign form checked, every problem found at once."""
-    fields = {k: str(form.get(k) or "").strip() for k in KEYS}
-    fields["body"] = str(form.get("body") or "")  # spaces and new lines are the message's
-    fields["send_at_zone"] = fields["send_at_zone"] or "UTC"
-    if fields["audience"] not in ("all", "filter", "ids"):
-        # typing filters or ids is choosing them; "every profile" is only ever chosen
-        filled = [k for k in ("filter", "ids") if fields["profile_ids" if k == "ids" else k]]
-        fields["audience"] = filled[0] if len(filled) == 1 else ""
-    checked = CampaignForm(fields)
-    _read_audience(checked)
-    _read_send_at(checked, now)
-    _read_throttle(checked)
-    try:
-        parse_campaign(checked.document() | {"audience": {"all": True}})
-    except InvalidInput as exc:
-        for error in exc.errors:
-            if error.field == "name":
-                checked.problem("name", "Give the campaign a name (at most 200 characters).")
-            elif error.field == "surface_id":
-                checked.problem("surface_id", "Choose the surface that sends it.")
-            elif error.field == "body":
-                checked.problem("body", "Write the message.")
-    checked.errors = {k: checked.errors[k] for k in (*KEYS, "") if k in checked.errors}
-    return checked
-
-
-def _read_audience(form: CampaignForm) -> None:
-    kind = form.fields["audience"]
-    if kind == "all":
-        form.audience = Audience(everyone=True)
-    elif kind == "filter":
-        form.audience = _filter_audience(form)
-    elif kind == "ids":
-        form.audience = _ids_audience(form)
-    else:
-        form.problem(
-            "audience",
-            "Choose who receives the campaign: profiles whose attributes match, "
-            "a list of profile ids, or every profile.",
-        )
-
-
-def _filter_audience(form: CampaignForm) -> Audience | None:
-    wanted: dict[str, list[str]] = {}
-    first_line: dict[str, int] = {}
-    problems: list[tuple[int, str]] = []  # (line, what is wrong with it), told in line order
-    for number, line in enumerate(form.fields["filter"].splitlines(), 1):
-        if not line.strip():
-            continue
-        name, sep, value = (part.strip() for part in line.partition("="))
-        if not sep:
-            problems.append(
-                (
-                    number,
-                    f"Line {number} ({_quoted(line)}) has no “=”: write name=value, "
-                    "e.g. country=FR.",
-                )
-            )
-        elif not name:
-            problems.append((number, f"Line {number} has no attribute name before “=”."))
-        elif not value:
-            problems.append((number, f"Line {number}: write the value after “{name}=”."))
-        else:
-            wanted.setdefault(name, []).append(value)
-            first_line.setdefault(name, number)
-    if not wanted and not problems:
-        problems.append((0, "Write at least one line name=value, e.g. country=FR."))
-    audience = None
-    if wanted:
-        document = {f"attributes.{k}": v[0] if len(v) == 1 else v for k, v in wanted.items()}
-        try:
-            audience = parse_audience({"filter": document})
-        except InvalidInput as exc:  # the API's rules on names and values, said about lines
-            problems.extend(
-                _filter_problem(e.field, e.message, wanted, first_line) for e in exc.errors
-            )
-    for _, text in sorted(problems, key=lambda p: p[0]):
-        form.problem("filter", text)
-    return None if problems else audience
-
-
-def _filter_problem(
-    field: str, message: str, wanted: dict[str, list[str]], first_line: dict[str, int]
-) -> tuple[int, str]:
-    """A refusal of :func:`parse_audience` about one attribute, said about the line giving it."""
-    name = field.removeprefix("audience.filter.attributes.")
-    at = first_line.get(name)
-    if at is None:
-        return 0, message[:1].upper() + message[1:] + "."
-    if "attributes.<name>" in message:
-        return at, (
-            f"Line {at}: “{name}” is not an attribute name — use letters, digits and _, "
-            "not starting with a digit (e.g. first_name)."
-        )
-    if len(wanted.get(name, ())) > MAX_FILTER_VALUES:
-        return at, (
-            f"“{name}” is given {len(wanted[name]):,} values (from line {at}); "
-            f"at most {MAX_FILTER_VALUES:,}."
-        )
-    return at, f"Line {at}: {message}."
-
-
-def _ids_audience(form: CampaignForm) -> Audience | None:
-    listed = [
-        (number, line.strip())
-        for number, line in enumerate(form.fields["profile_ids"].splitlines(), 1)
-        if line.strip()
-    ]
-    if not listed:
-        form.problem("profile_ids", "List at least one profile id, one per line.")
-        return None
-    if len(listed) > MAX_PROFILE_IDS:
-        form.problem(
-            "profile_ids",
-            f"{len(listed):,} ids: at most {MAX_PROFILE_IDS:,}. For a bigger audience, use "
-            "attribute filters.",
-        )
-        return None
-    try:
-        return parse_audience({"profile_ids": [i for _, i in listed]})
-    except InvalidInput as exc:
-        for error in exc.errors:
-            index = error.field.rpartition("[")[2].rstrip("]")
-            line = listed[int(index)][0] if index.isdigit() else None
-            where = f"Line {line}: this id" if line else "An id"
-            form.problem("profile_ids", f"{where} {error.message}.")
-        return None
-
-
-def _read_send_at(form: CampaignForm, now: datetime) -> None:
-    raw, zone_name = form.fields["send_at"], form.fields["send_at_zone"]
-    try:
-        zone = ZoneInfo(zone_name)
-    except (ZoneInfoNotFoundError, ValueError):
-        form.problem(
-            "send_at_zone",
-            f"Unknown time zone {_quoted(zone_name)}: choose one such as Europe/Paris or UTC.",
-        )
-        return
-    if not raw:
-        return
-    try:
-        typed = datetime.fromisoformat(raw)
-    except ValueError:
-        form.problem(
-            "send_at",
-            f"{_quoted(raw)} is not a date and time: write it as 2026-05-01 09:00, or leave "
-            "it empty to send at launch.",
-        )
-        return
-    if typed.tzinfo is None:
-        form.fields["send_at"] = typed.isoformat(timespec="minutes")  # as datetime-local has it
-        when = typed.replace(tzinfo=zone)
-        if when.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != typed:
-            form.problem(
-                "send_at",
-                f"{typed:%Y-%m-%d %H:%M} does not exist in {zone_name} (the clocks skip it "
-                "for daylight saving time): choose another time.",
-            )
-            return
-    else:
-        when = typed
-    if when <= now:
-        form.problem(
-            "send_at",
-            f"This time has passed (it is now {now.astimezone(zone):%Y-%m-%d %H:%M} in "
-            f"{zone_name}). Choose a later time, or leave it empty to send at launch.",
-        )
-        return
-    try:
-        form.send_at = check_send_at(when)
-    except InvalidInput:
-        form.problem("send_at", "Choose a date before the year 3000.")
-
-
-def _read_throttle(form: CampaignForm) -> None:
-    raw = form.fields["throttle_per_second"].replace(",", ".")
-    if not raw:
-        return
-    try:
-        form.throttle = check_throttle(float(raw))
-    except (ValueError, InvalidInput):
-        form.problem(
-            "throttle_per_second",
-            "Give a number of messages per second from 0.01 to 10,000 (e.g. 50), or leave it "
-            "empty to send as fast as the provider allows.",
-        )
-
-
-def _created_problems(form: CampaignForm, exc: InvalidInput) -> None:
-    """What the campaign service refused, put next to the fields (rare: the form checks all
-    that the service does, but a surface may be deleted meanwhile)."""
-    for error in exc.errors or []:
-        name = error.field.split(".", 1)[0].split("[", 1)[0]
-        if name == "surface_id":
-            form.problem("surface_id", "This surface no longer exists: choose another.")
-        elif name == "audience":
-            kind = form.fields["audience"]
-            target = {"ids": "profile_ids", "filter": "filter"}.get(kind, "audience")
-            form.problem(target, error.message)
-        elif name in form.fields:
-            form.problem(name, error.message[:1].upper() + error.message[1:])
-        else:
-            form.problem("", error.message)
-    if not exc.errors:
-        form.problem("", exc.message)
-    form.errors = {k: form.errors[k] for k in (*KEYS, "") if k in form.errors}
+    _ = translator(request)
+    require(request, seen, WRITERS, _("Campaigns are run by sender or admin keys."))
 
 
 def _sender_of(surfaces: list[dict[str, str]], surface_id: str) -> str | None:
@@ -379,16 +99,6 @@ async def _audience_size(
     return None if audience is None else await AudienceService(svc.db).size(audience, sender)
 
 
-def _when(send_at: datetime | None, zone_name: str) -> dict[str, str] | None:
-    if send_at is None:
-        return None
-    zone = ZoneInfo(zone_name)
-    return {
-        "local": f"{send_at.astimezone(zone):%A %d %B %Y, %H:%M} {zone_name}",
-        "utc": f"{send_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC",
-    }
-
-
 async def _render_form(
     request: Request,
     seen: Visitor,
@@ -399,21 +109,22 @@ async def _render_form(
     counted: bool,
     status: int = 200,
 ) -> Response:
+    _ = form.say
     surfaces = await surface_choices(svc)
     sender = _sender_of(surfaces, form.fields["surface_id"])
     return pages(request).render(
         "campaign_form.html",
         status=status,
-        title="Campaigns",
+        title=_("Campaigns"),
         form=form.fields,
         errors=errors,
-        labels=LABELS,
+        labels=field_labels(_),
         surfaces=surfaces,
         zones=time_zones(),
         fresh=False,
         size=await _audience_size(svc, form.audience, sender) if counted else None,
         preview=await sample_preview(svc, form.fields, form.audience),
-        when=_when(form.send_at, form.fields["send_at_zone"]),
+        when=when_summary(_, form.send_at, form.fields["send_at_zone"]),
         **seen.context(),
     )
 
@@ -422,10 +133,11 @@ async def _render_form(
 async def campaigns_list(
     request: Request, seen: Visitor = Depends(visitor), svc: ServiceCatalog = Depends(services)
 ) -> Response:
+    _ = translator(request)
     items = (await svc.campaigns.list(limit=200)).items
     return pages(request).render(
         "campaigns.html",
-        title="Campaigns",
+        title=_("Campaigns"),
         items=items,
         can_write=_can_write(seen),
         **seen.context(),
@@ -437,6 +149,7 @@ async def campaign_new(
     request: Request, seen: Visitor = Depends(visitor), svc: ServiceCatalog = Depends(services)
 ) -> Response:
     _refused(request, seen)
+    _ = translator(request)
     surfaces = await surface_choices(svc)
     fields = dict.fromkeys(KEYS, "") | {
         "surface_id": surfaces[0]["id"] if surfaces else "",
@@ -444,10 +157,10 @@ async def campaign_new(
     }
     return pages(request).render(
         "campaign_form.html",
-        title="Campaigns",
+        title=_("Campaigns"),
         form=fields,
         errors={},
-        labels=LABELS,
+        labels=field_labels(_),
         surfaces=surfaces,
         zones=time_zones(),
         fresh=True,
@@ -468,7 +181,8 @@ async def campaign_check(
     """The form's live parts as htmx out-of-band fragments: the audience's size (``audience``),
     the sample message (``preview``), when it is sent (``when``), or all of them."""
     _refused(request, seen)
-    form = read_form(await posted_form(request, seen), svc.clock())
+    _ = translator(request)
+    form = read_form(await posted_form(request, seen), svc.clock(), _)
     surfaces = await surface_choices(svc)
     html: list[str] = []
     if part in ("all", "audience"):
@@ -495,7 +209,7 @@ async def campaign_check(
             pages(request).fragment(
                 "campaign_when.html",
                 oob=True,
-                when=_when(form.send_at, form.fields["send_at_zone"]),
+                when=when_summary(_, form.send_at, form.fields["send_at_zone"]),
                 problems=form.errors.get("send_at", []) + form.errors.get("send_at_zone", []),
             )
         )
@@ -508,7 +222,7 @@ async def campaign_create(
 ) -> Response:
     _refused(request, seen)
     posted = await posted_form(request, seen)
-    form = read_form(posted, svc.clock())
+    form = read_form(posted, svc.clock(), translator(request))
     if str(posted.get("do") or "") == "count":  # "Count the audience", without JavaScript
         errors = form.audience_errors()
         return await _render_form(request, seen, svc, form, errors=errors, counted=True)
@@ -516,26 +230,12 @@ async def campaign_create(
         try:
             created = await svc.campaigns.create(form.document())
         except InvalidInput as exc:
-            _created_problems(form, exc)
+            add_created_problems(form, exc)
         else:
             return RedirectResponse(f"/admin/campaigns/{created['id']}", status_code=303)
     return await _render_form(
         request, seen, svc, form, errors=form.errors, counted=True, status=422
     )
-
-
-def _audience_text(document: Mapping[str, Any]) -> str:
-    """A stored audience, said in the form's words."""
-    if "profile_ids" in document:
-        return f"{len(document['profile_ids']):,} listed profile id(s)"
-    if "filter" in document:
-        parts = []
-        for key, value in document["filter"].items():
-            values = value if isinstance(value, list) else [value]
-            name = key.removeprefix("attributes.")
-            parts.append(" or ".join(f"{name}={v}" for v in values))
-        return "profiles with " + " and ".join(parts)
-    return "every profile"
 
 
 async def _campaign_size(svc: ServiceCatalog, campaign: Mapping[str, Any]) -> AudienceSize:
@@ -550,13 +250,14 @@ async def campaign_detail(
     seen: Visitor = Depends(visitor),
     svc: ServiceCatalog = Depends(services),
 ) -> Response:
+    _ = translator(request)
     campaign = await found(svc.campaigns.get(campaign_id), "/admin/campaigns")
     draft = campaign["status"] == "draft"
     return pages(request).render(
         "campaign_detail.html",
-        title="Campaign",
+        title=_("Campaign %(name)s", name=campaign["name"]),
         c=campaign,
-        audience=_audience_text(campaign["audience"]),
+        audience=audience_text(_, campaign["audience"]),
         size=await _campaign_size(svc, campaign) if draft else None,
         can_write=_can_write(seen),
         **seen.context(),
@@ -589,12 +290,13 @@ async def _confirmed_launch(
     size = await _campaign_size(svc, campaign)
     if confirmed == str(size.recipients):
         return None
+    _ = translator(request)
     return pages(request).render(
         "campaign_confirm.html",
-        title="Launch the campaign?",
+        title=_("Launch the campaign?"),
         c=campaign,
         size=size,
-        audience=_audience_text(campaign["audience"]),
+        audience=audience_text(_, campaign["audience"]),
         changed=bool(confirmed),
         **seen.context(),
     )
@@ -609,6 +311,7 @@ async def campaign_action(
     svc: ServiceCatalog = Depends(services),
 ) -> Response:
     _refused(request, seen)
+    _ = translator(request)
     form = await posted_form(request, seen)
     try:
         if action == "launch":
@@ -626,7 +329,7 @@ async def campaign_action(
         return pages(request).render(
             "message.html",
             status=409,
-            title="Not possible",
+            title=_("Not possible"),
             text=exc.message,
             back=f"/admin/campaigns/{campaign_id}",
             **seen.context(),

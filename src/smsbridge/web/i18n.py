@@ -23,7 +23,8 @@ In a page module, take the request's translator and call it::
     _ = translator(request)
     title = _("Not found")
     text = _("No message %(id)s.", id=message_id)
-    summary = _.ngettext("%(num)s message", "%(num)s messages", count)
+    ngettext = _.ngettext  # bound to a plain name: babel extracts ``ngettext(…)`` calls as
+    summary = ngettext("%(num)s message", "%(num)s messages", count)  # plurals, not ``_.ngettext``
 
 Strings defined at import time (labels in a table) are marked with :func:`N_` and translated
 where they are shown (``_(LABELS[key])``). The extraction keywords are babel's defaults

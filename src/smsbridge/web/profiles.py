@@ -20,6 +20,7 @@ from smsbridge.errors import FieldError, InvalidInput, NotFound
 from smsbridge.services.api_keys import Role
 from smsbridge.services.catalog import ServiceCatalog, services
 from smsbridge.services.consent import ConsentStatus
+from smsbridge.web.i18n import N_, translator
 from smsbridge.web.shell import Visitor, pages, posted_form, require, visitor
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -27,6 +28,12 @@ CHUNK = 256 * 1024
 PAGE = 50
 """Profiles a page (the API's default page size)."""
 _TYPES = {".csv": "text/csv", ".ndjson": "application/x-ndjson", ".jsonl": "application/x-ndjson"}
+# Where an opt-out came from (see smsbridge.services.consent), in words.
+SOURCES = {
+    "admin": N_("by an admin"),
+    "keyword": N_("by keyword"),
+    "provider": N_("reported by the provider"),
+}
 
 
 def _can_import(seen: Visitor) -> bool:
@@ -43,6 +50,7 @@ async def profiles_page(
 ) -> Response:
     """A search (by phone number or external id), or else every profile, a page at a time
     by external id, as ``GET /api/v1/profiles`` pages them."""
+    _ = translator(request)
     query = q.strip()
     items: list[dict[str, Any]] = []
     next_cursor: str | None = None
@@ -60,12 +68,12 @@ async def profiles_page(
         items = []
     except InvalidInput as exc:
         if any(e.field == "cursor" for e in exc.errors):
-            error = "This page link is not valid (any more): start again from the first page."
+            error = _("This page link is not valid (any more): start again from the first page.")
         else:
             error = "; ".join(e.message for e in exc.errors)
     return pages(request).render(
         "profiles.html",
-        title="Profiles",
+        title=_("Profiles"),
         q=query,
         cursor=cursor,
         next_url=_page_url(query, next_cursor) if next_cursor else None,
@@ -100,24 +108,26 @@ async def profile_detail(
     seen: Visitor = Depends(visitor),
     svc: ServiceCatalog = Depends(services),
 ) -> Response:
+    _ = translator(request)
     try:
         profile = await svc.profiles.get(external_id)
     except (NotFound, InvalidInput):
         return pages(request).render(
             "message.html",
             status=404,
-            title="Not found",
-            text="No such profile.",
+            title=_("Not found"),
+            text=_("No such profile."),
             back="/admin/profiles",
             **seen.context(),
         )
     consent = await svc.consent.status(profile["phone"])
     return pages(request).render(
         "profile_detail.html",
-        title="Profile",
+        title=_("Profile %(id)s", id=profile["external_id"]),
         p=profile,
         attributes=json.dumps(profile["attributes"], indent=2, ensure_ascii=False),
         consent=consent,
+        sources={name: _(label) for name, label in SOURCES.items()},
         notice=notice,
         senders=await _senders(svc) if seen.who.role == Role.ADMIN else [],
         can_change_consent=seen.who.role == Role.ADMIN,
@@ -133,7 +143,8 @@ async def profile_consent(
     svc: ServiceCatalog = Depends(services),
 ) -> Response:
     """Opt the profile's number out of a sender (or back in) by hand, audited with the key."""
-    require(request, seen, (Role.ADMIN,), "Changing consent by hand needs an admin key.")
+    _ = translator(request)
+    require(request, seen, (Role.ADMIN,), _("Changing consent by hand needs an admin key."))
     form = await posted_form(request, seen)
     back = f"/admin/profiles/{quote(external_id, safe='')}"
     try:
@@ -141,7 +152,7 @@ async def profile_consent(
         sender = str(form.get("sender") or "").strip()
         status = ConsentStatus(str(form.get("status") or ""))
         if not sender:
-            raise InvalidInput([FieldError("sender", "Choose a sender.")])
+            raise InvalidInput([FieldError("sender", _("Choose a sender."))])
         await svc.consent.change(
             profile["phone"],
             sender=sender,
@@ -151,17 +162,26 @@ async def profile_consent(
             note=str(form.get("note") or "").strip() or None,
         )
     except NotFound:
-        text = "No such profile."
+        text = _("No such profile.")
     except InvalidInput as exc:
         text = "; ".join(e.message for e in exc.errors)
     except ValueError:
-        text = "Choose opt out or opt in."
+        text = _("Choose opt out or opt in.")
     else:
-        done = "opted out of" if status is ConsentStatus.OPTED_OUT else "opted back in to"
-        notice = f"{profile['phone']} {done} {sender}."
+        if status is ConsentStatus.OPTED_OUT:
+            notice = _("%(phone)s opted out of %(sender)s.", phone=profile["phone"], sender=sender)
+        else:
+            notice = _(
+                "%(phone)s opted back in to %(sender)s.", phone=profile["phone"], sender=sender
+            )
         return RedirectResponse(f"{back}?notice={quote(notice)}", status_code=303)
     return pages(request).render(
-        "message.html", status=422, title="Not changed", text=text, back=back, **seen.context()
+        "message.html",
+        status=422,
+        title=_("Not changed"),
+        text=text,
+        back=back,
+        **seen.context(),
     )
 
 
@@ -174,12 +194,13 @@ async def _chunks(upload: UploadFile) -> AsyncIterator[bytes]:
 async def profiles_import(
     request: Request, seen: Visitor = Depends(visitor), svc: ServiceCatalog = Depends(services)
 ) -> Response:
+    _ = translator(request)
     if not _can_import(seen):
         return pages(request).render(
             "message.html",
             status=403,
-            title="Not allowed",
-            text="Importing profiles needs a sender or admin key.",
+            title=_("Not allowed"),
+            text=_("Importing profiles needs a sender or admin key."),
             **seen.context(),
         )
     form = await posted_form(request, seen)
@@ -188,8 +209,8 @@ async def profiles_import(
         return pages(request).render(
             "message.html",
             status=422,
-            title="No file",
-            text="Choose a .csv or .ndjson file.",
+            title=_("No file"),
+            text=_("Choose a .csv or .ndjson file."),
             back="/admin/profiles",
             **seen.context(),
         )
@@ -199,12 +220,12 @@ async def profiles_import(
         return pages(request).render(
             "message.html",
             status=422,
-            title="Unknown format",
-            text="The file must end in .csv, .ndjson or .jsonl.",
+            title=_("Unknown format"),
+            text=_("The file must end in .csv, .ndjson or .jsonl."),
             back="/admin/profiles",
             **seen.context(),
         )
     result = await svc.profiles.import_stream(_chunks(upload), content_type)
     return pages(request).render(
-        "import_result.html", title="Import finished", result=result, **seen.context()
+        "import_result.html", title=_("Import finished"), result=result, **seen.context()
     )
