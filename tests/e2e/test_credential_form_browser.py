@@ -249,3 +249,43 @@ async def test_a_french_browser_gets_the_form_in_french_and_it_fits_a_phone(
     await _check_page(page)
     await _shot(page, "credential-form-fr-390")
     await context.close()
+
+
+async def test_the_credential_form_by_keyboard_alone(
+    site: Site, browser: Any, mock_provider: MockProvider
+) -> None:
+    """Tab reaches every field of the chosen authentication type (and none of the others),
+    the type changes with the arrow keys, and Enter on Save saves."""
+    page = await _new_form(browser, site, width=390)
+    visited: list[str] = []
+
+    async def tab_to(selector: str) -> None:
+        for _ in range(150):
+            await page.keyboard.press("Tab")
+            here = await page.evaluate(
+                "() => document.activeElement.id || document.activeElement.value || ''"
+            )
+            visited.append(here)
+            if await page.evaluate("(s) => document.activeElement.matches(s)", selector):
+                return
+        raise AssertionError(f"Tab never reached {selector}: {visited[-20:]}")
+
+    await tab_to("#name")
+    await page.keyboard.type("keyboard-gw")
+    await tab_to("#provider_url")
+    await page.keyboard.type(f"{mock_provider.url}/sms")
+    await tab_to("#auth_type")
+    await page.keyboard.press("ArrowDown")  # Basic
+    await page.keyboard.press("ArrowUp")  # back to Bearer App
+    await tab_to("#auth_token")
+    await page.keyboard.type(TOKEN)
+    await tab_to("#payload")
+    await page.keyboard.type(PAYLOAD)
+    await tab_to("button[name=do][value=save]")
+    await page.keyboard.press("Enter")
+    await page.wait_for_url(f"{site.base}/admin/credentials?notice=*")
+    hidden = {"auth_username", "auth_password", "auth_scheme", "auth_key", "auth_secret"}
+    assert not hidden & set(visited), visited
+    stored = (await site.services.credentials.list()).items[0]
+    assert stored.document["name"] == "keyboard-gw"
+    assert stored.document["auth"]["scheme"] == "App"
