@@ -4,6 +4,7 @@
                                   [--pg-workers 1,2,4] [--pg-repeat 1] [--no-sqlite | --no-pg]
                                   [--provider-latency 0.2] [--provider-limit 500]
                                   [--no-start-marks | --only-start-marks]
+                                  [--event-endpoints 2]
 
 1. Starts ``fast_provider.py`` in a separate process (a raw asyncio HTTP server), answering at
    once or, with ``--provider-latency``, after a fixed delay as real providers do; with
@@ -30,6 +31,12 @@
 6. The cost of at-most-once: the in-process run again with ``retry_ambiguous: false``, whose
    sends are each marked durably before they leave (grouped statements), against the same run
    without, alternating (``--no-start-marks`` skips it, ``--only-start-marks`` runs only it).
+
+7. With ``--event-endpoints N`` (only this comparison runs): the in-process run with N event
+   endpoints subscribed to everything (``*``), posting to a loopback receiver (a second
+   ``fast_provider.py``), against the same run without endpoints, alternating; the event
+   dispatcher runs beside the worker in both. Reports the dispatch rate's ratio (target
+   ≥ 80 %), the events posted during the run and how long the rest took after it.
 
 Prints messages/s, the ratio to the ceiling and, on PostgreSQL, to one worker. Targets:
 SQLite, one worker ≥ 50 % of the ceiling; PostgreSQL, two workers ≥ 1.5x one worker.
@@ -411,6 +418,11 @@ class Run:
     """The send concurrency the worker settled on (see the module docstring)."""
     steady: float = 0.0
     """msg/s between a quarter and three quarters of the messages done."""
+    events_during: int = 0
+    """Events the receiver got while messages were being sent (``--event-endpoints``)."""
+    events: int = 0
+    event_lag: float = 0.0
+    """Seconds after the last message was sent until every event was posted."""
 
 
 async def run_in_process(
@@ -421,21 +433,31 @@ async def run_in_process(
     concurrency: int,
     *,
     at_most_once: bool = False,
+    event_endpoints: int = 0,
+    receiver: str | None = None,
 ) -> Run:
+    events_during = events = 0
+    event_lag = 0.0
     with tempfile.TemporaryDirectory() as state:
         settings = settings_for(database_url, Path(state))
         await upgrade_async(database_url)
         services = await build_services(settings)
         process_tuning.settle()  # as `smsbridge serve` does once started
         try:
+            for n in range(event_endpoints):
+                assert receiver is not None
+                await services.events.create({"url": f"{receiver}/{n}", "event_types": ["*"]})
             enqueue_rate, due = await prepare(
                 services, url, count, due_in=2.0, at_most_once=at_most_once
             )
             before = await provider_counts(url)
+            received = await provider_counts(receiver) if receiver else (0, 0)
             worker = services.new_worker(
                 concurrency=concurrency, batch_size=500, max_in_flight=2000
             )
             task = asyncio.create_task(worker.run())
+            dispatcher = services.new_event_dispatcher()
+            dispatching = asyncio.create_task(dispatcher.run())
             await until(due)
             start = CpuSample.take([], provider)
             limits: list[int] = []
@@ -443,6 +465,18 @@ async def run_in_process(
             elapsed, steady = await wait_all_sent(services, count, due)
             sampler.cancel()
             cpu = CpuUse.between(start, CpuSample.take([], provider))
+            if receiver is not None and event_endpoints:
+                events_during = (await provider_counts(receiver))[0] - received[0]
+                sent_at = time.perf_counter()
+                expected = 2 * count * event_endpoints  # message.queued and message.sent
+                for _ in range(6000):  # ten minutes at most
+                    if (await provider_counts(receiver))[0] - received[0] >= expected:
+                        break
+                    await asyncio.sleep(0.1)
+                event_lag = time.perf_counter() - sent_at
+                events = (await provider_counts(receiver))[0] - received[0]
+            dispatcher.stop()
+            await dispatching
             worker.stop()
             await task
             after = await provider_counts(url)
@@ -454,7 +488,19 @@ async def run_in_process(
     cpu = CpuUse(cpu.bench, cpu.postgres, cpu.provider, 0.0, cpu.machine_busy, cpu.other)
     marks = (worker.start_marks.writes, worker.start_marks.marked)
     settled = round(statistics.median(limits[len(limits) // 2 :])) if limits else None
-    return Run(enqueue_rate, count / elapsed, elapsed, delivery, cpu, marks, settled, steady)
+    return Run(
+        enqueue_rate,
+        count / elapsed,
+        elapsed,
+        delivery,
+        cpu,
+        marks,
+        settled,
+        steady,
+        events_during,
+        events,
+        event_lag,
+    )
 
 
 async def sample_limits(read: Callable[[], dict[str, int]], into: list[int]) -> None:
@@ -748,6 +794,72 @@ async def start_mark_runs(args: argparse.Namespace, url: str, provider: int) -> 
     return summary
 
 
+async def event_runs(args: argparse.Namespace, url: str, provider: int) -> list[str]:
+    """The cost of event endpoints: the in-process run with ``--event-endpoints`` endpoints
+    subscribed to everything, against the same run without, alternating so that drift hits
+    both alike (the dispatcher runs in both). Returns the summary lines."""
+    receiver_process, receiver = start_provider()
+    receiver = receiver.rsplit("/", 1)[0] + "/events"
+    base = args.pg.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    summary: list[str] = []
+    targets: list[str] = [] if args.no_sqlite else ["SQLite"]
+    if not args.no_pg and await pg_database_reachable(args.pg):
+        targets.append("PostgreSQL")
+    try:
+        for target in targets:
+            rates: dict[int, list[float]] = {0: [], args.event_endpoints: []}
+            lags: list[float] = []
+            during: list[float] = []
+            for repeat in range(args.repeat):
+                order = list(rates) if repeat % 2 == 0 else list(reversed(rates))
+                for endpoints in order:
+                    with tempfile.TemporaryDirectory() as tmp:
+                        db = None if target == "SQLite" else await pg_database(args.pg)
+                        database_url = (
+                            f"sqlite+aiosqlite:///{tmp}/events.db" if db is None else f"{base}/{db}"
+                        )
+                        try:
+                            run = await run_in_process(
+                                database_url,
+                                url,
+                                provider,
+                                args.messages,
+                                args.concurrency,
+                                event_endpoints=endpoints,
+                                receiver=receiver,
+                            )
+                        finally:
+                            if db is not None:
+                                await drop_pg(args.pg, db)
+                    rates[endpoints].append(run.rate)
+                    extra = ""
+                    if endpoints:
+                        lags.append(run.event_lag)
+                        during.append(run.events_during / max(run.events, 1))
+                        extra = (
+                            f"; events posted {run.events:,} ({run.events_during:,} during the "
+                            f"run, the rest {run.event_lag:.1f} s after it)"
+                        )
+                    print(
+                        f"{target}, in-process, {endpoints} event endpoints #{repeat + 1}: "
+                        f"{run.rate:,.0f} msg/s{extra}\n    {run.delivery.describe()}"
+                    )
+                    if not run.delivery.exactly_once:
+                        summary.append(f"| {target} {endpoints} endpoints: NOT EXACTLY ONCE |")
+            plain = statistics.median(rates[0])
+            with_events = statistics.median(rates[args.event_endpoints])
+            ratio = with_events / plain
+            verdict = "met" if ratio >= 0.8 else "NOT met"
+            summary.append(
+                f"| {target} | {plain:,.0f} | {with_events:,.0f} | {ratio:.0%} ({verdict}) | "
+                f"{statistics.median(during):.0%} | {statistics.median(lags):.1f} s |"
+            )
+    finally:
+        receiver_process.terminate()
+        receiver_process.wait()
+    return summary
+
+
 async def pg_database_reachable(server: str) -> bool:
     try:
         conn = await asyncpg.connect(server, timeout=3)
@@ -828,6 +940,12 @@ async def main() -> None:
         "--only-start-marks", action="store_true", help="run only the at-most-once comparison"
     )
     parser.add_argument(
+        "--event-endpoints",
+        type=int,
+        default=0,
+        help="run only the comparison with this many event endpoints subscribed to everything",
+    )
+    parser.add_argument(
         "--provider-latency",
         type=float,
         default=0.0,
@@ -869,6 +987,18 @@ async def main() -> None:
         )
         await raw_ceiling(url, 2000, args.concurrency)  # warm-up
         print(f"raw aiohttp ceiling: {await ceilings.measure():,.0f} req/s")
+        if args.event_endpoints:
+            print(f"\nThe cost of {args.event_endpoints} event endpoints (everything), same run:")
+            lines = await event_runs(args, url, provider.pid)
+            print(
+                f"\n| database | msg/s without | msg/s with {args.event_endpoints} endpoints "
+                "| ratio (target ≥ 80 %) | events posted during the run | rest posted after |"
+                "\n|---|---:|---:|---:|---:|---:|"
+            )
+            print("\n".join(lines))
+            if any("NOT EXACTLY ONCE" in line for line in lines):
+                sys.exit("some run did not send every message exactly once")
+            return
         if not args.no_sqlite and not args.only_start_marks:
             await sqlite_runs(args, url, provider.pid, ceilings, rows)
         if args.only_start_marks:

@@ -14,8 +14,10 @@ from smsbridge.api import (
     campaigns,
     consent,
     credentials,
+    events,
     hooks,
     messages,
+    operations,
     profiles,
     reports,
     short_links,
@@ -28,6 +30,8 @@ from smsbridge.api.problems import install_error_handlers, problem, problem_resp
 from smsbridge.api.schemas.base import Health
 from smsbridge.config import Settings
 from smsbridge.container import Services, build_services
+from smsbridge.observability.exposition import MetricsServer, parse_listen
+from smsbridge.observability.readiness import ReadinessCheck
 from smsbridge.services.catalog import ServiceCatalog, services
 from smsbridge.web import admin, apidocs
 
@@ -60,6 +64,13 @@ def create_app(
         built = prebuilt if prebuilt is not None else await build_services(settings)
         handed: ServiceCatalog = built  # what handlers see of it (mypy checks it fits)
         app.state.services = handed
+        app.state.metrics = built.metrics
+        app.state.readiness = ReadinessCheck(built.db)
+        metrics_server = None
+        if settings.metrics_listen:  # /metrics without a key, on an address of its own
+            metrics_server = MetricsServer(built.metrics, *parse_listen(settings.metrics_listen))
+            await metrics_server.start()
+        app.state.metrics_server = metrics_server
         if settle:
             process_tuning.settle()
         tasks: list[asyncio.Task[None]] = []
@@ -68,13 +79,18 @@ def create_app(
             runner = built.new_campaign_runner()
             tasks.append(asyncio.create_task(worker.run(), name="delivery-worker"))
             tasks.append(asyncio.create_task(runner.run(), name="campaign-runner"))
+            dispatcher = built.new_event_dispatcher()
+            tasks.append(asyncio.create_task(dispatcher.run(), name="event-dispatcher"))
         try:
             yield
         finally:
             if tasks:
                 worker.stop()
                 runner.stop()
+                dispatcher.stop()
                 await asyncio.gather(*tasks)
+            if metrics_server is not None:
+                await metrics_server.stop()
             if prebuilt is None:
                 await built.close()
 
@@ -95,7 +111,9 @@ def create_app(
     )
     for api in (credentials, surfaces, messages, profiles, campaigns, reports, consent):
         app.include_router(api.router, dependencies=[Depends(url_without_nul)])
+    app.include_router(events.router, dependencies=[Depends(url_without_nul)])
     app.include_router(short_links.router)
+    app.include_router(operations.router)
     app.include_router(hooks.router, dependencies=[Depends(url_without_nul)])
     admin.install(app)
     apidocs.install(app)

@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from cryptography.fernet import Fernet
 from pydantic import Field, SecretStr, field_validator
@@ -35,6 +36,13 @@ class Settings(BaseSettings):
     allow_private_provider_urls: bool = False
     state_dir: Path = Path(".smsbridge")
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="text, or json: one JSON object per line"
+    )
+    metrics_listen: str | None = Field(
+        default=None,
+        description="host:port serving /metrics without an API key (keep it off public networks)",
+    )
     default_region: str | None = Field(
         default=None, description="ISO country code for numbers written in national format"
     )
@@ -83,6 +91,16 @@ class Settings(BaseSettings):
     max_webhook_bytes: int = Field(
         default=1024 * 1024, ge=1024, description="largest provider webhook body"
     )
+
+    @field_validator("metrics_listen")
+    @classmethod
+    def _host_and_port(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        host, _, port = value.strip().rpartition(":")
+        if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError("expected host:port, e.g. 127.0.0.1:9464")
+        return value.strip()
 
     @field_validator("public_url")
     @classmethod

@@ -13,21 +13,31 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from smsbridge.config import Settings
+from smsbridge.delivery.events import (
+    EventDispatchConfig,
+    EventDispatcher,
+    EventSigner,
+    EventTransport,
+)
 from smsbridge.delivery.gateway import ProviderGateway
 from smsbridge.delivery.http import CallbackPoster, HttpTransport, connection_budget
 from smsbridge.delivery.ratelimit import SharedRateLimiter
 from smsbridge.delivery.sandbox import Poster, SandboxProvider
 from smsbridge.delivery.worker import Worker, WorkerConfig
+from smsbridge.domain.events import secret_from_key
 from smsbridge.domain.personalize import Personalizer
 from smsbridge.domain.render_budget import TemplateLimits
 from smsbridge.domain.retry import RetryPolicy
 from smsbridge.errors import ConfigurationError
+from smsbridge.observability.gauges import DatabaseGauges, WorkerGauges
+from smsbridge.observability.metrics import Metrics
 from smsbridge.services.api_keys import ApiKeyService
 from smsbridge.services.campaign_runner import CampaignRunner
 from smsbridge.services.campaigns import CampaignService
 from smsbridge.services.consent import ConsentService
 from smsbridge.services.cpu_lane import CpuLane
 from smsbridge.services.credentials import CredentialService
+from smsbridge.services.events import EventEndpointService
 from smsbridge.services.fanout import FanOut
 from smsbridge.services.inbound import InboundService
 from smsbridge.services.links import LinkService
@@ -79,8 +89,12 @@ class Services:
     limiter: SharedRateLimiter
     clock: Callable[[], datetime]
     cpu: CpuLane
+    metrics: Metrics
+    events: EventEndpointService
+    event_transport: EventTransport
     workers: list[Worker] = field(default_factory=list)
     runners: list[CampaignRunner] = field(default_factory=list)
+    dispatchers: list[EventDispatcher] = field(default_factory=list)
 
     def new_worker(
         self,
@@ -114,9 +128,28 @@ class Services:
             config=config,
             policy=policy or RetryPolicy(),
             rng=rng,
+            metrics=self.metrics,
         )
         self.workers.append(worker)
         return worker
+
+    def new_event_dispatcher(self, **overrides: object) -> EventDispatcher:
+        """The dispatcher of signed events (docs/events.md), run beside a delivery worker;
+        ``overrides`` replace :class:`EventDispatchConfig` fields (tests)."""
+        timeout = EventDispatchConfig.timeout
+        lease = timedelta(seconds=max(self.settings.worker_lease_seconds, 2 * timeout))
+        config = replace(EventDispatchConfig(lease=lease), **overrides)  # type: ignore[arg-type]
+        dispatcher = EventDispatcher(
+            db=self.db,
+            transport=self.event_transport,
+            signer=EventSigner(self.box.open, self.events.callback_secret()),
+            clock=self.clock,
+            config=config,
+            on_outcome=self.metrics.event_delivered,
+            sends=lambda: sum(worker.sent for worker in self.workers),
+        )
+        self.dispatchers.append(dispatcher)
+        return dispatcher
 
     def new_campaign_runner(self, *, poll_interval: float | None = None) -> CampaignRunner:
         """A runner for campaign fan-outs; launches in this process wake it at once."""
@@ -145,6 +178,8 @@ class Services:
         await self.sandbox.close()
         await self.callbacks.close()
         await self.transport.close()
+        await self.event_transport.close()
+        await self.metrics.close()
         await self.db.dispose()
 
 
@@ -163,9 +198,28 @@ async def build_services(
         raise ConfigurationError("SMSBRIDGE_ADMIN_KEY is not set")
     box = SecretBox(settings.fernet_keys())
     db = Database(create_engine(settings.database_url))
+    metrics = Metrics()  # this process's own registry (docs/operations.md)
+    database_gauges = DatabaseGauges(db, clock=clock)
+    metrics.register(database_gauges, refresher=database_gauges)
     if transport is None:
         transport = HttpTransport.create(allow_private=settings.allow_private_provider_urls)
     callbacks = CallbackPoster()
+    event_transport = EventTransport(allow_private=settings.allow_private_provider_urls)
+    event_signer = EventSigner(box.open, secret_from_key(box.derive("event callbacks")))
+    events = EventEndpointService(
+        db,
+        box,
+        clock=clock,
+        allow_private_urls=settings.allow_private_provider_urls,
+        attempts=EventDispatcher(  # posts test events at once; never runs its loops
+            db=db,
+            transport=event_transport,
+            signer=event_signer,
+            clock=clock,
+            on_outcome=metrics.event_delivered,
+        ),
+        signer=event_signer,
+    )
     sandbox = SandboxProvider(report=sandbox_report or callbacks)
     gateway = ProviderGateway(transport, sandbox, clock=clock)
     wake = _WakeSignal()
@@ -204,6 +258,7 @@ async def build_services(
             default_region=settings.default_region,
             on_enqueued=wake,
             cpu=cpu,
+            allow_private_urls=settings.allow_private_provider_urls,
         ),
         profiles=ProfileService(db, clock=clock, default_region=settings.default_region, cpu=cpu),
         campaigns=CampaignService(
@@ -215,22 +270,28 @@ async def build_services(
             personalizer=personalizer,
             public_url=settings.public_url,
             on_enqueued=wake,
+            metrics=metrics,
         ),
         links=LinkService(db, box, clock=clock, misses_per_minute=settings.link_misses_per_minute),
         consent=ConsentService(db, clock=clock, default_region=settings.default_region),
-        webhooks=WebhookService(db, credentials, clock=clock),
+        webhooks=WebhookService(db, credentials, clock=clock, metrics=metrics),
         inbound=InboundService(
             db,
             credentials,
             clock=clock,
             default_region=settings.default_region,
             on_enqueued=wake,
+            metrics=metrics,
         ),
         reports=ReportService(db, clock=clock),
-        limiter=SharedRateLimiter(db),
+        limiter=SharedRateLimiter(db, metrics=metrics),
         clock=clock,
         cpu=cpu,
+        metrics=metrics,
+        events=events,
+        event_transport=event_transport,
     )
+    metrics.register(WorkerGauges(lambda: services.workers))
     wake.targets.append(services.wake_workers)
     launched.targets.append(services.wake_runners)
     return services

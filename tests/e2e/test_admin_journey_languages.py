@@ -189,9 +189,11 @@ async def test_the_whole_journey_in_each_language(
     assert "3" in await confirm.inner_text()  # Cy opted out, Ed shares Ana's number
     await screens.show("campaign-confirm")
     await confirm.click()
-    await page.locator("#campaign-status").get_by_text(
-        re.compile(re.escape(screens._("completed")), re.I)
-    ).wait_for(timeout=20_000)
+    await (
+        page.locator("#campaign-status")
+        .get_by_text(re.compile(re.escape(screens._("completed")), re.I))
+        .wait_for(timeout=20_000)
+    )
     await screens.show("campaign-completed")
     await page.locator('a[href$="/report"]').first.click()
     await page.wait_for_url(f"{base}/admin/campaigns/*/report")

@@ -22,6 +22,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("app", "container", "process_tuning"),
     ("web", "api"),
     ("services", "delivery"),
+    ("observability",),
     ("storage",),
     ("domain", "providers"),
     ("errors", "config", "__init__"),

@@ -61,6 +61,7 @@ def send_request(body: MessageIn) -> SendRequest:
         send_at=body.send_at,
         profile_id=body.profile_id,
         variables=body.variables,
+        callback_url=body.callback_url,
     )
 
 

@@ -16,6 +16,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 
+from smsbridge.observability.metrics import Metrics
 from smsbridge.storage import rate_limits
 from smsbridge.storage.database import Database
 
@@ -28,8 +29,10 @@ class SharedRateLimiter:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         window: float = 0.1,
+        metrics: Metrics | None = None,
     ) -> None:
         self._db = db
+        self._metrics = metrics
         self._clock = clock
         self._sleep = sleep
         self._window = window
@@ -51,6 +54,8 @@ class SharedRateLimiter:
         delay = slot - self._clock()
         if delay <= 0:
             return 0.0
+        if self._metrics is not None:
+            self._metrics.rate_waited(key, delay)
         await self._sleep(delay)
         return delay
 

@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 from smsbridge.delivery.adaptive import AdaptiveLimit, Change, ChangeLog
 from smsbridge.domain.retry import Outcome, OutcomeKind
+from smsbridge.observability.metrics import Gauge, Metrics
 
 log = logging.getLogger("smsbridge.worker")
 
@@ -31,7 +32,16 @@ class SendingStopped(Exception):
 class Slot:
     """One send's hold on a slot, and what its answer taught (set by the sender)."""
 
-    __slots__ = ("in_flight", "key", "latency", "overload", "rate_held", "started")
+    __slots__ = (
+        "answered_ms",
+        "in_flight",
+        "key",
+        "latency",
+        "outcome",
+        "overload",
+        "rate_held",
+        "started",
+    )
 
     def __init__(self, key: str, started: float, in_flight: int) -> None:
         self.key = key
@@ -43,9 +53,14 @@ class Slot:
         """Seconds the provider took to answer in a way that shows it coping."""
         self.overload = ""
         """What the provider answered that says "too much" (429, 5xx, timeout…)."""
+        self.outcome = ""
+        """How the send ended (an :class:`OutcomeKind`), once learnt: for the metrics."""
+        self.answered_ms = 0.0
 
     def learn(self, outcome: Outcome, latency_ms: float) -> None:
         """Note what the send's ``outcome`` says about the provider's load."""
+        self.outcome = outcome.kind.value
+        self.answered_ms = latency_ms
         if outcome.transient:  # 429, 5xx, no complete answer, no connection
             if outcome.status is not None:
                 self.overload = str(outcome.status)
@@ -57,12 +72,14 @@ class Slot:
 
 
 class _Credential:
-    __slots__ = ("in_flight", "limiter", "waiters")
+    __slots__ = ("flying", "in_flight", "limiter", "waiters")
 
-    def __init__(self, limiter: AdaptiveLimit) -> None:
+    def __init__(self, limiter: AdaptiveLimit, flying: Gauge | None) -> None:
         self.limiter = limiter
         self.in_flight = 0
         self.waiters: deque[asyncio.Future[Slot]] = deque()
+        self.flying = flying
+        """The credential's ``smsbridge_sends_in_flight`` gauge, when metrics are kept."""
 
 
 class SendSlots:
@@ -86,6 +103,8 @@ class SendSlots:
         self.total_limit = self._initial
         """The sends all limits allow at once, within the cap (the starting value while no
         credential has sent)."""
+        self.metrics: Metrics | None = None
+        """Where each answered send's outcome and latency are counted, when set."""
 
     def limits(self) -> dict[str, int]:
         """The current send limit of every credential this worker has sent through."""
@@ -99,7 +118,8 @@ class SendSlots:
         state = self._credentials.get(key)
         if state is None:
             limiter = AdaptiveLimit(initial=self._initial, cap=self._cap, now=self._clock())
-            state = self._credentials[key] = _Credential(limiter)
+            flying = self.metrics.sends_in_flight.labels(key) if self.metrics else None
+            state = self._credentials[key] = _Credential(limiter, flying)
             self._update_total()
         limit = state.limiter.limit
         if not state.waiters and state.in_flight < limit and self._in_flight < self._cap:
@@ -120,6 +140,8 @@ class SendSlots:
     def _grant(self, key: str, state: _Credential) -> Slot:
         state.in_flight += 1
         self._in_flight += 1
+        if state.flying is not None:
+            state.flying.inc()
         return Slot(key, self._clock(), state.in_flight)
 
     def release(self, slot: Slot) -> None:
@@ -127,6 +149,10 @@ class SendSlots:
         state = self._credentials[slot.key]
         state.in_flight -= 1
         self._in_flight -= 1
+        if state.flying is not None:
+            state.flying.dec()
+        if slot.outcome and self.metrics is not None:
+            self.metrics.attempted(slot.key, slot.outcome, slot.answered_ms)
         change: Change | None = None
         if slot.overload:
             change = state.limiter.overloaded(
@@ -189,4 +215,5 @@ class SendSlots:
                 old,
                 change.new,
                 change.describe(),
+                extra={"credential_id": key},
             )

@@ -61,6 +61,7 @@ from smsbridge.domain.request import MessageValues
 from smsbridge.domain.retry import OutcomeKind, RetryPolicy
 from smsbridge.domain.routing import load_route, route_step
 from smsbridge.errors import DeliveryError
+from smsbridge.observability.metrics import Metrics
 from smsbridge.storage.claim import (
     ClaimedMessage,
     Completion,
@@ -100,6 +101,7 @@ class Worker:
         rng: random.Random | None = None,
         name: str | None = None,
         breakers: CircuitBreakers | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._db = db
         self._credentials = credentials
@@ -116,6 +118,7 @@ class Worker:
         self.name = name or worker_name()
         self._queue: asyncio.Queue[_Work | None] = asyncio.Queue()
         self._slots = SendSlots(initial=config.concurrency, cap=config.max_concurrency)
+        self._slots.metrics = self.metrics = metrics or Metrics()
         self._senders = SenderPool(self._queue, self._send, self._senders_wanted)
         self._gave_back: list[_Work] = []  # waited for a slot when the worker stopped
         self._in_hand: dict[str, int] = {}  # message id → lease token, claimed and not recorded
@@ -146,7 +149,7 @@ class Worker:
 
     async def run(self) -> None:
         """Work until :meth:`stop`; then finish in-flight sends and release the rest."""
-        log.info("worker %s started", self.name)
+        log.info("worker %s started", self.name, extra={"worker": self.name})
 
         recorder = asyncio.create_task(self._recorder())
         heartbeat = asyncio.create_task(self._heartbeat())
@@ -219,6 +222,7 @@ class Worker:
             lease=self._config.lease,
             limit=limit,
         )
+        self.metrics.claimed_batch(batch)
         if not batch:
             return 0
         for message in batch:
@@ -393,6 +397,7 @@ class Worker:
             await asyncio.sleep(pause)
             return
         self._flush_failures = 0
+        self.metrics.recorded(batch, applied)
         lost = len(batch) - len(applied)
         if lost:
             log.warning("%d results discarded: their lease had passed to another worker", lost)

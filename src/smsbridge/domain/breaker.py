@@ -100,3 +100,8 @@ class CircuitBreakers:
     def state(self, credential_id: str) -> BreakerState:
         breaker = self._breakers.get(credential_id)
         return BreakerState.CLOSED if breaker is None else breaker.state
+
+    def states(self) -> dict[str, BreakerState]:
+        """The state of every credential that failed since it last succeeded (the others
+        are closed)."""
+        return {key: breaker.state for key, breaker in self._breakers.items()}

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from smsbridge.domain.events import check_event_url
 from smsbridge.domain.ids import new_id
 from smsbridge.domain.links import Shortened, shorten
 from smsbridge.domain.messages import MessageStatus, check_body
@@ -36,6 +37,7 @@ from smsbridge.services.message_rows import (
     pace,
 )
 from smsbridge.storage import accepted as store
+from smsbridge.storage import events as events_store
 from smsbridge.storage import messages as repo
 
 
@@ -119,8 +121,11 @@ class GroupWriter:
     """``write(conn, submissions)``: the group's decisions and rows, in the caller's
     transaction; one :data:`Answer` or error per submission, in order."""
 
-    def __init__(self, *, link_base: Callable[[Surface], str | None]) -> None:
+    def __init__(
+        self, *, link_base: Callable[[Surface], str | None], allow_private_urls: bool = False
+    ) -> None:
         self._link_base = link_base
+        self._allow_private = allow_private_urls
 
     def write(
         self, conn: Connection, submissions: Sequence[Submission], now: datetime
@@ -134,6 +139,7 @@ class GroupWriter:
         new: list[repo.NewMessage] = []
         link_rows: list[dict[str, Any]] = []
         records: list[dict[str, Any]] = []
+        callbacks: list[dict[str, Any]] = []
         for i in live:
             submission = submissions[i]
             results: list[dict[str, Any] | InvalidInput] = []
@@ -148,6 +154,9 @@ class GroupWriter:
                     continue
                 new.append(message)
                 link_rows.extend(message_link_rows(message, tracked, now))
+                if draft.request.callback_url:
+                    url = draft.request.callback_url
+                    callbacks.append({"message_id": message.id, "url": url, "created_at": now})
                 first = message.first_event()
                 results.append(
                     message_view(
@@ -167,6 +176,7 @@ class GroupWriter:
             records,
             expired_before=now - IDEMPOTENCY_TTL,
         )
+        events_store.insert_callbacks(conn, callbacks)
         return [a if a is not None else RuntimeError("unanswered") for a in answers]
 
     def _replays(
@@ -258,6 +268,10 @@ class GroupWriter:
         surface = surfaces.get(request.surface_id)
         if surface is None:
             raise InvalidInput.one("surface_id", f"no surface {request.surface_id}")
+        if request.callback_url is not None:
+            check_event_url(
+                request.callback_url, allow_private=self._allow_private, field="callback_url"
+            )
         base = self._link_base(surface)
         tracked = Shortened(draft.body, ()) if base is None else shorten(draft.body, base)
         suppressed = (surface.sender, draft.to) in opted_out

@@ -19,6 +19,7 @@ from smsbridge.domain.campaigns import CampaignStatus
 from smsbridge.errors import SmsbridgeError
 from smsbridge.services.fanout import FanOut
 from smsbridge.storage import campaigns as repo
+from smsbridge.storage import event_tail
 from smsbridge.storage.database import Database
 
 log = logging.getLogger("smsbridge.campaigns")
@@ -64,6 +65,7 @@ class CampaignRunner:
                 campaign_id,
                 exc.message,
                 delay,
+                extra={"campaign_id": campaign_id},
             )
         else:
             log.error(
@@ -73,6 +75,7 @@ class CampaignRunner:
                 failures,
                 delay,
                 exc_info=exc,
+                extra={"campaign_id": campaign_id},
             )
 
     async def run(self) -> None:
@@ -106,17 +109,21 @@ class CampaignRunner:
             try:
                 await self._complete(campaign_id)
             except Exception:
-                log.exception("campaign %s could not be marked completed; next pass", campaign_id)
+                log.exception(
+                    "campaign %s could not be marked completed; next pass",
+                    campaign_id,
+                    extra={"campaign_id": campaign_id},
+                )
 
     async def _complete(self, campaign_id: str) -> None:
         now = self._clock()
         async with self._db.transaction() as conn:
-            if not await repo.has_pending_messages(conn, campaign_id):
-                await repo.set_fields(
-                    conn,
-                    campaign_id,
-                    only_if_status=CampaignStatus.RUNNING,
-                    status=CampaignStatus.COMPLETED,
-                    completed_at=now,
-                    updated_at=now,
-                )
+            if not await repo.has_pending_messages(conn, campaign_id) and await repo.set_fields(
+                conn,
+                campaign_id,
+                only_if_status=CampaignStatus.RUNNING,
+                status=CampaignStatus.COMPLETED,
+                completed_at=now,
+                updated_at=now,
+            ):  # the campaign.completed event, committed with the change
+                await event_tail.record_app_event(conn, "campaign.completed", campaign_id, now)

@@ -20,6 +20,7 @@ from smsbridge.services.api_keys import ApiKeyService
 from smsbridge.services.campaigns import CampaignService
 from smsbridge.services.consent import ConsentService
 from smsbridge.services.credentials import CredentialService
+from smsbridge.services.events import EventEndpointService
 from smsbridge.services.inbound import InboundService
 from smsbridge.services.links import LinkService
 from smsbridge.services.messages import MessageService
@@ -64,6 +65,8 @@ class ServiceCatalog(Protocol):
     def inbound(self) -> InboundService: ...
     @property
     def reports(self) -> ReportService: ...
+    @property
+    def events(self) -> EventEndpointService: ...
 
 
 def catalog_of(connection: HTTPConnection) -> ServiceCatalog:

@@ -42,6 +42,7 @@ from smsbridge.domain.personalize import Personalizer, ProfileRenderer
 from smsbridge.domain.segments import count_segments
 from smsbridge.domain.surfaces import Surface, parse_surface
 from smsbridge.errors import Conflict, InvalidInput
+from smsbridge.observability.metrics import Metrics
 from smsbridge.storage import campaigns as repo
 from smsbridge.storage import messages as messages_repo
 from smsbridge.storage import profiles as profiles_repo
@@ -113,9 +114,11 @@ class FanOut:
         public_url: str = "http://127.0.0.1:8000",
         batch_size: int = 5000,
         on_enqueued: Callable[[], None] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
+        self._metrics = metrics or Metrics()
         self._personalizer = personalizer
         self._public_url = public_url
         self._batch_size = batch_size
@@ -139,7 +142,7 @@ class FanOut:
                 batch = await self._built(state, await self._read(state), in_flight)
                 if writing is not None and not await self._written(writing):
                     return
-                writing = asyncio.create_task(write_batch(self._db, batch))
+                writing = asyncio.create_task(self._write(batch))
                 state.advance(batch)
                 in_flight = {r.to_number for r in batch.recipients}
                 if batch.done:
@@ -155,9 +158,15 @@ class FanOut:
         if state is None:
             return None
         batch = await self._built(state, await self._read(state), set())
-        if not await self._written(asyncio.create_task(write_batch(self._db, batch))):
+        if not await self._written(asyncio.create_task(self._write(batch))):
             return None
         return BatchResult(len(batch.recipients), len(batch.exclusions), batch.done)
+
+    async def _write(self, batch: FanoutBatch) -> bool:
+        moved = await write_batch(self._db, batch)
+        if moved:
+            self._metrics.fanned_out(len(batch.recipients), len(batch.exclusions))
+        return moved
 
     async def _written(self, writing: asyncio.Task[bool]) -> bool:
         """Wait for a batch write; False when it was refused (the fan-out must stop)."""

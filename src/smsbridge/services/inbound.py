@@ -37,11 +37,12 @@ from smsbridge.domain.phones import normalize_phone
 from smsbridge.domain.surfaces import Surface, parse_surface
 from smsbridge.domain.webhooks import WebhookRequest, read_body, read_inbound
 from smsbridge.errors import InvalidInput
+from smsbridge.observability.metrics import Metrics
 from smsbridge.services.credentials import CredentialService
 from smsbridge.services.group_commit import GroupCommit
 from smsbridge.services.message_rows import consent_reply
 from smsbridge.services.webhooks import WebhookTargets, verify_signature
-from smsbridge.storage import accepted
+from smsbridge.storage import accepted, event_tail
 from smsbridge.storage import inbound as repo
 from smsbridge.storage.database import Database
 from smsbridge.storage.inbound import ConsentChanges, Pair
@@ -188,6 +189,7 @@ def apply_inbound(conn: Connection, webhooks: Sequence[_Webhook], now: datetime)
         for message in hook.items
     ]
     stored = repo.store(conn, rows)
+    event_tail.record_received(conn, [str(r["id"]) for r in rows if r["id"] in stored], now)
     ids = iter(row["id"] for row in rows)
     fresh = [[next(ids) in stored for _ in hook.items] for hook in webhooks]
     pairs = {
@@ -228,8 +230,10 @@ class InboundService:
         clock: Callable[[], datetime],
         default_region: str | None = None,
         on_enqueued: Callable[[], None] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._db = db
+        self._metrics = metrics or Metrics()
         self._credentials = credentials
         self._clock = clock
         self._region = default_region
@@ -247,13 +251,27 @@ class InboundService:
         await self._group.close()
 
     async def receive(self, token: str, request: WebhookRequest) -> dict[str, Any]:
+        try:
+            answer = await self._receive(token, request)
+        except Exception as exc:
+            self._metrics.webhook("inbound", exc)
+            raise
+        self._metrics.webhook("inbound")
+        self._metrics.inbound_acted(
+            {k: v for k, v in answer.items() if k not in ("received", "replies")}
+        )
+        return answer
+
+    async def _receive(self, token: str, request: WebhookRequest) -> dict[str, Any]:
         row, credential = await self._targets.get(token, kind="inbound")
         assert credential.inbound is not None  # checked by webhook_target
         verify_signature(credential, request, self._clock())
         document = read_body(request.body, request.content_type)
         items, notes = read_inbound(document, credential.inbound)
         for note in notes:
-            log.info("surface %s: inbound item skipped: %s", row.id, note)
+            log.info(
+                "surface %s: inbound item skipped: %s", row.id, note, extra={"surface_id": row.id}
+            )
         surface = parse_surface(row.document)
         messages: list[Inbound] = []
         ignored = len(notes)
@@ -265,6 +283,7 @@ class InboundService:
                     "surface %s: inbound item skipped: sender %r is not a phone number",
                     row.id,
                     item.from_number,
+                    extra={"surface_id": row.id},
                 )
                 continue
             keyword = classify(item.text, surface.keywords)

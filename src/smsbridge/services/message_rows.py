@@ -35,6 +35,8 @@ class SendRequest:
     send_at: datetime | None = None
     profile_id: str | None = None
     variables: Mapping[str, Any] | None = None
+    callback_url: str | None = None
+    """Where this message's status events are posted (docs/events.md)."""
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,7 @@ class MessageService:
         default_region: str | None = None,
         on_enqueued: Callable[[], None] | None = None,
         cpu: CpuLane | None = None,
+        allow_private_urls: bool = False,
     ) -> None:
         self._db = db
         self._clock = clock
@@ -65,7 +66,10 @@ class MessageService:
         self._public_url = public_url
         self._region = default_region
         self._on_enqueued = on_enqueued
-        self._writer = GroupWriter(link_base=lambda surface: surface.link_base(public_url))
+        self._writer = GroupWriter(
+            link_base=lambda surface: surface.link_base(public_url),
+            allow_private_urls=allow_private_urls,
+        )
         self._group: GroupCommit[Submission, Answer] = GroupCommit(
             self._write_group,
             name="accept-messages",

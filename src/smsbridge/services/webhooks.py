@@ -21,6 +21,7 @@ from smsbridge.domain.credentials import Credential
 from smsbridge.domain.signatures import standard_webhooks_valid, twilio_request_valid
 from smsbridge.domain.webhooks import WebhookRequest, read_body, read_reports
 from smsbridge.errors import MalformedWebhook, NotFound, WebhookNotAuthentic
+from smsbridge.observability.metrics import Metrics
 from smsbridge.services.credentials import CredentialService
 from smsbridge.services.group_commit import GroupCommit
 from smsbridge.storage import surfaces as surfaces_repo
@@ -136,10 +137,16 @@ class WebhookTargets:
 
 class WebhookService:
     def __init__(
-        self, db: Database, credentials: CredentialService, *, clock: Callable[[], datetime]
+        self,
+        db: Database,
+        credentials: CredentialService,
+        *,
+        clock: Callable[[], datetime],
+        metrics: Metrics | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
+        self._metrics = metrics or Metrics()
         self._targets = WebhookTargets(db, credentials)
         # Concurrent webhooks' reports are applied together: one transaction, a statement
         # per table, each webhook answered once the transaction holding its reports commits.
@@ -163,6 +170,16 @@ class WebhookService:
         await self._group.close()
 
     async def delivery_reports(self, token: str, request: WebhookRequest) -> dict[str, Any]:
+        try:
+            answer = await self._delivery_reports(token, request)
+        except Exception as exc:
+            self._metrics.webhook("status", exc)
+            raise
+        self._metrics.webhook("status")
+        self._metrics.reports_read(answer["applied"], answer["unknown"], answer["ignored"])
+        return answer
+
+    async def _delivery_reports(self, token: str, request: WebhookRequest) -> dict[str, Any]:
         surface, credential = await self._targets.get(token, kind="status")
         assert credential.delivery_reports is not None  # checked by webhook_target
         verify_signature(credential, request, self._clock())
@@ -173,10 +190,18 @@ class WebhookService:
         applied, unknown, ignored = tally.applied, tally.unknown, tally.ignored
         if unknown:
             log.info(
-                "surface %s: %d delivery report(s) for unknown message ids", surface.id, unknown
+                "surface %s: %d delivery report(s) for unknown message ids",
+                surface.id,
+                unknown,
+                extra={"surface_id": surface.id},
             )
         for note in notes:
-            log.info("surface %s: delivery report skipped: %s", surface.id, note)
+            log.info(
+                "surface %s: delivery report skipped: %s",
+                surface.id,
+                note,
+                extra={"surface_id": surface.id},
+            )
         return {
             "received": len(reports) + len(notes),
             "applied": applied,

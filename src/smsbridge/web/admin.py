@@ -9,6 +9,7 @@ from smsbridge.web import (
     campaigns,
     compose,
     credentials,
+    events,
     messages,
     profiles,
     reports,
@@ -21,5 +22,15 @@ from smsbridge.web import (
 def install(app: FastAPI) -> None:
     """Mount the admin on ``app``."""
     shell.mount(app)
-    for pages in (sign_in, credentials, surfaces, compose, campaigns, profiles, messages, reports):
+    for pages in (
+        sign_in,
+        credentials,
+        surfaces,
+        events,
+        compose,
+        campaigns,
+        profiles,
+        messages,
+        reports,
+    ):
         app.include_router(pages.router)

@@ -21,6 +21,12 @@ class MessageIn(Strict):
     body: str = Field(examples=["Hi Ana: https://acme.example/sale"])
     variables: JsonObject = Field(default_factory=dict)
     send_at: datetime | None = None
+    callback_url: str | None = Field(
+        None,
+        max_length=2048,
+        examples=["https://app.example/hooks/sms-status"],
+        description="receives this message's status events, signed (docs/events.md)",
+    )
 
 
 class MessageEvent(BaseModel):

@@ -7,6 +7,7 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
+from smsbridge.storage import event_tables  # noqa: F401 - its tables join the metadata
 from smsbridge.storage.database import create_engine
 from smsbridge.storage.tables import metadata
 
