@@ -31,6 +31,7 @@ from smsbridge.delivery.http import BlockedAddressError, GuardedConnector
 from smsbridge.delivery.worker_config import outage_pause, worker_name
 from smsbridge.domain.events import (
     DISABLE_AFTER,
+    GIVE_UP_AFTER,
     Answer,
     DeliveryStatus,
     excerpt,
@@ -95,7 +96,7 @@ class EventTransport:
             return Answer(None, f"address refused: {exc}", permanent=True), b""
         except TimeoutError:
             return Answer(None, f"no answer within {timeout:g} s"), b""
-        except aiohttp.InvalidURL:
+        except (aiohttp.InvalidURL, ValueError):  # (UnicodeError: a host IDNA cannot encode)
             return Answer(None, "the URL is not valid", permanent=True), b""
         except (aiohttp.ClientError, OSError) as exc:
             return Answer(None, f"request failed ({type(exc).__name__})"), b""
@@ -235,8 +236,7 @@ class EventDispatcher:
 
     async def _deliver_round(self) -> bool:
         done = await self.deliver_once()
-        if not done:
-            await self._sweep()
+        await self._sweep()
         return done >= self._config.batch_size
 
     async def tail_once(self) -> int:
@@ -292,13 +292,23 @@ class EventDispatcher:
         async def one(delivery: ClaimedDelivery) -> DeliveryOutcome:
             target = delivery.endpoint_id or delivery.url
             gate = per_target.setdefault(target, asyncio.Semaphore(self._config.per_target))
-            async with overall, gate:
-                return await self._post(delivery)
+            # the target's gate first: deliveries queued behind a slow receiver hold no
+            # global slot, so other receivers keep theirs
+            async with gate, overall:
+                try:
+                    return await self._post(delivery)
+                except Exception as exc:  # never lose the batch's other outcomes to one
+                    log.exception("event delivery %s: unexpected error", delivery.id)
+                    return self._outcome(delivery, Answer(None, type(exc).__name__), b"")
 
         return list(await asyncio.gather(*(one(d) for d in claimed)))
 
     async def _post(self, delivery: ClaimedDelivery) -> DeliveryOutcome:
         now = self._clock()
+        first = delivery.first_attempt_at
+        if first is not None and now > first + GIVE_UP_AFTER:
+            # past its day (an endpoint re-enabled after a long pause): given up, not posted
+            return self._outcome(delivery, Answer(None, "not posted: its day had passed"), b"")
         try:
             headers = self._signer.headers(delivery, now)
         except Exception as exc:  # undecryptable secrets (keys changed): retried, said why
@@ -307,6 +317,16 @@ class EventDispatcher:
             answer, start = await self._transport.post(
                 delivery.url, headers, delivery.body.encode(), timeout=self._config.timeout
             )
+        return self._outcome(delivery, answer, start, now)
+
+    def _outcome(
+        self,
+        delivery: ClaimedDelivery,
+        answer: Answer,
+        start: bytes,
+        now: datetime | None = None,
+    ) -> DeliveryOutcome:
+        now = now or self._clock()
         attempted = self._clock()
         attempts = delivery.attempts + 1
         first = delivery.first_attempt_at or now
@@ -331,13 +351,17 @@ class EventDispatcher:
         )
 
     async def _sweep(self) -> None:
-        """Forget finished deliveries past the log's retention (idle rounds only)."""
+        """Forget finished deliveries past the log's retention, every 10 minutes, busy or
+        not, in chunks until none is left (a chunk per transaction: short write locks)."""
         now = self._clock()
         if self._swept and self._swept > time.monotonic() - 600:
             return
         self._swept = time.monotonic()
-        async with self._db.transaction() as conn:
-            await store.forget_old(conn, now - self._config.keep)
+        while not self._stopping.is_set():
+            async with self._db.transaction() as conn:
+                if not await store.forget_old(conn, now - self._config.keep):
+                    return
+            await asyncio.sleep(0)
 
     async def drain(self, *, timeout: float = 30.0) -> None:
         """Tail and deliver until nothing is due (tests): no background tasks."""

@@ -62,15 +62,21 @@ class EventTailer:
             callbacks = "message_events" in held and await tail.any_callbacks(conn)
             rows: list[dict[str, Any]] = []
             most = 0
+            # a round's deliveries stay bounded however many endpoints listen
+            batch = max(50, self._batch // max(1, len(endpoints)))
             for source, (position, gaps) in held.items():
-                if not endpoints and not (source == "message_events" and callbacks):
-                    # nobody listens: skip to the end (nothing below it will be wanted)
+                nobody = not endpoints and not (source == "message_events" and callbacks)
+                if nobody and conn.dialect.name == "sqlite":
+                    # nobody listens: skip to the end (nothing below it will be wanted). Only
+                    # where commits come in id order: on PostgreSQL a lower id may still
+                    # commit (a message with its callback_url, say), so the rows are read
+                    # and their gaps kept as when someone listens
                     end = await tail.newest_id(conn, source)
                     if end != position or gaps:
                         await tail.save_cursor(conn, source, end, [])
                     continue
-                read = await tail.read_after(conn, source, position, gaps, self._batch)
-                most = max(most, len(read))
+                read = await tail.read_after(conn, source, position, gaps, batch)
+                most = max(most, self._batch if len(read) >= batch else len(read))
                 rows.extend(await self._deliveries(conn, source, read, endpoints, now))
                 moved, kept, given_up = advance(
                     position, gaps, [int(r["id"]) for r in read], now.timestamp()

@@ -80,6 +80,13 @@ def check_event_url(url: object, *, allow_private: bool, field: str = "url") -> 
     if problem:
         raise InvalidInput.one(field, problem)
     host = urlsplit(url).hostname or ""
+    if not _is_ip(host.strip("[]")):
+        try:  # what the HTTP client will do with it: an empty or over-long label fails there
+            host.encode("idna")
+        except UnicodeError:
+            raise InvalidInput.one(
+                field, f"has a host name that is not valid: {host[:80]!r}"
+            ) from None
     refused = metadata_reason if allow_private else blocked_reason
     reason: str | None = None
     if host == "localhost" or host.endswith(".localhost"):

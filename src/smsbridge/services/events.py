@@ -29,6 +29,7 @@ from smsbridge.services.pagination import Page, check_limit, decode_cursor, page
 from smsbridge.services.secretbox import SecretBox
 from smsbridge.storage import events as repo
 from smsbridge.storage.database import Database
+from smsbridge.storage.events import PAUSED
 
 DELIVERY_PREFIX = "dlv_"
 
@@ -60,7 +61,9 @@ def delivery_view(row: Mapping[str, Any]) -> dict[str, Any]:
         "created_at": row["created_at"],
         "first_attempt_at": row["first_attempt_at"],
         "last_attempt_at": row["last_attempt_at"],
-        "next_attempt_at": row["next_attempt_at"] if row["status"] == "pending" else None,
+        "next_attempt_at": row["next_attempt_at"]
+        if row["status"] == "pending" and row["next_attempt_at"].year < PAUSED.year
+        else None,
         "last_status": row["last_status"],
         "last_response": row["last_response"],
         "last_error": row["last_error"],
@@ -182,6 +185,10 @@ class EventEndpointService:
             if values:
                 values["updated_at"] = now
                 await repo.update_endpoint(conn, endpoint_id, values)
+                if "enabled" in values and values["enabled"] != row["enabled"]:
+                    await repo.pause_endpoint(
+                        conn, endpoint_id, paused=not values["enabled"], now=now
+                    )
                 row.update(values)
         return endpoint_view(row)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -157,6 +157,7 @@ async def replay(conn: AsyncConnection, delivery_id: int, now: datetime) -> bool
         .values(
             status="pending",
             next_attempt_at=now,
+            attempts=0,  # a new day of retries, from the first delay again
             first_attempt_at=None,
             lease_owner=None,
             lease_expires_at=None,
@@ -309,6 +310,46 @@ _COMPLETE = (
 )
 
 
+_head = event_deliveries.alias("head")
+_PUSH_LATER = (
+    # the deliveries held back behind one rescheduled (same message, same target) wait for it
+    # with their next attempt at its own: claims need not step over them meanwhile
+    update(event_deliveries)
+    .where(
+        event_deliveries.c.status == "pending",
+        event_deliveries.c.id > bindparam("p_id"),
+        event_deliveries.c.next_attempt_at
+        < bindparam("p_next", type_=event_deliveries.c.next_attempt_at.type),
+        event_deliveries.c.ordering_key
+        == select(_head.c.ordering_key).where(_head.c.id == bindparam("p_id")).scalar_subquery(),
+        func.coalesce(event_deliveries.c.endpoint_id, "")
+        == select(func.coalesce(_head.c.endpoint_id, ""))
+        .where(_head.c.id == bindparam("p_id"))
+        .scalar_subquery(),
+    )
+    .values(next_attempt_at=bindparam("p_next"))
+)
+
+PAUSED = datetime(9999, 1, 1, tzinfo=UTC)
+"""The next attempt of the pending deliveries of a disabled endpoint: never, until it is
+enabled again (then at once); claims do not walk them meanwhile."""
+
+
+async def pause_endpoint(
+    conn: AsyncConnection, endpoint_id: str, *, paused: bool, now: datetime
+) -> None:
+    """Hold (or, with ``paused`` false, release) a disabled endpoint's pending deliveries;
+    a test event (its URL copied into the row) is not held."""
+    d = event_deliveries
+    query = update(d).where(
+        d.c.endpoint_id == endpoint_id, d.c.status == "pending", d.c.target_url.is_(None)
+    )
+    if paused:
+        await conn.execute(query.values(next_attempt_at=PAUSED))
+    else:
+        await conn.execute(query.where(d.c.next_attempt_at >= PAUSED).values(next_attempt_at=now))
+
+
 async def complete(
     conn: AsyncConnection,
     outcomes: Sequence[DeliveryOutcome],
@@ -338,6 +379,13 @@ async def complete(
             for o in outcomes
         ],
     )
+    retried = [
+        {"p_id": o.id, "p_next": o.next_attempt_at}
+        for o in outcomes
+        if o.status == "pending" and o.next_attempt_at is not None
+    ]
+    if retried:
+        await conn.execute(_PUSH_LATER, retried)
     healthy = sorted({o.endpoint_id for o in outcomes if o.endpoint_id and o.succeeded})
     failing = sorted(
         {o.endpoint_id for o in outcomes if o.endpoint_id and not o.succeeded} - set(healthy)
@@ -380,6 +428,7 @@ async def complete(
             .where(ep.c.id == endpoint_id)
             .values(enabled=False, disabled_reason=reason, disabled_at=now, updated_at=now)
         )
+        await pause_endpoint(conn, endpoint_id, paused=True, now=now)
         disabled.append((endpoint_id, reason))
     return disabled
 
@@ -418,7 +467,7 @@ async def forget_old(conn: AsyncConnection, before: datetime, limit: int = 5000)
     callbacks = select(message_callbacks.c.message_id).where(
         message_callbacks.c.created_at < before - timedelta(days=3)
     )
-    await conn.execute(
+    forgotten = await conn.execute(
         delete(message_callbacks).where(message_callbacks.c.message_id.in_(callbacks.limit(limit)))
     )
-    return int(result.rowcount)
+    return int(result.rowcount) + int(forgotten.rowcount)
