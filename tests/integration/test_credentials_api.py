@@ -92,6 +92,7 @@ async def test_basic_form_request_is_exact(
         "provider_message_id": "SM123",
         "latency_ms": result["latency_ms"],
         "error": None,
+        "provider_answer": '{"sid": "SM123"}',
     }
     [request] = mock_provider.requests
     # {{appId}} is percent-encoded into one path segment
