@@ -4,143 +4,23 @@ server on loopback and the loopback mock provider. Screenshots of each screen go
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
-import shutil
-import socket
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
-from cryptography.fernet import Fernet
-from pydantic import SecretStr
 
-from smsbridge.app import create_app
-from smsbridge.config import Settings
-from smsbridge.container import Services, build_services
-from tests.conftest import ADMIN_KEY, IN_CI
+from tests.conftest import ADMIN_KEY
+from tests.e2e.harness import (
+    HEADER_SECRET,
+    TOKEN,
+    Site,
+    check_page,
+    shot,
+    sign_in,
+)
 from tests.mock_provider import MockProvider, Recorded, Reply
-
-CHROMIUM = "/usr/bin/chromium"
-SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
-TOKEN = "tok-browser-9f8e7d6c5b"
-HEADER_SECRET = "hdr-secret-4a3b2c1d0e"
-
-if not Path(CHROMIUM).exists() or shutil.which("chromium") is None:
-    if IN_CI:
-        pytest.fail(f"CI=true but {CHROMIUM} is missing (.ci/run installs it)", pytrace=False)
-    pytest.skip(f"{CHROMIUM} not installed (apt-get install -y chromium)", allow_module_level=True)
-
-playwright_api = pytest.importorskip("playwright.async_api")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-class Site:
-    def __init__(self, base: str, services: Services) -> None:
-        self.base = base
-        self.services = services
-
-
-@asynccontextmanager
-async def _serve(sqlite_url: str, tmp_path: Path, *, run_worker: bool) -> AsyncIterator[Site]:
-    """The app under uvicorn on a free loopback port (with ``run_worker``: delivery worker and
-    campaign runner in-process, as ``smsbridge serve`` runs them)."""
-    port = _free_port()
-    settings = Settings(
-        database_url=sqlite_url,
-        admin_key=SecretStr(ADMIN_KEY),
-        secret_keys=SecretStr(Fernet.generate_key().decode()),
-        allow_private_provider_urls=True,
-        state_dir=tmp_path / "state",
-        public_url=f"http://127.0.0.1:{port}",
-        worker_poll_interval=0.2,
-    )
-    services = await build_services(settings)
-    app = create_app(settings, prebuilt=services, run_worker=run_worker)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    for _ in range(100):
-        if server.started:
-            break
-        await asyncio.sleep(0.05)
-    try:
-        yield Site(f"http://127.0.0.1:{port}", services)
-    finally:
-        server.should_exit = True
-        await task
-        await services.close()
-
-
-@pytest.fixture
-async def site(sqlite_url: str, tmp_path: Path) -> AsyncIterator[Site]:
-    """The admin without a worker: tests drive delivery themselves."""
-    async with _serve(sqlite_url, tmp_path, run_worker=False) as served:
-        yield served
-
-
-@pytest.fixture
-async def live_site(sqlite_url: str, tmp_path: Path) -> AsyncIterator[Site]:
-    """The admin as ``smsbridge serve`` runs it: worker and campaign runner in-process."""
-    async with _serve(sqlite_url, tmp_path, run_worker=True) as served:
-        yield served
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    async with playwright_api.async_playwright() as driver:
-        launched = await driver.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=["--no-sandbox", "--disable-background-networking"],
-        )
-        try:
-            yield launched
-        finally:
-            await launched.close()
-
-
-async def _shot(page: Any, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-
-
-async def _check_page(page: Any) -> None:
-    """Every visible control has a label; nothing overflows sideways; no secret is shown."""
-    unlabeled = await page.evaluate(
-        """() => [...document.querySelectorAll('input, select, textarea')]
-            .filter(e => e.type !== 'hidden' && e.labels.length === 0)
-            .map(e => e.name || e.id)"""
-    )
-    assert unlabeled == []
-    width = await page.evaluate("() => document.documentElement.scrollWidth")
-    viewport = page.viewport_size["width"]
-    wide = await page.evaluate(
-        """(limit) => [...document.querySelectorAll('body *')]
-            .filter(e => e.getBoundingClientRect().right > limit + 1)
-            .slice(-3).map(e => e.tagName + '#' + e.id + '.' + e.className)""",
-        viewport,
-    )
-    assert width <= viewport, f"page is {width}px wide in a {viewport}px viewport: {wide}"
-    content = await page.content()
-    assert TOKEN not in content
-    assert HEADER_SECRET not in content
-
-
-async def _sign_in(page: Any, base: str, key: str) -> None:
-    await page.goto(f"{base}/admin/credentials")
-    assert page.url.endswith("/admin/login")  # not signed in: sent to the sign-in page
-    await page.get_by_label("API key").fill(key)
-    await page.get_by_label("API key").press("Enter")  # keyboard only
 
 
 @pytest.mark.parametrize("width", [1280, 390])
@@ -149,10 +29,10 @@ async def test_credentials_journey(
 ) -> None:
     context = await browser.new_context(viewport={"width": width, "height": 900})
     page = await context.new_page()
-    await _sign_in(page, site.base, ADMIN_KEY)
+    await sign_in(page, site.base, ADMIN_KEY)
     await page.wait_for_url(f"{site.base}/admin/credentials")
-    await _shot(page, f"credentials-empty-{width}")
-    await _check_page(page)
+    await shot(page, f"credentials-empty-{width}")
+    await check_page(page)
 
     await page.get_by_role("link", name="Create API credentials").click()
     await page.get_by_label("Name", exact=True).fill("mock-provider")
@@ -176,8 +56,8 @@ async def test_credentials_journey(
     assert await page.locator("#auth_token-kept").is_visible()
     assert await page.locator("#header_value_0-kept").count() == 1
     assert await page.locator("#auth_token").input_value() == ""
-    await _shot(page, f"credential-form-error-{width}")
-    await _check_page(page)
+    await shot(page, f"credential-form-error-{width}")
+    await check_page(page)
 
     await page.get_by_label("Provider payload (JSON)").fill(
         '{"to": "{{toNumber}}", "from": "{{fromNumber}}", "text": "{{message}}"}'
@@ -187,12 +67,12 @@ async def test_credentials_journey(
     preview = page.locator("pre")
     await preview.wait_for()
     assert "Bearer ****" in await preview.inner_text()
-    await _check_page(page)
+    await check_page(page)
     await page.get_by_role("button", name="Save").click()  # no secret typed again
     await page.wait_for_url(f"{site.base}/admin/credentials?notice=*")
     assert "mock-provider" in await page.content()
-    await _shot(page, f"credentials-list-{width}")
-    await _check_page(page)
+    await shot(page, f"credentials-list-{width}")
+    await check_page(page)
 
     await page.get_by_role("link", name="Validate connection").click()
     await page.get_by_label("Send a test message to").fill("+33612345678")
@@ -201,8 +81,8 @@ async def test_credentials_journey(
     assert len(mock_provider.requests) == 1
     assert mock_provider.requests[0].header("authorization") == f"Bearer {TOKEN}"
     assert mock_provider.requests[0].header("x-api-secret") == HEADER_SECRET
-    await _shot(page, f"validate-{width}")
-    await _check_page(page)
+    await shot(page, f"validate-{width}")
+    await check_page(page)
 
     credential_id = (await site.services.credentials.list()).items[0].id
     await site.services.surfaces.create(
@@ -213,7 +93,7 @@ async def test_credentials_journey(
     await page.get_by_role("button", name="Delete").click()
     await page.get_by_text("Not deleted").wait_for()
     assert f"'uses-it-{width}'" in (await page.locator(".notice").inner_text())  # named
-    await _shot(page, f"delete-refused-{width}")
+    await shot(page, f"delete-refused-{width}")
 
     await page.goto(f"{site.base}/admin/credentials")
     await page.get_by_role("link", name="Edit mock-provider").click()  # from the list
@@ -233,12 +113,12 @@ async def test_viewer_cannot_see_credentials_and_csrf_is_required(site: Site, br
     viewer = await site.services.api_keys.create("viewer key", "viewer")
     context = await browser.new_context()
     page = await context.new_page()
-    await _sign_in(page, site.base, viewer.key)
+    await sign_in(page, site.base, viewer.key)
     await page.wait_for_url(f"{site.base}/admin/messages")
     response = await page.goto(f"{site.base}/admin/credentials")
     assert response is not None and response.status == 403
     assert "Not allowed" in await page.content()
-    await _shot(page, "viewer-refused")
+    await shot(page, "viewer-refused")
     cookies = await context.cookies()
     session = next(c for c in cookies if c["name"] == "smsbridge_admin")
     assert session["httpOnly"] is True
@@ -249,7 +129,7 @@ async def test_viewer_cannot_see_credentials_and_csrf_is_required(site: Site, br
 
     wrong = await browser.new_context()
     page = await wrong.new_page()
-    await _sign_in(page, site.base, "not-a-key")
+    await sign_in(page, site.base, "not-a-key")
     await page.get_by_text("This API key is not valid.").wait_for()
     await wrong.close()
 
@@ -271,7 +151,7 @@ async def test_surfaces_screens(site: Site, browser: Any, mock_provider: MockPro
     )
     context = await browser.new_context(viewport={"width": 390, "height": 900})
     page = await context.new_page()
-    await _sign_in(page, site.base, ADMIN_KEY)
+    await sign_in(page, site.base, ADMIN_KEY)
     await page.wait_for_url(f"{site.base}/admin/credentials")
     await page.get_by_role("link", name="Surfaces").click()
     await page.get_by_role("link", name="Create a surface").click()
@@ -280,8 +160,8 @@ async def test_surfaces_screens(site: Site, browser: Any, mock_provider: MockPro
     await page.get_by_label("Sender").fill("not a sender!!")
     await page.get_by_role("button", name="Save").click()
     await page.locator("#sender-error").wait_for()
-    await _shot(page, "surface-form-error")
-    await _check_page(page)
+    await shot(page, "surface-form-error")
+    await check_page(page)
 
     await page.get_by_label("Sender").fill("Acme")
     await page.get_by_label("Quiet hours from (HH:MM)").fill("9pm")
@@ -300,8 +180,8 @@ async def test_surfaces_screens(site: Site, browser: Any, mock_provider: MockPro
     inbound = await page.get_by_role("textbox", name="Inbound webhook URL").input_value()
     assert inbound.startswith(f"{site.base}/hooks/inbound/")
     await page.get_by_role("button", name="Copy the inbound webhook url").click()
-    await _shot(page, "surface-edit")
-    await _check_page(page)
+    await shot(page, "surface-edit")
+    await check_page(page)
 
     surface = (await site.services.surfaces.list()).items[0]
     assert surface.surface.keywords["opt_out"] == ("STOP", "ARRET")
@@ -312,7 +192,7 @@ async def test_surfaces_screens(site: Site, browser: Any, mock_provider: MockPro
     assert surface.surface.frequency_cap.max_messages == 3
     await page.goto(f"{site.base}/admin/surfaces")
     assert "alerts" in await page.content()
-    await _shot(page, "surfaces-list")
+    await shot(page, "surfaces-list")
     await context.close()
 
 
@@ -339,11 +219,11 @@ async def test_message_log_and_timeline(
     viewer = await site.services.api_keys.create("reader", "viewer")
     context = await browser.new_context(viewport={"width": 390, "height": 900})
     page = await context.new_page()
-    await _sign_in(page, site.base, viewer.key)
+    await sign_in(page, site.base, viewer.key)
     await page.wait_for_url(f"{site.base}/admin/messages")
     assert "Hello 78" in await page.content() and "Hello 79" in await page.content()
-    await _check_page(page)
-    await _shot(page, "messages")
+    await check_page(page)
+    await shot(page, "messages")
     await page.get_by_label("Number").fill("+33612345679")
     await page.get_by_role("button", name="Search").click()
     await page.wait_for_url("**/admin/messages?*")
@@ -353,7 +233,7 @@ async def test_message_log_and_timeline(
     await page.get_by_role("heading", name="Timeline").wait_for()
     timeline = await page.locator("ol").inner_text()
     assert "queued" in timeline and "attempt" in timeline and "sent" in timeline
-    await _shot(page, "message-timeline")
+    await shot(page, "message-timeline")
     bad = await page.goto(f"{site.base}/admin/messages?to=12")
     assert bad is not None and "to:" in await page.content()
     await context.close()
@@ -376,10 +256,10 @@ async def test_profiles_import_search_and_consent(site: Site, browser: Any, tmp_
     sender = await site.services.api_keys.create("marketer", "sender")
     context = await browser.new_context(viewport={"width": 390, "height": 900})
     page = await context.new_page()
-    await _sign_in(page, site.base, sender.key)
+    await sign_in(page, site.base, sender.key)
     await page.wait_for_url(f"{site.base}/admin/messages")
     await page.get_by_role("link", name="Profiles").click()
-    await _check_page(page)
+    await check_page(page)
     await page.get_by_label("File (.csv or .ndjson)").set_input_files(str(people))
     await page.get_by_role("button", name="Import").click()
     await page.get_by_role("heading", name="Import finished").wait_for()
@@ -387,7 +267,7 @@ async def test_profiles_import_search_and_consent(site: Site, browser: Any, tmp_
     assert "3 profile(s) imported from 5 line(s); 1 error(s)" in summary  # header included
     assert "not-a-phone" in await page.content()
     assert await page.locator("#progress").count() == 0  # the result page replaced the form
-    await _shot(page, "profiles-import")
+    await shot(page, "profiles-import")
 
     await page.goto(f"{site.base}/admin/profiles")
     await page.get_by_label("Find by phone number or external id").fill("+33612345602")
@@ -401,8 +281,8 @@ async def test_profiles_import_search_and_consent(site: Site, browser: Any, tmp_
         form={"sender": "Acme", "status": "opted_in", "csrf": "x"},
     )
     assert forged.status == 403
-    await _check_page(page)
-    await _shot(page, "profile-detail")
+    await check_page(page)
+    await shot(page, "profile-detail")
     await context.close()
 
 
@@ -426,10 +306,10 @@ async def test_compose_live_preview_and_send(
     sender = await site.services.api_keys.create("writer", "sender")
     context = await browser.new_context(viewport={"width": 390, "height": 900})
     page = await context.new_page()
-    await _sign_in(page, site.base, sender.key)
+    await sign_in(page, site.base, sender.key)
     await page.wait_for_url(f"{site.base}/admin/messages")
     await page.get_by_role("link", name="Compose").click()
-    await _check_page(page)
+    await check_page(page)
     await page.get_by_label("…or a profile (external id), to personalize").fill("ana")
     await page.get_by_label("Message").fill("Hi {{ profile.firstName }} 😀 {{ promo }}")
     preview = page.locator("#preview")
@@ -437,11 +317,11 @@ async def test_compose_live_preview_and_send(
     assert "Hi Ana 😀" in await preview.locator("pre").inner_text()
     assert await preview.locator("mark").first.inner_text() == "😀"
     assert "promo" in await preview.inner_text()  # reported as undefined
-    await _shot(page, "compose-preview")
+    await shot(page, "compose-preview")
     await page.get_by_role("button", name="Send").click()
     await page.get_by_role("heading", name="Timeline").wait_for()
     assert "Hi Ana 😀" in await page.content()
-    await _shot(page, "compose-sent")
+    await shot(page, "compose-sent")
     await context.close()
 
 
@@ -467,11 +347,11 @@ async def test_campaign_create_launch_and_live_progress(
     sender = await site.services.api_keys.create("marketer", "sender")
     context = await browser.new_context(viewport={"width": 390, "height": 900})
     page = await context.new_page()
-    await _sign_in(page, site.base, sender.key)
+    await sign_in(page, site.base, sender.key)
     await page.wait_for_url(f"{site.base}/admin/messages")
     await page.get_by_role("link", name="Campaigns").click()
     await page.get_by_role("link", name="Create a campaign").click()
-    await _check_page(page)
+    await check_page(page)
     await page.get_by_label("Name", exact=True).fill("spring")
     await page.get_by_label("Message", exact=True).fill("Hi {{ profile.firstName }}")
     await page.get_by_label("Profiles whose attributes match").check()
@@ -488,8 +368,8 @@ async def test_campaign_create_launch_and_live_progress(
     await page.locator("#campaign-status").get_by_text("completed").wait_for()  # live update
     assert await page.locator('td[data-label="Audience"]').inner_text() == "2"
     assert await page.locator('td[data-label="Sent"]').inner_text() == "2"
-    await _check_page(page)
-    await _shot(page, "campaign-completed")
+    await check_page(page)
+    await shot(page, "campaign-completed")
     sent = sorted(r.body for r in mock_provider.requests)
     assert len(sent) == 2 and all(b"Hi N" in body for body in sent)
 
@@ -497,8 +377,8 @@ async def test_campaign_create_launch_and_live_progress(
     tiles = await page.get_by_role("list", name="Key figures").inner_text()
     assert "2\ntargeted" in tiles and "2\nsent" in tiles
     assert await page.locator("svg rect").count() >= 3  # one series of bars per chart
-    await _check_page(page)
-    await _shot(page, "report")
+    await check_page(page)
+    await shot(page, "report")
     csv_url = await page.get_by_role("link", name="Download the CSV").get_attribute("href")
     download = await page.request.get(f"{site.base}{csv_url}")
     assert download.status == 200
@@ -534,7 +414,7 @@ async def test_whole_journey_from_sign_in_to_report(
     )
     context = await browser.new_context(viewport={"width": 1280, "height": 900})
     page = await context.new_page()
-    await _sign_in(page, site.base, ADMIN_KEY)
+    await sign_in(page, site.base, ADMIN_KEY)
     await page.wait_for_url(f"{site.base}/admin/credentials")
 
     # API credentials pointing at the loopback mock provider, then "Validate connection".
@@ -583,7 +463,7 @@ async def test_whole_journey_from_sign_in_to_report(
     await page.get_by_role("button", name="Record").click()
     await page.get_by_text("+33612345603 opted out of Acme.").wait_for()
     assert "Opted out of Acme" in await page.locator("main ul").inner_text()
-    await _shot(page, "journey-consent")
+    await shot(page, "journey-consent")
 
     # A campaign to everyone, launched, followed live until it completes.
     await page.get_by_role("link", name="Campaigns").click()
@@ -602,7 +482,7 @@ async def test_whole_journey_from_sign_in_to_report(
     assert await page.locator('td[data-label="Audience"]').inner_text() == "5"
     assert await page.locator('td[data-label="Sent"]').inner_text() == "2"
     assert await page.locator('td[data-label="Failed"]').inner_text() == "1"
-    await _shot(page, "journey-campaign")
+    await shot(page, "journey-campaign")
 
     # The provider saw exactly the two accepted messages and the refused one (after the test).
     campaign_requests = mock_provider.requests[1:]
@@ -636,16 +516,16 @@ async def test_whole_journey_from_sign_in_to_report(
     assert "opted_out: 1" in reasons and "duplicate" in reasons and "Errors (1)" in reasons
     by_credential = await page.get_by_role("table", name="Messages by the credential").inner_text()
     assert "acme-gateway\t2\t1" in by_credential
-    await _check_page(page)
-    await _shot(page, "journey-report")
+    await check_page(page)
+    await shot(page, "journey-report")
 
     # The surface's report (last 7 days) counts the campaign and the validation message.
     await page.get_by_role("link", name="Reports", exact=True).click()
     await page.get_by_role("link", name="promo").click()
     tiles = await page.get_by_role("list", name="Key figures").inner_text()
     assert "5\ntargeted" in tiles and "2\nclicks" in tiles  # the test send has no surface
-    await _check_page(page)
-    await _shot(page, "journey-surface-report")
+    await check_page(page)
+    await shot(page, "journey-surface-report")
     await page.goto(f"{page.url.split('?')[0]}?from=yesterday&to=2026-13-01")
     problems = await page.get_by_role("alert").inner_text()
     assert "from: not a date" in problems and "to: not a date" in problems
@@ -656,7 +536,7 @@ async def test_keyboard_alone_reaches_and_submits_a_form(site: Site, browser: An
     """Tab order reaches every field and the Save button; Enter submits; focus is visible."""
     context = await browser.new_context(viewport={"width": 390, "height": 900})
     page = await context.new_page()
-    await _sign_in(page, site.base, ADMIN_KEY)
+    await sign_in(page, site.base, ADMIN_KEY)
     await page.wait_for_url(f"{site.base}/admin/credentials")
     await page.goto(f"{site.base}/admin/surfaces/new")
     reached: list[str] = []
@@ -703,7 +583,7 @@ async def test_oauth2_and_hmac_credentials_through_the_form(
     mock_provider.responder = provider
     context = await browser.new_context(viewport={"width": 390, "height": 900})
     page = await context.new_page()
-    await _sign_in(page, site.base, ADMIN_KEY)
+    await sign_in(page, site.base, ADMIN_KEY)
     await page.wait_for_url(f"{site.base}/admin/credentials")
     await page.get_by_role("link", name="Create API credentials").click()
     await page.get_by_label("Name", exact=True).fill("oauth-gw")
@@ -728,7 +608,7 @@ async def test_oauth2_and_hmac_credentials_through_the_form(
     await page.get_by_text("Connection works").wait_for()
     assert [r.path for r in mock_provider.requests] == ["/token", "/sms"]
     assert secret not in await page.content()
-    await _shot(page, "credential-oauth2-validated")
+    await shot(page, "credential-oauth2-validated")
 
     credential_id = (await site.services.credentials.list()).items[0].id
     await page.goto(f"{site.base}/admin/credentials/{credential_id}")
@@ -738,8 +618,8 @@ async def test_oauth2_and_hmac_credentials_through_the_form(
     await page.get_by_label("Signature prefix (optional, e.g. sha256=)").fill("sha256=")
     await page.get_by_role("button", name="Preview the request").click()
     assert "sha256=****(HMAC-sha256)" in await page.locator("pre").inner_text()
-    await _check_page(page)
-    await _shot(page, "credential-hmac-preview")
+    await check_page(page)
+    await shot(page, "credential-hmac-preview")
     await page.get_by_label("Signing secret", exact=True).fill("hmac-browser-secret-77")
     await page.get_by_role("button", name="Save").click()
     await page.wait_for_url(f"{site.base}/admin/credentials?notice=*")
@@ -761,7 +641,7 @@ async def test_admin_refuses_framing_and_its_policy_blocks_nothing_of_its_own(
         "console",
         lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None,
     )
-    await _sign_in(page, site.base, ADMIN_KEY)
+    await sign_in(page, site.base, ADMIN_KEY)
     await page.wait_for_url(f"{site.base}/admin/credentials")
     for path in ("surfaces/new", "profiles", "compose", "campaigns/new", "messages"):
         await page.goto(f"{site.base}/admin/{path}")
@@ -784,7 +664,7 @@ async def test_webhook_mappings_and_the_sample_check_in_the_form(
 ) -> None:
     context = await browser.new_context(viewport={"width": 390, "height": 900})
     page = await context.new_page()
-    await _sign_in(page, site.base, ADMIN_KEY)
+    await sign_in(page, site.base, ADMIN_KEY)
     await page.wait_for_url(f"{site.base}/admin/credentials")
     await page.get_by_role("link", name="Create API credentials").click()
     await page.get_by_label("Name", exact=True).fill("acme-gw")
@@ -809,8 +689,8 @@ async def test_webhook_mappings_and_the_sample_check_in_the_form(
     result = page.locator("#sample-result")
     await result.wait_for()
     assert await result.locator("td").all_inner_texts() == ["p-1", "DELIVRD", "delivered", ""]
-    await _check_page(page)
-    await _shot(page, "credential-webhook-sample-check")
+    await check_page(page)
+    await shot(page, "credential-webhook-sample-check")
 
     await page.get_by_role("button", name="Save").click()
     await page.wait_for_url(f"{site.base}/admin/credentials?notice=*")
@@ -827,7 +707,7 @@ async def test_webhook_mappings_and_the_sample_check_in_the_form(
     assert status_url == surface.status_webhook_url
     gap = page.locator("#hook-inbound-gap")  # no inbound mapping: no inbound URL offered
     assert "has no inbound mapping" in await gap.inner_text()
-    await _check_page(page)
+    await check_page(page)
     await gap.get_by_role("link", name="Add its webhook mappings").click()
     await page.get_by_label("Sender number (inbound)").fill("$.from")
     await page.get_by_label("Message text (inbound)").fill("$.text")

@@ -5,38 +5,14 @@ and past signing in."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from smsbridge.services.message_rows import SendRequest
 from tests.conftest import ADMIN_KEY
-from tests.e2e.test_admin_browser import CHROMIUM, Site, _check_page, _serve, _shot
+from tests.e2e.harness import Site, check_page, shot
 from tests.mock_provider import MockProvider
-
-playwright_api = pytest.importorskip("playwright.async_api")
-
-
-@pytest.fixture
-async def site(sqlite_url: str, tmp_path: Path) -> AsyncIterator[Site]:
-    async with _serve(sqlite_url, tmp_path, run_worker=False) as served:
-        yield served
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    async with playwright_api.async_playwright() as driver:
-        launched = await driver.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=["--no-sandbox", "--disable-background-networking"],
-        )
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 async def _lang(page: Any) -> str:
@@ -68,7 +44,7 @@ async def test_a_french_browser_sees_french_and_switches_to_english(
     await page.goto(f"{site.base}/admin/login")
     assert await _lang(page) == "fr"
     await page.get_by_role("heading", name="Se connecter").wait_for()
-    await _check_page(page)
+    await check_page(page)
     await page.get_by_label("Clé d\u2019API").fill(ADMIN_KEY)
     await page.get_by_label("Clé d\u2019API").press("Enter")
     await page.wait_for_url("**/admin/credentials")
@@ -86,8 +62,8 @@ async def test_a_french_browser_sees_french_and_switches_to_english(
     assert await switcher.get_by_role("button", name="Français").get_attribute("aria-pressed") == (
         "true"
     )
-    await _check_page(page)  # the switcher fits in 390 px
-    await _shot(page, "i18n-messages-fr")
+    await check_page(page)  # the switcher fits in 390 px
+    await shot(page, "i18n-messages-fr")
 
     # Keyboard only: Tab to the switcher's "English", press Enter.
     english = switcher.get_by_role("button", name="English")
@@ -108,7 +84,7 @@ async def test_a_french_browser_sees_french_and_switches_to_english(
     assert await _lang(page) == "en"
     await page.goto(f"{site.base}/admin/messages/nothing-here")
     assert await _lang(page) == "en" and "No such message." in await page.content()
-    await _shot(page, "i18n-after-switch-en")
+    await shot(page, "i18n-after-switch-en")
     await context.close()
 
 
@@ -123,7 +99,7 @@ async def test_an_english_browser_sees_english_and_can_choose_french_before_sign
     await page.get_by_role("button", name="Français").click()
     await page.get_by_role("heading", name="Se connecter").wait_for()
     assert page.url == f"{site.base}/admin/login" and await _lang(page) == "fr"
-    await _shot(page, "i18n-login-fr")
+    await shot(page, "i18n-login-fr")
     await page.get_by_label("Clé d\u2019API").fill(ADMIN_KEY)
     await page.get_by_role("button", name="Se connecter", exact=True).click()
     await page.wait_for_url("**/admin/credentials")

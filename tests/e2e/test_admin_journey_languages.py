@@ -19,7 +19,6 @@ missing translation fails here too).
 
 from __future__ import annotations
 
-# ruff: noqa: F811 (the fixtures imported below are taken as parameters)
 import os
 import re
 from pathlib import Path
@@ -29,13 +28,7 @@ import pytest
 
 from smsbridge.web.i18n import translator_for
 from tests.conftest import ADMIN_KEY
-from tests.e2e.test_admin_browser import (  # noqa: F401 (fixtures)
-    TOKEN,
-    Site,
-    _check_page,
-    browser,
-    live_site,
-)
+from tests.e2e.harness import TOKEN, Site, check_page
 from tests.mock_provider import MockProvider, Recorded, Reply
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,7 +62,7 @@ class Screens:
         directory.mkdir(parents=True, exist_ok=True)
         for width in WIDTHS:
             await self.page.set_viewport_size({"width": width, "height": 900})
-            await _check_page(self.page)
+            await check_page(self.page)
             await self.page.screenshot(path=str(directory / f"{name}-{width}.png"), full_page=True)
         await self.page.set_viewport_size({"width": WIDTHS[0], "height": 900})
         self.taken.append(name)

@@ -10,28 +10,12 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
-
 from smsbridge.services.consent import ConsentStatus
-from tests.e2e.test_admin_browser import Site, _check_page, _shot, _sign_in
-from tests.e2e.test_admin_browser import browser as admin_browser  # noqa: F401 (a fixture)
-from tests.e2e.test_admin_browser import site as admin_site  # noqa: F401 (a fixture)
+from tests.e2e.harness import Site, check_page, shot, sign_in
 from tests.mock_provider import MockProvider
 
 PHONE = 390
 """A phone's width: no page may scroll sideways at it."""
-
-
-@pytest.fixture(name="site")
-def _site(admin_site: Site) -> Site:  # noqa: F811 (the imported fixture)
-    """The admin without a worker (test_admin_browser's ``site``)."""
-    return admin_site
-
-
-@pytest.fixture(name="browser")
-def _browser(admin_browser: Any) -> Any:  # noqa: F811 (the imported fixture)
-    """Chromium (test_admin_browser's ``browser``)."""
-    return admin_browser
 
 
 async def _audience(site: Site, mock_provider: MockProvider) -> None:
@@ -71,7 +55,7 @@ async def _marketer(site: Site, browser: Any, **options: Any) -> tuple[Any, Any]
     key = await site.services.api_keys.create("marketer", "sender")
     context = await browser.new_context(viewport={"width": PHONE, "height": 900}, **options)
     page = await context.new_page()
-    await _sign_in(page, site.base, key.key)
+    await sign_in(page, site.base, key.key)
     await page.wait_for_url(f"{site.base}/admin/messages")
     await page.goto(f"{site.base}/admin/campaigns/new")
     return context, page
@@ -98,8 +82,8 @@ async def test_audience_is_counted_as_it_is_edited(
     assert "5 profiles in the audience" in text
     assert "1 opted out of Acme" in text
     assert "1 share a number with another profile" in text
-    await _check_page(page)
-    await _shot(page, "campaign-form-audience")
+    await check_page(page)
+    await shot(page, "campaign-form-audience")
 
     await page.get_by_label("Every profile").check()
     await size.get_by_text("5 recipients").wait_for()  # + Fay, Gus
@@ -127,7 +111,7 @@ async def test_count_the_audience_without_javascript(
     assert "Hi Fay" in await page.locator("#sample-text").inner_text()  # the sample, too
     assert await page.get_by_role("alert").count() == 0  # counting is not creating
     assert (await site.services.campaigns.list()).items == []
-    await _check_page(page)
+    await check_page(page)
     await context.close()
 
 
@@ -157,8 +141,8 @@ async def test_sample_recipient_preview_with_segments_and_encoding(
 
     await page.get_by_label("Attribute filters, one per line").fill("country=FR")
     await preview.get_by_text("Hi Ana 🌷", exact=False).wait_for()  # follows the audience
-    await _check_page(page)
-    await _shot(page, "campaign-form-preview")
+    await check_page(page)
+    await shot(page, "campaign-form-preview")
     await context.close()
 
 
@@ -176,13 +160,13 @@ async def test_schedule_creates_a_campaign_with_send_at_in_the_named_zone(
     summary = page.locator("#when-summary")
     await summary.get_by_text("2031-06-01 07:00 UTC", exact=False).wait_for()
     assert "09:00 Europe/Paris" in await summary.inner_text()
-    await _check_page(page)
+    await check_page(page)
     await page.get_by_role("button", name="Create (draft)").click()
     await page.get_by_role("heading", name="Campaign summer").wait_for()
     assert "from 2031-06-01 07:00 UTC" in await page.locator("#campaign-when").inner_text()
     [campaign] = (await site.services.campaigns.list()).items
     assert campaign["send_at"] == datetime(2031, 6, 1, 7, 0, tzinfo=UTC)
-    await _check_page(page)
+    await check_page(page)
 
     # the same date in another zone, and a time already past: said next to the field
     await page.goto(f"{site.base}/admin/campaigns/new")
@@ -212,8 +196,8 @@ async def test_launch_asks_to_confirm_the_number_of_recipients(
     await page.get_by_role("heading", name="Send to 3 recipients?").wait_for()
     assert (await site.services.campaigns.get(draft["id"]))["status"] == "draft"  # asked only
     assert "1 opted out of Acme" in await page.locator("#audience-size").inner_text()
-    await _check_page(page)
-    await _shot(page, "campaign-launch-confirm")
+    await check_page(page)
+    await shot(page, "campaign-launch-confirm")
     await page.get_by_role("link", name="No, back to the campaign").click()
     await page.get_by_role("heading", name="Campaign spring").wait_for()
     assert (await site.services.campaigns.get(draft["id"]))["status"] == "draft"
@@ -277,8 +261,8 @@ async def test_bad_input_is_said_next_to_each_field_all_at_once(
     assert "Please correct these 5 problems" in summary
     assert summary.index("Name") < summary.index("Attribute filters") < summary.index("Throttle")
     assert (await site.services.campaigns.list()).items == []
-    await _check_page(page)
-    await _shot(page, "campaign-form-errors")
+    await check_page(page)
+    await shot(page, "campaign-form-errors")
     await context.close()
 
 
@@ -292,7 +276,7 @@ async def test_profiles_are_listed_without_a_search_a_page_at_a_time(
     key = await site.services.api_keys.create("reader", "viewer")
     context = await browser.new_context(viewport={"width": PHONE, "height": 900})
     page = await context.new_page()
-    await _sign_in(page, site.base, key.key)
+    await sign_in(page, site.base, key.key)
     await page.wait_for_url(f"{site.base}/admin/messages")
     await page.get_by_role("link", name="Profiles").click()
     rows = page.locator("#profiles-table tbody tr")
@@ -300,8 +284,8 @@ async def test_profiles_are_listed_without_a_search_a_page_at_a_time(
     assert await page.get_by_role("link", name="crm-000").count() == 1
     assert await page.get_by_role("link", name="crm-049").count() == 1
     assert "60 profiles in all" in await page.content()
-    await _check_page(page)
-    await _shot(page, "profiles-list")
+    await check_page(page)
+    await shot(page, "profiles-list")
 
     await page.get_by_role("link", name="Next page →").click()
     await page.get_by_role("link", name="crm-050").wait_for()
@@ -314,7 +298,7 @@ async def test_profiles_are_listed_without_a_search_a_page_at_a_time(
     await page.get_by_role("button", name="Search").click()
     await page.get_by_role("link", name="crm-007").wait_for()
     assert await rows.count() == 1
-    await _check_page(page)
+    await check_page(page)
     await context.close()
 
 
@@ -363,15 +347,15 @@ async def test_the_form_in_french_on_a_phone(
     said = await preview.text_content() or ""
     assert "le premier profil de l\u2019audience, le recevra\u00a0:" in said
     assert "caractères" in said and "GSM-7\u00a0: 160 caractères" in said
-    await _check_page(page)
-    await _shot(page, "campaign-form-fr")
+    await check_page(page)
+    await shot(page, "campaign-form-fr")
 
     await page.get_by_role("button", name="Créer (brouillon)").click()
     await page.get_by_role("heading", name="Campagne printemps").wait_for()
     audience = await page.locator("#campaign-audience").text_content() or ""
     assert "les profils avec country=FR" in audience
     assert "1\u202f203 destinataires aujourd\u2019hui" in audience
-    await _check_page(page)
+    await check_page(page)
 
     await page.get_by_role("button", name="Lancer").click()
     heading = page.locator("h1")
@@ -380,9 +364,9 @@ async def test_the_form_in_french_on_a_phone(
     confirm = page.get_by_role("button", name="Oui, envoyer à")
     assert await confirm.text_content() == "Oui, envoyer à 1\u202f203 destinataires"
     assert await page.get_by_role("link", name="Non, retour à la campagne").count() == 1
-    await _check_page(page)
-    await _shot(page, "campaign-launch-confirm-fr")
+    await check_page(page)
+    await shot(page, "campaign-launch-confirm-fr")
     await confirm.click()
     await page.locator("#campaign-status").get_by_text("en cours").wait_for()
-    await _check_page(page)
+    await check_page(page)
     await context.close()

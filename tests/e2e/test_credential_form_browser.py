@@ -4,21 +4,12 @@ problem at once, beside its field, in the form's words; the secondary buttons wo
 the name is typed; the brief's four contextual helps; the provider's answer on *Validate
 connection*, secrets masked."""
 
-# ruff: noqa: F811 (the fixtures imported below are taken as parameters)
 from __future__ import annotations
 
 from typing import Any
 
 from tests.conftest import ADMIN_KEY
-from tests.e2e.test_admin_browser import (  # noqa: F401 (fixtures)
-    TOKEN,
-    Site,
-    _check_page,
-    _shot,
-    _sign_in,
-    browser,
-    site,
-)
+from tests.e2e.harness import TOKEN, Site, check_page, shot, sign_in
 from tests.mock_provider import MockProvider, Reply
 
 PAYLOAD = '{"to": "{{toNumber}}", "from": "{{fromNumber}}", "text": "{{message}}"}'
@@ -27,7 +18,7 @@ PAYLOAD = '{"to": "{{toNumber}}", "from": "{{fromNumber}}", "text": "{{message}}
 async def _new_form(browser: Any, site: Site, width: int = 1280, **options: Any) -> Any:
     context = await browser.new_context(viewport={"width": width, "height": 900}, **options)
     page = await context.new_page()
-    await _sign_in(page, site.base, ADMIN_KEY)
+    await sign_in(page, site.base, ADMIN_KEY)
     await page.wait_for_url(f"{site.base}/admin/credentials")
     await page.goto(f"{site.base}/admin/credentials/new")
     return page
@@ -56,7 +47,7 @@ async def test_only_the_chosen_types_fields_show_bearer_app_and_basic_first(
         True,
         *[False] * 7,
     ]
-    await _shot(page, "credential-form-bearer-app")
+    await shot(page, "credential-form-bearer-app")
 
     # keyboard only: focus the type, move down to Basic
     await page.locator("#auth_type").focus()
@@ -132,8 +123,8 @@ async def test_every_problem_at_once_beside_its_field_in_the_forms_words(
     # the summary leads to the field
     await summary.get_by_role("link", name="Provider URL").click()
     assert await page.evaluate("() => document.activeElement.id") == "provider_url"
-    await _check_page(page)
-    await _shot(page, "credential-form-all-problems-390")
+    await check_page(page)
+    await shot(page, "credential-form-all-problems-390")
 
 
 async def test_http_url_refusal_speaks_of_https_not_of_settings(site: Site, browser: Any) -> None:
@@ -177,8 +168,8 @@ async def test_the_briefs_four_contextual_helps(site: Site, browser: Any) -> Non
         await page.keyboard.press("Enter")  # keyboard only
         assert await details.locator("p").is_visible(), element
         assert words in await details.locator("p").inner_text()
-    await _check_page(page)
-    await _shot(page, "credential-form-helps-390")
+    await check_page(page)
+    await shot(page, "credential-form-helps-390")
 
 
 async def test_validate_shows_the_providers_answer_with_secrets_masked(
@@ -203,8 +194,8 @@ async def test_validate_shows_the_providers_answer_with_secrets_masked(
     shown = await answer.inner_text()
     assert "Invalid destination address" in shown and "****" in shown
     assert TOKEN not in await page.content()
-    await _check_page(page)
-    await _shot(page, "validate-refused")
+    await check_page(page)
+    await shot(page, "validate-refused")
 
 
 async def test_a_french_browser_gets_the_form_in_french_and_it_fits_a_phone(
@@ -246,8 +237,8 @@ async def test_a_french_browser_gets_the_form_in_french_and_it_fits_a_phone(
     ):
         assert expected in text, text
     assert "JSON non valide" in await page.locator("#payload-error").inner_text()
-    await _check_page(page)
-    await _shot(page, "credential-form-fr-390")
+    await check_page(page)
+    await shot(page, "credential-form-fr-390")
     await context.close()
 
 

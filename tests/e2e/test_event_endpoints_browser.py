@@ -5,19 +5,12 @@ beside their fields, and the page in French on a phone."""
 
 from __future__ import annotations
 
-# ruff: noqa: F811 (the fixtures imported below are taken as parameters)
 from typing import Any
 
 from standardwebhooks import Webhook
 
 from tests.conftest import ADMIN_KEY
-from tests.e2e.test_admin_browser import (  # noqa: F401 (fixtures)
-    Site,
-    _check_page,
-    _shot,
-    browser,
-    site,
-)
+from tests.e2e.harness import Site, check_page, shot
 from tests.mock_provider import MockProvider, Reply
 
 
@@ -49,8 +42,8 @@ async def test_an_endpoint_from_the_admin_to_a_verified_test_event(
     await page.locator('form[action="/admin/events/new"] button[type=submit]').click()
     secret = await page.locator("#created-secret").input_value()
     assert secret.startswith("whsec_")
-    await _check_page(page)
-    await _shot(page, "events-created")
+    await check_page(page)
+    await shot(page, "events-created")
     await page.goto(f"{site.base}/admin/events")  # shown once
     assert secret not in await page.content()
 
@@ -88,8 +81,8 @@ async def test_an_endpoint_from_the_admin_to_a_verified_test_event(
     last = mock_provider.requests[-1]
     assert Webhook(rotated).verify(last.body, last.headers)
     assert Webhook(secret).verify(last.body, last.headers)  # both sign during the overlap
-    await _check_page(page)
-    await _shot(page, "event-endpoint-log")
+    await check_page(page)
+    await shot(page, "event-endpoint-log")
 
 
 async def test_the_event_endpoints_in_french_on_a_phone(
@@ -102,10 +95,10 @@ async def test_the_event_endpoints_in_french_on_a_phone(
     await page.locator("#url").fill(f"{mock_provider.url}/events")
     await page.locator('form[action="/admin/events/new"] button[type=submit]').click()
     await page.locator("#created-secret").wait_for()
-    await _check_page(page)
+    await check_page(page)
     await page.locator('a[href^="/admin/events/ep_"]').first.click()
     await page.locator('form[action$="/test"] button').click()
     await page.locator(".notice.ok").wait_for()
     assert "Journal" in await page.locator("main").inner_text()
-    await _check_page(page)
-    await _shot(page, "event-endpoint-fr-390")
+    await check_page(page)
+    await shot(page, "event-endpoint-fr-390")

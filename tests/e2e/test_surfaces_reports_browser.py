@@ -4,9 +4,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -15,37 +13,8 @@ import pytest
 from smsbridge.domain.messages import MessageStatus
 from smsbridge.web.i18n import formatters
 from tests.conftest import ADMIN_KEY
-from tests.e2e.test_admin_browser import (
-    CHROMIUM,
-    SHOTS,
-    Site,
-    _check_page,
-    _serve,
-    _shot,
-    _sign_in,
-    playwright_api,
-)
+from tests.e2e.harness import SHOTS, Site, check_page, shot, sign_in
 from tests.mock_provider import MockProvider
-
-
-@pytest.fixture
-async def served(sqlite_url: str, tmp_path: Path) -> AsyncIterator[Site]:
-    async with _serve(sqlite_url, tmp_path, run_worker=False) as site:
-        yield site
-
-
-@pytest.fixture
-async def chromium() -> AsyncIterator[Any]:
-    async with playwright_api.async_playwright() as driver:
-        launched = await driver.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=["--no-sandbox", "--disable-background-networking"],
-        )
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 async def _offline_page(context: Any, outside: list[str], violations: list[str]) -> Any:
@@ -72,14 +41,14 @@ async def _offline_page(context: Any, outside: list[str], violations: list[str])
 # --- item 9: /docs offline ---------------------------------------------------------------------
 
 
-async def test_api_docs_render_offline(served: Site, chromium: Any) -> None:
+async def test_api_docs_render_offline(site: Site, browser: Any) -> None:
     """``/docs`` lists the API's operations with nothing fetched from outside the server, under
     a Content-Security-Policy that its own scripts do not violate."""
-    context = await chromium.new_context(viewport={"width": 1280, "height": 900})
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
     outside: list[str] = []
     violations: list[str] = []
     page = await _offline_page(context, outside, violations)
-    response = await page.goto(f"{served.base}/docs")
+    response = await page.goto(f"{site.base}/docs")
     assert response is not None and response.status == 200
     assert "script-src 'self' 'sha256-" in response.headers["content-security-policy"]
     await page.locator(".opblock").first.wait_for(timeout=15_000)
@@ -93,8 +62,8 @@ async def test_api_docs_render_offline(served: Site, chromium: Any) -> None:
     assert outside == []
     assert violations == []
 
-    redoc = await page.goto(f"{served.base}/redoc")  # the other docs URL leads here
-    assert redoc is not None and page.url == f"{served.base}/docs"
+    redoc = await page.goto(f"{site.base}/redoc")  # the other docs URL leads here
+    assert redoc is not None and page.url == f"{site.base}/docs"
     await context.close()
 
 
@@ -120,14 +89,14 @@ _OFFERED = """() => [...document.getElementById('fallback_credential_ids').optio
 
 @pytest.mark.parametrize("width", [1280, 390])
 async def test_surface_names_with_spaces_fallbacks_and_delete(
-    served: Site, chromium: Any, mock_provider: MockProvider, width: int
+    site: Site, browser: Any, mock_provider: MockProvider, width: int
 ) -> None:
-    site = served
+    site = site
     first = await _credential(site, mock_provider, "Main gateway")
     await _credential(site, mock_provider, "Backup gateway")
-    context = await chromium.new_context(viewport={"width": width, "height": 900})
+    context = await browser.new_context(viewport={"width": width, "height": 900})
     page = await context.new_page()
-    await _sign_in(page, site.base, ADMIN_KEY)
+    await sign_in(page, site.base, ADMIN_KEY)
     await page.wait_for_url(f"{site.base}/admin/credentials")
 
     # A new surface: the fallback list never offers the credential chosen as primary.
@@ -150,8 +119,8 @@ async def test_surface_names_with_spaces_fallbacks_and_delete(
     await page.get_by_role("heading", name="Webhook URLs for your provider").wait_for()
     assert await page.locator("#name-error").count() == 0
     assert await page.evaluate(_OFFERED) == ["Backup gateway"]  # editing: same rule
-    await _check_page(page)
-    await _shot(page, f"surface-spaces-{width}")
+    await check_page(page)
+    await shot(page, f"surface-spaces-{width}")
     surface = (await site.services.surfaces.list()).items[0]
     assert surface.surface.name == "Acme alerts"
     assert (
@@ -166,7 +135,7 @@ async def test_surface_names_with_spaces_fallbacks_and_delete(
     await page.goto(f"{site.base}/admin/surfaces")
     await page.get_by_role("link", name="Delete Acme alerts").click()
     await page.get_by_role("heading", name="Delete Acme alerts?").wait_for()
-    await _check_page(page)
+    await check_page(page)
     await page.get_by_role("button", name="Delete").focus()
     await page.keyboard.press("Enter")  # keyboard only
     refusal = page.get_by_role("alert")
@@ -174,8 +143,8 @@ async def test_surface_names_with_spaces_fallbacks_and_delete(
     text = await refusal.inner_text()
     assert text.startswith("Not deleted") and "'Spring sale'" in text, text
     assert "Acme alerts" in await page.get_by_role("table").inner_text()  # still there
-    await _check_page(page)
-    await _shot(page, f"surface-delete-refused-{width}")
+    await check_page(page)
+    await shot(page, f"surface-delete-refused-{width}")
 
     # An unused surface is deleted; the list says so.
     await site.services.surfaces.create(
@@ -207,11 +176,11 @@ _BARS = """() => [...document.querySelectorAll('main figure svg')].map(svg => {
 
 @pytest.mark.parametrize("width", [1280, 390])
 async def test_surface_report_charts_fill_their_width_and_stop_today(
-    served: Site, chromium: Any, mock_provider: MockProvider, width: int
+    site: Site, browser: Any, mock_provider: MockProvider, width: int
 ) -> None:
     from smsbridge.services.message_rows import SendRequest
 
-    site = served
+    site = site
     credential = await _credential(site, mock_provider, "gateway")
     surface = await site.services.surfaces.create(
         {"name": "Acme promo", "credential_id": credential, "sender": "Acme"}
@@ -224,9 +193,9 @@ async def test_surface_report_charts_fill_their_width_and_stop_today(
     today = datetime.now(UTC).date()
     shown_today = formatters("en")["date"](today)  # a day's bucket, as the page writes it
 
-    context = await chromium.new_context(viewport={"width": width, "height": 900})
+    context = await browser.new_context(viewport={"width": width, "height": 900})
     page = await context.new_page()
-    await _sign_in(page, site.base, ADMIN_KEY)
+    await sign_in(page, site.base, ADMIN_KEY)
     await page.wait_for_url(f"{site.base}/admin/credentials")
     await page.get_by_role("link", name="Reports", exact=True).click()
     await page.get_by_role("link", name="Acme promo").click()
@@ -239,8 +208,8 @@ async def test_surface_report_charts_fill_their_width_and_stop_today(
     assert charts[0]["right"] > 0.9, charts  # today's bar (2 sent) at the right end
     axis = await page.locator(".axis").first.inner_text()
     assert axis.strip().endswith(f"{shown_today} UTC"), axis
-    await _check_page(page)
-    await _shot(page, f"surface-report-{width}")
+    await check_page(page)
+    await shot(page, f"surface-report-{width}")
 
     tomorrow = today + timedelta(days=1)
     await page.goto(f"{page.url.split('?')[0]}?from={today - timedelta(days=4)}&to={tomorrow}")
@@ -252,13 +221,13 @@ async def test_surface_report_charts_fill_their_width_and_stop_today(
 
 
 async def test_surfaces_and_a_surface_report_in_french_on_a_phone(
-    served: Site, chromium: Any, mock_provider: MockProvider
+    site: Site, browser: Any, mock_provider: MockProvider
 ) -> None:
     """A French browser (Chromium's locale) sees the surfaces list, a surface's form and its
     report in French, with the locale's dates and rates, and nothing wider than 390 px."""
     from smsbridge.services.message_rows import SendRequest
 
-    site = served
+    site = site
     credential = await _credential(site, mock_provider, "Passerelle principale")
     surface = await site.services.surfaces.create(
         {"name": "Alertes Acme", "credential_id": credential, "sender": "Acme"}
@@ -268,7 +237,7 @@ async def test_surfaces_and_a_surface_report_in_french_on_a_phone(
     fr = formatters("fr")
     today = datetime.now(UTC).date()
 
-    context = await chromium.new_context(locale="fr-FR", viewport={"width": 390, "height": 900})
+    context = await browser.new_context(locale="fr-FR", viewport={"width": 390, "height": 900})
     page = await context.new_page()
     await page.goto(f"{site.base}/admin/login")
     await page.get_by_label("Clé d\u2019API").fill(ADMIN_KEY)
@@ -286,8 +255,8 @@ async def test_surfaces_and_a_surface_report_in_french_on_a_phone(
     )
     assert await row.locator('td[data-label="Type"]').inner_text() == "Transactionnel"
     assert await row.locator('td[data-label="Suivi des liens"]').inner_text() == "désactivé"
-    await _check_page(page)
-    await _shot(page, "surfaces-fr-390")
+    await check_page(page)
+    await shot(page, "surfaces-fr-390")
 
     # The form: its webhook URLs (not ready: the credential has no mappings), a refusal counted.
     await page.get_by_role("link", name="Modifier Alertes Acme").click()
@@ -304,8 +273,8 @@ async def test_surfaces_and_a_surface_report_in_french_on_a_phone(
     await page.locator("#sender-error").wait_for()
     alert = await page.get_by_role("alert").inner_text()
     assert alert == "Il y a 1 problème à corriger ci-dessous.", alert  # singular
-    await _check_page(page)
-    await _shot(page, "surface-form-fr-390")
+    await check_page(page)
+    await shot(page, "surface-form-fr-390")
 
     # The report: French words, dates and rates; a window past today is said so, in French.
     await page.goto(f"{site.base}/admin/reports")
@@ -317,8 +286,8 @@ async def test_surfaces_and_a_surface_report_in_french_on_a_phone(
     assert "1\nenvoyés" in tiles and "0 (0\u00a0%)\nremis" in tiles, tiles
     axis = await page.locator(".axis").first.inner_text()
     assert axis.strip().endswith(f"{fr['date'](today)} UTC"), axis  # e.g. 5 janv. 2026 UTC
-    await _check_page(page)
-    await _shot(page, "surface-report-fr-390")
+    await check_page(page)
+    await shot(page, "surface-report-fr-390")
     tomorrow = today + timedelta(days=1)
     await page.goto(f"{page.url.split('?')[0]}?from={today - timedelta(days=2)}&to={tomorrow}")
     said = await page.get_by_role("alert").inner_text()
@@ -326,19 +295,19 @@ async def test_surfaces_and_a_surface_report_in_french_on_a_phone(
     assert said.startswith("Au\u00a0: après aujourd\u2019hui\u202f;"), said
     assert said.endswith(f"Affichage du {first} au {last}."), said
     assert await page.get_by_label("Au (date UTC, incluse)").input_value() == today.isoformat()
-    await _check_page(page)
+    await check_page(page)
     await context.close()
 
 
 async def test_a_long_url_wraps_without_breaking_headings(
-    served: Site, chromium: Any, mock_provider: MockProvider
+    site: Site, browser: Any, mock_provider: MockProvider
 ) -> None:
     long_url = f"{mock_provider.url}/v1/accounts/" + "acme-marketing-eu-west-1/" * 12 + "sms"
-    await _credential(served, mock_provider, "Long one", url=long_url)
-    context = await chromium.new_context(viewport={"width": 1280, "height": 900})
+    await _credential(site, mock_provider, "Long one", url=long_url)
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
     page = await context.new_page()
-    await _sign_in(page, served.base, ADMIN_KEY)
-    await page.wait_for_url(f"{served.base}/admin/credentials")
+    await sign_in(page, site.base, ADMIN_KEY)
+    await page.wait_for_url(f"{site.base}/admin/credentials")
     lines = await page.evaluate(
         """() => Object.fromEntries([...document.querySelectorAll('th')].map(th => {
             const range = document.createRange();
@@ -352,6 +321,6 @@ async def test_a_long_url_wraps_without_breaking_headings(
         assert count <= len(heading.split()), lines
     url_cell = page.locator('td[data-label="URL"]')
     assert (await url_cell.bounding_box())["width"] < 1000  # the URL wraps in its cell
-    await _check_page(page)
-    await _shot(page, "credentials-long-url")
+    await check_page(page)
+    await shot(page, "credentials-long-url")
     await context.close()
