@@ -29,7 +29,7 @@ from smsbridge.services.pagination import Page, check_limit, decode_cursor, page
 from smsbridge.services.secretbox import SecretBox
 from smsbridge.storage import events as repo
 from smsbridge.storage.database import Database
-from smsbridge.storage.events import PAUSED
+from smsbridge.storage.event_backlog import PAUSED, pause_endpoint
 
 DELIVERY_PREFIX = "dlv_"
 
@@ -186,9 +186,7 @@ class EventEndpointService:
                 values["updated_at"] = now
                 await repo.update_endpoint(conn, endpoint_id, values)
                 if "enabled" in values and values["enabled"] != row["enabled"]:
-                    await repo.pause_endpoint(
-                        conn, endpoint_id, paused=not values["enabled"], now=now
-                    )
+                    await pause_endpoint(conn, endpoint_id, paused=not values["enabled"], now=now)
                 row.update(values)
         return endpoint_view(row)
 
