@@ -395,3 +395,38 @@ def test_input_errors_are_printed_once_each(tmp_path: Path) -> None:
     )
     done = run(tmp_path, "credentials", "create", "--from-file", str(one), ok=False)
     assert done.stderr.strip().splitlines() == ["error: auth.token: is required"]
+
+
+def test_worker_serves_its_own_metrics_on_metrics_port(tmp_path: Path) -> None:
+    """``smsbridge worker --metrics-port`` answers /metrics (Prometheus text, the worker's own
+    registry, no key: a loopback listener) and stops with the worker."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    run(tmp_path, "migrate")
+    port = _free_port()
+    worker = subprocess.Popen(
+        [*SMSBRIDGE, "worker", "--metrics-port", str(port)],
+        cwd=tmp_path,
+        env=_env(tmp_path, SMSBRIDGE_ADMIN_KEY="sbk_admin_" + "k" * 32),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or worker.poll() is not None:
+                    pytest.fail(f"no /metrics on {port}: {worker.stdout and worker.stdout.read()}")
+                time.sleep(0.2)
+        assert answer.status_code == 200
+        names = {family.name for family in text_string_to_metric_families(answer.text)}
+        assert {"smsbridge_send_attempts", "smsbridge_outbox_messages"} <= names, names
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=1)
