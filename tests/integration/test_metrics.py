@@ -152,6 +152,12 @@ async def test_scraped_figures_match_the_campaign_report(
     applied = value(got, "smsbridge_delivery_reports_total", outcome="applied")
     assert applied == report["delivered"] + report["bounced"]
     assert value(got, "smsbridge_delivery_reports_total", outcome="ignored") == 1
+    # ... and the statuses they moved messages to, by the messages' credential
+    reported = {
+        status: value(got, "smsbridge_messages_total", status=status, **by)
+        for status in ("delivered", "undelivered")
+    }
+    assert reported == {"delivered": report["delivered"], "undelivered": report["bounced"]}
     assert value(got, "smsbridge_webhooks_received_total", kind="status", outcome="ok") == 5
     assert value(got, "smsbridge_webhooks_received_total", kind="status", outcome="not_found") == 1
     # what the database holds now, by status and credential

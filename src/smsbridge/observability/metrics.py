@@ -80,7 +80,8 @@ class Metrics:
         self.messages = Counter(
             "smsbridge_messages",
             "Messages this process's workers recorded in a status (sent = accepted by the "
-            "provider; failed; suppressed; cancelled), by the credential of the last attempt.",
+            "provider; failed; suppressed; cancelled), or its delivery-report webhooks moved "
+            "to one (delivered, undelivered, failed), by the credential of the last attempt.",
             ["status", "credential"],
             registry=r,
         )
@@ -259,6 +260,18 @@ class Metrics:
         if counter is None:
             counter = self._webhooks[key] = self.webhooks.labels(*key)
         counter.inc()
+
+    def status_changed(self, counts: Mapping[tuple[str, str | None], int]) -> None:
+        """Messages a delivery report moved to a status (delivered, undelivered, failed), by
+        (status, credential): the same ``smsbridge_messages`` series as the worker's."""
+        for (status, credential_id), n in counts.items():
+            series = self._series(credential_id or "none")
+            counter = series.messages.get(status)
+            if counter is None:
+                counter = series.messages[status] = self.messages.labels(
+                    status, credential_id or "none"
+                )
+            counter.inc(n)
 
     def reports_read(self, applied: int, unknown: int, ignored: int) -> None:
         for outcome, count in (("applied", applied), ("unknown", unknown), ("ignored", ignored)):

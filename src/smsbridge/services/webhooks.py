@@ -188,6 +188,7 @@ class WebhookService:
         rows = [(r.provider_message_id, r.status, r.error, r.provider_status) for r in reports]
         tally = await self._group.submit((surface.id, rows), weight=max(1, len(rows)))
         applied, unknown, ignored = tally.applied, tally.unknown, tally.ignored
+        self._metrics.status_changed(tally.statuses)
         if unknown:
             log.info(
                 "surface %s: %d delivery report(s) for unknown message ids",

@@ -11,8 +11,9 @@ does not name is kept as a ``provider_status`` event.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -34,12 +35,15 @@ class Tally:
     applied: int = 0
     unknown: int = 0
     ignored: int = 0
+    statuses: Counter[tuple[str, str | None]] = field(default_factory=Counter)
+    """The status changes applied, by (new status, the message's credential)."""
 
 
 @dataclass(slots=True)
 class _Message:
     id: str
     status: str
+    credential_id: str | None = None
     changed: dict[str, Any] | None = None
 
 
@@ -50,7 +54,7 @@ def apply_report_groups(
     wanted = sorted({pid for _, reports in groups for pid, *_ in reports})
     found = _messages(conn, wanted)
     events: list[dict[str, Any]] = []
-    _apply_early(conn, found, events)
+    early = _apply_early(conn, found, events)
     parked: list[dict[str, Any]] = []
     tallies = []
     for surface_id, reports in groups:
@@ -84,9 +88,12 @@ def apply_report_groups(
                         Event(message.id, at, status, {"error": error} if error else None).row()
                     )
                     tally.applied += 1
+                    tally.statuses[(status, message.credential_id)] += 1
                 else:
                     tally.ignored += 1
         tallies.append(tally)
+    if tallies:  # reports parked earlier, applied now: counted with this group's first
+        tallies[0].statuses.update(early)
     _write(conn, found, events, parked)
     return tallies
 
@@ -102,14 +109,20 @@ def _messages(
         return found
     rows = conn.execute(
         select(
-            messages.c.id, messages.c.status, messages.c.provider_message_id, messages.c.surface_id
+            messages.c.id,
+            messages.c.status,
+            messages.c.provider_message_id,
+            messages.c.surface_id,
+            messages.c.credential_id,
         )
         .where(messages.c.provider_message_id.in_(provider_ids))
         .order_by(messages.c.id)
         .with_for_update()
     )
-    for message_id, status, provider_id, surface_id in rows:
-        found.setdefault((provider_id, surface_id), []).append(_Message(message_id, status))
+    for message_id, status, provider_id, surface_id, credential_id in rows:
+        found.setdefault((provider_id, surface_id), []).append(
+            _Message(message_id, status, credential_id)
+        )
     return found
 
 
@@ -117,11 +130,12 @@ def _apply_early(
     conn: Connection,
     found: dict[tuple[str, str], list[_Message]],
     events: list[dict[str, Any]],
-) -> None:
+) -> Counter[tuple[str, str | None]]:
     """Reports parked for these messages before their send was recorded apply first, in
-    arrival order, then are forgotten."""
+    arrival order, then are forgotten. The status changes they made, by credential."""
+    applied: Counter[tuple[str, str | None]] = Counter()
     if not found:
-        return
+        return applied
     early = early_delivery_reports
     rows = conn.execute(
         select(early.c.id, early.c.provider_message_id, early.c.surface_id, early.c.status)
@@ -130,16 +144,18 @@ def _apply_early(
         .order_by(early.c.id)
     ).all()
     if not rows:
-        return
+        return applied
     for _id, provider_id, surface_id, status, error, received_at in rows:
         for message in found.get((provider_id, surface_id), ()):
             if _change(message, status, error, received_at):
+                applied[(status, message.credential_id)] += 1
                 events.append(
                     Event(
                         message.id, received_at, status, {"error": error} if error else None
                     ).row()
                 )
     conn.execute(delete(early).where(early.c.id.in_([row[0] for row in rows])))
+    return applied
 
 
 def _change(message: _Message, status: str, error: str | None, at: datetime) -> bool:
