@@ -12,15 +12,44 @@ to tie an id to one of them.
 
 from __future__ import annotations
 
-import secrets
+import os
+import threading
 import time
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_DRAWN_AT_ONCE = 512
+"""Ids whose random bits one read of the operating system's CSPRNG provides: the same bytes
+``secrets`` would give one id at a time, without a system call per id (accepting a batch of
+1,000 messages spent a sixth of its time in them)."""
+
+_lock = threading.Lock()
+_pool = b""
+_taken = 0
+
+
+def _random80() -> int:
+    """80 random bits from the operating system's CSPRNG."""
+    global _pool, _taken
+    with _lock:
+        if _taken + 10 > len(_pool):
+            _pool, _taken = os.urandom(10 * _DRAWN_AT_ONCE), 0
+        drawn = _pool[_taken : _taken + 10]
+        _taken += 10
+    return int.from_bytes(drawn, "big")
+
+
+def _forget_pool() -> None:
+    """A forked child draws its own bits (never the ones its parent will hand out)."""
+    global _pool, _taken
+    _pool, _taken = b"", 0
+
+
+os.register_at_fork(after_in_child=_forget_pool)
 
 
 def new_id(prefix: str, now_ms: int | None = None) -> str:
     millis = int(time.time() * 1000) if now_ms is None else now_ms
-    value = (millis << 80) | secrets.randbits(80)
+    value = (millis << 80) | _random80()
     chars = []
     for _ in range(26):
         chars.append(_ALPHABET[value & 31])
