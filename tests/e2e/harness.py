@@ -19,6 +19,7 @@ from smsbridge.app import create_app
 from smsbridge.config import Settings
 from smsbridge.container import Services, build_services
 from tests.conftest import ADMIN_KEY
+from tests.mock_provider import MockProvider, Recorded, Reply
 
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
@@ -101,3 +102,30 @@ async def sign_in(page: Any, base: str, key: str) -> None:
     assert page.url.endswith("/admin/login")  # not signed in: sent to the sign-in page
     await page.get_by_label("API key").fill(key)
     await page.get_by_label("API key").press("Enter")  # keyboard only
+
+
+REFUSED = "+33612345604"
+"""The journey's number the provider refuses (400)."""
+
+
+def journey_setup(mock_provider: MockProvider, tmp_path: Path) -> Path:
+    """The brief's journey, its outside parts: the provider accepts every message but one
+    (:data:`REFUSED`), and the CSV of profiles to import (returned)."""
+
+    def provider(request: Recorded) -> Reply:
+        if REFUSED.encode() in request.body:
+            return Reply(status=400, json={"error": "invalid destination"})
+        return Reply(json={"id": f"prov-{len(mock_provider.requests)}"})
+
+    mock_provider.responder = provider
+    people = tmp_path / "people.csv"
+    people.write_text(
+        "external_id,phone,firstName\n"
+        "crm-1,+33612345601,Ana\n"
+        "crm-2,+33612345602,Bo\n"
+        "crm-3,+33612345603,Cy\n"  # opted out by hand → excluded
+        f"crm-4,{REFUSED},Di\n"  # the provider refuses it → error
+        "crm-5,+33612345601,Ed\n"  # Ana's number again → excluded as a duplicate
+        "crm-6,12,Fay\n"  # not a phone number → an import error, not a profile
+    )
+    return people

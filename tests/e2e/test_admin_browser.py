@@ -17,6 +17,7 @@ from tests.e2e.harness import (
     TOKEN,
     Site,
     check_page,
+    journey_setup,
     shot,
     sign_in,
 )
@@ -394,24 +395,7 @@ async def test_whole_journey_from_sign_in_to_report(
     credentials pointing at the mock provider → validate → surface → import → opt one number out
     by hand → campaign → launch → live progress → a click → the report's numbers."""
     site = live_site
-    rejected = "+33612345604"
-
-    def provider(request: Recorded) -> Reply:
-        if rejected.encode() in request.body:
-            return Reply(status=400, json={"error": "invalid destination"})
-        return Reply(json={"id": f"prov-{len(mock_provider.requests)}"})
-
-    mock_provider.responder = provider
-    people = tmp_path / "people.csv"
-    people.write_text(
-        "external_id,phone,firstName\n"
-        "crm-1,+33612345601,Ana\n"
-        "crm-2,+33612345602,Bo\n"
-        "crm-3,+33612345603,Cy\n"  # opted out by hand below → excluded
-        f"crm-4,{rejected},Di\n"  # the provider refuses it → error
-        "crm-5,+33612345601,Ed\n"  # Ana's number again → excluded as a duplicate
-        "crm-6,12,Fay\n"  # not a phone number → an import error, not a profile
-    )
+    people = journey_setup(mock_provider, tmp_path)
     context = await browser.new_context(viewport={"width": 1280, "height": 900})
     page = await context.new_page()
     await sign_in(page, site.base, ADMIN_KEY)

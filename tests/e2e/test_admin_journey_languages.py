@@ -28,8 +28,8 @@ import pytest
 
 from smsbridge.web.i18n import translator_for
 from tests.conftest import ADMIN_KEY
-from tests.e2e.harness import TOKEN, Site, check_page
-from tests.mock_provider import MockProvider, Recorded, Reply
+from tests.e2e.harness import TOKEN, Site, check_page, journey_setup
+from tests.mock_provider import MockProvider
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = Path(
@@ -73,24 +73,7 @@ async def test_the_whole_journey_in_each_language(
     live_site: Site, browser: Any, mock_provider: MockProvider, tmp_path: Path, lang: str
 ) -> None:
     site = live_site
-    rejected = "+33612345604"
-
-    def provider(request: Recorded) -> Reply:
-        if rejected.encode() in request.body:
-            return Reply(status=400, json={"error": "invalid destination"})
-        return Reply(json={"id": f"prov-{len(mock_provider.requests)}"})
-
-    mock_provider.responder = provider
-    people = tmp_path / "people.csv"
-    people.write_text(
-        "external_id,phone,firstName\n"
-        "crm-1,+33612345601,Ana\n"
-        "crm-2,+33612345602,Bo\n"
-        "crm-3,+33612345603,Cy\n"
-        f"crm-4,{rejected},Di\n"
-        "crm-5,+33612345601,Ed\n"
-        "crm-6,12,Fay\n"
-    )
+    people = journey_setup(mock_provider, tmp_path)
     context = await browser.new_context(
         viewport={"width": WIDTHS[0], "height": 900}, locale=BROWSER_LOCALE[lang]
     )

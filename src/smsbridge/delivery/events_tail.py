@@ -45,6 +45,8 @@ class EventTailer:
         self._clock = clock
         self._batch = batch_size
         self._ready = False
+        self._newest_seen: dict[str, int] = {}
+        """Each log's newest id at the previous round (PostgreSQL, while nobody listens)."""
 
     async def run_once(self) -> int:
         """One round; returns how many log rows it read (``batch_size`` per source at most:
@@ -66,15 +68,22 @@ class EventTailer:
             batch = max(50, self._batch // max(1, len(endpoints)))
             for source, (position, gaps) in held.items():
                 nobody = not endpoints and not (source == "message_events" and callbacks)
-                if nobody and conn.dialect.name == "sqlite":
-                    # nobody listens: skip to the end (nothing below it will be wanted). Only
-                    # where commits come in id order: on PostgreSQL a lower id may still
-                    # commit (a message with its callback_url, say), so the rows are read
-                    # and their gaps kept as when someone listens
+                if nobody:
+                    # Nobody listens: skip to the end (nothing below it will be wanted), a
+                    # cheap round that leaves the dispatcher idle. SQLite commits in id order:
+                    # straight to the newest id. On PostgreSQL a lower id may still commit
+                    # (a message with its callback_url, say): only to the newest id of the
+                    # previous round, which had a whole round to commit.
                     end = await tail.newest_id(conn, source)
-                    if end != position or gaps:
+                    if conn.dialect.name != "sqlite":
+                        end, self._newest_seen[source] = (
+                            min(end, self._newest_seen.get(source, position)),
+                            end,
+                        )
+                    if end > position or (gaps and end >= position):
                         await tail.save_cursor(conn, source, end, [])
                     continue
+                self._newest_seen.pop(source, None)
                 read = await tail.read_after(conn, source, position, gaps, batch)
                 most = max(most, self._batch if len(read) >= batch else len(read))
                 rows.extend(await self._deliveries(conn, source, read, endpoints, now))

@@ -58,6 +58,13 @@ def _page_of(endpoint_id: str, **notice: str) -> str:
     return f"/admin/events/{endpoint_id}{query}"
 
 
+def _notice(request: Request) -> dict[str, str] | None:
+    """The notice a redirect carried in its query (``notice``, or ``bad`` for a refusal)."""
+    bad = request.query_params.get("bad")
+    text = bad or request.query_params.get("notice")
+    return {"kind": "bad" if bad else "ok", "text": text} if text else None
+
+
 def _types(_: Translator) -> list[tuple[str, str]]:
     return [(t.value, _(label)) for t, label in TYPE_LABELS.items()]
 
@@ -103,8 +110,6 @@ async def _list_page(
 ) -> Response:
     _ = translator(request)
     endpoints = (await svc.events.list(limit=200)).items
-    notice = request.query_params.get("notice")
-    bad = request.query_params.get("bad")
     return pages(request).render(
         "event_endpoints.html",
         status=status,
@@ -115,7 +120,7 @@ async def _list_page(
         chosen=chosen if chosen is not None else [ALL_TYPES],
         errors=errors or {},
         created=created,
-        notice={"kind": "bad" if bad else "ok", "text": bad or notice} if bad or notice else None,
+        notice=_notice(request),
         **seen.context(),
     )
 
@@ -169,8 +174,6 @@ async def _endpoint_page(
     if wanted not in {s.value for s in DeliveryStatus}:
         wanted = None
     log = await svc.events.deliveries(endpoint_id, limit=LOG_PAGE, status=wanted)
-    notice = request.query_params.get("notice")
-    bad = request.query_params.get("bad")
     return pages(request).render(
         "event_endpoint.html",
         status=status,
@@ -185,7 +188,7 @@ async def _endpoint_page(
         statuses=[(s.value, _(label)) for s, label in STATUS_LABELS.items()],
         status_label={s.value: _(label) for s, label in STATUS_LABELS.items()},
         secret=secret,
-        notice={"kind": "bad" if bad else "ok", "text": bad or notice} if bad or notice else None,
+        notice=_notice(request),
         **seen.context(),
     )
 
