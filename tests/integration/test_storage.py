@@ -13,6 +13,7 @@ from sqlalchemy import event, insert
 from smsbridge.domain.ids import new_id
 from smsbridge.errors import Conflict
 from smsbridge.storage import api_keys as keys_repo
+from smsbridge.storage import campaigns as campaigns_repo
 from smsbridge.storage import credentials as repo
 from smsbridge.storage import messages as messages_repo
 from smsbridge.storage.database import Database, create_engine
@@ -152,6 +153,37 @@ async def test_message_lookups_use_the_partial_indexes(db: Database) -> None:
                 text = " ".join(str(r[-1]) for r in plan)
                 assert index in text, (sql, text)
                 assert "SCAN messages" not in text and "Seq Scan" not in text, (sql, text)
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", record)
+
+
+async def test_campaign_lookups_use_the_campaign_indexes(db: Database) -> None:
+    """Since migration 0013 the campaign indexes hold only messages with a campaign: each
+    lookup by campaign (its counts, "anything pending?", numbers already targeted) must still
+    be planned on them, on both dialects, not as a walk of every message."""
+    statements: list[tuple[str, tuple[object, ...]]] = []
+
+    def record(_c: object, _cu: object, sql: str, params: object, *_: object) -> None:
+        statements.append((sql, tuple(params) if isinstance(params, tuple | list) else ()))
+
+    explain = "EXPLAIN QUERY PLAN " if db.dialect == "sqlite" else "EXPLAIN "
+    event.listen(db.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        async with db.transaction() as conn:
+            if db.dialect == "postgresql":  # an empty table: make any usable index win
+                await conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+            lookups = []
+            await campaigns_repo.status_counts(conn, "cmp_x")
+            lookups.append(statements[-1])
+            await campaigns_repo.has_pending_messages(conn, "cmp_x")
+            lookups.append(statements[-1])
+            await campaigns_repo.phones_already_targeted(conn, "cmp_x", ["+33612345678"])
+            lookups.append(statements[-1])
+            for sql, params in lookups:
+                plan = await conn.exec_driver_sql(explain + sql, params)
+                text = " ".join(str(r[-1]) for r in plan)
+                assert "campaign" in text and "SCAN messages" not in text, (sql, text)
+                assert "Seq Scan" not in text, (sql, text)
     finally:
         event.remove(db.engine.sync_engine, "before_cursor_execute", record)
 

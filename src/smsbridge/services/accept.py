@@ -29,10 +29,9 @@ from smsbridge.services.message_rows import (
     IDEMPOTENCY_TTL,
     Idempotency,
     SendRequest,
+    accepted_view,
     jsonable,
     message_link_rows,
-    message_row,
-    message_view,
     outbox_due,
     pace,
 )
@@ -41,7 +40,7 @@ from smsbridge.storage import events as events_store
 from smsbridge.storage import messages as repo
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built per message by the thousand (see NewMessage)
 class Draft:
     """One message as its request's handler prepared it, waiting for its group."""
 
@@ -157,13 +156,7 @@ class GroupWriter:
                 if draft.request.callback_url:
                     url = draft.request.callback_url
                     callbacks.append({"message_id": message.id, "url": url, "created_at": now})
-                first = message.first_event()
-                results.append(
-                    message_view(
-                        message_row(message),
-                        [{"at": now, "type": first.type, "detail": first.detail}],
-                    )
-                )
+                results.append(accepted_view(message))
             answer = _answer(submission, results)
             answers[i] = answer
             if submission.idempotency is not None and not isinstance(answer, BaseException):

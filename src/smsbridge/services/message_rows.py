@@ -24,7 +24,7 @@ from smsbridge.storage import messages as repo
 IDEMPOTENCY_TTL = timedelta(hours=24)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: built per message by the thousand (see NewMessage)
 class SendRequest:
     """One message to accept: to a number (``to``) or to a profile (``profile_id``, whose phone
     is used and whose attributes the body's template can read)."""
@@ -173,15 +173,33 @@ def pace(
     return new
 
 
-def message_row(new: repo.NewMessage) -> dict[str, Any]:
+def accepted_view(new: repo.NewMessage) -> dict[str, Any]:
+    """:func:`message_view` of a message just accepted, with its first event: what
+    ``GET /api/v1/messages/{id}`` would answer right after the commit (built from the message
+    itself, not from a row read back)."""
+    first = new.first_event()
     return {
-        **new.columns(),
+        "id": new.id,
+        "surface_id": new.surface_id,
+        "campaign_id": new.campaign_id,
+        "profile_id": new.profile_id,
         "credential_id": None,
-        "attempts": 0,
+        "to": new.to_number,
+        "from": new.from_number,
+        "body": new.body,
+        "segments": new.segments,
+        "encoding": new.encoding,
+        "message_type": new.message_type,
+        "status": new.status,
         "provider_message_id": None,
+        "attempts": 0,
+        "last_error": new.last_error,
+        "send_at": new.send_at,
+        "created_at": new.created_at,
         "updated_at": new.created_at,
         "sent_at": None,
         "delivered_at": None,
+        "events": [{"at": first.at, "type": first.type, "detail": first.detail}],
     }
 
 

@@ -94,19 +94,22 @@ def write_accepted(
     """Insert the group's messages, first events, outbox entries, links and Idempotency-Key
     records. :class:`Conflict` when a live record of one of the keys exists (a concurrent
     twin request committed first; the transaction is then spoilt)."""
-    rows, events, entries = insert_rows(new, due) if new else ([], [], [])
-    for table, values in (
-        (messages, rows),
-        (message_events, events),
-        (outbox, entries),
-        (links, link_rows),
-    ):
-        if not values:
-            continue
-        if conn.dialect.name == "sqlite":  # thousands of rows: straight through the driver
-            sqlite_rows.insert_rows(conn.connection.dbapi_connection, table.name, values)  # type: ignore[arg-type]
-        else:
-            conn.execute(insert(table), list(values))
+    if conn.dialect.name == "sqlite":  # thousands of rows: straight through the driver
+        raw = conn.connection.dbapi_connection
+        if new:
+            sqlite_rows.insert_messages(raw, new, due)  # type: ignore[arg-type]
+        if link_rows:
+            sqlite_rows.insert_rows(raw, links.name, link_rows)  # type: ignore[arg-type]
+    else:
+        rows, events, entries = insert_rows(new, due) if new else ([], [], [])
+        for table, values in (
+            (messages, rows),
+            (message_events, events),
+            (outbox, entries),
+            (links, link_rows),
+        ):
+            if values:
+                conn.execute(insert(table), list(values))
     if idempotent:
         # Only expired records may be replaced; a live one makes the insert conflict.
         conn.execute(

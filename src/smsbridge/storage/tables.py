@@ -124,6 +124,7 @@ surface_credentials = Table(
 )
 
 _PROVIDER_ID_SET = "provider_message_id IS NOT NULL"
+_IN_A_CAMPAIGN = "campaign_id IS NOT NULL"
 NOT_QUEUED = text("status <> 'queued'")
 """Where ``ix_messages_status_id`` applies; a query repeats it for SQLite to use it."""
 
@@ -152,10 +153,19 @@ messages = Table(
     Column("delivered_at", UtcDateTime, nullable=True),
     # Consent replies (the "you are unsubscribed" answer to STOP) go to numbers that opted out.
     Column("ignore_opt_out", Boolean, nullable=False, server_default=false()),
-    # A number receives a campaign once (NULL campaign ids never collide). The second index
-    # serves a campaign's counts by status, its "anything still pending?" check and, covering
-    # every column they read, its report without touching the table.
-    Index("uq_messages_campaign_id_to_number", "campaign_id", "to_number", unique=True),
+    # A number receives a campaign once. The second index serves a campaign's counts by
+    # status, its "anything still pending?" check and, covering every column they read, its
+    # report without touching the table. Both hold campaign messages only (migration 0013):
+    # every lookup names a campaign, and a message sent on its own (no campaign) then pays
+    # neither entry.
+    Index(
+        "uq_messages_campaign_id_to_number",
+        "campaign_id",
+        "to_number",
+        unique=True,
+        sqlite_where=text(_IN_A_CAMPAIGN),
+        postgresql_where=text(_IN_A_CAMPAIGN),
+    ),
     Index(
         "ix_messages_campaign_report",
         "campaign_id",
@@ -164,6 +174,8 @@ messages = Table(
         "sent_at",
         "delivered_at",
         "credential_id",
+        sqlite_where=text(_IN_A_CAMPAIGN),
+        postgresql_where=text(_IN_A_CAMPAIGN),
     ),
     # Surface reports and lists select a surface's messages by creation time.
     Index("ix_messages_surface_id_created_at", "surface_id", "created_at"),

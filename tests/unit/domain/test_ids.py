@@ -19,27 +19,49 @@ def test_ids_are_unique_and_sort_by_creation_time() -> None:
     assert len(set(new_ids("msg", 1000))) == 1000
 
 
+def _decoded(chars: str) -> int:
+    value = 0
+    for char in chars:
+        value = value * 32 + _ALPHABET.index(char)
+    return value
+
+
+def test_the_first_ten_characters_are_the_milliseconds() -> None:
+    for millis in (0, 1, 2**48 - 1, 1_764_000_000_000, 1_764_000_000_001):
+        made = new_id("msg", now_ms=millis)
+        assert _decoded(made[4:14]) == millis
+        assert _decoded(made[4:]) >> 80 == millis  # as one 130-bit number: time, then 80 bits
+
+
 def test_random_bits_come_in_blocks_and_vary() -> None:
     ids._forget_pool()
-    first = ids._random80()
-    assert len(ids._pool) == 10 * ids._DRAWN_AT_ONCE and ids._taken == 10
-    rest = {ids._random80() for _ in range(ids._DRAWN_AT_ONCE * 3)}
+    first = ids._random_chars()
+    assert len(ids._pool) == 16 * ids._DRAWN_AT_ONCE and ids._taken == 16
+    rest = {ids._random_chars() for _ in range(ids._DRAWN_AT_ONCE * 3)}
     assert first not in rest and len(rest) == ids._DRAWN_AT_ONCE * 3
-    assert all(0 <= value < 2**80 for value in rest)
+    assert all(len(chars) == 16 and set(chars) <= set(_ALPHABET) for chars in rest)
+
+
+def test_every_character_is_as_likely() -> None:
+    """Each random character takes 5 bits of a random byte: 32 characters, about as many of
+    each (6,400 expected of each here; a skew of 10 % would be 8 standard deviations)."""
+    drawn = "".join(ids._random_chars() for _ in range(12_800))
+    counts = [drawn.count(char) for char in _ALPHABET]
+    assert all(5_760 < count < 7_040 for count in counts), counts
 
 
 def test_a_forked_child_never_hands_out_its_parents_bits() -> None:
     ids._forget_pool()
-    ids._random80()  # the parent now holds a block of unused bits
+    ids._random_chars()  # the parent now holds a block of unused bits
     reader, writer = os.pipe()
     child = os.fork()
     if child == 0:  # the child: its next draw, to the parent
         try:
-            os.write(writer, ids._random80().to_bytes(10, "big"))
+            os.write(writer, ids._random_chars().encode())
         finally:
             os._exit(0)
     os.close(writer)
-    from_child = int.from_bytes(os.read(reader, 10), "big")
+    from_child = os.read(reader, 16).decode()
     os.close(reader)
     os.waitpid(child, 0)
-    assert from_child != ids._random80()  # the parent's next draw is its own
+    assert from_child != ids._random_chars()  # the parent's next draw is its own
