@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import phonenumbers
-from phonenumbers import PhoneMetadata, PhoneNumber
+from phonenumbers import PhoneMetadata
 from phonenumbers import phonenumberutil as _util
 
 from smsbridge.errors import InvalidInput
@@ -36,20 +36,35 @@ def normalize_phone(raw: str, field: str, default_region: str | None = None) -> 
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+_CALLING_CODES = frozenset(str(code) for code in _util.COUNTRY_CODE_TO_REGION_CODE)
+_POSSIBLE = (_util.ValidationResult.IS_POSSIBLE, _util.ValidationResult.IS_POSSIBLE_LOCAL_ONLY)
+
+
 def _canonical(text: str) -> str | None:
     """The E.164 form of ``text`` ("+" and digits), or None to take the full path.
 
     ``phonenumbers.parse`` spends two thirds of its ~16 µs on what such input never has
     (extensions, letters, IDD prefixes, separators, ``tel:`` URIs). These are the steps it
     takes for it once those are ruled out — its own functions, in its order: country code,
-    national prefix stripped when what remains has a possible length, leading zeros — then the
-    same possibility check and formatting. Anything else (no such country code, an impossible
-    number: its error message comes from the full path) returns None.
+    national prefix stripped when what remains has a possible length — then the same
+    possibility check (``is_possible_number``: the length of the national significant number
+    against the region's metadata) and E.164 formatting ("+", the code, that number: for
+    digits, building a ``PhoneNumber`` and formatting it gives back the same digits, leading
+    zeros included). Anything else (no such country code, an impossible number: its error
+    message comes from the full path) returns None.
     ``tests/unit/domain/test_phones.py`` holds it equal to ``parse`` on every country code.
     """
-    country_code, national = _util._extract_country_code(text[1:])
-    if country_code == 0 or len(national) < _util._MIN_LENGTH_FOR_NSN:
+    digits = text[1:]
+    # _extract_country_code: the shortest prefix of 1 to 3 digits that is a calling code
+    for length in (1, 2, 3):
+        if digits[:length] in _CALLING_CODES:
+            code, national = digits[:length], digits[length:]
+            break
+    else:
         return None
+    if len(national) < _util._MIN_LENGTH_FOR_NSN:
+        return None
+    country_code = int(code)
     region = _util.region_code_for_country_code(country_code)
     metadata = PhoneMetadata.metadata_for_region_or_calling_code(country_code, region)
     if metadata is None:
@@ -59,9 +74,6 @@ def _canonical(text: str) -> str | None:
         national = stripped
     if not _util._MIN_LENGTH_FOR_NSN <= len(national) <= _util._MAX_LENGTH_FOR_NSN:
         return None
-    number = PhoneNumber(country_code=country_code)
-    _util._set_italian_leading_zeros_for_phone_number(national, number)
-    number.national_number = int(national)
-    if not phonenumbers.is_possible_number(number):
+    if _util._test_number_length(national, metadata) not in _POSSIBLE:
         return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return f"+{code}{national}"
