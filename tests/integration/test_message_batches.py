@@ -123,6 +123,25 @@ async def test_a_batch_of_a_thousand_is_one_request_and_more_is_refused(
     assert len((await _rows(services))["ids"]) == 1000
 
 
+async def test_a_nul_in_a_message_refuses_that_message_and_its_answer_can_be_stored(
+    client: httpx.AsyncClient, services: Services, surface: str
+) -> None:
+    """Each message of a batch is checked for NUL on its own; the answer names an unknown
+    key holding one with the NUL escaped, so the batch's Idempotency-Key record (PostgreSQL's
+    JSON refuses U+0000) stores it and a replay answers the same."""
+    body = _batch(surface, {}, {"col\u0000or": "red"}, {"body": "\u0000"})
+    headers = {"Idempotency-Key": "nul-batch"}
+    first = await client.post("/api/v1/messages/batch", json=body, headers=headers)
+    assert first.status_code == 207, first.text
+    results = first.json()["results"]
+    assert [r["status"] for r in results] == [202, 422, 422]
+    fields = [[e["field"] for e in r["problem"]["errors"]] for r in results[1:]]
+    assert fields == [["messages[1].col\\u0000or"], ["messages[2].body"]]
+    again = await client.post("/api/v1/messages/batch", json=body, headers=headers)
+    assert again.status_code == 207 and again.json() == first.json()
+    assert len((await _rows(services))["ids"]) == 1
+
+
 async def test_one_idempotency_key_covers_the_batch(
     client: httpx.AsyncClient, services: Services, surface: str
 ) -> None:

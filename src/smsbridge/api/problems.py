@@ -110,7 +110,10 @@ def _field(loc: tuple[Any, ...]) -> str:
             continue
         else:
             text += ("." if text else "") + str(part)
-    return text or (str(loc[0]) if loc else "body")
+    # A field name is the client's own text (an unknown key): a NUL in it is shown escaped,
+    # since the answer may be stored (a batch's Idempotency-Key record: PostgreSQL's JSON
+    # refuses U+0000).
+    return (text or (str(loc[0]) if loc else "body")).replace("\x00", "\\u0000")
 
 
 async def _smsbridge_error(_request: Request, exc: Exception) -> Response:
