@@ -8,7 +8,6 @@ request's language (:mod:`smsbridge.web.i18n`), the notices carried to the list 
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
@@ -36,12 +35,14 @@ from smsbridge.web.i18n import N_, Translator, translator
 from smsbridge.web.shell import (
     Visitor,
     admin_only,
+    carried_notice,
     field_errors,
     found,
     pages,
     posted_form,
     refusal_status,
     visitor,
+    with_notice,
 )
 
 EMPTY_HEADER_ROWS = 1
@@ -50,9 +51,8 @@ router = APIRouter(prefix="/admin", include_in_schema=False)
 
 
 def _to_list(**notice: str) -> str:
-    """The list page saying ``notice`` (``notice=`` good news, ``bad=`` a refusal), worded in
-    the request's language before the redirect."""
-    return f"/admin/credentials?{urlencode(notice)}"
+    """The list page saying ``notice`` (``notice=`` good news, ``bad=`` a refusal)."""
+    return with_notice("/admin/credentials", **notice)
 
 
 def _no_credential(_: Translator) -> str:
@@ -145,8 +145,6 @@ async def _every_problem(
 @router.get("/credentials")
 async def credentials_list(
     request: Request,
-    notice: str | None = None,
-    bad: str | None = None,
     seen: Visitor = Depends(visitor),
     svc: ServiceCatalog = Depends(services),
 ) -> Response:
@@ -164,14 +162,11 @@ async def credentials_list(
         }
         for v in page.items
     ]
-    message = None
-    if notice or bad:
-        message = {"kind": "bad" if bad else "ok", "text": bad or notice}
     return pages(request).render(
         "credentials.html",
         title=_("API credentials"),
         items=items,
-        notice=message,
+        notice=carried_notice(request),
         **seen.context(),
     )
 

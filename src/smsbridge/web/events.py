@@ -6,7 +6,6 @@ delete. Admin keys only, like credentials and surfaces; in the request's languag
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
@@ -19,11 +18,13 @@ from smsbridge.web.i18n import N_, Translator, translator
 from smsbridge.web.shell import (
     Visitor,
     admin_only,
+    carried_notice,
     field_errors,
     found,
     pages,
     posted_form,
     visitor,
+    with_notice,
 )
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -50,19 +51,11 @@ STATUS_LABELS = {
 
 
 def _listed(**notice: str) -> str:
-    return "/admin/events?" + urlencode(notice)
+    return with_notice("/admin/events", **notice)
 
 
 def _page_of(endpoint_id: str, **notice: str) -> str:
-    query = f"?{urlencode(notice)}" if notice else ""
-    return f"/admin/events/{endpoint_id}{query}"
-
-
-def _notice(request: Request) -> dict[str, str] | None:
-    """The notice a redirect carried in its query (``notice``, or ``bad`` for a refusal)."""
-    bad = request.query_params.get("bad")
-    text = bad or request.query_params.get("notice")
-    return {"kind": "bad" if bad else "ok", "text": text} if text else None
+    return with_notice(f"/admin/events/{endpoint_id}", **notice)
 
 
 def _types(_: Translator) -> list[tuple[str, str]]:
@@ -120,7 +113,7 @@ async def _list_page(
         chosen=chosen if chosen is not None else [ALL_TYPES],
         errors=errors or {},
         created=created,
-        notice=_notice(request),
+        notice=carried_notice(request),
         **seen.context(),
     )
 
@@ -188,7 +181,7 @@ async def _endpoint_page(
         statuses=[(s.value, _(label)) for s, label in STATUS_LABELS.items()],
         status_label={s.value: _(label) for s, label in STATUS_LABELS.items()},
         secret=secret,
-        notice=_notice(request),
+        notice=carried_notice(request),
         **seen.context(),
     )
 

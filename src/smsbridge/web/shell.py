@@ -18,6 +18,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -179,6 +180,19 @@ def form_expired(request: Request, **context: Any) -> Response:
         ),
         **context,
     )
+
+
+def with_notice(path: str, **notice: str) -> str:
+    """``path`` carrying a notice to the page a redirect lands on: ``notice=`` good news,
+    ``bad=`` a refusal, already worded in the visitor's language."""
+    return f"{path}?{urlencode(notice)}" if notice else path
+
+
+def carried_notice(request: Request) -> dict[str, str] | None:
+    """The notice a redirect carried (:func:`with_notice`), as the pages' templates show it."""
+    bad = request.query_params.get("bad")
+    text = bad or request.query_params.get("notice")
+    return {"kind": "bad" if bad else "ok", "text": text} if text else None
 
 
 def require(request: Request, seen: Visitor, roles: tuple[Role, ...], text: str) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
@@ -24,12 +23,14 @@ from smsbridge.web.i18n import N_, Translator, translator
 from smsbridge.web.shell import (
     Visitor,
     admin_only,
+    carried_notice,
     field_errors,
     found,
     pages,
     posted_form,
     refusal_status,
     visitor,
+    with_notice,
 )
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -38,7 +39,7 @@ MESSAGE_TYPES = {"transactional": N_("Transactional"), "marketing": N_("Marketin
 
 def _listed(**notice: str) -> str:
     """The list's address with a notice (``notice`` or ``bad``) in its query."""
-    return "/admin/surfaces?" + urlencode(notice)
+    return with_notice("/admin/surfaces", **notice)
 
 
 def _type_name(_: Translator, message_type: str) -> str:
@@ -202,8 +203,6 @@ async def _page(
 @router.get("/surfaces")
 async def surfaces_list(
     request: Request,
-    notice: str | None = None,
-    bad: str | None = None,
     seen: Visitor = Depends(visitor),
     svc: ServiceCatalog = Depends(services),
 ) -> Response:
@@ -227,7 +226,7 @@ async def surfaces_list(
         "surfaces.html",
         title=_("Surfaces"),
         items=items,
-        notice={"kind": "bad" if bad else "ok", "text": bad or notice} if bad or notice else None,
+        notice=carried_notice(request),
         **seen.context(),
     )
 
