@@ -6,6 +6,7 @@ No worker runs here: messages are only enqueued."""
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import httpx
@@ -140,6 +141,38 @@ async def test_a_nul_in_a_message_refuses_that_message_and_its_answer_can_be_sto
     again = await client.post("/api/v1/messages/batch", json=body, headers=headers)
     assert again.status_code == 207 and again.json() == first.json()
     assert len((await _rows(services))["ids"]) == 1
+
+
+async def test_text_that_is_not_valid_unicode_is_refused_in_its_place(
+    client: httpx.AsyncClient, services: Services, surface: str
+) -> None:
+    """JSON may escape a lone UTF-16 surrogate ("\\ud800"): no database or JSON encoder can
+    write one. It is refused as the field at fault — in a batch, in its place (a key holding
+    one is named escaped) — never answered 500 after the rest was stored."""
+    items = [
+        {"surface_id": surface, "to": TO, "body": "Hi"},
+        {"surface_id": surface, "to": TO, "body": "a\ud800b"},
+        {"surface_id": surface, "to": TO, "body": "Hi", "variables": {"k": ["\udfff"]}},
+        {"surface_id": surface, "to": TO, "body": "Hi", "x\ud800": 1},
+    ]
+    raw = ('{"messages": [' + ", ".join(json.dumps(i) for i in items) + "]}").encode()
+    assert b"\\ud800" in raw  # the escape itself goes over the wire
+    headers = {"Content-Type": "application/json", "Idempotency-Key": "surrogates"}
+    response = await client.post("/api/v1/messages/batch", content=raw, headers=headers)
+    assert response.status_code == 207, response.text
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == [202, 422, 422, 422]
+    fields = [[e["field"] for e in r["problem"]["errors"]] for r in results[1:]]
+    # pydantic refuses the key itself before any field: the message as a whole is named
+    assert fields == [["messages[1].body"], ["messages[2].variables"], ["messages[3]"]]
+    assert "valid Unicode" in results[1]["problem"]["errors"][0]["message"]
+    assert len((await _rows(services))["ids"]) == 1
+    single = json.dumps(items[1]).encode()
+    answered = await client.post(
+        "/api/v1/messages", content=single, headers={"Content-Type": "application/json"}
+    )
+    assert answered.status_code == 422, answered.text
+    assert [e["field"] for e in answered.json()["errors"]] == ["body"]
 
 
 async def test_one_idempotency_key_covers_the_batch(

@@ -107,7 +107,9 @@ async def send_batch(
         try:
             items.append(send_request(MessageIn.model_validate(item)))
         except ValidationError as exc:
-            items.append(InvalidInput([FieldError(f, m) for f, m in field_errors(exc)]))
+            # (an error about the message as a whole is named messages[i] itself)
+            errors = field_errors(exc, whole="")
+            items.append(InvalidInput([FieldError(f, m) for f, m in errors]))
     status, results = await svc.messages.send_batch(items, idempotency=idempotency)
     return answer(status, results)
 

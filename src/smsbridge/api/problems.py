@@ -110,10 +110,11 @@ def _field(loc: tuple[Any, ...]) -> str:
             continue
         else:
             text += ("." if text else "") + str(part)
-    # A field name is the client's own text (an unknown key): a NUL in it is shown escaped,
-    # since the answer may be stored (a batch's Idempotency-Key record: PostgreSQL's JSON
-    # refuses U+0000).
-    return (text or (str(loc[0]) if loc else "body")).replace("\x00", "\\u0000")
+    # A field name is the client's own text (an unknown key): a NUL or a lone surrogate in it
+    # is shown escaped, since the answer is encoded as JSON (orjson refuses a lone surrogate)
+    # and may be stored (a batch's Idempotency-Key record: PostgreSQL's JSON refuses U+0000).
+    name = (text or (str(loc[0]) if loc else "body")).replace("\x00", "\\u0000")
+    return name.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 async def _smsbridge_error(_request: Request, exc: Exception) -> Response:
@@ -138,11 +139,15 @@ def error_problem(exc: SmsbridgeError) -> Response:
     return problem(500, "internal error", slug="internal")
 
 
-def field_errors(exc: RequestValidationError | ValidationError) -> list[tuple[str, str]]:
-    """(field, message) of each of pydantic's errors, as users read them, without repeats."""
+def field_errors(
+    exc: RequestValidationError | ValidationError, *, whole: str = "body"
+) -> list[tuple[str, str]]:
+    """(field, message) of each of pydantic's errors, as users read them, without repeats;
+    an error about the value as a whole (no location) is named ``whole``."""
     found: dict[tuple[str, str], None] = {}
     for error in exc.errors():
-        found[(_field(tuple(error.get("loc", ()))), str(error.get("msg", "invalid")))] = None
+        loc = tuple(error.get("loc", ()))
+        found[(_field(loc) if loc else whole, str(error.get("msg", "invalid")))] = None
     return list(found)
 
 

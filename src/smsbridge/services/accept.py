@@ -105,7 +105,10 @@ def new_message(
 def item_problem(index: int, error: InvalidInput) -> dict[str, Any]:
     """A batch item's refusal: an RFC 9457 problem whose fields name the item."""
     prefix = f"messages[{index}]"
-    errors = [{"field": f"{prefix}.{e.field}", "message": e.message} for e in error.errors]
+    errors = [
+        {"field": f"{prefix}.{e.field}" if e.field else prefix, "message": e.message}
+        for e in error.errors
+    ]
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:3])
     return {
         "type": "urn:smsbridge:problem:invalid-input",

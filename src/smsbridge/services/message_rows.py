@@ -5,6 +5,7 @@ campaign fan-outs have their own batch path, ``services/fanout.py``)."""
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -49,7 +50,13 @@ class Idempotency:
 
     @cached_property
     def request_hash(self) -> str:
-        return hashlib.sha256(orjson.dumps(self.request, option=orjson.OPT_SORT_KEYS)).hexdigest()
+        try:
+            text = orjson.dumps(self.request, option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONEncodeError:
+            # A lone surrogate (a batch's refused message may hold one): only the standard
+            # encoder writes it, escaped. Other requests keep the hash they always had.
+            text = json.dumps(self.request, sort_keys=True).encode()
+        return hashlib.sha256(text).hexdigest()
 
 
 def message_view(

@@ -28,9 +28,32 @@ def holds_nul(value: Any) -> bool:
     return False
 
 
+SURROGATE_REFUSED = "must be valid Unicode (an unpaired UTF-16 surrogate such as \\ud800 is not)"
+
+
+def holds_surrogate(value: Any) -> bool:
+    """Whether a JSON value has a lone UTF-16 surrogate in a string or a key: JSON's escapes
+    allow ``"\\ud800"``, Python's parser keeps it, and no database, driver or JSON encoder
+    downstream can write it."""
+    if isinstance(value, str):
+        if value.isascii():
+            return False
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(holds_surrogate(k) or holds_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(holds_surrogate(item) for item in value)
+    return False
+
+
 class Strict(BaseModel):
     """A request body: unknown fields are refused, and so is U+0000 in any text, which
-    PostgreSQL cannot store (SQLite can; both refuse it here, alike)."""
+    PostgreSQL cannot store (SQLite can; both refuse it here, alike), and any text that is not
+    valid Unicode (a lone surrogate), which nothing can store."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -39,6 +62,8 @@ class Strict(BaseModel):
     def _without_nul(cls, value: Any) -> Any:
         if holds_nul(value):
             raise ValueError(NUL_REFUSED)
+        if holds_surrogate(value):
+            raise ValueError(SURROGATE_REFUSED)
         return value
 
 
