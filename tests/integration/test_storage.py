@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -9,6 +10,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import event, insert
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smsbridge.domain.ids import new_id
 from smsbridge.errors import Conflict
@@ -120,72 +122,75 @@ async def test_api_keys_store_hashes_and_revoke_once(db: Database) -> None:
     assert listed.revoked_at == T0
 
 
-async def test_message_lookups_use_the_partial_indexes(db: Database) -> None:
-    """Listing by status (the partial status index, or the outbox for queued messages) and
-    finding a delivery report's message use the indexes of migration 0009: a query that
-    stopped matching an index's condition would walk the whole table."""
-    statements: list[tuple[str, tuple[object, ...]]] = []
+Statement = tuple[str, tuple[object, ...]]
+
+
+@contextlib.asynccontextmanager
+async def _planning(db: Database) -> AsyncIterator[tuple[AsyncConnection, list[Statement]]]:
+    """A transaction whose statements are recorded (SQL, parameters), so a test can ask the
+    database how it plans them; on PostgreSQL sequential scans are off, so any usable index
+    wins on these empty tables."""
+    statements: list[Statement] = []
 
     def record(_c: object, _cu: object, sql: str, params: object, *_: object) -> None:
         statements.append((sql, tuple(params) if isinstance(params, tuple | list) else ()))
 
-    explain = "EXPLAIN QUERY PLAN " if db.dialect == "sqlite" else "EXPLAIN "
     event.listen(db.engine.sync_engine, "before_cursor_execute", record)
     try:
         async with db.transaction() as conn:
-            if db.dialect == "postgresql":  # an empty table: make any usable index win
+            if db.dialect == "postgresql":
                 await conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
-            await messages_repo.list_messages(conn, limit=10, after=None, status="failed")
-            failed = statements[-1]
-            await messages_repo.list_messages(conn, limit=10, after="msg_x", status="queued")
-            queued = statements[-1]
-            reports = [("srf_x", [("SM123", "delivered", None, None)])]
-            await conn.run_sync(lambda sync: apply_report_groups(sync, reports, T0))
-            by_provider = next(
-                s for s in statements if "FROM messages" in s[0] and s not in (failed, queued)
-            )
-            for (sql, params), index in (
-                (failed, "ix_messages_status_id"),
-                (queued, "outbox"),
-                (by_provider, "ix_messages_provider_message_id_surface_id"),
-            ):
-                plan = await conn.exec_driver_sql(explain + sql, params)
-                text = " ".join(str(r[-1]) for r in plan)
-                assert index in text, (sql, text)
-                assert "SCAN messages" not in text and "Seq Scan" not in text, (sql, text)
+            yield conn, statements
     finally:
         event.remove(db.engine.sync_engine, "before_cursor_execute", record)
+
+
+async def _plan(db: Database, conn: AsyncConnection, statement: Statement) -> str:
+    explain = "EXPLAIN QUERY PLAN " if db.dialect == "sqlite" else "EXPLAIN "
+    plan = await conn.exec_driver_sql(explain + statement[0], statement[1])
+    return " ".join(str(r[-1]) for r in plan)
+
+
+async def test_message_lookups_use_the_partial_indexes(db: Database) -> None:
+    """Listing by status (the partial status index, or the outbox for queued messages) and
+    finding a delivery report's message use the indexes of migration 0009: a query that
+    stopped matching an index's condition would walk the whole table."""
+    async with _planning(db) as (conn, statements):
+        await messages_repo.list_messages(conn, limit=10, after=None, status="failed")
+        failed = statements[-1]
+        await messages_repo.list_messages(conn, limit=10, after="msg_x", status="queued")
+        queued = statements[-1]
+        reports = [("srf_x", [("SM123", "delivered", None, None)])]
+        await conn.run_sync(lambda sync: apply_report_groups(sync, reports, T0))
+        by_provider = next(
+            s for s in statements if "FROM messages" in s[0] and s not in (failed, queued)
+        )
+        for statement, index in (
+            (failed, "ix_messages_status_id"),
+            (queued, "outbox"),
+            (by_provider, "ix_messages_provider_message_id_surface_id"),
+        ):
+            text = await _plan(db, conn, statement)
+            assert index in text, (statement, text)
+            assert "SCAN messages" not in text and "Seq Scan" not in text, (statement, text)
 
 
 async def test_campaign_lookups_use_the_campaign_indexes(db: Database) -> None:
     """Since migration 0013 the campaign indexes hold only messages with a campaign: each
     lookup by campaign (its counts, "anything pending?", numbers already targeted) must still
     be planned on them, on both dialects, not as a walk of every message."""
-    statements: list[tuple[str, tuple[object, ...]]] = []
-
-    def record(_c: object, _cu: object, sql: str, params: object, *_: object) -> None:
-        statements.append((sql, tuple(params) if isinstance(params, tuple | list) else ()))
-
-    explain = "EXPLAIN QUERY PLAN " if db.dialect == "sqlite" else "EXPLAIN "
-    event.listen(db.engine.sync_engine, "before_cursor_execute", record)
-    try:
-        async with db.transaction() as conn:
-            if db.dialect == "postgresql":  # an empty table: make any usable index win
-                await conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
-            lookups = []
-            await campaigns_repo.status_counts(conn, "cmp_x")
-            lookups.append(statements[-1])
-            await campaigns_repo.has_pending_messages(conn, "cmp_x")
-            lookups.append(statements[-1])
-            await campaigns_repo.phones_already_targeted(conn, "cmp_x", ["+33612345678"])
-            lookups.append(statements[-1])
-            for sql, params in lookups:
-                plan = await conn.exec_driver_sql(explain + sql, params)
-                text = " ".join(str(r[-1]) for r in plan)
-                assert "campaign" in text and "SCAN messages" not in text, (sql, text)
-                assert "Seq Scan" not in text, (sql, text)
-    finally:
-        event.remove(db.engine.sync_engine, "before_cursor_execute", record)
+    async with _planning(db) as (conn, statements):
+        lookups = []
+        await campaigns_repo.status_counts(conn, "cmp_x")
+        lookups.append(statements[-1])
+        await campaigns_repo.has_pending_messages(conn, "cmp_x")
+        lookups.append(statements[-1])
+        await campaigns_repo.phones_already_targeted(conn, "cmp_x", ["+33612345678"])
+        lookups.append(statements[-1])
+        for statement in lookups:
+            text = await _plan(db, conn, statement)
+            assert "campaign" in text and "SCAN messages" not in text, (statement, text)
+            assert "Seq Scan" not in text, (statement, text)
 
 
 async def test_migrations_build_exactly_the_schema_the_code_declares(db: Database) -> None:
