@@ -131,6 +131,22 @@ def _free_port() -> int:
         return port
 
 
+def _answered(process: subprocess.Popen[str], url: str) -> httpx.Response:
+    """The first answer ``url`` gives while ``process`` starts (30 s at most; it must not
+    exit meanwhile). A 503 while starting is an answer too: the caller checks the status."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            answer = httpx.get(url, timeout=1)
+            if answer.status_code != 503:
+                return answer
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline or process.poll() is not None:
+            pytest.fail(f"no answer at {url}: {process.stdout and process.stdout.read()}")
+        time.sleep(0.2)
+
+
 def _serve_once(
     workdir: Path, port: int | None = None, check: Callable[[str, str], None] | None = None
 ) -> tuple[str, str]:
@@ -146,16 +162,8 @@ def _serve_once(
         text=True,
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                pytest.fail("serve did not become healthy")
-            time.sleep(0.2)
+        healthy = _answered(process, f"http://127.0.0.1:{port}/healthz")
+        assert healthy.status_code == 200, "serve did not become healthy"
         key = (workdir / ".smsbridge" / "admin_key").read_text().strip()
         listed = httpx.get(
             f"http://127.0.0.1:{port}/api/v1/credentials",
@@ -413,15 +421,7 @@ def test_worker_serves_its_own_metrics_on_metrics_port(tmp_path: Path) -> None:
         text=True,
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                answer = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=1)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or worker.poll() is not None:
-                    pytest.fail(f"no /metrics on {port}: {worker.stdout and worker.stdout.read()}")
-                time.sleep(0.2)
+        answer = _answered(worker, f"http://127.0.0.1:{port}/metrics")
         assert answer.status_code == 200
         names = {family.name for family in text_string_to_metric_families(answer.text)}
         assert {"smsbridge_send_attempts", "smsbridge_outbox_messages"} <= names, names

@@ -17,37 +17,37 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, field_validator
 NUL_REFUSED = "must not contain NUL characters (U+0000)"
 
 
-def holds_nul(value: Any) -> bool:
-    """Whether a JSON value has U+0000 in a string or a key (nested models check themselves)."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(holds_nul(k) or holds_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(holds_nul(item) for item in value)
-    return False
-
-
 SURROGATE_REFUSED = "must be valid Unicode (an unpaired UTF-16 surrogate such as \\ud800 is not)"
 
 
-def holds_surrogate(value: Any) -> bool:
-    """Whether a JSON value has a lone UTF-16 surrogate in a string or a key: JSON's escapes
-    allow ``"\\ud800"``, Python's parser keeps it, and no database, driver or JSON encoder
-    downstream can write it."""
-    if isinstance(value, str):
-        if value.isascii():
-            return False
+def _text_problem(text: str) -> str | None:
+    if "\x00" in text:
+        return NUL_REFUSED
+    if not text.isascii():
         try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return True
-        return False
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # JSON's escapes allow "\\ud800"; Python's parser keeps it
+            return SURROGATE_REFUSED
+    return None
+
+
+def _unstorable(value: Any) -> str | None:
+    """Why a JSON value cannot be stored, or None: U+0000 in a string or a key (PostgreSQL
+    refuses it), or a lone UTF-16 surrogate (no database, driver or JSON encoder writes it).
+    One walk; nested models check themselves."""
+    if isinstance(value, str):
+        return _text_problem(value)
     if isinstance(value, dict):
-        return any(holds_surrogate(k) or holds_surrogate(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(holds_surrogate(item) for item in value)
-    return False
+        for key, item in value.items():
+            found = _text_problem(key) if isinstance(key, str) else None
+            found = found or _unstorable(item)
+            if found:
+                return found
+    elif isinstance(value, list):
+        for item in value:
+            if found := _unstorable(item):
+                return found
+    return None
 
 
 class Strict(BaseModel):
@@ -59,11 +59,10 @@ class Strict(BaseModel):
 
     @field_validator("*", mode="after")
     @classmethod
-    def _without_nul(cls, value: Any) -> Any:
-        if holds_nul(value):
-            raise ValueError(NUL_REFUSED)
-        if holds_surrogate(value):
-            raise ValueError(SURROGATE_REFUSED)
+    def _storable(cls, value: Any) -> Any:
+        problem = _unstorable(value)
+        if problem:
+            raise ValueError(problem)
         return value
 
 

@@ -103,9 +103,9 @@ class MessageBatchIn(Strict):
 
     @field_validator("*", mode="after")
     @classmethod
-    def _without_nul(cls, value: Any) -> Any:
-        # Not walked here: each message is checked on its own as a MessageIn, NUL included,
-        # and refused in its place (messages[3].body) while the others are accepted.
+    def _storable(cls, value: Any) -> Any:
+        # Not walked here: each message is checked on its own as a MessageIn (NUL, invalid
+        # Unicode) and refused in its place (messages[3].body); the others are accepted.
         return value
 
 

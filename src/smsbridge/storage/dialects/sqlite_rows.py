@@ -20,15 +20,22 @@ from smsbridge.storage.dialects.sqlite_outbox import sqlite_time
 from smsbridge.storage.messages import NewMessage
 
 
+def _time(value: datetime | None, times: dict[datetime, str | None]) -> str | None:
+    """``value`` as stored; a group's rows share a handful of times (its clock reading), each
+    formatted once in ``times``."""
+    if value is None:
+        return None
+    text = times.get(value)
+    if text is None:
+        text = times[value] = sqlite_time(value)
+    return text
+
+
 def _stored(value: Any, times: dict[datetime, str | None]) -> Any:
     if value is None or isinstance(value, str | int | float):
         return value  # (bool is an int: stored as 0/1, as SQLAlchemy does)
     if isinstance(value, datetime):
-        # a group's rows share a handful of times (its clock reading): format each once
-        text = times.get(value)
-        if text is None:
-            text = times[value] = sqlite_time(value)
-        return text
+        return _time(value, times)
     if isinstance(value, dict | list):
         return orjson.dumps(value).decode()
     raise TypeError(f"cannot store a {type(value).__name__} in SQLite")
@@ -62,18 +69,9 @@ def insert_messages(
     ``due`` is set — as ``storage.messages.insert_rows`` describes them, built as tuples
     straight from the messages: no dict per row, and each distinct time formatted once."""
     times: dict[datetime, str | None] = {}
-
-    def at(value: datetime | None) -> str | None:
-        if value is None:
-            return None
-        text = times.get(value)
-        if text is None:
-            text = times[value] = sqlite_time(value)
-        return text
-
     rows, events, entries = [], [], []
     for m, when in zip(new, due, strict=True):
-        created = at(m.created_at)
+        created = _time(m.created_at, times)
         rows.append(
             (
                 m.id,
@@ -87,7 +85,7 @@ def insert_messages(
                 m.segments,
                 m.encoding,
                 m.status,
-                at(m.send_at),
+                _time(m.send_at, times),
                 created,
                 created,
                 m.ignore_opt_out,
@@ -100,7 +98,7 @@ def insert_messages(
         detail = f'{{"reason":{orjson.dumps(reason).decode()}}}' if reason else None
         events.append((m.id, created, m.status, detail))
         if when is not None:
-            entries.append((m.id, at(when)))
+            entries.append((m.id, _time(when, times)))
     raw.executemany(_INSERT_MESSAGES, rows)
     raw.executemany(_INSERT_EVENTS, events)
     if entries:
