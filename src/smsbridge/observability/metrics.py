@@ -241,14 +241,7 @@ class Metrics:
             status = completion.status
             if status == "queued" or completion.message_id not in applied:
                 continue
-            credential_id = completion.credential_id
-            series = self._series(credential_id or "none")
-            counter = series.messages.get(status)
-            if counter is None:
-                counter = series.messages[status] = self.messages.labels(
-                    status, credential_id or "none"
-                )
-            counter.inc()
+            self._messages_in(status, completion.credential_id).inc()
 
     # --- webhooks, fan-out, events ------------------------------------------------------------
 
@@ -265,13 +258,16 @@ class Metrics:
         """Messages a delivery report moved to a status (delivered, undelivered, failed), by
         (status, credential): the same ``smsbridge_messages`` series as the worker's."""
         for (status, credential_id), n in counts.items():
-            series = self._series(credential_id or "none")
-            counter = series.messages.get(status)
-            if counter is None:
-                counter = series.messages[status] = self.messages.labels(
-                    status, credential_id or "none"
-                )
-            counter.inc(n)
+            self._messages_in(status, credential_id).inc(n)
+
+    def _messages_in(self, status: str, credential_id: str | None) -> Counter:
+        """The ``smsbridge_messages`` counter of (status, credential), labelled once."""
+        credential = credential_id or "none"
+        series = self._series(credential)
+        counter = series.messages.get(status)
+        if counter is None:
+            counter = series.messages[status] = self.messages.labels(status, credential)
+        return counter
 
     def reports_read(self, applied: int, unknown: int, ignored: int) -> None:
         for outcome, count in (("applied", applied), ("unknown", unknown), ("ignored", ignored)):

@@ -27,8 +27,8 @@ from smsbridge.storage.tables import (
 class NewMessage:
     """A message about to be written. Treated as a value (changed with ``dataclasses.replace``)
     but not frozen: a frozen dataclass sets each field through ``object.__setattr__``, and
-    accepting a batch builds one of these per message — 2.5 µs more each, for 15 fields, on
-    the development machine."""
+    accepting a batch builds one of these per message (a 16-field frozen dataclass took 9.7 µs
+    to build, a plain one 5.8 µs, on the development machine while it was busy)."""
 
     id: str
     surface_id: str
