@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from cryptography.fernet import Fernet
+from hypothesis import settings as hypothesis_settings
 from pydantic import SecretStr
 
 from smsbridge.app import create_app
@@ -27,6 +28,11 @@ from tests.mock_provider import MockProvider
 ADMIN_KEY = "test-admin-key-0123456789"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 PG_SERVER = os.environ.get("SMSBRIDGE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+# Tests never assert wall-clock times: Hypothesis's default 200 ms deadline per example is
+# one, and a cold first run on a slow CI machine goes over it.
+hypothesis_settings.register_profile("smsbridge", deadline=None)
+hypothesis_settings.load_profile("smsbridge")
 
 
 # --- everything the suite logs and answers, for the secret-leak test -------------------------

@@ -72,7 +72,7 @@ class Settings(BaseSettings):
         description="longest text or value a template may build while rendering",
     )
     template_render_seconds: float = Field(
-        default=0.25, gt=0, le=60, description="deadline of one template render"
+        default=0.25, gt=0, le=60, description="CPU time one template render may take"
     )
     max_request_bytes: int = Field(
         default=4 * 1024 * 1024,

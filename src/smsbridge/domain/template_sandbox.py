@@ -6,7 +6,7 @@ ask for hours or gigabytes: ``((10**64)**64)**64``, ``'x'.ljust(10**9)``,
 concatenation (``~``) and output goes through the render's :class:`RenderBudget`, which
 refuses — *before* the work is done — any value over ``max_rendered_chars`` characters (an
 integer over :data:`MAX_INT_BITS` bits), output past ``max_rendered_chars`` in all, and work
-past the render's deadline (``render_seconds``, checked at each of those steps: with no
+past the render's CPU allowance (``render_seconds``, checked at each of those steps: with no
 loops, the work between two steps is bounded by the template's length).
 
 Only what a message needs is there: the filters in :data:`ALLOWED_FILTERS` (no ``indent``,

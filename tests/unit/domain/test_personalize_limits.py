@@ -3,12 +3,13 @@ minutes, hours or gigabytes is refused before the work is done, naming the field
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 
 from smsbridge.domain.personalize import CACHEABLE_TEMPLATE_CHARS, Personalizer, ProfileRenderer
-from smsbridge.domain.render_budget import TemplateLimits
+from smsbridge.domain.render_budget import OverLimit, RenderBudget, TemplateLimits
 from smsbridge.errors import InvalidInput, LimitExceeded
 
 LONG = "y" * 4_000  # a variable well within the limits, that templates try to multiply
@@ -204,6 +205,20 @@ def test_rendering_stops_at_the_deadline() -> None:
         hurried.render("{{ 1 + 1 }}" * 100)
     assert caught.value.errors[0].field == "body"
     assert "(SMSBRIDGE_TEMPLATE_RENDER_SECONDS)" in caught.value.message
+
+
+def test_the_deadline_counts_the_threads_cpu_not_the_clock() -> None:
+    """A render waiting for the interpreter lock or a busy machine is not refused for the wait
+    (CI once refused a plain ``| upper`` when its machine stalled); the work it does is."""
+    budget = RenderBudget(TemplateLimits(render_seconds=0.05))
+    time.sleep(0.1)  # twice the allowance of clock time, next to no CPU
+    budget.tick()
+    budget.tick()  # the allowance left is carried over, not reset
+    spin_until = time.thread_time() + 0.06
+    while time.thread_time() < spin_until:
+        pass
+    with pytest.raises(OverLimit, match=r"more than 0\.05 s of CPU to render"):
+        budget.tick()
 
 
 def test_limits_are_settings() -> None:
