@@ -142,7 +142,7 @@ class Services:
         dispatcher = EventDispatcher(
             db=self.db,
             transport=self.event_transport,
-            signer=EventSigner(self.box.open, self.events.callback_secret()),
+            signer=EventSigner(self.box.open, self.events.callback_secrets()),
             clock=self.clock,
             config=config,
             on_outcome=self.metrics.event_delivered,
@@ -205,7 +205,9 @@ async def build_services(
         transport = HttpTransport.create(allow_private=settings.allow_private_provider_urls)
     callbacks = CallbackPoster()
     event_transport = EventTransport(allow_private=settings.allow_private_provider_urls)
-    event_signer = EventSigner(box.open, secret_from_key(box.derive("event callbacks")))
+    event_signer = EventSigner(
+        box.open, [secret_from_key(key) for key in box.derive_each("event callbacks")]
+    )
     events = EventEndpointService(
         db,
         box,

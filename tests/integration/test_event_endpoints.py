@@ -501,3 +501,60 @@ async def test_callback_url_receives_that_messages_events_only(
         ("message.sent", watched),
     ]
     assert {r.path for r in receiver.requests} == {"/cb/1"}
+
+
+async def test_a_key_rotation_signs_callbacks_with_old_and_new_secrets(
+    settings: Settings,
+    make_client: ClientFactory,
+    mock_provider: MockProvider,
+    receiver: MockProvider,
+) -> None:
+    """``SMSBRIDGE_SECRET_KEYS=new,old``: callbacks carry a signature from each key's secret, so
+    a receiver still holding the old secret keeps verifying until it moves to the new one."""
+    assert settings.secret_keys is not None
+    old_key = settings.secret_keys.get_secret_value()
+    new_key = Fernet.generate_key().decode()
+
+    async def answer_with(keys: str) -> dict[str, Any]:
+        keyed = settings.model_copy(update={"secret_keys": SecretStr(keys)})
+        services = await build_services(keyed)
+        try:
+            async with make_client(keyed, services) as client:
+                found: dict[str, Any] = (
+                    await client.get("/api/v1/event-endpoints/callback-secret")
+                ).json()
+                return found
+        finally:
+            await services.close()
+
+    old = await answer_with(old_key)
+    assert old["previous_secrets"] == []
+
+    rotated = settings.model_copy(update={"secret_keys": SecretStr(f"{new_key},{old_key}")})
+    services = await build_services(rotated)
+    try:
+        async with make_client(rotated, services) as client:
+            surface = await _surface(client, mock_provider)
+            dispatcher = services.new_event_dispatcher()
+            await dispatcher.drain()
+            message = await _send(client, surface, PHONE, callback_url=f"{receiver.url}/cb/r")
+            await services.new_worker().drain()
+            await dispatcher.drain()
+            both = (await client.get("/api/v1/event-endpoints/callback-secret")).json()
+    finally:
+        await services.close()
+    assert both["secret"] != old["secret"]
+    assert both["previous_secrets"] == [old["secret"]]
+    assert [r.headers["webhook-signature"].count("v1,") for r in receiver.requests] == [2, 2]
+    for secret in (old["secret"], both["secret"]):
+        assert [_verified(secret, r)["type"] for r in receiver.requests] == [
+            "message.queued",
+            "message.sent",
+        ]
+    assert {_verified(both["secret"], r)["data"]["message_id"] for r in receiver.requests} == {
+        message
+    }
+
+    # The old key removed: only the new secret signs.
+    new = await answer_with(new_key)
+    assert (new["secret"], new["previous_secrets"]) == (both["secret"], [])

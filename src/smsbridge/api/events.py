@@ -54,9 +54,11 @@ async def list_endpoints(
 
 @router.get("/event-endpoints/callback-secret", response_model=CallbackSecretOut)
 async def callback_secret(svc: ServiceCatalog = Depends(services)) -> dict[str, Any]:
-    """The secret that signs events posted to a message's ``callback_url`` (derived from the
-    first of SMSBRIDGE_SECRET_KEYS: it changes when that key does)."""
-    return {"secret": svc.events.callback_secret()}
+    """The secret that signs events posted to a message's ``callback_url``, derived from the
+    first of SMSBRIDGE_SECRET_KEYS; while older keys stay listed after it (a key rotation),
+    the secrets derived from them sign too, so receivers can switch at their own pace."""
+    current, *previous = svc.events.callback_secrets()
+    return {"secret": current, "previous_secrets": previous}
 
 
 @router.get("/event-endpoints/{endpoint_id}", response_model=EventEndpointOut)

@@ -109,16 +109,26 @@ class EventTransport:
 
 class EventSigner:
     """The secrets that sign a delivery: its endpoint's (opened once per version), plus the
-    previous one while a rotation's overlap lasts; for a callback URL, the callback key."""
+    previous one while a rotation's overlap lasts; for a callback URL, the callback secrets
+    (one per configured secret key, the first key's first)."""
 
-    def __init__(self, open_secrets: Callable[[str], dict[str, str]], callback_secret: str) -> None:
+    def __init__(
+        self, open_secrets: Callable[[str], dict[str, str]], callback_secrets: Sequence[str]
+    ) -> None:
+        if not callback_secrets:
+            raise ValueError("no callback secret")
         self._open_secrets = open_secrets  # SecretBox.open: the sealed endpoint secrets
         self._opened: dict[tuple[str, datetime | None], dict[str, str]] = {}
-        self.callback_secret = callback_secret
+        self.callback_secrets = list(callback_secrets)
+
+    @property
+    def callback_secret(self) -> str:
+        """The callback secret of the first (encrypting) secret key."""
+        return self.callback_secrets[0]
 
     def secrets_for(self, delivery: ClaimedDelivery, now: datetime) -> list[str]:
         if delivery.endpoint_id is None or delivery.secrets is None:
-            return [self.callback_secret]
+            return self.callback_secrets
         key = (delivery.endpoint_id, delivery.secrets_version)
         opened = self._opened.get(key)
         if opened is None:

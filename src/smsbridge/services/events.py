@@ -4,7 +4,7 @@ read the deliveries log and replay a failed delivery."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -226,6 +226,11 @@ class EventEndpointService:
     def callback_secret(self) -> str:
         """The secret that signs events posted to messages' ``callback_url``."""
         return self._signer.callback_secret
+
+    def callback_secrets(self) -> Sequence[str]:
+        """Every secret signing them: the first secret key's, then those of the older keys
+        still configured (a rotation's overlap)."""
+        return tuple(self._signer.callback_secrets)
 
     # --- deliveries --------------------------------------------------------------------------
 

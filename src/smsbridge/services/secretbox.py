@@ -26,15 +26,21 @@ class SecretBox:
                     "(32 url-safe base64-encoded bytes)"
                 ) from None
         self._fernet = MultiFernet(fernets)
-        # A key for one-way fingerprints (click addresses), derived from the first secret key
-        # so that it needs no setting of its own and never equals it.
-        self._fingerprint_key = hashlib.sha256(
-            b"smsbridge fingerprint\0" + keys[0].encode()
-        ).digest()
+        # Keys for one-way fingerprints (click addresses) and derived keys, one per secret key
+        # so that they need no setting of their own and never equal it; the first one is used.
+        self._derivation_keys = [
+            hashlib.sha256(b"smsbridge fingerprint\0" + key.encode()).digest() for key in keys
+        ]
+        self._fingerprint_key = self._derivation_keys[0]
 
     def derive(self, label: str) -> bytes:
         """A key for one purpose (``label``), derived from the first secret key."""
         return hmac.new(self._fingerprint_key, label.encode(), hashlib.sha256).digest()
+
+    def derive_each(self, label: str) -> list[bytes]:
+        """The key for ``label`` derived from each secret key, the first key's first: what the
+        others derive still verifies while a rotation keeps them configured."""
+        return [hmac.new(k, label.encode(), hashlib.sha256).digest() for k in self._derivation_keys]
 
     def fingerprint(self, value: str) -> str:
         """A keyed one-way hash of ``value`` (HMAC-SHA256, 32 hex characters)."""

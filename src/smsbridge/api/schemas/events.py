@@ -82,3 +82,7 @@ class EventDeliveryList(BaseModel):
 
 class CallbackSecretOut(BaseModel):
     secret: str = Field(description="signs the events posted to messages' callback_url")
+    previous_secrets: list[str] = Field(
+        default_factory=list,
+        description="sign them too while older keys stay in SMSBRIDGE_SECRET_KEYS (a rotation)",
+    )
