@@ -1,6 +1,7 @@
 """Event deliveries at their edges, on SQLite and PostgreSQL (found in review): a host name the
 HTTP client cannot encode, deliveries held back behind a rescheduled one, a disabled
-endpoint's backlog, a delivery past its day, a replay's new day of retries."""
+endpoint's backlog, a delivery past its day, a replay's new day of retries, a quiet day
+between two failures."""
 
 from __future__ import annotations
 
@@ -136,3 +137,37 @@ async def test_a_delivery_past_its_day_is_given_up_without_being_posted(
     assert replayed["status"] == "pending" and replayed["attempts"] == 0  # a new day
     await dispatcher.drain()
     assert (await _log(client, endpoint["id"]))[0]["status"] == "delivered"
+
+
+async def test_two_failures_a_day_apart_with_nothing_between_do_not_disable(
+    client: httpx.AsyncClient, services: Services, receiver: MockProvider
+) -> None:
+    """A day of failures disables an endpoint; one failure, a quiet day (nothing to retry),
+    then another failure is not that: the second starts a new run."""
+    endpoint = await _endpoint(client, f"{receiver.url}/quiet", ["campaign.completed"])
+    path = f"/api/v1/event-endpoints/{endpoint['id']}"
+    receiver.reply(Reply(500, {"down": True}))
+    await client.post(f"{path}/test")
+    first = (await client.get(path)).json()["failing_since"]
+    assert first is not None
+
+    def earlier(column: str) -> str:
+        if services.db.dialect == "postgresql":
+            return f"{column} = {column} - INTERVAL '25 hours'"
+        return f"{column} = datetime({column}, '-25 hours')"
+
+    async with services.db.transaction() as conn:  # the failure was a day ago, alone
+        await conn.exec_driver_sql(
+            f"UPDATE event_endpoints SET {earlier('failing_since')}, {earlier('last_failed_at')}"
+        )
+    await client.post(f"{path}/test")
+    view = (await client.get(path)).json()
+    assert view["enabled"] is True and view["disabled_reason"] is None
+    assert view["failing_since"] >= first  # a new run, started by this failure
+
+    # Failing on and off through the day, with no success, still disables it.
+    async with services.db.transaction() as conn:
+        await conn.exec_driver_sql(f"UPDATE event_endpoints SET {earlier('failing_since')}")
+    await client.post(f"{path}/test")
+    view = (await client.get(path)).json()
+    assert view["enabled"] is False and "HTTP 500" in view["disabled_reason"]

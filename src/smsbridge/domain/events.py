@@ -188,6 +188,10 @@ GIVE_UP_AFTER = timedelta(hours=24)
 DISABLE_AFTER = timedelta(hours=24)
 """An endpoint whose deliveries have all failed this long is disabled (with a notice)."""
 MAX_RETRY_AFTER = 7200.0
+FAILURE_RUN_GAP = timedelta(hours=3)
+"""Longer than any wait between two tries of a delivery (2 h, +10 % jitter): while an
+endpoint has a delivery to retry it fails at least this often, so a failure after a quieter
+gap is not part of the same run of failures (nothing was waiting) and starts a new one."""
 
 
 @dataclass(frozen=True)

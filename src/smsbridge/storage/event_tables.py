@@ -21,7 +21,8 @@ from smsbridge.storage.tables import JsonDocument, UtcDateTime, metadata
 # Where signed events are posted. ``secrets`` is one SecretBox token holding the signing
 # secret (and, during a rotation's overlap, the previous one until ``previous_expires_at``).
 # ``failing_since``: the first failure of the current run of failures (cleared by a success);
-# a day of it disables the endpoint, saying why in ``disabled_reason``.
+# a day of it disables the endpoint, saying why in ``disabled_reason``. ``last_failed_at``: the
+# latest failure; one after a longer quiet gap than ``FAILURE_RUN_GAP`` starts a new run.
 event_endpoints = Table(
     "event_endpoints",
     metadata,
@@ -34,6 +35,7 @@ event_endpoints = Table(
     Column("secret_hint", String(24), nullable=False),
     Column("previous_expires_at", UtcDateTime, nullable=True),
     Column("failing_since", UtcDateTime, nullable=True),
+    Column("last_failed_at", UtcDateTime, nullable=True),
     Column("disabled_reason", Text, nullable=True),
     Column("disabled_at", UtcDateTime, nullable=True),
     Column("created_at", UtcDateTime, nullable=False),

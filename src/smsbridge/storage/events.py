@@ -17,16 +17,19 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     bindparam,
+    case,
     delete,
     exists,
     func,
     insert,
+    literal,
     or_,
     select,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from smsbridge.domain.events import FAILURE_RUN_GAP
 from smsbridge.storage.event_backlog import PUSH_LATER, pause_endpoint
 from smsbridge.storage.event_tables import event_deliveries, event_endpoints, message_callbacks
 
@@ -318,8 +321,9 @@ async def complete(
     disable_after: timedelta,
 ) -> list[tuple[str, str]]:
     """Record ``outcomes`` (fenced by lease token) and each endpoint's health: a success ends
-    its run of failures, a failure starts one if none is running; an endpoint failing for
-    ``disable_after`` is disabled. Returns the (endpoint id, reason) of those disabled now."""
+    its run of failures, a failure starts one if none is running (or the last failure is
+    older than :data:`FAILURE_RUN_GAP`); an endpoint failing for ``disable_after`` is disabled.
+    Returns the (endpoint id, reason) of those disabled now."""
     if not outcomes:
         return []
     await conn.execute(
@@ -360,10 +364,19 @@ async def complete(
         )
     if not failing:
         return []
+    now_value = literal(now, ep.c.failing_since.type)
+    new_run = or_(
+        ep.c.failing_since.is_(None),
+        ep.c.last_failed_at.is_(None),
+        ep.c.last_failed_at < now - FAILURE_RUN_GAP,  # a quiet gap: nothing was retried
+    )
     await conn.execute(
         update(ep)
-        .where(ep.c.id.in_(failing), ep.c.failing_since.is_(None))
-        .values(failing_since=now)
+        .where(ep.c.id.in_(failing))
+        .values(
+            failing_since=case((new_run, now_value), else_=ep.c.failing_since),
+            last_failed_at=now_value,
+        )
     )
     since = now - disable_after
     doomed = (
