@@ -151,23 +151,29 @@ async def test_two_failures_a_day_apart_with_nothing_between_do_not_disable(
     first = (await client.get(path)).json()["failing_since"]
     assert first is not None
 
-    def earlier(column: str) -> str:
-        if services.db.dialect == "postgresql":
-            return f"{column} = {column} - INTERVAL '25 hours'"
-        return f"{column} = datetime({column}, '-25 hours')"
-
-    async with services.db.transaction() as conn:  # the failure was a day ago, alone
-        await conn.exec_driver_sql(
-            f"UPDATE event_endpoints SET {earlier('failing_since')}, {earlier('last_failed_at')}"
-        )
+    pg = services.db.dialect == "postgresql"
+    alone = (  # the failure was a day ago, alone
+        "UPDATE event_endpoints SET failing_since = failing_since - INTERVAL '25 hours',"
+        " last_failed_at = last_failed_at - INTERVAL '25 hours'"
+        if pg
+        else "UPDATE event_endpoints SET failing_since = datetime(failing_since, '-25 hours'),"
+        " last_failed_at = datetime(last_failed_at, '-25 hours')"
+    )
+    async with services.db.transaction() as conn:
+        await conn.exec_driver_sql(alone)
     await client.post(f"{path}/test")
     view = (await client.get(path)).json()
     assert view["enabled"] is True and view["disabled_reason"] is None
     assert view["failing_since"] >= first  # a new run, started by this failure
 
     # Failing on and off through the day, with no success, still disables it.
+    a_day_of_failures = (
+        "UPDATE event_endpoints SET failing_since = failing_since - INTERVAL '25 hours'"
+        if pg
+        else "UPDATE event_endpoints SET failing_since = datetime(failing_since, '-25 hours')"
+    )
     async with services.db.transaction() as conn:
-        await conn.exec_driver_sql(f"UPDATE event_endpoints SET {earlier('failing_since')}")
+        await conn.exec_driver_sql(a_day_of_failures)
     await client.post(f"{path}/test")
     view = (await client.get(path)).json()
     assert view["enabled"] is False and "HTTP 500" in view["disabled_reason"]
