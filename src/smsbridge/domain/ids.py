@@ -47,8 +47,10 @@ def _random_chars() -> str:
 
 
 def _forget_pool() -> None:
-    """A forked child draws its own bits (never the ones its parent will hand out)."""
-    global _pool, _taken
+    """A forked child draws its own bits (never the ones its parent will hand out), under a
+    lock of its own (another thread of the parent may have held it at the fork)."""
+    global _lock, _pool, _taken
+    _lock = threading.Lock()
     _pool, _taken = "", 0
 
 

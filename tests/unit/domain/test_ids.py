@@ -4,6 +4,7 @@ CSPRNG in blocks (one system call per block, not per id) — never shared with a
 from __future__ import annotations
 
 import os
+import signal
 import time
 
 from smsbridge.domain import ids
@@ -65,3 +66,18 @@ def test_a_forked_child_never_hands_out_its_parents_bits() -> None:
     os.close(reader)
     os.waitpid(child, 0)
     assert from_child != ids._random_chars()  # the parent's next draw is its own
+
+
+def test_a_fork_while_another_thread_draws_leaves_the_child_able_to_draw() -> None:
+    """The lock is held (as by another thread mid-draw) at the fork: the child gets a lock of
+    its own instead of a copy held forever by a thread it does not have."""
+    with ids._lock:
+        child = os.fork()
+        if child == 0:
+            signal.alarm(5)  # a deadlocked child is killed, and the test fails
+            try:
+                ids._random_chars()
+            finally:
+                os._exit(0)
+    _, status = os.waitpid(child, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
