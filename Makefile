@@ -32,7 +32,7 @@ format: $(STAMP)
 # then translate the new or fuzzy entries of the .po (tests/unit/test_admin_i18n.py lists them).
 LOCALE := src/smsbridge/web/locale
 messages: $(STAMP)
-	$(BIN)/pybabel extract -F babel.cfg --no-wrap --sort-by-file --project smsbridge \
+	$(BIN)/pybabel extract -F babel.cfg -k phrase --no-wrap --sort-by-file --project smsbridge \
 		--copyright-holder "smsbridge contributors" -o $(LOCALE)/messages.pot .
 	$(BIN)/pybabel update --no-wrap -i $(LOCALE)/messages.pot -d $(LOCALE) -l fr
 

@@ -29,6 +29,36 @@ A provider's answer, whatever its status, is no error: it is judged
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+
+class Phrase(str):
+    """A text shown to people, which the admin can show in the visitor's language.
+
+    It *is* the English text (what the API answers and logs say), and it remembers the
+    template and the values it was made from, so that ``smsbridge.web`` looks the template up
+    in its catalog and fills the translation with the same values. Make one with
+    :func:`phrase`; anything that builds a new string from it (slicing, concatenating) gets
+    plain English.
+    """
+
+    template: str
+    values: dict[str, Any]
+
+    def __new__(cls, template: str, values: dict[str, Any]) -> Phrase:
+        made = super().__new__(cls, template % values if values else template)
+        made.template = template
+        made.values = values
+        return made
+
+
+def phrase(template: str, /, **values: Any) -> Phrase:
+    """``template`` (English, with ``%(name)s`` placeholders: a literal ``%`` is ``%%`` when
+    there are values) filled with ``values``, translatable by the admin.
+
+    ``make messages`` extracts the templates of ``phrase(…)`` calls (``babel.cfg``); write the
+    template as a literal, never an f-string, or it cannot be looked up."""
+    return Phrase(template, values)
 
 
 @dataclass(frozen=True)
@@ -47,7 +77,8 @@ class SmsbridgeError(Exception):
 
     @property
     def message(self) -> str:
-        return str(self.args[0])
+        said = self.args[0]
+        return said if isinstance(said, str) else str(said)  # a Phrase stays one
 
 
 class InvalidInput(SmsbridgeError):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from html import unescape
 
 import httpx
 import pytest
@@ -14,6 +15,7 @@ import pytest
 from smsbridge.app import create_app
 from smsbridge.config import Settings
 from smsbridge.container import Services
+from smsbridge.services.message_rows import SendRequest
 from tests.conftest import ADMIN_KEY
 
 Browser = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
@@ -173,3 +175,58 @@ async def test_refusals_from_the_shell_are_in_the_pages_language(
         assert "Accès refusé" in refused.text and "clé de rôle sender ou admin" in refused.text
         missing = await http.get("/admin/messages/msg_nothing")
         assert missing.status_code == 404 and "Ce message n\u2019existe pas." in missing.text
+
+
+async def test_what_the_services_say_is_in_the_pages_language(
+    browser: Browser, services: Services
+) -> None:
+    """The services' refusals (a number that is not one, a surface still in use, a template
+    that does not compile) reach the pages in the visitor's language, the API stays English."""
+    credential = await services.credentials.create(
+        {
+            "name": "Gateway",
+            "provider_url": "sandbox://default",
+            "payload": {"to": "{{toNumber}}", "from": "{{fromNumber}}", "text": "{{message}}"},
+        }
+    )
+    surface = await services.surfaces.create(
+        {"name": "Alerts", "credential_id": credential.id, "sender": "Acme"}
+    )
+    await services.messages.send(SendRequest(surface.id, "+33612345678", "Hello"))  # queued
+    said: dict[str, list[str]] = {}
+    for lang, headers in (("fr", FRENCH), ("en", {"Accept-Language": "en"})):
+        async with browser(headers) as http:
+            await _sign_in(http)
+            compose = await http.get("/admin/compose")
+            sent = await http.post(
+                "/admin/compose",
+                data={
+                    "csrf": _token(compose),
+                    "do": "send",
+                    "surface_id": surface.id,
+                    "to": "not-a-number",
+                    "body": "Hi {{ profile.name ",
+                },
+            )
+            assert sent.status_code == 422, sent.text
+            notice = re.search(r'<p class="notice bad" role="alert">([^<]*)</p>', sent.text)
+            assert notice, sent.text
+            page = await http.get(f"/admin/surfaces/{surface.id}/delete")
+            done = await http.post(
+                f"/admin/surfaces/{surface.id}/delete", data={"csrf": _token(page)}
+            )
+            listed = await http.get(done.headers["location"])
+            refused = re.search(r'<p class="notice bad" role="alert">([^<]*)</p>', listed.text)
+            assert refused, listed.text
+            said[lang] = [unescape(notice.group(1)), unescape(refused.group(1))]
+    assert said["fr"] == [
+        "to\u00a0: 'not-a-number' n\u2019est pas un numéro de téléphone (utilisez la forme "
+        "+<indicatif du pays>)",
+        "Suppression refusée\u00a0: le canal a des messages programmés ou en file "
+        "d\u2019attente\u202f; annulez-les ou laissez-les partir avant de le supprimer",
+    ]
+    assert said["en"] == [
+        "to: 'not-a-number' is not a phone number (use the +<country code> form)",
+        "Not deleted: the surface has scheduled or queued messages; cancel them or let them "
+        "finish before deleting it",
+    ]

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 from babel.messages.catalog import Catalog
-from babel.messages.extract import extract_from_dir
+from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 from jinja2 import Environment, nodes
@@ -209,8 +209,9 @@ def _extracted() -> dict[str | tuple[str, ...], str]:
     with (ROOT / "babel.cfg").open() as cfg:
         method_map, options_map = parse_mapping_cfg(cfg)
     found: dict[str | tuple[str, ...], str] = {}
+    keywords = {**DEFAULT_KEYWORDS, "phrase": None}  # `make messages`: -k phrase
     for filename, line, message, _comments, _context in extract_from_dir(
-        str(ROOT), method_map, options_map
+        str(ROOT), method_map, options_map, keywords=keywords
     ):
         msgid = message if isinstance(message, str) else tuple(m for m in message if m)
         found.setdefault(msgid, f"{filename}:{line}")

@@ -16,7 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from smsbridge.domain.profiles import check_external_id
-from smsbridge.errors import FieldError, InvalidInput
+from smsbridge.errors import FieldError, InvalidInput, phrase
 
 MAX_PROFILE_IDS = 10_000
 MAX_FILTER_VALUES = 1_000
@@ -92,7 +92,11 @@ def parse_audience(data: object, field: str = "audience") -> Audience:
         if len(value) > MAX_PROFILE_IDS:
             raise InvalidInput.one(
                 f"{field}.profile_ids",
-                f"has {len(value)} ids; the limit is {MAX_PROFILE_IDS} (use a filter for more)",
+                phrase(
+                    "has %(count)s ids; the limit is %(most)s (use a filter for more)",
+                    count=len(value),
+                    most=MAX_PROFILE_IDS,
+                ),
             )
         errors: list[FieldError] = []
         for index, item in enumerate(value):
@@ -126,10 +130,16 @@ def _parse_filters(value: object, field: str) -> tuple[AttributeFilter, ...]:
             continue
         values = wanted if isinstance(wanted, list) else [wanted]
         if not values or len(values) > MAX_FILTER_VALUES:
-            errors.append(FieldError(f"{field}.{key}", f"give 1 to {MAX_FILTER_VALUES} values"))
+            errors.append(
+                FieldError(
+                    f"{field}.{key}", phrase("give 1 to %(most)s values", most=MAX_FILTER_VALUES)
+                )
+            )
             continue
         if not all(isinstance(v, str | int | float | bool) for v in values):
-            errors.append(FieldError(f"{field}.{key}", "values are strings, numbers or booleans"))
+            errors.append(
+                FieldError(f"{field}.{key}", phrase("values are strings, numbers or booleans"))
+            )
             continue
         filters.append(AttributeFilter(match.group(1), tuple(values)))
     if errors:
@@ -149,7 +159,11 @@ def check_throttle(value: object) -> float | None:
     ):
         raise InvalidInput.one(
             "throttle_per_second",
-            f"must be a number of messages per second from {MIN_THROTTLE:g} to {MAX_THROTTLE:g}",
+            phrase(
+                "must be a number of messages per second from %(least)s to %(most)s",
+                least=f"{MIN_THROTTLE:g}",
+                most=f"{MAX_THROTTLE:g}",
+            ),
         )
     return float(value)
 
@@ -160,10 +174,12 @@ def check_send_at(value: object) -> datetime | None:
         return None
     if not isinstance(value, datetime) or value.tzinfo is None:
         raise InvalidInput.one(
-            "send_at", "must be a date-time with a time zone, e.g. 2026-05-01T09:00:00Z"
+            "send_at", phrase("must be a date-time with a time zone, e.g. 2026-05-01T09:00:00Z")
         )
     if value >= LATEST_SEND_AT:
-        raise InvalidInput.one("send_at", f"must be before {LATEST_SEND_AT.year}-01-01")
+        raise InvalidInput.one(
+            "send_at", phrase("must be before %(year)s-01-01", year=LATEST_SEND_AT.year)
+        )
     return value
 
 
@@ -194,13 +210,13 @@ def parse_campaign(data: Mapping[str, Any]) -> CampaignDraft:
     errors.extend(FieldError(str(k), "unknown field") for k in data if k not in known)
     name = data.get("name")
     if not isinstance(name, str) or not name.strip() or len(name) > 200:
-        errors.append(FieldError("name", "is required (1 to 200 characters)"))
+        errors.append(FieldError("name", phrase("is required (1 to 200 characters)")))
     surface_id = data.get("surface_id")
     if not isinstance(surface_id, str) or not surface_id:
-        errors.append(FieldError("surface_id", "is required"))
+        errors.append(FieldError("surface_id", phrase("is required")))
     body = data.get("body")
     if not isinstance(body, str) or not body.strip():
-        errors.append(FieldError("body", "must not be empty"))
+        errors.append(FieldError("body", phrase("must not be empty")))
     audience: Audience | None = None
     try:
         audience = parse_audience(data.get("audience"))

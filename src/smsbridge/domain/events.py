@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from smsbridge.domain.addresses import blocked_reason, metadata_reason
 from smsbridge.domain.credential_parser import check_provider_url
 from smsbridge.domain.signatures import standard_webhooks_signature
-from smsbridge.errors import FieldError, InvalidInput
+from smsbridge.errors import FieldError, InvalidInput, phrase
 
 
 class EventType(StrEnum):
@@ -70,12 +70,12 @@ def check_event_url(url: object, *, allow_private: bool, field: str = "url") -> 
     judged at once as the SSRF guard will judge it at connect time (a name is judged there,
     after DNS)."""
     if not isinstance(url, str) or not url.strip():
-        raise InvalidInput.one(field, "must be an absolute https:// URL")
+        raise InvalidInput.one(field, phrase("must be an absolute https:// URL"))
     url = url.strip()
     if len(url) > MAX_URL:
-        raise InvalidInput.one(field, f"must be at most {MAX_URL} characters")
+        raise InvalidInput.one(field, phrase("must be at most %(most)s characters", most=MAX_URL))
     if url.startswith("sandbox://") or any(c.isspace() or ord(c) < 32 for c in url):
-        raise InvalidInput.one(field, "must be an absolute https:// URL")
+        raise InvalidInput.one(field, phrase("must be an absolute https:// URL"))
     problem = check_provider_url(url, allow_private)
     if problem:
         raise InvalidInput.one(field, problem)
@@ -85,7 +85,7 @@ def check_event_url(url: object, *, allow_private: bool, field: str = "url") -> 
             host.encode("idna")
         except UnicodeError:
             raise InvalidInput.one(
-                field, f"has a host name that is not valid: {host[:80]!r}"
+                field, phrase("has a host name that is not valid: %(host)r", host=host[:80])
             ) from None
     refused = metadata_reason if allow_private else blocked_reason
     reason: str | None = None
@@ -94,12 +94,18 @@ def check_event_url(url: object, *, allow_private: bool, field: str = "url") -> 
     elif _is_ip(host):
         reason = refused(host)
     if reason:
-        advice = (
-            "cloud metadata addresses are always refused"
-            if "metadata" in reason
-            else "set SMSBRIDGE_ALLOW_PRIVATE_PROVIDER_URLS=true to allow it"
-        )
-        raise InvalidInput.one(field, f"points at a {reason}; {advice}")
+        if "metadata" in reason:
+            said = phrase(
+                "points at a %(reason)s; cloud metadata addresses are always refused",
+                reason=reason,
+            )
+        else:
+            said = phrase(
+                "points at a %(reason)s; set SMSBRIDGE_ALLOW_PRIVATE_PROVIDER_URLS=true to "
+                "allow it",
+                reason=reason,
+            )
+        raise InvalidInput.one(field, said)
     return url
 
 
@@ -114,9 +120,11 @@ def _is_ip(host: str) -> bool:
 def check_event_types(value: object, field: str = "event_types") -> list[str]:
     """The subscribed types, deduplicated in the given order; ``["*"]`` for all."""
     if not isinstance(value, list) or not value:
-        raise InvalidInput.one(field, 'must list at least one event type, or ["*"] for all')
+        raise InvalidInput.one(field, phrase('must list at least one event type, or ["*"] for all'))
     if len(value) > MAX_EVENT_TYPES:
-        raise InvalidInput.one(field, f"must list at most {MAX_EVENT_TYPES} types")
+        raise InvalidInput.one(
+            field, phrase("must list at most %(most)s types", most=MAX_EVENT_TYPES)
+        )
     known = {t.value for t in EventType}
     errors = []
     for i, item in enumerate(value):
@@ -125,7 +133,11 @@ def check_event_types(value: object, field: str = "event_types") -> list[str]:
             errors.append(
                 FieldError(
                     f"{field}[{i}]",
-                    f"unknown event type {shown}; one of: {', '.join(sorted(known))}, or *",
+                    phrase(
+                        "unknown event type %(given)s; one of: %(known)s, or *",
+                        given=shown,
+                        known=", ".join(sorted(known)),
+                    ),
                 )
             )
     if errors:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from smsbridge.errors import InvalidInput
+from smsbridge.errors import InvalidInput, phrase
 
 MAX_BODY = 1600
 
@@ -53,7 +53,14 @@ DELIVERY_OUTCOMES = frozenset(
 def check_body(body: object, field: str = "body") -> str:
     """The body if it can be sent, else :class:`InvalidInput` naming ``field``."""
     if not isinstance(body, str) or not body.strip():
-        raise InvalidInput.one(field, "must not be empty")
+        raise InvalidInput.one(field, phrase("must not be empty"))
     if len(body) > MAX_BODY:
-        raise InvalidInput.one(field, f"is {len(body)} characters long; the limit is {MAX_BODY}")
+        raise InvalidInput.one(
+            field,
+            phrase(
+                "is %(length)s characters long; the limit is %(most)s",
+                length=len(body),
+                most=MAX_BODY,
+            ),
+        )
     return body

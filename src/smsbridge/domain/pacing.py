@@ -25,7 +25,7 @@ from phonenumbers import timezone as phone_timezones
 from phonenumbers.phonenumberutil import COUNTRY_CODE_TO_REGION_CODE
 from phonenumbers.tzdata import TIMEZONE_DATA
 
-from smsbridge.errors import FieldError
+from smsbridge.errors import FieldError, phrase
 
 _CLOCK = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
 MAX_CAP_WINDOW_HOURS = 24 * 366
@@ -144,7 +144,7 @@ def parse_quiet_hours(raw: object, errors: list[FieldError]) -> QuietHours | Non
         return None
     if not isinstance(raw, Mapping):
         errors.append(
-            FieldError("quiet_hours", 'must be {"start": "21:00", "end": "08:00"} or null')
+            FieldError("quiet_hours", phrase('must be {"start": "21:00", "end": "08:00"} or null'))
         )
         return None
     bounds: list[time] = []
@@ -153,22 +153,26 @@ def parse_quiet_hours(raw: object, errors: list[FieldError]) -> QuietHours | Non
         value = raw.get(name)
         match = _CLOCK.fullmatch(value) if isinstance(value, str) else None
         if match is None:
-            errors.append(FieldError(f"quiet_hours.{name}", "must be a time such as 21:00 (HH:MM)"))
+            errors.append(
+                FieldError(f"quiet_hours.{name}", phrase("must be a time such as 21:00 (HH:MM)"))
+            )
             bounds.append(time(0))
             valid = False
         else:
             bounds.append(time(int(match.group(1)), int(match.group(2))))
     if valid and bounds[0] == bounds[1]:
-        errors.append(FieldError("quiet_hours.end", "must differ from start"))
+        errors.append(FieldError("quiet_hours.end", phrase("must differ from start")))
     default = raw.get("default_timezone", "UTC")
     if not isinstance(default, str) or _zone(default) is None:
         errors.append(
-            FieldError("quiet_hours.default_timezone", "must be an IANA zone such as Europe/Paris")
+            FieldError(
+                "quiet_hours.default_timezone", phrase("must be an IANA zone such as Europe/Paris")
+            )
         )
         default = "UTC"
     unknown = set(raw) - {"start", "end", "default_timezone"}
     for name in sorted(unknown):
-        errors.append(FieldError(f"quiet_hours.{name}", "unknown setting"))
+        errors.append(FieldError(f"quiet_hours.{name}", phrase("unknown setting")))
     return QuietHours(bounds[0], bounds[1], default)
 
 
@@ -177,12 +181,16 @@ def parse_frequency_cap(raw: object, errors: list[FieldError]) -> FrequencyCap |
         return None
     if not isinstance(raw, Mapping):
         errors.append(
-            FieldError("frequency_cap", 'must be {"max_messages": 3, "window_hours": 24} or null')
+            FieldError(
+                "frequency_cap", phrase('must be {"max_messages": 3, "window_hours": 24} or null')
+            )
         )
         return None
     most = raw.get("max_messages")
     if isinstance(most, bool) or not isinstance(most, int) or not 1 <= most <= 10_000:
-        errors.append(FieldError("frequency_cap.max_messages", "must be a whole number from 1"))
+        errors.append(
+            FieldError("frequency_cap.max_messages", phrase("must be a whole number from 1"))
+        )
         most = 1
     hours = raw.get("window_hours")
     if (
@@ -193,10 +201,13 @@ def parse_frequency_cap(raw: object, errors: list[FieldError]) -> FrequencyCap |
         errors.append(
             FieldError(
                 "frequency_cap.window_hours",
-                f"must be a number of hours above 0 and at most {MAX_CAP_WINDOW_HOURS}",
+                phrase(
+                    "must be a number of hours above 0 and at most %(most)s",
+                    most=MAX_CAP_WINDOW_HOURS,
+                ),
             )
         )
         hours = 24
     for name in sorted(set(raw) - {"max_messages", "window_hours"}):
-        errors.append(FieldError(f"frequency_cap.{name}", "unknown setting"))
+        errors.append(FieldError(f"frequency_cap.{name}", phrase("unknown setting")))
     return FrequencyCap(most, timedelta(hours=float(hours)))

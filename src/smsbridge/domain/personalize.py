@@ -34,7 +34,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from smsbridge.domain.render_budget import OverLimit, RenderBudget, TemplateLimits
 from smsbridge.domain.template_sandbox import MAX_NESTING, BoundedEnvironment
-from smsbridge.errors import FieldError, InvalidInput, LimitExceeded
+from smsbridge.errors import FieldError, InvalidInput, LimitExceeded, phrase
 
 ALLOWED_BLOCKS = (nodes.If, nodes.Output, nodes.TemplateData)
 CACHEABLE_TEMPLATE_CHARS = 2_000
@@ -215,11 +215,15 @@ class Personalizer:
         except OverLimit as exc:
             raise LimitExceeded.one(field, str(exc)) from None
         except (RecursionError, MemoryError):
-            raise LimitExceeded.one(field, "needs too much memory to render") from None
+            raise LimitExceeded.one(field, phrase("needs too much memory to render")) from None
         except SecurityError as exc:
-            raise InvalidInput.one(field, f"not allowed in a message template: {exc}") from None
+            raise InvalidInput.one(
+                field, phrase("not allowed in a message template: %(why)s", why=str(exc))
+            ) from None
         except (TemplateError, ArithmeticError, AttributeError, TypeError, ValueError) as exc:
-            raise InvalidInput.one(field, f"cannot be rendered: {exc}") from None
+            raise InvalidInput.one(
+                field, phrase("cannot be rendered: %(why)s", why=str(exc))
+            ) from None
         finally:
             self._local.names = None
             self._local.budget = None
@@ -234,7 +238,9 @@ class Personalizer:
 
     def _compile_uncached(self, source: str, field: str) -> Any:
         self.check_length(source, field)
-        nested = LimitExceeded.one(field, f"is nested more than {MAX_NESTING} levels deep")
+        nested = LimitExceeded.one(
+            field, phrase("is nested more than %(most)s levels deep", most=MAX_NESTING)
+        )
         try:
             tree = self._env.parse(source)
         except TemplateSyntaxError as exc:
@@ -242,15 +248,20 @@ class Personalizer:
         except (RecursionError, MemoryError):
             raise nested from None
         except ValueError as exc:  # e.g. an integer literal of more than 4,300 digits
-            raise InvalidInput.one(field, f"cannot be compiled: {exc}") from None
+            raise InvalidInput.one(
+                field, phrase("cannot be compiled: %(why)s", why=str(exc))
+            ) from None
         for node, depth in _walk(tree):
             if depth > MAX_NESTING:
                 raise nested
             if isinstance(node, nodes.Getattr) and node.attr.startswith("_"):
                 raise InvalidInput.one(
                     field,
-                    "not allowed in a message template: "
-                    f"access to attribute {node.attr!r} is not allowed",
+                    phrase(
+                        "not allowed in a message template: "
+                        "access to attribute %(name)r is not allowed",
+                        name=node.attr,
+                    ),
                 )
         for node in tree.body:
             _check_blocks(node, field)
@@ -373,8 +384,12 @@ def _check_blocks(node: nodes.Node, field: str) -> None:
         kind = type(node).__name__.lower()
         raise InvalidInput.one(
             field,
-            f"line {node.lineno}: '{kind}' blocks are not supported in messages; "
-            "use {{ … }} and {% if %}",
+            phrase(
+                "line %(line)s: '%(kind)s' blocks are not supported in messages; "
+                "use {{ … }} and {%% if %%}",
+                line=node.lineno,
+                kind=kind,
+            ),
         )
     if isinstance(node, nodes.If):
         for child in [*node.body, *node.elif_, *node.else_]:
@@ -385,7 +400,15 @@ def _syntax_error(source: str, exc: TemplateSyntaxError, field: str) -> InvalidI
     line = exc.lineno or 1
     column = _error_column(source, line)
     return InvalidInput(
-        FieldError(field, f"template syntax error at line {line}, column {column}: {exc.message}")
+        FieldError(
+            field,
+            phrase(
+                "template syntax error at line %(line)s, column %(column)s: %(why)s",
+                line=line,
+                column=column,
+                why=exc.message,
+            ),
+        )
     )
 
 

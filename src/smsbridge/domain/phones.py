@@ -8,7 +8,7 @@ import phonenumbers
 from phonenumbers import PhoneMetadata
 from phonenumbers import phonenumberutil as _util
 
-from smsbridge.errors import InvalidInput
+from smsbridge.errors import InvalidInput, phrase
 
 _CANONICAL = re.compile(r"\+[1-9][0-9]{6,16}")
 """A number already written as E.164 (``+`` and ASCII digits only): most numbers we see."""
@@ -23,16 +23,23 @@ def normalize_phone(raw: str, field: str, default_region: str | None = None) -> 
     """``raw`` in E.164 (``+33612345678``); national formats need ``default_region``."""
     text = raw.strip() if isinstance(raw, str) else ""
     if not text:
-        raise InvalidInput.one(field, "a phone number is required")
+        raise InvalidInput.one(field, phrase("a phone number is required"))
     if _CANONICAL.fullmatch(text) and (e164 := _canonical(text)) is not None:
         return e164
     try:
         number = phonenumbers.parse(text, default_region)
     except phonenumbers.NumberParseException:
-        hint = "" if text.startswith("+") or default_region else " (use the +<country code> form)"
-        raise InvalidInput.one(field, f"{text!r} is not a phone number{hint}") from None
+        if text.startswith("+") or default_region:
+            problem = phrase("%(number)r is not a phone number", number=text)
+        else:
+            problem = phrase(
+                "%(number)r is not a phone number (use the +<country code> form)", number=text
+            )
+        raise InvalidInput.one(field, problem) from None
     if not phonenumbers.is_possible_number(number):
-        raise InvalidInput.one(field, f"{text!r} is not a possible phone number")
+        raise InvalidInput.one(
+            field, phrase("%(number)r is not a possible phone number", number=text)
+        )
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import orjson
 
 from smsbridge.domain.phones import normalize_phone
-from smsbridge.errors import FieldError, InvalidInput
+from smsbridge.errors import FieldError, InvalidInput, phrase
 
 MAX_EXTERNAL_ID = 255
 MAX_ATTRIBUTES_BYTES = 16_384
@@ -36,11 +36,13 @@ class Profile:
 
 def check_external_id(value: object, field: str = "external_id") -> str:
     if not isinstance(value, str) or not value.strip():
-        raise InvalidInput.one(field, "is required (a non-empty string)")
+        raise InvalidInput.one(field, phrase("is required (a non-empty string)"))
     if len(value) > MAX_EXTERNAL_ID:
-        raise InvalidInput.one(field, f"is longer than {MAX_EXTERNAL_ID} characters")
+        raise InvalidInput.one(
+            field, phrase("is longer than %(most)s characters", most=MAX_EXTERNAL_ID)
+        )
     if _CONTROL.search(value):
-        raise InvalidInput.one(field, "must not contain control characters")
+        raise InvalidInput.one(field, phrase("must not contain control characters"))
     return value
 
 
@@ -57,7 +59,9 @@ def check_timezone(value: object, field: str = "timezone") -> str | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str) or not _known_zone(value):
-        raise InvalidInput.one(field, f"{value!r} is not an IANA time zone (e.g. Europe/Paris)")
+        raise InvalidInput.one(
+            field, phrase("%(zone)r is not an IANA time zone (e.g. Europe/Paris)", zone=value)
+        )
     return value
 
 
@@ -65,11 +69,13 @@ def check_attributes(value: object, field: str = "attributes") -> dict[str, Any]
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise InvalidInput.one(field, "must be a JSON object")
+        raise InvalidInput.one(field, phrase("must be a JSON object"))
     errors = [
         FieldError(
             f"{field}.{name}",
-            "attribute names are letters, digits and _ (templates read them as profile.<name>)",
+            phrase(
+                "attribute names are letters, digits and _ (templates read them as profile.<name>)"
+            ),
         )
         for name in value
         if not isinstance(name, str) or not ATTRIBUTE_NAME.fullmatch(name)
@@ -82,10 +88,15 @@ def check_attributes(value: object, field: str = "attributes") -> dict[str, Any]
         raise InvalidInput.one(field, f"is not JSON: {exc}") from None
     if size > MAX_ATTRIBUTES_BYTES:
         raise InvalidInput.one(
-            field, f"is {size} bytes of JSON; the limit is {MAX_ATTRIBUTES_BYTES}"
+            field,
+            phrase(
+                "is %(size)s bytes of JSON; the limit is %(most)s",
+                size=size,
+                most=MAX_ATTRIBUTES_BYTES,
+            ),
         )
     errors = [
-        FieldError(f"{field}.{name}", "must not contain NUL characters (U+0000)")
+        FieldError(f"{field}.{name}", phrase("must not contain NUL characters (U+0000)"))
         for name, item in value.items()
         if "\x00" in name or _holds_nul(item)
     ]
@@ -120,12 +131,13 @@ def parse_profile(
     unknown = [k for k in data if k not in FIELDS]
     errors.extend(
         FieldError(
-            str(key), "unknown field (custom values go under attributes, e.g. attributes.firstName)"
+            str(key),
+            phrase("unknown field (custom values go under attributes, e.g. attributes.firstName)"),
         )
         for key in unknown
     )
     if external_id is not None and data.get("external_id") not in (None, external_id):
-        errors.append(FieldError("external_id", "differs from the id in the URL"))
+        errors.append(FieldError("external_id", phrase("differs from the id in the URL")))
     identifier = external_id if external_id is not None else data.get("external_id")
 
     def attempt(check: Any, *args: Any) -> Any:

@@ -21,7 +21,7 @@ from smsbridge.domain.pacing import (
     parse_frequency_cap,
     parse_quiet_hours,
 )
-from smsbridge.errors import FieldError, InvalidInput
+from smsbridge.errors import FieldError, InvalidInput, phrase
 
 MAX_NAME = 100
 """Like credential names: 1 to 100 characters once trimmed, spaces allowed."""
@@ -113,17 +113,17 @@ def check_sender(sender: str) -> str | None:
         try:
             number = phonenumbers.parse(sender, None)
         except phonenumbers.NumberParseException:
-            return "not a valid E.164 number"
+            return phrase("not a valid E.164 number")
         if not phonenumbers.is_possible_number(number):
-            return "not a possible phone number"
+            return phrase("not a possible phone number")
         if phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164) != sender:
-            return "write the number in E.164 form, e.g. +15550001111"
+            return phrase("write the number in E.164 form, e.g. +15550001111")
         return None
     if _SHORT_CODE.fullmatch(sender):
         return None
     if _ALPHANUMERIC_SENDER.fullmatch(sender) and any(ch.isalpha() for ch in sender):
         return None
-    return (
+    return phrase(
         "must be an E.164 number (+15550001111), a short code (3-8 digits) or an "
         "alphanumeric sender id (1-11 letters, digits or spaces)"
     )
@@ -139,42 +139,49 @@ def parse_surface(doc: Mapping[str, Any]) -> Surface:
         errors.append(
             FieldError(
                 "name",
-                f"must be 1 to {MAX_NAME} characters: letters, digits, spaces and punctuation, "
-                "on one line",
+                phrase(
+                    "must be 1 to %(most)s characters: letters, digits, spaces and "
+                    "punctuation, on one line",
+                    most=MAX_NAME,
+                ),
             )
         )
     credential_id = doc.get("credential_id")
     if not isinstance(credential_id, str) or not credential_id:
-        errors.append(FieldError("credential_id", "is required"))
+        errors.append(FieldError("credential_id", phrase("is required")))
     fallbacks_raw = doc.get("fallback_credential_ids") or []
     fallbacks: list[str] = []
     if not isinstance(fallbacks_raw, list) or not all(isinstance(x, str) for x in fallbacks_raw):
-        errors.append(FieldError("fallback_credential_ids", "must be a list of credential ids"))
+        errors.append(
+            FieldError("fallback_credential_ids", phrase("must be a list of credential ids"))
+        )
     else:
         fallbacks = list(fallbacks_raw)
         if len(set(fallbacks)) != len(fallbacks):
-            errors.append(FieldError("fallback_credential_ids", "lists a credential twice"))
+            errors.append(FieldError("fallback_credential_ids", phrase("lists a credential twice")))
         if credential_id in fallbacks:
             errors.append(
-                FieldError("fallback_credential_ids", "must not repeat the primary credential")
+                FieldError(
+                    "fallback_credential_ids", phrase("must not repeat the primary credential")
+                )
             )
     sender = doc.get("sender")
     if not isinstance(sender, str) or not sender.strip():
-        errors.append(FieldError("sender", "is required"))
+        errors.append(FieldError("sender", phrase("is required")))
         sender = ""
     elif (problem := check_sender(sender.strip())) is not None:
         errors.append(FieldError("sender", problem))
     try:
         message_type = MessageType(doc.get("message_type", MessageType.TRANSACTIONAL.value))
     except ValueError:
-        errors.append(FieldError("message_type", "must be marketing or transactional"))
+        errors.append(FieldError("message_type", phrase("must be marketing or transactional")))
         message_type = MessageType.TRANSACTIONAL
     link_tracking = _parse_link_tracking(doc.get("link_tracking"), errors)
     keywords = _parse_keywords(doc.get("keywords"), errors)
     replies = _parse_replies(doc.get("replies"), errors)
     double_opt_in = doc.get("double_opt_in", False)
     if not isinstance(double_opt_in, bool):
-        errors.append(FieldError("double_opt_in", "must be true or false"))
+        errors.append(FieldError("double_opt_in", phrase("must be true or false")))
         double_opt_in = False
     quiet_hours = parse_quiet_hours(doc.get("quiet_hours"), errors)
     frequency_cap = parse_frequency_cap(doc.get("frequency_cap"), errors)
@@ -201,11 +208,11 @@ def _parse_link_tracking(raw: object, errors: list[FieldError]) -> LinkTracking:
     if raw is None:
         return LinkTracking()
     if not isinstance(raw, Mapping):
-        errors.append(FieldError("link_tracking", "must be an object"))
+        errors.append(FieldError("link_tracking", phrase("must be an object")))
         return LinkTracking()
     enabled = raw.get("enabled", False)
     if not isinstance(enabled, bool):
-        errors.append(FieldError("link_tracking.enabled", "must be true or false"))
+        errors.append(FieldError("link_tracking.enabled", phrase("must be true or false")))
         enabled = False
     base_url = raw.get("base_url")
     if base_url is not None:
@@ -220,7 +227,9 @@ def _parse_link_tracking(raw: object, errors: list[FieldError]) -> LinkTracking:
             or "?" in base_url
             or "#" in base_url
         ):
-            errors.append(FieldError("link_tracking.base_url", "must be an absolute http(s) URL"))
+            errors.append(
+                FieldError("link_tracking.base_url", phrase("must be an absolute http(s) URL"))
+            )
             base_url = None
         else:
             base_url = base_url.rstrip("/")
@@ -231,7 +240,10 @@ def _parse_link_tracking(raw: object, errors: list[FieldError]) -> LinkTracking:
         errors.append(
             FieldError(
                 "link_tracking.expire_after_days",
-                f"must be a whole number of days from 1 to {MAX_LINK_DAYS}, or null (never)",
+                phrase(
+                    "must be a whole number of days from 1 to %(most)s, or null (never)",
+                    most=MAX_LINK_DAYS,
+                ),
             )
         )
         days = None
@@ -243,16 +255,16 @@ def _parse_keywords(raw: object, errors: list[FieldError]) -> dict[str, tuple[st
     if raw is None:
         return keywords
     if not isinstance(raw, Mapping):
-        errors.append(FieldError("keywords", "must be an object of keyword lists"))
+        errors.append(FieldError("keywords", phrase("must be an object of keyword lists")))
         return keywords
     given: set[str] = set()
     for category, words in raw.items():
         path = f"keywords.{category}"
         if category not in DEFAULT_KEYWORDS:
-            errors.append(FieldError(path, "unknown category; use opt_out, opt_in or help"))
+            errors.append(FieldError(path, phrase("unknown category; use opt_out, opt_in or help")))
             continue
         if not isinstance(words, list) or not all(isinstance(w, str) and w.strip() for w in words):
-            errors.append(FieldError(path, "must be a list of non-empty words"))
+            errors.append(FieldError(path, phrase("must be a list of non-empty words")))
             continue
         keywords[category] = tuple(dict.fromkeys(w.strip().upper() for w in words))
         given.add(category)
@@ -264,7 +276,12 @@ def _parse_keywords(raw: object, errors: list[FieldError]) -> dict[str, tuple[st
             if word in owner and owner[word] != category:
                 blamed = category if category in given else owner[word]
                 other = owner[word] if blamed == category else category
-                errors.append(FieldError(f"keywords.{blamed}", f"{word} is also in {other}"))
+                errors.append(
+                    FieldError(
+                        f"keywords.{blamed}",
+                        phrase("%(word)s is also in %(other)s", word=word, other=other),
+                    )
+                )
             owner.setdefault(word, category)
     return keywords
 
@@ -274,16 +291,22 @@ def _parse_replies(raw: object, errors: list[FieldError]) -> dict[str, str]:
     if raw is None:
         return replies
     if not isinstance(raw, Mapping):
-        errors.append(FieldError("replies", "must be an object"))
+        errors.append(FieldError("replies", phrase("must be an object")))
         return replies
     for category, text in raw.items():
         path = f"replies.{category}"
         if category not in DEFAULT_REPLIES:
             errors.append(
-                FieldError(path, "unknown category; use opt_out, opt_in, help or confirm_opt_in")
+                FieldError(
+                    path, phrase("unknown category; use opt_out, opt_in, help or confirm_opt_in")
+                )
             )
         elif not isinstance(text, str) or len(text) > MAX_REPLY:
-            errors.append(FieldError(path, f"must be text of at most {MAX_REPLY} characters"))
+            errors.append(
+                FieldError(
+                    path, phrase("must be text of at most %(most)s characters", most=MAX_REPLY)
+                )
+            )
         else:
             replies[category] = text
     return replies

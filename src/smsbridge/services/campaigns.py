@@ -14,7 +14,7 @@ from smsbridge.domain.campaigns import CampaignStatus, parse_campaign
 from smsbridge.domain.ids import new_id
 from smsbridge.domain.messages import PENDING, MessageStatus
 from smsbridge.domain.personalize import Personalizer
-from smsbridge.errors import Conflict, InvalidInput, NotFound
+from smsbridge.errors import Conflict, InvalidInput, NotFound, phrase
 from smsbridge.services.cpu_lane import CpuLane
 from smsbridge.services.message_rows import IDEMPOTENCY_TTL, Idempotency
 from smsbridge.services.pagination import Page, check_limit, decode_cursor, page_of
@@ -113,7 +113,9 @@ class CampaignService:
         }
         async with self._db.transaction() as conn:
             if await surfaces_repo.get_surface(conn, draft.surface_id) is None:
-                raise InvalidInput.one("surface_id", f"no surface {draft.surface_id}")
+                raise InvalidInput.one(
+                    "surface_id", phrase("no surface %(id)s", id=draft.surface_id)
+                )
             await repo.insert_campaign(conn, row)
         return campaign_view(row, {}, {})
 
@@ -166,7 +168,7 @@ class CampaignService:
             if row is None:
                 raise NotFound(f"no campaign {campaign_id}")
             if row["status"] == CampaignStatus.CANCELLED:
-                raise Conflict("a cancelled campaign cannot be launched")
+                raise Conflict(phrase("a cancelled campaign cannot be launched"))
             if row["status"] == CampaignStatus.DRAFT:
                 await repo.set_fields(
                     conn,
@@ -220,7 +222,7 @@ class CampaignService:
             if row is None:
                 raise NotFound(f"no campaign {campaign_id}")
             if row["status"] == CampaignStatus.COMPLETED:
-                raise Conflict("the campaign is already completed")
+                raise Conflict(phrase("the campaign is already completed"))
             if row["status"] != CampaignStatus.CANCELLED:
                 await repo.set_fields(
                     conn,
@@ -247,8 +249,11 @@ class CampaignService:
                 raise NotFound(f"no campaign {campaign_id}")
             if row["status"] != CampaignStatus.DRAFT:
                 raise Conflict(
-                    f"the campaign is {row['status']}: only a draft can be deleted (a launched "
-                    "campaign is kept with its messages for its report; cancel it to stop it)"
+                    phrase(
+                        "only a draft can be deleted (a launched campaign is kept with its "
+                        "messages for its report; cancel it to stop it); this one is %(status)s",
+                        status=row["status"],
+                    )
                 )
             await repo.delete_campaign(conn, campaign_id)
 

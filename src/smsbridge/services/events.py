@@ -24,7 +24,7 @@ from smsbridge.domain.events import (
     secret_hint,
 )
 from smsbridge.domain.ids import new_id
-from smsbridge.errors import Conflict, FieldError, InvalidInput, NotFound
+from smsbridge.errors import Conflict, FieldError, InvalidInput, NotFound, phrase
 from smsbridge.services.pagination import Page, check_limit, decode_cursor, page_of
 from smsbridge.services.secretbox import SecretBox
 from smsbridge.storage import events as repo
@@ -119,13 +119,16 @@ class EventEndpointService:
                 not isinstance(description, str) or len(description) > MAX_DESCRIPTION
             ):
                 errors.append(
-                    FieldError("description", f"must be at most {MAX_DESCRIPTION} characters")
+                    FieldError(
+                        "description",
+                        phrase("must be at most %(most)s characters", most=MAX_DESCRIPTION),
+                    )
                 )
             else:
                 values["description"] = description.strip() or None if description else None
         if "enabled" in doc:
             if not isinstance(doc["enabled"], bool):
-                errors.append(FieldError("enabled", "must be true or false"))
+                errors.append(FieldError("enabled", phrase("must be true or false")))
             else:
                 values["enabled"] = doc["enabled"]
         if errors:
@@ -202,7 +205,9 @@ class EventEndpointService:
         still signing beside the new one for ``overlap`` (0: not at all)."""
         if not timedelta(0) <= overlap <= MAX_OVERLAP:
             limit = int(MAX_OVERLAP.total_seconds())
-            raise InvalidInput.one("overlap_seconds", f"must be between 0 and {limit}")
+            raise InvalidInput.one(
+                "overlap_seconds", phrase("must be between 0 and %(most)s", most=limit)
+            )
         now = self._clock()
         secret = new_secret()
         async with self._db.transaction(urgent=True) as conn:
@@ -308,6 +313,11 @@ class EventEndpointService:
                     f"no delivery {delivery_id[:60]} for event endpoint {endpoint_id[:60]}"
                 )
             if not await repo.replay(conn, number, self._clock()):
-                raise Conflict(f"the delivery is {row['status']}: only failed or dead ones replay")
+                raise Conflict(
+                    phrase(
+                        "only failed or dead deliveries replay; this one is %(status)s",
+                        status=row["status"],
+                    )
+                )
         self._attempts.wake()
         return await self.delivery(endpoint_id, delivery_id)

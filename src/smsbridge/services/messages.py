@@ -21,7 +21,7 @@ from smsbridge.domain.phones import normalize_phone
 from smsbridge.domain.profiles import template_view
 from smsbridge.domain.segments import count_segments
 from smsbridge.domain.surfaces import Surface, parse_surface
-from smsbridge.errors import Conflict, InvalidInput, LimitExceeded, NotFound
+from smsbridge.errors import Conflict, InvalidInput, LimitExceeded, NotFound, phrase
 from smsbridge.services.accept import Answer, Draft, GroupWriter, Submission, new_message
 from smsbridge.services.cpu_lane import CpuLane
 from smsbridge.services.group_commit import GroupCommit
@@ -365,9 +365,17 @@ class MessageService:
             if row is None:
                 raise NotFound(f"no message {message_id}")
             if row["status"] not in (MessageStatus.SCHEDULED, MessageStatus.QUEUED):
-                raise Conflict(f"a {row['status']} message cannot be cancelled")
+                raise Conflict(
+                    phrase(
+                        "only a scheduled or queued message can be cancelled; this one is "
+                        "%(status)s",
+                        status=row["status"],
+                    )
+                )
             if not await repo.take_unleased_entry(conn, message_id, now):
-                raise Conflict("the message is being sent right now and cannot be cancelled")
+                raise Conflict(
+                    phrase("the message is being sent right now and cannot be cancelled")
+                )
             await repo.set_status(
                 conn,
                 message_id,

@@ -11,7 +11,7 @@ from typing import Any
 from smsbridge.domain.ids import new_id
 from smsbridge.domain.names import listed_names
 from smsbridge.domain.surfaces import Surface, parse_surface
-from smsbridge.errors import Conflict, FieldError, InvalidInput, NotFound
+from smsbridge.errors import Conflict, FieldError, InvalidInput, NotFound, phrase
 from smsbridge.services.pagination import Page, check_limit, decode_cursor, page_of
 from smsbridge.storage import surfaces as repo
 from smsbridge.storage.database import Database
@@ -78,11 +78,18 @@ class SurfaceService:
         missing = await repo.missing_credentials(conn, ids)
         errors = []
         if surface.credential_id in missing:
-            errors.append(FieldError("credential_id", f"no credential {surface.credential_id}"))
+            errors.append(
+                FieldError(
+                    "credential_id", phrase("no credential %(id)s", id=surface.credential_id)
+                )
+            )
         for index, fallback in enumerate(surface.fallback_credential_ids):
             if fallback in missing:
                 errors.append(
-                    FieldError(f"fallback_credential_ids[{index}]", f"no credential {fallback}")
+                    FieldError(
+                        f"fallback_credential_ids[{index}]",
+                        phrase("no credential %(id)s", id=fallback),
+                    )
                 )
         if errors:
             raise InvalidInput(errors)
@@ -161,14 +168,19 @@ class SurfaceService:
                 raise NotFound(f"no surface {surface_id}")
             if await repo.has_pending_messages(conn, surface_id):
                 raise Conflict(
-                    "the surface has scheduled or queued messages; cancel them or let them "
-                    "finish before deleting it"
+                    phrase(
+                        "the surface has scheduled or queued messages; cancel them or let them "
+                        "finish before deleting it"
+                    )
                 )
             names, count = await repo.campaigns_using(conn, surface_id)
             if count:
                 raise Conflict(
-                    f"the surface is used by {count} campaign(s): {listed_names(names, count)}; "
-                    "a surface that "
-                    "campaigns were sent on is kept for their reports"
+                    phrase(
+                        "the surface is used by %(count)s campaign(s): %(names)s; a surface "
+                        "that campaigns were sent on is kept for their reports",
+                        count=count,
+                        names=listed_names(names, count),
+                    )
                 )
             await repo.delete_surface(conn, surface_id)

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smsbridge.domain.names import listed_names
-from smsbridge.errors import Conflict
+from smsbridge.errors import Conflict, phrase
 from smsbridge.storage.dialects import dialect_of
 from smsbridge.storage.names import name_taken, require_free_name
 from smsbridge.storage.tables import credentials, surface_credentials, surfaces
@@ -133,11 +133,15 @@ async def delete_credential(conn: AsyncConnection, credential_id: str) -> None:
     using = await users(conn, credential_id)
     if using:
         raise Conflict(
-            f"credential is used by {len(using)} surface(s): {listed_names(using, len(using))}; "
-            "point them at another credential before deleting it"
+            phrase(
+                "credential is used by %(count)s surface(s): %(names)s; point them at another "
+                "credential before deleting it",
+                count=len(using),
+                names=listed_names(using, len(using)),
+            )
         )
     try:
         async with conn.begin_nested():
             await conn.execute(delete(credentials).where(credentials.c.id == credential_id))
     except IntegrityError as exc:  # a surface started using it meanwhile
-        raise Conflict("credential is used by a surface") from exc
+        raise Conflict(phrase("credential is used by a surface")) from exc

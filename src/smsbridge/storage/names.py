@@ -12,16 +12,24 @@ from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smsbridge.domain.names import name_key
-from smsbridge.errors import Conflict
+from smsbridge.errors import Conflict, phrase
 from smsbridge.storage.dialects import dialect_of
 
 
 def name_taken(kind: str, name: str) -> Conflict:
-    return Conflict.on(
-        "name",
-        f"a {kind} named {name!r} already exists (names differing only in case or spaces "
-        "are the same name)",
-    )
+    if kind == "surface":
+        said = phrase(
+            "a surface named %(name)r already exists (names differing only in case or spaces "
+            "are the same name)",
+            name=name,
+        )
+    else:
+        said = phrase(
+            "a credential named %(name)r already exists (names differing only in case or "
+            "spaces are the same name)",
+            name=name,
+        )
+    return Conflict.on("name", said)
 
 
 async def require_free_name(

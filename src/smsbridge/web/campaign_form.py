@@ -227,7 +227,8 @@ def _filter_problem(
     name = field.removeprefix("audience.filter.attributes.")
     at = first_line.get(name)
     if at is None:
-        return 0, message[:1].upper() + message[1:] + "."
+        said = _.said(message)
+        return 0, said[:1].upper() + said[1:] + "."
     if "attributes.<name>" in message:
         return at, _(
             "Line %(line)s: “%(name)s” is not an attribute name — use letters, digits and _, "
@@ -261,8 +262,8 @@ def _id_problem(_: Translator, line: int | None, message: str) -> str:
             return _("Line %(line)s: this id must not contain control characters.", line=line)
         return _("An id must not contain control characters.")
     if line:
-        return _("Line %(line)s: this id %(problem)s.", line=line, problem=message)
-    return _("An id %(problem)s.", problem=message)
+        return _("Line %(line)s: this id %(problem)s.", line=line, problem=_.said(message))
+    return _("An id %(problem)s.", problem=_.said(message))
 
 
 def _ids_audience(form: CampaignForm) -> Audience | None:
@@ -381,18 +382,19 @@ def add_created_problems(form: CampaignForm, exc: InvalidInput) -> None:
     _ = form.say
     for error in exc.errors or []:
         name = error.field.split(".", 1)[0].split("[", 1)[0]
+        said = _.said(error.message)
         if name == "surface_id":
             form.problem("surface_id", _("This surface no longer exists: choose another."))
         elif name == "audience":
             kind = form.fields["audience"]
             target = {"ids": "profile_ids", "filter": "filter"}.get(kind, "audience")
-            form.problem(target, error.message)
+            form.problem(target, said)
         elif name in form.fields:
-            form.problem(name, error.message[:1].upper() + error.message[1:])
+            form.problem(name, said[:1].upper() + said[1:])
         else:
-            form.problem("", error.message)
+            form.problem("", said)
     if not exc.errors:
-        form.problem("", exc.message)
+        form.problem("", _.said(exc.message))
     form.errors = {k: form.errors[k] for k in (*KEYS, "") if k in form.errors}
 
 

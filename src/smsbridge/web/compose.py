@@ -109,7 +109,11 @@ async def compose_send(
         try:
             _, view = await svc.messages.send(_request(fields))
         except InvalidInput as exc:
-            error = "; ".join(f"{e.field}: {e.message}" for e in exc.errors)
+            _ = translator(request)
+            error = "; ".join(
+                _("%(label)s: %(message)s", label=e.field, message=_.said(e.message))
+                for e in exc.errors
+            )
         else:
             return RedirectResponse(f"/admin/messages/{view['id']}", status_code=303)
     return pages(request).render(

@@ -333,7 +333,8 @@ async def credential_delete(
         return RedirectResponse(_no_credential(_), status_code=303)
     except Conflict as exc:
         return RedirectResponse(
-            _to_list(bad=_("Not deleted: %(reason)s", reason=exc.message)), status_code=303
+            _to_list(bad=_("Not deleted: %(reason)s", reason=_.said(exc.message))),
+            status_code=303,
         )
     name = str(view.document.get("name", ""))
     return RedirectResponse(_to_list(notice=_("Deleted %(name)s", name=name)), status_code=303)
@@ -376,7 +377,10 @@ async def credential_validate(
             credential_id, to=to, sender=sender, message=message
         )
     except InvalidInput as exc:
-        context["error"] = "; ".join(f"{e.field}: {e.message}" for e in exc.errors)
+        context["error"] = "; ".join(
+            _("%(label)s: %(message)s", label=e.field, message=_.said(e.message))
+            for e in exc.errors
+        )
     return pages(request).render(
         "validate.html",
         title=_("Validate connection"),

@@ -27,8 +27,12 @@ In a page module, take the request's translator and call it::
     summary = ngettext("%(num)s message", "%(num)s messages", count)  # plurals, not ``_.ngettext``
 
 Strings defined at import time (labels in a table) are marked with :func:`N_` and translated
-where they are shown (``_(LABELS[key])``). The extraction keywords are babel's defaults
-(``_``, ``gettext``, ``ngettext``, ``N_``…), so nothing else is needed for a new module.
+where they are shown (``_(LABELS[key])``). What the services say to people (refusals,
+problems) is made with :func:`smsbridge.errors.phrase`: English text that remembers its
+template, shown in the page's language by :meth:`Translator.said` — by itself in ``{{ … }}``
+(the environment's ``finalize``), with the ``said`` filter as a ``{% trans %}`` value. The
+extraction keywords are babel's defaults (``_``, ``gettext``, ``ngettext``, ``N_``…) plus
+``phrase``, so nothing else is needed for a new module.
 """
 
 from __future__ import annotations
@@ -47,6 +51,8 @@ from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 from babel.support import Translations
 from starlette.requests import HTTPConnection
+
+from smsbridge.errors import Phrase
 
 LOCALE_DIR = Path(__file__).parent / "locale"
 DOMAIN = "messages"
@@ -138,12 +144,21 @@ class Translator:
     lang: str
     catalog: gettext.NullTranslations
 
-    def __call__(self, message: str, **variables: Any) -> str:
+    def __call__(self, message: str, /, **variables: Any) -> str:
         text = self.catalog.gettext(message)
         return text % variables if variables else text
 
-    def ngettext(self, singular: str, plural: str, num: int, **variables: Any) -> str:
+    def ngettext(self, singular: str, plural: str, num: int, /, **variables: Any) -> str:
         return self.catalog.ngettext(singular, plural, num) % {"num": num, **variables}
+
+    def said(self, text: Any) -> Any:
+        """``text`` in this language when it is a :class:`~smsbridge.errors.Phrase` (what the
+        services say: problems, refusals), anything else as it is."""
+        if not isinstance(text, Phrase):
+            return text
+        if text.values:
+            return self(text.template, **text.values)
+        return self.catalog.gettext(text.template)
 
 
 def translator_for(lang: str) -> Translator:

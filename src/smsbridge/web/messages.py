@@ -55,7 +55,11 @@ async def messages_log(
         ]
         next_cursor = page.next_cursor
     except InvalidInput as exc:
-        error = "; ".join(f"{e.field}: {e.message}" for e in exc.errors)
+        _ = translator(request)
+        error = "; ".join(
+            _("%(label)s: %(message)s", label=e.field, message=_.said(e.message))
+            for e in exc.errors
+        )
     next_query = urlencode({**{k: v for k, v in filters.items() if v}, "cursor": next_cursor or ""})
     return pages(request).render(
         "messages.html",

@@ -70,7 +70,7 @@ async def profiles_page(
         if any(e.field == "cursor" for e in exc.errors):
             error = _("This page link is not valid (any more): start again from the first page.")
         else:
-            error = "; ".join(e.message for e in exc.errors)
+            error = "; ".join(_.said(e.message) for e in exc.errors)
     return pages(request).render(
         "profiles.html",
         title=_("Profiles"),
@@ -164,7 +164,7 @@ async def profile_consent(
     except NotFound:
         text = _("No such profile.")
     except InvalidInput as exc:
-        text = "; ".join(e.message for e in exc.errors)
+        text = "; ".join(_.said(e.message) for e in exc.errors)
     except ValueError:
         text = _("Choose opt out or opt in.")
     else:

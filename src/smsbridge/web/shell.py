@@ -31,7 +31,14 @@ from smsbridge.errors import AuthenticationRequired, Conflict, FieldError, Inval
 from smsbridge.services.api_keys import Principal, Role
 from smsbridge.services.catalog import ServiceCatalog, services
 from smsbridge.web.headers import AdminSecurityHeaders
-from smsbridge.web.i18n import LANGUAGES, formatters, language_of, translations, translator
+from smsbridge.web.i18n import (
+    LANGUAGES,
+    formatters,
+    language_of,
+    translations,
+    translator,
+    translator_for,
+)
 from smsbridge.web.session import COOKIE, Session, SessionSigner, csrf_valid
 
 HERE = Path(__file__).parent
@@ -53,6 +60,9 @@ def environment(lang: str) -> Environment:
     env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
     env.filters.update(formatters(lang))
     env.globals.update(lang=lang, languages=LANGUAGES)
+    # What the services say (problems, refusals), shown in this language: by itself in
+    # {{ … }}, and with the ``said`` filter as a {% trans %} block's value.
+    env.finalize = env.filters["said"] = translator_for(lang).said
     return env
 
 

@@ -401,8 +401,7 @@ async def surface_delete(
     except NotFound:
         return RedirectResponse(_no_surface(request), status_code=303)
     except Conflict as exc:  # messages still to send, or campaigns (named) that need it
-        # the reason is the API's, in English
-        refused = _("Not deleted: %(reason)s", reason=exc.message)
+        refused = _("Not deleted: %(reason)s", reason=_.said(exc.message))
         return RedirectResponse(_listed(bad=refused), status_code=303)
     deleted = _.catalog.pgettext("surface", "Deleted %(name)s")
     return RedirectResponse(_listed(notice=deleted % {"name": view.surface.name}), status_code=303)
