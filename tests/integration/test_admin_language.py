@@ -230,3 +230,28 @@ async def test_what_the_services_say_is_in_the_pages_language(
         "Not deleted: the surface has scheduled or queued messages; cancel them or let them "
         "finish before deleting it",
     ]
+
+
+async def test_the_credential_forms_problems_are_in_the_pages_language(browser: Browser) -> None:
+    """The credential form (the brief's own) shows the API's refusals of a document in French
+    to a French visitor: a payload missing a required variable, a header name that is not one."""
+    form = {
+        "name": "Gateway",
+        "provider_url": "https://api.example.com/send",
+        "auth_type": "none",
+        "content_type": "application/json",
+        "payload": '{"to": "{{toNumber}}", "from": "{{fromNumber}}"}',
+        "header_rows": "1",
+        "header_label_0": "Bad Header",
+        "header_type_0": "static",
+        "header_value_0": "v",
+    }
+    async with browser(FRENCH) as http:
+        await _sign_in(http)
+        page = await http.get("/admin/credentials/new")
+        answer = await http.post("/admin/credentials/new", data={"csrf": _token(page), **form})
+    assert answer.status_code == 422, answer.text
+    shown = unescape(answer.text)
+    assert "doit contenir la variable {{message}}" in shown
+    assert "'Bad Header' n\u2019est pas un nom d\u2019en-tête HTTP valide" in shown
+    assert "must contain" not in shown and "is not a valid HTTP header name" not in shown

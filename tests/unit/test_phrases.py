@@ -6,6 +6,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from smsbridge.domain.payload import load_payload
 from smsbridge.domain.phones import normalize_phone
 from smsbridge.errors import Conflict, FieldError, InvalidInput, Phrase, phrase
 from smsbridge.web.i18n import translator_for
@@ -42,3 +43,14 @@ def test_the_admin_says_it_in_the_visitors_language() -> None:
     assert french.said(None) is None
     unknown = phrase("not in the catalog: %(x)s", x=1)  # not extracted: shown in English
     assert french.said(unknown) == "not in the catalog: 1"
+
+
+def test_a_phrase_quoted_by_another_is_translated_with_it() -> None:
+    """A JSON error quoted by the hint about placeholders: both parts in French."""
+    with pytest.raises(InvalidInput) as caught:
+        load_payload('{"to": {{toNumber}}}')
+    said = caught.value.errors[0].message
+    assert said.startswith("not valid JSON at line 1, column 9: Expecting property name")
+    french = translator_for("fr").said(said)
+    assert french.startswith("JSON non valide à la ligne 1, colonne 9\u00a0: Expecting property")
+    assert "les variables doivent être entre guillemets" in french

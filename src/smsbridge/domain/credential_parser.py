@@ -10,9 +10,6 @@ import base64
 import re
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
-
-import jsonpath_rfc9535
 
 from smsbridge.domain.credentials import (
     DEFAULT_STRING_TO_SIGN,
@@ -36,90 +33,23 @@ from smsbridge.domain.credentials import (
     InboundMapping,
     WebhookSigning,
 )
+from smsbridge.domain.field_checks import Collector, check_provider_url, one_of
 from smsbridge.domain.payload import ContentType, PayloadTemplate, UrlTemplate
-from smsbridge.errors import FieldError, InvalidInput
+from smsbridge.errors import FieldError, InvalidInput, phrase
 
 _HTTP_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _HEADER_VALUE = re.compile(r"^[\t\x20-\x7e\x80-\xff]*$")
 
 
-class _Collector:
-    """Gathers field errors so that one response lists every problem."""
-
-    def __init__(self) -> None:
-        self.errors: list[FieldError] = []
-
-    def add(self, path: str, message: str) -> None:
-        self.errors.append(FieldError(path, message))
-
-    def text(
-        self, doc: Mapping[str, Any], key: str, path: str, *, required: bool, default: str = ""
-    ) -> str:
-        value = doc.get(key)
-        if value is None:
-            if required:
-                self.add(path, "is required")
-            return default
-        if not isinstance(value, str):
-            self.add(path, "must be a string")
-            return default
-        if required and not value.strip():
-            self.add(path, "must not be empty")
-        return value
-
-    def jsonpath(self, doc: Mapping[str, Any], key: str, path: str) -> str | None:
-        value = doc.get(key)
-        if value is None:
-            return None
-        if not isinstance(value, str):
-            self.add(path, "must be a JSONPath string such as $.id")
-            return None
-        try:
-            jsonpath_rfc9535.compile(value)
-        except jsonpath_rfc9535.JSONPathError as exc:
-            self.add(path, f"not a valid JSONPath expression: {exc}")
-            return None
-        return value
-
-    def mapping(self, doc: Mapping[str, Any], key: str) -> Mapping[str, Any] | None:
-        value = doc.get(key)
-        if value is None:
-            return None
-        if not isinstance(value, Mapping):
-            self.add(key, "must be an object")
-            return None
-        return value
-
-
-def check_provider_url(url: str, allow_private: bool) -> str | None:
-    """The reason ``url`` is refused as a provider URL, or None when it is acceptable."""
-    if url.startswith("sandbox://"):
-        return None if url == "sandbox://default" else "the only sandbox is sandbox://default"
-    try:
-        parts = urlsplit(url.replace("{{appId}}", "app"))
-    except ValueError:
-        return "not a valid URL"
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        return "must be an absolute https:// URL (or sandbox://default)"
-    if parts.scheme == "http" and not allow_private:
-        return (
-            "must use https; plain http is only accepted when "
-            "SMSBRIDGE_ALLOW_PRIVATE_PROVIDER_URLS is true"
-        )
-    if parts.username or parts.password:
-        return "must not embed credentials; use the auth settings instead"
-    return None
-
-
 def parse_credential(doc: Mapping[str, Any], *, allow_private_urls: bool) -> Credential:
     """Validate a credential document; raise :class:`InvalidInput` naming every bad field."""
-    c = _Collector()
+    c = Collector()
     vendor = c.text(doc, "vendor", "vendor", required=False, default="custom")
     if vendor not in VENDORS:
-        c.add("vendor", f"must be one of: {', '.join(VENDORS)}")
+        c.add("vendor", one_of(VENDORS))
     name = c.text(doc, "name", "name", required=True).strip()
     if len(name) > MAX_NAME:
-        c.add("name", f"must be at most {MAX_NAME} characters")
+        c.add("name", phrase("must be at most %(most)s characters", most=MAX_NAME))
     provider_url = c.text(doc, "provider_url", "provider_url", required=True).strip()
     url_template: UrlTemplate | None = None
     if provider_url:
@@ -133,19 +63,22 @@ def parse_credential(doc: Mapping[str, Any], *, allow_private_urls: bool) -> Cre
                 c.errors.extend(exc.errors)
     method = c.text(doc, "method", "method", required=False, default="POST").upper()
     if method not in METHODS:
-        c.add("method", f"must be one of: {', '.join(METHODS)}")
+        c.add("method", one_of(METHODS))
     content_type_raw = c.text(
         doc, "content_type", "content_type", required=False, default=ContentType.JSON.value
     )
     try:
         content_type = ContentType(content_type_raw)
     except ValueError:
-        c.add("content_type", f"must be one of: {', '.join(t.value for t in ContentType)}")
+        c.add(
+            "content_type",
+            one_of(t.value for t in ContentType),
+        )
         content_type = ContentType.JSON
 
     template: PayloadTemplate | None = None
     if doc.get("payload") is None:
-        c.add("payload", "is required")
+        c.add("payload", phrase("is required"))
     else:
         try:
             template = PayloadTemplate.compile(doc["payload"], content_type)
@@ -157,7 +90,10 @@ def parse_credential(doc: Mapping[str, Any], *, allow_private_urls: bool) -> Cre
     if auth.type is AuthType.API_KEY and auth.header:
         for index, header in enumerate(headers):
             if header.label.lower() == auth.header.lower():
-                c.add(f"headers[{index}].label", f"{header.label} already carries the API key")
+                c.add(
+                    f"headers[{index}].label",
+                    phrase("%(label)s already carries the API key", label=header.label),
+                )
     response = c.mapping(doc, "response") or {}
     message_id_path = c.jsonpath(response, "message_id_path", "response.message_id_path")
     success_path = c.jsonpath(response, "success_path", "response.success_path")
@@ -165,10 +101,10 @@ def parse_credential(doc: Mapping[str, Any], *, allow_private_urls: bool) -> Cre
     if not isinstance(success_values, list) or not all(
         isinstance(v, str | int) and not isinstance(v, bool) for v in success_values
     ):
-        c.add("response.success_values", "must be a list of strings")
+        c.add("response.success_values", phrase("must be a list of strings"))
         success_values = []
     elif success_path and not success_values:
-        c.add("response.success_values", "give the values of success_path meaning accepted")
+        c.add("response.success_values", phrase("give the values of success_path meaning accepted"))
     inbound = _parse_inbound(c, c.mapping(doc, "inbound"))
     reports = _parse_reports(c, c.mapping(doc, "delivery_reports"))
 
@@ -176,27 +112,29 @@ def parse_credential(doc: Mapping[str, Any], *, allow_private_urls: bool) -> Cre
     if rate is not None and (
         isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 < rate <= 100_000
     ):
-        c.add("rate_limit_per_second", "must be a number greater than 0 and at most 100000")
+        c.add("rate_limit_per_second", phrase("must be a number greater than 0 and at most 100000"))
         rate = None
     timeout = doc.get("timeout_seconds", 10.0)
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 120:
-        c.add("timeout_seconds", "must be a number of seconds greater than 0 and at most 120")
+        c.add(
+            "timeout_seconds", phrase("must be a number of seconds greater than 0 and at most 120")
+        )
         timeout = 10.0
     retry_ambiguous = doc.get("retry_ambiguous", True)
     if not isinstance(retry_ambiguous, bool):
-        c.add("retry_ambiguous", "must be true or false")
+        c.add("retry_ambiguous", phrase("must be true or false"))
         retry_ambiguous = True
 
     codes = doc.get("opt_out_error_codes") or []
     if not isinstance(codes, list) or not all(isinstance(x, str | int) for x in codes):
-        c.add("opt_out_error_codes", "must be a list of provider error codes")
+        c.add("opt_out_error_codes", phrase("must be a list of provider error codes"))
         codes = []
 
     signing = _parse_signing(c, doc.get("webhook_signing"))
     webhook_secret = c.text(doc, "webhook_secret", "webhook_secret", required=False)
 
     if c.errors or template is None or url_template is None:
-        raise InvalidInput(c.errors or [FieldError("payload", "is invalid")])
+        raise InvalidInput(c.errors or [FieldError("payload", phrase("is invalid"))])
     return Credential(
         vendor=vendor,
         name=name,
@@ -231,7 +169,7 @@ def parse_webhook_mappings(
     """A document's ``inbound`` and ``delivery_reports`` mappings alone, checked as
     :func:`parse_credential` checks them (a sample webhook is tried on them before the
     credential is saved); :class:`InvalidInput` names every bad field."""
-    c = _Collector()
+    c = Collector()
     inbound = _parse_inbound(c, c.mapping(doc, "inbound"))
     reports = _parse_reports(c, c.mapping(doc, "delivery_reports"))
     if c.errors:
@@ -239,7 +177,7 @@ def parse_webhook_mappings(
     return inbound, reports
 
 
-def _parse_signing(c: _Collector, raw: object) -> WebhookSigning | None:
+def _parse_signing(c: Collector, raw: object) -> WebhookSigning | None:
     if raw is None:
         return None
     if not isinstance(raw, Mapping):
@@ -247,13 +185,19 @@ def _parse_signing(c: _Collector, raw: object) -> WebhookSigning | None:
         return None
     scheme = raw.get("scheme", "standard_webhooks")
     if scheme not in WEBHOOK_SCHEMES:
-        c.add("webhook_signing.scheme", f"must be one of: {', '.join(WEBHOOK_SCHEMES)}")
+        c.add(
+            "webhook_signing.scheme",
+            one_of(WEBHOOK_SCHEMES),
+        )
         return None
     secret = raw.get("secret")
     if not isinstance(secret, str) or not _standard_webhooks_key(secret):
         c.add(
             "webhook_signing.secret",
-            "must be the provider's signing secret: whsec_ followed by base64 (16 bytes or more)",
+            phrase(
+                "must be the provider's signing secret: whsec_ followed by base64 (16 bytes or "
+                "more)"
+            ),
         )
         return None
     return WebhookSigning(str(scheme), secret)
@@ -268,29 +212,32 @@ def _standard_webhooks_key(secret: str) -> bytes | None:
     return key if len(key) >= 16 else None
 
 
-def _choice(c: _Collector, raw: Mapping[str, Any], name: str, allowed: tuple[str, ...]) -> str:
+def _choice(c: Collector, raw: Mapping[str, Any], name: str, allowed: tuple[str, ...]) -> str:
     value = c.text(raw, name, f"auth.{name}", required=False, default=allowed[0]) or allowed[0]
     if value not in allowed:
-        c.add(f"auth.{name}", f"must be one of: {', '.join(allowed)}")
+        c.add(f"auth.{name}", one_of(allowed))
         return allowed[0]
     return value
 
 
-def _header_name(c: _Collector, raw: Mapping[str, Any], name: str, default: str) -> str:
+def _header_name(c: Collector, raw: Mapping[str, Any], name: str, default: str) -> str:
     header = (c.text(raw, name, f"auth.{name}", required=False, default=default) or default).strip()
     if not _HTTP_TOKEN.match(header):
-        c.add(f"auth.{name}", "must be a valid HTTP header name")
+        c.add(f"auth.{name}", phrase("must be a valid HTTP header name"))
     elif header.lower() in RESERVED_HEADERS:
-        c.add(f"auth.{name}", f"{header} is set by smsbridge; choose another header")
+        c.add(
+            f"auth.{name}",
+            phrase("%(header)s is set by smsbridge; choose another header", header=header),
+        )
     return header
 
 
-def _parse_oauth2(c: _Collector, raw: Mapping[str, Any], allow_private_urls: bool) -> Auth:
+def _parse_oauth2(c: Collector, raw: Mapping[str, Any], allow_private_urls: bool) -> Auth:
     token_url = c.text(raw, "token_url", "auth.token_url", required=True).strip()
     if token_url:
         problem = check_provider_url(token_url, allow_private_urls)
         if problem or token_url.startswith("sandbox://") or "{{" in token_url:
-            c.add("auth.token_url", problem or "must be an absolute https:// URL")
+            c.add("auth.token_url", problem or phrase("must be an absolute https:// URL"))
     client_id = c.text(raw, "client_id", "auth.client_id", required=True)
     client_secret = c.text(raw, "client_secret", "auth.client_secret", required=True)
     scope = c.text(raw, "scope", "auth.scope", required=False, default="")
@@ -307,7 +254,7 @@ def _parse_oauth2(c: _Collector, raw: Mapping[str, Any], allow_private_urls: boo
     )
 
 
-def _parse_hmac(c: _Collector, raw: Mapping[str, Any]) -> Auth:
+def _parse_hmac(c: Collector, raw: Mapping[str, Any]) -> Auth:
     secret = c.text(raw, "secret", "auth.secret", required=True)
     template = c.text(
         raw, "string_to_sign", "auth.string_to_sign", required=False, default=DEFAULT_STRING_TO_SIGN
@@ -315,7 +262,10 @@ def _parse_hmac(c: _Collector, raw: Mapping[str, Any]) -> Auth:
     if not any(p in template for p in HMAC_PLACEHOLDERS):
         c.add(
             "auth.string_to_sign",
-            f"must use at least one of {', '.join(HMAC_PLACEHOLDERS)} (usually {{body}})",
+            phrase(
+                "must use at least one of %(placeholders)s (usually {body})",
+                placeholders=", ".join(HMAC_PLACEHOLDERS),
+            ),
         )
     prefix = c.text(raw, "signature_prefix", "auth.signature_prefix", required=False, default="")
     if prefix:
@@ -323,7 +273,7 @@ def _parse_hmac(c: _Collector, raw: Mapping[str, Any]) -> Auth:
     signature_header = _header_name(c, raw, "signature_header", "X-Signature")
     timestamp_header = _header_name(c, raw, "timestamp_header", "X-Timestamp")
     if signature_header.lower() == timestamp_header.lower():
-        c.add("auth.timestamp_header", "must differ from signature_header")
+        c.add("auth.timestamp_header", phrase("must differ from signature_header"))
     return Auth(
         AuthType.HMAC,
         secret=secret,
@@ -337,36 +287,39 @@ def _parse_hmac(c: _Collector, raw: Mapping[str, Any]) -> Auth:
     )
 
 
-def _parse_auth(c: _Collector, raw: object, allow_private_urls: bool = False) -> Auth:
+def _parse_auth(c: Collector, raw: object, allow_private_urls: bool = False) -> Auth:
     if raw is None:
         raw = {"type": "none"}
     if not isinstance(raw, Mapping):
-        c.add("auth", "must be an object with a type")
+        c.add("auth", phrase("must be an object with a type"))
         return Auth(AuthType.NONE)
     try:
         auth_type = AuthType(str(raw.get("type")))
     except ValueError:
-        c.add("auth.type", f"must be one of: {', '.join(t.value for t in AuthType)}")
+        c.add(
+            "auth.type",
+            one_of(t.value for t in AuthType),
+        )
         return Auth(AuthType.NONE)
     if auth_type is AuthType.BEARER:
         scheme = c.text(raw, "scheme", "auth.scheme", required=False, default="Bearer") or "Bearer"
         if not _HTTP_TOKEN.match(scheme):
-            c.add("auth.scheme", "must be a single word such as Bearer or App")
+            c.add("auth.scheme", phrase("must be a single word such as Bearer or App"))
         token = c.text(raw, "token", "auth.token", required=True)
         _check_header_value(c, "auth.token", token)
         return Auth(auth_type, scheme=scheme, token=token)
     if auth_type is AuthType.BASIC:
         username = c.text(raw, "username", "auth.username", required=True)
         if ":" in username:
-            c.add("auth.username", "must not contain ':'")
+            c.add("auth.username", phrase("must not contain ':'"))
         password = c.text(raw, "password", "auth.password", required=True)
         return Auth(auth_type, username=username, password=password)
     if auth_type is AuthType.API_KEY:
         header = c.text(raw, "header", "auth.header", required=True).strip()
         if header and not _HTTP_TOKEN.match(header):
-            c.add("auth.header", "must be a valid HTTP header name")
+            c.add("auth.header", phrase("must be a valid HTTP header name"))
         elif header.lower() in RESERVED_HEADERS - {"authorization"}:
-            c.add("auth.header", f"{header} cannot carry the API key")
+            c.add("auth.header", phrase("%(header)s cannot carry the API key", header=header))
         key = c.text(raw, "key", "auth.key", required=True)
         _check_header_value(c, "auth.key", key)
         return Auth(auth_type, header=header, key=key)
@@ -377,36 +330,41 @@ def _parse_auth(c: _Collector, raw: object, allow_private_urls: bool = False) ->
     return Auth(AuthType.NONE)
 
 
-def _check_header_value(c: _Collector, path: str, value: str) -> None:
+def _check_header_value(c: Collector, path: str, value: str) -> None:
     if not _HEADER_VALUE.match(value) or value != value.strip():
-        c.add(path, "must not contain line breaks, control characters or surrounding spaces")
+        c.add(
+            path, phrase("must not contain line breaks, control characters or surrounding spaces")
+        )
 
 
-def _parse_headers(c: _Collector, raw: object) -> tuple[HeaderParam, ...]:
+def _parse_headers(c: Collector, raw: object) -> tuple[HeaderParam, ...]:
     if raw is None:
         return ()
     if not isinstance(raw, list):
-        c.add("headers", "must be a list of {label, type, value}")
+        c.add("headers", phrase("must be a list of {label, type, value}"))
         return ()
     headers: list[HeaderParam] = []
     seen: set[str] = set()
     for index, item in enumerate(raw):
         path = f"headers[{index}]"
         if not isinstance(item, Mapping):
-            c.add(path, "must be an object with label, type and value")
+            c.add(path, phrase("must be an object with label, type and value"))
             continue
         label = c.text(item, "label", f"{path}.label", required=True).strip()
         if label and not _HTTP_TOKEN.match(label):
-            c.add(f"{path}.label", f"{label!r} is not a valid HTTP header name")
+            c.add(f"{path}.label", phrase("%(label)r is not a valid HTTP header name", label=label))
         elif label.lower() in RESERVED_HEADERS:
-            c.add(f"{path}.label", f"{label} is set by smsbridge and cannot be set here")
+            c.add(
+                f"{path}.label",
+                phrase("%(label)s is set by smsbridge and cannot be set here", label=label),
+            )
         elif label.lower() in seen:
-            c.add(f"{path}.label", f"duplicate header {label}")
+            c.add(f"{path}.label", phrase("duplicate header %(label)s", label=label))
         seen.add(label.lower())
         try:
             header_type = HeaderType(item.get("type", "static"))
         except ValueError:
-            c.add(f"{path}.type", "must be static or secret")
+            c.add(f"{path}.type", phrase("must be static or secret"))
             header_type = HeaderType.STATIC
         value = c.text(item, "value", f"{path}.value", required=True)
         _check_header_value(c, f"{path}.value", value)
@@ -414,7 +372,7 @@ def _parse_headers(c: _Collector, raw: object) -> tuple[HeaderParam, ...]:
     return tuple(headers)
 
 
-def _parse_inbound(c: _Collector, raw: Mapping[str, Any] | None) -> InboundMapping | None:
+def _parse_inbound(c: Collector, raw: Mapping[str, Any] | None) -> InboundMapping | None:
     if raw is None:
         return None
     return InboundMapping(
@@ -425,7 +383,7 @@ def _parse_inbound(c: _Collector, raw: Mapping[str, Any] | None) -> InboundMappi
     )
 
 
-def _parse_reports(c: _Collector, raw: Mapping[str, Any] | None) -> DeliveryReportMapping | None:
+def _parse_reports(c: Collector, raw: Mapping[str, Any] | None) -> DeliveryReportMapping | None:
     if raw is None:
         return None
     paths = {
@@ -435,13 +393,13 @@ def _parse_reports(c: _Collector, raw: Mapping[str, Any] | None) -> DeliveryRepo
     status_map_raw = raw.get("status_map") or {}
     status_map: dict[str, str] = {}
     if not isinstance(status_map_raw, Mapping):
-        c.add("delivery_reports.status_map", "must map provider statuses to ours")
+        c.add("delivery_reports.status_map", phrase("must map provider statuses to ours"))
     else:
         for key, value in status_map_raw.items():
             if not isinstance(value, str) or value not in DELIVERY_STATUSES:
                 c.add(
                     f"delivery_reports.status_map.{key}",
-                    f"must be one of: {', '.join(sorted(DELIVERY_STATUSES))}",
+                    one_of(sorted(DELIVERY_STATUSES)),
                 )
             else:
                 status_map[str(key)] = value

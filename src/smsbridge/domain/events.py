@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from smsbridge.domain.addresses import blocked_reason, metadata_reason
-from smsbridge.domain.credential_parser import check_provider_url
+from smsbridge.domain.field_checks import check_provider_url
 from smsbridge.domain.signatures import standard_webhooks_signature
 from smsbridge.errors import FieldError, InvalidInput, phrase
 

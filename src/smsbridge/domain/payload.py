@@ -25,7 +25,7 @@ from urllib.parse import quote, urlencode
 import orjson
 
 from smsbridge.domain.segments import Encoding
-from smsbridge.errors import FieldError, InvalidInput, LimitExceeded
+from smsbridge.errors import FieldError, InvalidInput, LimitExceeded, phrase
 
 REQUIRED_PLACEHOLDERS = ("toNumber", "fromNumber", "message")
 # ``…Digits`` variants give the number without its leading "+", for providers (Vonage)
@@ -119,28 +119,34 @@ def parse_text(
             if choice is None:
                 errors.append(FieldError(field, problem))
             elif choice.name not in allowed:
-                errors.append(FieldError(field, f"{{{{{choice.name}}}}} is not allowed here"))
+                said = phrase("%(name)s is not allowed here", name=_braced(choice.name))
+                errors.append(FieldError(field, said))
             else:
                 parts.append(choice)
             position = match.end()
             continue
         name_match = _NAME.match(match.group(1))
         if name_match is None:
-            errors.append(FieldError(field, f"malformed placeholder {match.group(0)!r}"))
-        elif name_match.group(1) not in allowed:
             errors.append(
-                FieldError(
-                    field,
-                    f"unknown placeholder {{{{{name_match.group(1)}}}}}; "
-                    f"allowed: {', '.join('{{' + n + '}}' for n in sorted(allowed))}",
-                )
+                FieldError(field, phrase("malformed placeholder %(given)r", given=match.group(0)))
             )
+        elif name_match.group(1) not in allowed:
+            said = phrase(
+                "unknown placeholder %(given)s; allowed: %(allowed)s",
+                given=_braced(name_match.group(1)),
+                allowed=", ".join(_braced(n) for n in sorted(allowed)),
+            )
+            errors.append(FieldError(field, said))
         else:
             parts.append(Placeholder(name_match.group(1)))
         position = match.end()
     if position < len(text) or not parts:
         parts.append(text[position:])
     return TextTemplate(tuple(parts)), errors
+
+
+def _braced(name: str) -> str:
+    return "{{" + name + "}}"
 
 
 def _parse_choices(whole: str, inner: str) -> tuple[Placeholder | None, str]:
@@ -184,15 +190,18 @@ def load_payload(payload: object, field: str = "payload") -> object:
         except ValueError as exc:
             if not isinstance(exc, json.JSONDecodeError):
                 raise InvalidInput.one(field, str(exc)) from None
-            hint = ""
+            said = phrase(
+                "not valid JSON at line %(line)s, column %(column)s: %(why)s",
+                **{"line": exc.lineno, "column": exc.colno, "why": exc.msg},
+            )
             if "{{" in exc.doc[max(0, exc.pos - 2) : exc.pos + 2]:
-                hint = '; placeholders must sit inside quoted strings, e.g. "{{toNumber}}"'
-            raise InvalidInput.one(
-                field,
-                f"not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}{hint}",
-            ) from None
+                said = phrase(
+                    '%(problem)s; placeholders must sit inside quoted strings, e.g. "{{toNumber}}"',
+                    problem=said,
+                )
+            raise InvalidInput.one(field, said) from None
     if not isinstance(payload, dict):
-        raise InvalidInput.one(field, "must be a JSON object (or a string holding one)")
+        raise InvalidInput.one(field, phrase("must be a JSON object (or a string holding one)"))
     _check_shape(payload, field)
     return payload
 
@@ -219,10 +228,8 @@ def _check_shape(document: object, field: str) -> None:
         if size > MAX_PAYLOAD_CHARS:
             raise LimitExceeded.one(field, _too_long())
         if placeholders > MAX_PLACEHOLDERS:
-            raise LimitExceeded.one(
-                field,
-                f"has more than {MAX_PLACEHOLDERS} placeholders, the limit",
-            )
+            said = phrase("has more than %(most)s placeholders, the limit", most=MAX_PLACEHOLDERS)
+            raise LimitExceeded.one(field, said)
 
 
 def _children(node: dict[object, object] | list[object]) -> Iterable[object]:
@@ -230,13 +237,16 @@ def _children(node: dict[object, object] | list[object]) -> Iterable[object]:
 
 
 def _too_long(size: int | None = None) -> str:
+    most = f"{MAX_PAYLOAD_CHARS:,}"
     if size is None:
-        return f"is more than {MAX_PAYLOAD_CHARS:,} characters of JSON, the limit"
-    return f"is {size:,} characters; the limit is {MAX_PAYLOAD_CHARS:,}"
+        return phrase("is more than %(most)s characters of JSON, the limit", most=most)
+    return phrase("is %(size)s characters; the limit is %(most)s", size=f"{size:,}", most=most)
 
 
 def _too_deep() -> str:
-    return f"is nested more than {MAX_PAYLOAD_DEPTH} levels deep; the limit is {MAX_PAYLOAD_DEPTH}"
+    return phrase(
+        "is nested more than %(most)s levels deep; the limit is %(most)s", most=MAX_PAYLOAD_DEPTH
+    )
 
 
 class PayloadTemplate:
@@ -279,13 +289,16 @@ class PayloadTemplate:
                     errors.append(
                         FieldError(
                             f"{field}.{key}",
-                            "form payloads must be flat: each field holds a string or number",
+                            phrase(
+                                "form payloads must be flat: each field holds a string or number"
+                            ),
                         )
                     )
         compiled = _compile_node(document, field, errors, names)
         for name in required:
             if name not in names and f"{name}Digits" not in names:
-                errors.append(FieldError(field, f"must contain {{{{{name}}}}}"))
+                said = phrase("must contain %(placeholder)s", placeholder=_braced(name))
+                errors.append(FieldError(field, said))
         if errors:
             raise InvalidInput(errors)
         return cls(compiled, content_type, frozenset(names))
@@ -360,7 +373,7 @@ def _compile_node(node: object, field: str, errors: list[FieldError], names: set
         for key, value in node.items():
             if "{{" in key:
                 errors.append(
-                    FieldError(f"{field}.{key}", "placeholders are only allowed in values")
+                    FieldError(f"{field}.{key}", phrase("placeholders are only allowed in values"))
                 )
             items.append((key, _compile_node(value, f"{field}.{key}", errors, names)))
         return _Object(tuple(items))
@@ -372,11 +385,11 @@ def _compile_node(node: object, field: str, errors: list[FieldError], names: set
         return node
     if isinstance(node, int):
         if not MIN_INT <= node <= MAX_INT:
-            errors.append(FieldError(field, "integers must fit in 64 bits"))
+            errors.append(FieldError(field, phrase("integers must fit in 64 bits")))
         return node
     if isinstance(node, float):
         if node != node or node in (float("inf"), float("-inf")):
-            errors.append(FieldError(field, "numbers must be finite"))
+            errors.append(FieldError(field, phrase("numbers must be finite")))
         return node
     errors.append(FieldError(field, f"unsupported value of type {type(node).__name__}"))
     return None

@@ -3,8 +3,9 @@ form labels it (never an internal path such as ``headers[1].value``), linked to 
 and shown again beside it.
 
 The API's field errors are the source; only their wording for the admin changes here, in the
-request's language (the functions take its translator, English when none is given). The
-messages of the API themselves stay in English.
+request's language (the functions take its translator, English when none is given). The API's
+own messages are shown in that language too when they are phrases (``errors.phrase``); what
+they quote from other libraries (a JSONPath parser's complaint) stays as it is.
 """
 
 from __future__ import annotations
@@ -81,10 +82,11 @@ _REWORDED = (
 
 
 def in_admin_words(_field: str, message: str, _: Translator = ENGLISH) -> str:
+    """``message`` as the admin says it, in ``_``'s language."""
     for pattern, words in _REWORDED:
         if pattern.match(message):
             return _(words)
-    return message
+    return str(_.said(message))
 
 
 def header_errors(errors: Mapping[str, str], _: Translator = ENGLISH) -> dict[int, str]:

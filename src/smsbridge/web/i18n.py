@@ -156,8 +156,8 @@ class Translator:
         services say: problems, refusals), anything else as it is."""
         if not isinstance(text, Phrase):
             return text
-        if text.values:
-            return self(text.template, **text.values)
+        if text.values:  # a value may be a phrase itself (a problem quoted by another)
+            return self(text.template, **{k: self.said(v) for k, v in text.values.items()})
         return self.catalog.gettext(text.template)
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from smsbridge.domain.credential_parser import check_provider_url, parse_credential
+from smsbridge.domain.credential_parser import parse_credential
 from smsbridge.domain.credentials import (
     Auth,
     AuthType,
@@ -15,6 +15,7 @@ from smsbridge.domain.credentials import (
     HeaderType,
     InboundMapping,
 )
+from smsbridge.domain.field_checks import check_provider_url
 from smsbridge.domain.payload import ContentType
 from smsbridge.errors import FieldError, InvalidInput
 from tests.unit.domain.conftest import CredentialFactory, DocumentFactory
